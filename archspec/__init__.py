@@ -1,0 +1,70 @@
+"""archspec: VGG-paper networks from Table 1 text to counts, modules, training and evaluation.
+
+    import archspec
+    net = archspec.network("specs/D.txt")            # typed IR (no torch import)
+    stats = archspec.infer(net)                      # shapes, params, MACs per layer
+    model = archspec.compile("specs/D.txt")          # torch.nn.Module, torchvision layout
+    model = archspec.compile("vgg16_bn", num_classes=10, input="32x32x3")
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from . import registry
+from .errors import ArchspecError, SpecError
+from .infer import NetworkStats, infer
+from .ir import Network
+from .passes import Overrides, parse_shape
+from .spec import load, parse
+
+if TYPE_CHECKING:
+    import torch
+
+__all__ = [
+    "ArchspecError", "SpecError", "Network", "NetworkStats", "Overrides",
+    "compile", "infer", "load", "network", "parse", "resolve",
+]
+
+
+def resolve(source: str | Path | Network) -> Network:
+    """A spec file path, a registry name (`D`, `vgg16_bn`), spec text or a Network -> Network."""
+    if isinstance(source, Network):
+        return source
+    text = str(source)
+    if isinstance(source, Path) or Path(text).exists():
+        return load(source)
+    if (found := registry.lookup(text)) is not None:
+        path, bn = found
+        net = load(path)
+        return Overrides(batch_norm=True).apply(net) if bn else net
+    if any(ch.isspace() for ch in text.strip()) or "\n" in text:
+        return parse(text)
+    raise ArchspecError(
+        f"{text}: no such file or registered spec; expected a spec file or one of "
+        f"{', '.join(registry.names())} (or vgg11/13/16/19[_bn])"
+    )
+
+
+def network(
+    source: str | Path | Network,
+    *,
+    num_classes: int | None = None,
+    input: str | None = None,
+    width: float | None = None,
+    batch_norm: bool = False,
+) -> Network:
+    """Resolve `source` and apply overrides; validates shapes (raises `SpecError` naming the layer)."""
+    shape = parse_shape(input) if input else None
+    ov = Overrides(num_classes=num_classes, input=shape, width=width, batch_norm=batch_norm)
+    net = ov.apply(resolve(source))
+    infer(net)  # every shape problem surfaces here, not later inside torch
+    return net
+
+
+def compile(source: str | Path | Network, *, backend: str = "torch", **overrides) -> torch.nn.Module:
+    """Build the PyTorch module for a spec; `overrides` as for `network()`."""
+    from .compiler import build
+
+    return build(network(source, **overrides), backend=backend)

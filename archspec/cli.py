@@ -1,0 +1,109 @@
+"""The `archspec` command line: parse arguments, call one library function, render.
+
+Every user error is an `ArchspecError` (or an invalid option value) and becomes
+one line on stderr with exit status 2; no traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from pydantic import ValidationError
+
+from .errors import ArchspecError
+from .render import Format, console, show
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="Describe, count, compile, train and benchmark VGG-paper ConvNets from Table 1 text.",
+)
+out = console()
+err = console(stderr=True)
+
+Classes = Annotated[int | None, typer.Option("--classes", min=1, help="Number of classes (the last FC's width).")]
+Input = Annotated[str | None, typer.Option("--input", help="Input HxWxC, e.g. 32x32x1 (default: the spec's).")]
+Width = Annotated[float | None, typer.Option("--width", min=0.001, help="Channel-width multiplier for convs and hidden FCs.")]
+BN = Annotated[bool, typer.Option("--bn", help="Batch norm after every conv (torchvision's vgg*_bn).")]
+Fmt = Annotated[Format, typer.Option("--format", "-f", help="Output format.")]
+
+
+def _overrides(classes, input, width, bn) -> dict:
+    return {"num_classes": classes, "input": input, "width": width, "batch_norm": bn}
+
+
+@app.command()
+def params(
+    specs: Annotated[list[str] | None, typer.Argument(help="Spec files or registered names (default: all).")] = None,
+    layers: Annotated[bool, typer.Option("--layers", help="Add the per-layer breakdown.")] = False,
+    fmt: Fmt = Format.table,
+    check: Annotated[Path | None, typer.Option("--check", help="Golden CSV; exit 1 on any mismatch.")] = None,
+    classes: Classes = None, input: Input = None, width: Width = None, bn: BN = False,
+) -> None:
+    """Parameter counts and compute, as the paper's Table 2 (analytic: no weights, no torch)."""
+    from .report import check as check_golden
+    from .report import params as params_report
+
+    report = params_report(specs, layers=layers, **_overrides(classes, input, width, bn))
+    if fmt is Format.json and layers:
+        for row in report.rows:
+            row["layers"] = report.layers[row["name"]]
+        show(out, report.rows, "json")
+    elif layers and fmt is not Format.table and fmt is not Format.markdown:
+        show(out, [{"name": n, **r} for n, rows in report.layers.items() for r in rows], fmt.value)
+    else:
+        for name, rows in report.layers.items():
+            show(out, rows, fmt.value, title=f"{name}: per layer")
+        show(out, report.rows, fmt.value, title="Table 2: parameters and compute",
+             headers={"params_m": "params (M)", "macs": "MACs", "gflops": "GFLOPs (2xMACs)"})
+    if check is not None:
+        diffs = check_golden(report.rows, check)
+        for line in diffs:
+            err.print(f"mismatch: {line}", markup=False)
+        if diffs:
+            raise typer.Exit(1)
+        err.print(f"all {len(report.rows)} rows match {check}", markup=False)
+
+
+@app.command("compile")
+def compile_(
+    spec: Annotated[str, typer.Argument(help="Spec file or registered name.")],
+    backend: Annotated[str, typer.Option("--backend", help="torch")] = "torch",
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write a torch.export .pt2 file.")] = None,
+    fmt: Fmt = Format.table,
+    classes: Classes = None, input: Input = None, width: Width = None, bn: BN = False,
+) -> None:
+    """Build the PyTorch module for a spec and print a per-layer summary."""
+    from .compiler import compile_spec
+
+    result = compile_spec(spec, backend=backend, output=output, **_overrides(classes, input, width, bn))
+    net = result.model.net
+    show(out, result.rows, fmt.value, title=f"{net.name} ({backend} backend), input {net.input}")
+    if fmt is Format.table:
+        out.print(f"total parameters: {result.params:,}")
+        if result.output:
+            out.print(f"wrote {result.output} (load with torch.export.load(path).module())")
+
+
+def main() -> None:
+    try:
+        app()
+    except ArchspecError as e:
+        err.print(f"archspec: error: {e}", markup=False)
+        sys.exit(2)
+    except ValidationError as e:
+        first = e.errors()[0]
+        where = ".".join(map(str, first["loc"]))
+        err.print(f"archspec: error: {where}: {first['msg']}", markup=False)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        err.print("archspec: interrupted", markup=False)
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

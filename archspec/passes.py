@@ -1,0 +1,90 @@
+"""Small IR -> IR passes: the overrides a user asks for without writing a new spec.
+
+Each pass takes a `Network` and returns a new one (nodes are immutable);
+`Overrides.apply` composes them. Overrides never change what the paper's spec
+means, only its size: classes, input shape, channel width, batch norm.
+"""
+
+from __future__ import annotations
+
+import re
+
+from pydantic import Field
+
+from .errors import ArchspecError
+from .ir import FC, BatchNorm, Conv, Network, Node, Shape
+
+
+def with_classes(net: Network, n: int) -> Network:
+    """Replace the last FC layer's width (the class count)."""
+    idx = [i for i, layer in enumerate(net.layers) if isinstance(layer, FC)]
+    if not idx:
+        raise ArchspecError(f"{net.name}: has no FC layer; expected one to set the class count on")
+    layers = list(net.layers)
+    layers[idx[-1]] = layers[idx[-1]].model_copy(update={"out_features": n})
+    return net.model_copy(update={"layers": tuple(layers)})
+
+
+def with_input(net: Network, shape: Shape) -> Network:
+    return net.model_copy(update={"input": shape})
+
+
+def with_width(net: Network, multiplier: float) -> Network:
+    """Scale every conv's channels and every hidden FC's width (not the class count)."""
+    fcs = [i for i, layer in enumerate(net.layers) if isinstance(layer, FC)]
+    last_fc = fcs[-1] if fcs else None
+
+    def scaled(n: int) -> int:
+        return max(1, round(n * multiplier))
+
+    layers = []
+    for i, layer in enumerate(net.layers):
+        if isinstance(layer, Conv):
+            layer = layer.model_copy(update={"out_channels": scaled(layer.out_channels)})
+        elif isinstance(layer, FC) and i != last_fc:
+            layer = layer.model_copy(update={"out_features": scaled(layer.out_features)})
+        layers.append(layer)
+    return net.model_copy(update={"layers": tuple(layers)})
+
+
+def with_batch_norm(net: Network) -> Network:
+    """Insert BatchNorm right after every conv (before its ReLU), as torchvision's `vgg*_bn`."""
+    layers = []
+    for layer in net.layers:
+        layers.append(layer)
+        if isinstance(layer, Conv):
+            layers.append(BatchNorm(src=layer.src))
+    return net.model_copy(update={"layers": tuple(layers), "name": f"{net.name}-BN"})
+
+
+def parse_shape(text: str) -> Shape:
+    """`224x224x3`, `32x32x1` or `28x28` (3 channels) -> Shape."""
+    m = re.fullmatch(r"\s*(\d{1,5})\s*[x×]\s*(\d{1,5})(?:\s*[x×]\s*(\d{1,2}))?\s*", text)
+    try:
+        if not m:
+            raise ValueError
+        return Shape(height=int(m[1]), width=int(m[2]), channels=int(m[3] or 3))
+    except ValueError:
+        raise ArchspecError(
+            f"input {text!r}: expected HxWxC such as 224x224x3 or 32x32x1 (sides 1-16384, 1-64 channels)"
+        ) from None
+
+
+class Overrides(Node):
+    """What a user may change on any spec without editing it."""
+
+    num_classes: int | None = Field(default=None, ge=1, le=1_000_000)
+    input: Shape | None = None
+    width: float | None = Field(default=None, gt=0, le=64)
+    batch_norm: bool = False
+
+    def apply(self, net: Network) -> Network:
+        if self.width is not None and self.width != 1:
+            net = with_width(net, self.width)
+        if self.num_classes is not None:
+            net = with_classes(net, self.num_classes)
+        if self.input is not None:
+            net = with_input(net, self.input)
+        if self.batch_norm:
+            net = with_batch_norm(net)
+        return net

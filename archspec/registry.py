@@ -1,0 +1,36 @@
+"""The registry of shipped specs: the paper's Table 1 columns and Sec. 4.1's B-conv5.
+
+Specs are package data: the repository's `specs/` folder, installed as
+`archspec/specs/` by a wheel (an editable install reads the checkout's folder).
+torchvision's names resolve too: `vgg11` is A, `vgg13` B, `vgg16` D, `vgg19` E,
+and a `_bn` suffix asks for the batch-normalised variant.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+PAPER = ("A", "A-LRN", "B", "C", "D", "E", "B-conv5")
+TORCHVISION = {"vgg11": "A", "vgg13": "B", "vgg16": "D", "vgg19": "E"}
+
+
+def names() -> tuple[str, ...]:
+    """Every shipped spec, in Table 1 order."""
+    return PAPER
+
+
+def spec_dir() -> Path:
+    installed = Path(__file__).parent / "specs"
+    return installed if installed.is_dir() else Path(__file__).parent.parent / "specs"
+
+
+def spec_path(name: str) -> Path:
+    return spec_dir() / f"{name}.txt"
+
+
+def lookup(name: str) -> tuple[Path, bool] | None:
+    """`D` -> (path of D.txt, False); `vgg16_bn` -> (path of D.txt, True); unknown -> None."""
+    bn = name.lower().endswith("_bn")
+    base = name[:-3] if bn else name
+    spec = TORCHVISION.get(base.lower()) or next((n for n in PAPER if n.lower() == base.lower()), None)
+    return (spec_path(spec), bn) if spec else None

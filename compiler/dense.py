@@ -1,0 +1,47 @@
+"""The fully convolutional ("dense") form of a compiled net, Sec. 3.2 of the paper.
+
+The first FC layer becomes a conv whose kernel equals the map size at that
+point (7x7 at 224x224), the other FC layers become 1x1 convs; weights are the
+same numbers reshaped. On a crop-size input the output (N, classes, 1, 1) equals
+the classifier's logits; on a larger image it is a class score map
+(N, classes, h, w) that evaluation averages spatially.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .eager import VGG
+
+
+def _fc_to_conv(fc: nn.Linear, channels: int, kh: int, kw: int) -> nn.Conv2d:
+    conv = nn.Conv2d(channels, fc.out_features, (kh, kw))
+    with torch.no_grad():
+        conv.weight.copy_(fc.weight.view(fc.out_features, channels, kh, kw))  # torch flattens C, H, W
+        conv.bias.copy_(fc.bias)
+    return conv.to(fc.weight.device, fc.weight.dtype)
+
+
+class DenseVGG(nn.Module):
+    def __init__(self, features: nn.Module, head: nn.Sequential) -> None:
+        super().__init__()
+        self.features, self.head = features, head
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))  # (N, classes, h, w) class score map
+
+
+def to_dense(model: VGG) -> DenseVGG:
+    """Convert a compiled VGG into its fully convolutional form (shares `features`)."""
+    if not len(model.classifier):
+        raise ValueError(f"{model.net.name}: has no FC layer, so it is fully convolutional already")
+    c, h, w = model.stats.layers[len(model.features)].in_shape
+    head, first = [], True
+    for m in model.classifier:
+        if isinstance(m, nn.Linear):
+            head.append(_fc_to_conv(m, c, h, w) if first else _fc_to_conv(m, m.in_features, 1, 1))
+            first = False
+        else:
+            head.append(m)
+    return DenseVGG(model.features, nn.Sequential(*head)).train(model.training)

@@ -1,0 +1,35 @@
+"""What `archspec compile` prints: one row per IR layer with the torch module built for it.
+
+Parameters are counted on the built module (not the IR), so the table doubles as
+a check that the compiler built what the analysis counted.
+"""
+
+from __future__ import annotations
+
+from torch import nn
+
+from archspec.report import _shape
+
+from .eager import VGG, split
+
+
+def module_rows(model: VGG) -> list[dict]:
+    cut = split(model.net)
+    rows = []
+    for i, (layer, s) in enumerate(zip(model.net.layers, model.stats.layers)):
+        if layer.kind == "softmax":
+            name, module = "(loss)", None
+        elif i < cut:
+            name, module = f"features.{i}", model.features[i]
+        else:
+            name, module = f"classifier.{i - cut}", model.classifier[i - cut]
+        rows.append(
+            {
+                "module": name,
+                "op": type(module).__name__ if module is not None else "soft-max",
+                "spec": f"{layer.label} @{layer.src.line}:{layer.src.col}" if layer.src else layer.label,
+                "out_shape": _shape(s.out_shape),
+                "params": sum(p.numel() for p in module.parameters()) if isinstance(module, nn.Module) else 0,
+            }
+        )
+    return rows
