@@ -1,10 +1,10 @@
 """archspec: VGG-paper networks from Table 1 text to counts, modules, training and evaluation.
 
-    import archspec
-    net = archspec.network("specs/D.txt")            # typed IR (no torch import)
-    stats = archspec.infer(net)                      # shapes, params, MACs per layer
-    model = archspec.compile("specs/D.txt")          # torch.nn.Module, torchvision layout
-    model = archspec.compile("vgg16_bn", num_classes=10, input="32x32x3")
+import archspec
+net = archspec.network("specs/D.txt")            # typed IR (no torch import)
+stats = archspec.infer(net)                      # shapes, params, MACs per layer
+model = archspec.compile("specs/D.txt")          # torch.nn.Module, torchvision layout
+model = archspec.compile("vgg16_bn", num_classes=10, input="32x32x3")
 """
 
 from __future__ import annotations
@@ -23,8 +23,17 @@ if TYPE_CHECKING:
     import torch
 
 __all__ = [
-    "ArchspecError", "SpecError", "Network", "NetworkStats", "Overrides",
-    "compile", "infer", "load", "network", "parse", "resolve",
+    "ArchspecError",
+    "SpecError",
+    "Network",
+    "NetworkStats",
+    "Overrides",
+    "compile",
+    "infer",
+    "load",
+    "network",
+    "parse",
+    "resolve",
 ]
 
 

@@ -27,7 +27,9 @@ err = console(stderr=True)
 
 Classes = Annotated[int | None, typer.Option("--classes", min=1, help="Number of classes (the last FC's width).")]
 Input = Annotated[str | None, typer.Option("--input", help="Input HxWxC, e.g. 32x32x1 (default: the spec's).")]
-Width = Annotated[float | None, typer.Option("--width", min=0.001, help="Channel-width multiplier for convs and hidden FCs.")]
+Width = Annotated[
+    float | None, typer.Option("--width", min=0.001, help="Channel-width multiplier for convs and hidden FCs.")
+]
 BN = Annotated[bool, typer.Option("--bn", help="Batch norm after every conv (torchvision's vgg*_bn).")]
 Fmt = Annotated[Format, typer.Option("--format", "-f", help="Output format.")]
 
@@ -42,7 +44,10 @@ def params(
     layers: Annotated[bool, typer.Option("--layers", help="Add the per-layer breakdown.")] = False,
     fmt: Fmt = Format.table,
     check: Annotated[Path | None, typer.Option("--check", help="Golden CSV; exit 1 on any mismatch.")] = None,
-    classes: Classes = None, input: Input = None, width: Width = None, bn: BN = False,
+    classes: Classes = None,
+    input: Input = None,
+    width: Width = None,
+    bn: BN = False,
 ) -> None:
     """Parameter counts and compute, as the paper's Table 2 (analytic: no weights, no torch)."""
     from .report import check as check_golden
@@ -58,8 +63,13 @@ def params(
     else:
         for name, rows in report.layers.items():
             show(out, rows, fmt.value, title=f"{name}: per layer")
-        show(out, report.rows, fmt.value, title="Table 2: parameters and compute",
-             headers={"params_m": "params (M)", "macs": "MACs", "gflops": "GFLOPs (2xMACs)"})
+        show(
+            out,
+            report.rows,
+            fmt.value,
+            title="Table 2: parameters and compute",
+            headers={"params_m": "params (M)", "macs": "MACs", "gflops": "GFLOPs (2xMACs)"},
+        )
     if check is not None:
         diffs = check_golden(report.rows, check)
         for line in diffs:
@@ -75,7 +85,10 @@ def compile_(
     backend: Annotated[str, typer.Option("--backend", help="torch")] = "torch",
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write a torch.export .pt2 file.")] = None,
     fmt: Fmt = Format.table,
-    classes: Classes = None, input: Input = None, width: Width = None, bn: BN = False,
+    classes: Classes = None,
+    input: Input = None,
+    width: Width = None,
+    bn: BN = False,
 ) -> None:
     """Build the PyTorch module for a spec and print a per-layer summary."""
     from .compiler import compile_spec

@@ -152,8 +152,17 @@ def infer(net: Network) -> NetworkStats:
             n *= d
         rows.append(
             LayerStats(
-                index=i, layer=layer, kind=layer.kind, label=layer.label, in_shape=shape,
-                out_shape=out, params=params, macs=macs, activations=n, rf=rf, jump=jump,
+                index=i,
+                layer=layer,
+                kind=layer.kind,
+                label=layer.label,
+                in_shape=shape,
+                out_shape=out,
+                params=params,
+                macs=macs,
+                activations=n,
+                rf=rf,
+                jump=jump,
             )
         )
         shape = out

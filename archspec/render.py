@@ -31,8 +31,12 @@ def rich_table(rows: Sequence[dict], title: str | None = None, headers: dict[str
     for j, key in enumerate(rows[0] if rows else []):
         numeric = isinstance(rows[0][key], (int, float)) and not isinstance(rows[0][key], bool)
         widest = max(len(r[j]) for r in cells)
-        table.add_column(headers.get(key, key.replace("_", " ")), justify="right" if numeric else "left",
-                         min_width=widest, no_wrap=True)
+        table.add_column(
+            headers.get(key, key.replace("_", " ")),
+            justify="right" if numeric else "left",
+            min_width=widest,
+            no_wrap=True,
+        )
     for row in cells:
         table.add_row(*row)
     return table

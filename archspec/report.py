@@ -80,7 +80,9 @@ def read_golden(path: str | Path) -> dict[str, dict[str, str]]:
             reader = csv.DictReader(f)
             missing = [k for k in ("name", "params") if k not in (reader.fieldnames or [])]
             if missing:
-                raise ArchspecError(f"{p}:1:1: found no column {missing[0]!r}; expected a header with {', '.join(GOLDEN_KEYS)}")
+                raise ArchspecError(
+                    f"{p}:1:1: found no column {missing[0]!r}; expected a header with {', '.join(GOLDEN_KEYS)}"
+                )
             return {row["name"]: row for row in reader}
     except (FileNotFoundError, IsADirectoryError):
         raise ArchspecError(f"{p}: no such file; expected a golden CSV") from None
@@ -99,8 +101,11 @@ def check(rows: list[dict], golden: str | Path) -> list[str]:
             continue
         for key, value in g.items():
             if key != "name" and key in got[name] and str(got[name][key]) != value:
-                diffs.append(f"{name}: {key} is {got[name][key]:,}, golden says {int(value):,}"
-                             if value.isdigit() else f"{name}: {key} is {got[name][key]}, golden says {value}")
+                diffs.append(
+                    f"{name}: {key} is {got[name][key]:,}, golden says {int(value):,}"
+                    if value.isdigit()
+                    else f"{name}: {key} is {got[name][key]}, golden says {value}"
+                )
     diffs += [f"{name}: counted but not in {golden}" for name in got if name not in want]
     return diffs
 

@@ -34,9 +34,7 @@ DEFAULT_INPUT = Shape(channels=3, height=224, width=224)
 _TOKEN = re.compile(r"(?P<ws>\s+)|(?P<comment>\#[^\n]*)|(?P<sep>\|)|(?P<word>[^\s#|]+)")
 _X = r"\s*[x×]\s*"
 _COLOUR = {"rgb": 3, "bgr": 3, "gray": 1, "grey": 1, "grayscale": 1, "greyscale": 1}
-_INPUT_TABLE = re.compile(
-    rf"input\s*\(\s*(\d+){_X}(\d+)(?:{_X}(\d+))?\s*(?:([a-z]+)\s+)?image\s*\)", re.I
-)
+_INPUT_TABLE = re.compile(rf"input\s*\(\s*(\d+){_X}(\d+)(?:{_X}(\d+))?\s*(?:([a-z]+)\s+)?image\s*\)", re.I)
 _INPUT_PLAIN = re.compile(rf"input\s+(\d+){_X}(\d+)(?:{_X}(\d+))?(?=[\s#|]|$)", re.I)
 _INPUT_START = re.compile(r"input(?=[\s(#|]|$)", re.I)
 _CONV = re.compile(r"conv(\d+)-(\d+)", re.I)
@@ -125,9 +123,7 @@ def _input(t: _Text, offset: int) -> tuple[_Token, int]:
     if not m:
         line_end = t.text.find("\n", offset)
         found = t.text[offset : line_end if line_end >= 0 else None].strip()[:60]
-        raise t.error(
-            offset, repr(found), "'input (224 × 224 RGB image)' or 'input 224x224x3'"
-        )
+        raise t.error(offset, repr(found), "'input (224 × 224 RGB image)' or 'input 224x224x3'")
     h = _number(t, m, 1, "input height", 1, MAX_SIDE)
     w = _number(t, m, 2, "input width", 1, MAX_SIDE)
     c = _number(t, m, 3, "input channels", 1, MAX_INPUT_CHANNELS) if m.group(3) else None
@@ -204,7 +200,9 @@ def _order(t: _Text, tokens: list[_Token]) -> tuple[Shape, list[_Token]]:
         raise SpecError("no layers", f"at least one layer ({EXPECTED_LAYER})", path=t.path, line=line, col=col)
     if not any(tok.kind in ("conv", "fc") for tok in layers):
         first = layers[0].src
-        raise SpecError("no weight layer", "at least one conv<k>-<c> or FC-<n>", path=t.path, line=first.line, col=first.col)
+        raise SpecError(
+            "no weight layer", "at least one conv<k>-<c> or FC-<n>", path=t.path, line=first.line, col=first.col
+        )
     return shape or DEFAULT_INPUT, layers
 
 

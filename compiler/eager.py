@@ -60,7 +60,7 @@ class VGG(nn.Module):
         cut = split(net)
         modules = [
             LAYERS[type(layer)](layer, s.in_shape)
-            for layer, s in zip(net.layers, self.stats.layers)
+            for layer, s in zip(net.layers, self.stats.layers, strict=True)
             if not isinstance(layer, Softmax)
         ]
         self.features = nn.Sequential(*modules[:cut])

@@ -16,7 +16,7 @@ from .eager import VGG, split
 def module_rows(model: VGG) -> list[dict]:
     cut = split(model.net)
     rows = []
-    for i, (layer, s) in enumerate(zip(model.net.layers, model.stats.layers)):
+    for i, (layer, s) in enumerate(zip(model.net.layers, model.stats.layers, strict=True)):
         if layer.kind == "softmax":
             name, module = "(loss)", None
         elif i < cut:
