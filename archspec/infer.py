@@ -8,7 +8,8 @@ analytic: no weights are allocated and torch is not imported.
 
 Conventions: MACs count conv and FC multiply-accumulates only (bias adds, ReLU,
 pooling and normalisation are not multiply-accumulates). An FC layer on a map
-flattens it (C*H*W inputs); its receptive field is the whole map.
+flattens it (C*H*W inputs); its receptive field is the whole map. On a
+non-square map `rf` is the larger side.
 """
 
 from __future__ import annotations
@@ -112,7 +113,7 @@ def _fc(layer: FC, shape: Dims, rf: int, jump: int):
     n_in = 1
     for d in shape:
         n_in *= d
-    span = shape[1] if len(shape) == 3 else 1
+    span = max(shape[1], shape[2]) if len(shape) == 3 else 1  # the larger side of the map
     out = (layer.out_features,)
     return out, n_in * layer.out_features + layer.out_features, n_in * layer.out_features, rf + (span - 1) * jump, jump
 

@@ -1,0 +1,43 @@
+"""The fully convolutional form equals the classifier on crops and slides it over larger images."""
+
+import pytest
+import torch
+
+import archspec
+from archspec.compiler.dense import to_dense
+
+SPEC = "input 32x32x3 conv3-8 maxpool conv3-16 maxpool conv3-16 maxpool FC-32 FC-32 FC-5 soft-max"
+
+
+@pytest.fixture
+def model():
+    torch.manual_seed(0)
+    return archspec.compile(SPEC).eval()
+
+
+def test_crop_size_input_gives_the_logits(model):
+    x = torch.randn(3, 3, 32, 32)
+    dense = to_dense(model)
+    torch.testing.assert_close(dense(x).flatten(1), model(x), rtol=1e-5, atol=1e-6)
+
+
+def test_larger_input_gives_a_score_map_of_windowed_classifiers(model):
+    x = torch.randn(1, 3, 48, 56)
+    scores = to_dense(model)(x)  # features: 6x7 map; first FC is a 4x4 conv -> 3x4 positions
+    assert scores.shape == (1, 5, 3, 4)
+    fmap = model.features(x)
+    for i, j in [(0, 0), (2, 3), (1, 2)]:
+        window = fmap[:, :, i : i + 4, j : j + 4].flatten(1)
+        torch.testing.assert_close(scores[:, :, i, j], model.classifier(window), rtol=1e-5, atol=1e-6)
+
+
+def test_vgg_d_dense_head_shapes():
+    with torch.device("meta"):  # shapes only: no memory, no init time
+        dense = to_dense(archspec.compile("D"))
+    convs = [m for m in dense.head if isinstance(m, torch.nn.Conv2d)]
+    assert [tuple(c.weight.shape) for c in convs] == [(4096, 512, 7, 7), (4096, 4096, 1, 1), (1000, 4096, 1, 1)]
+
+
+def test_dense_needs_fc_layers():
+    with pytest.raises(ValueError, match="no FC layer"):
+        to_dense(archspec.compile("conv3-4 maxpool"))

@@ -1,0 +1,38 @@
+"""`compile --output` writes a .pt2 that torch alone loads and runs at any batch size."""
+
+import pytest
+import torch
+
+import archspec
+from archspec.compiler import compile_spec
+
+SPEC = "input 16x16x1 conv3-4 maxpool conv3-8 maxpool FC-16 FC-3 soft-max"
+
+
+def test_exported_program_loads_without_archspec_and_matches(tmp_path):
+    out = tmp_path / "net.pt2"
+    result = compile_spec(SPEC, output=out)
+    loaded = torch.export.load(out).module()
+    x = torch.randn(5, 1, 16, 16)
+    torch.testing.assert_close(loaded(x), result.model.eval()(x))
+
+
+def test_failed_export_keeps_the_existing_file(tmp_path, monkeypatch):
+    out = tmp_path / "net.pt2"
+    out.write_bytes(b"previous")
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(torch.export, "save", boom)
+    with pytest.raises(RuntimeError):
+        compile_spec(SPEC, output=out)
+    assert out.read_bytes() == b"previous"
+    assert [p.name for p in tmp_path.iterdir()] == ["net.pt2"]
+
+
+def test_compile_rows_name_torchvision_modules():
+    rows = compile_spec(archspec.network(SPEC)).rows
+    assert [r["module"] for r in rows][:3] == ["features.0", "features.1", "features.2"]
+    assert rows[-1]["module"] == "(loss)"
+    assert sum(r["params"] for r in rows) == archspec.infer(archspec.network(SPEC)).params

@@ -1,0 +1,103 @@
+"""The CLI end to end: output formats, the golden check, and one-line errors with exit status 2."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from archspec import cli
+
+from .conftest import ROOT
+
+GOLDEN = ROOT / "tests" / "golden" / "params.csv"
+PAPER_SPECS = [str(ROOT / "specs" / f"{n}.txt") for n in ("A", "A-LRN", "B", "C", "D", "E", "B-conv5")]
+
+
+def run(monkeypatch, capsys, *args):
+    monkeypatch.setattr(sys, "argv", ["archspec", *map(str, args)])
+    try:
+        cli.main()
+        code = 0
+    except SystemExit as e:
+        code = e.code
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_params_json_has_integer_keys_in_argument_order(monkeypatch, capsys):
+    code, out, _ = run(monkeypatch, capsys, "params", "E", "vgg16_bn", "--format", "json")
+    rows = json.loads(out)
+    assert code == 0 and [r["name"] for r in rows] == ["E", "D-BN"]
+    assert rows[0]["params"] == 143_667_240 and rows[0]["macs"] == 19_632_062_464 and rows[0]["weight_layers"] == 19
+    assert rows[1]["params"] == 138_365_992
+
+
+def test_params_table_shows_paper_rounding(monkeypatch, capsys):
+    code, out, _ = run(monkeypatch, capsys, "params")
+    assert code == 0 and "132,863,336" in out and "143,667,240" in out
+    assert [line.split("│")[5].strip() for line in out.splitlines() if line.startswith("│ C ")] == ["134"]
+
+
+def test_params_layers_in_csv_and_json(monkeypatch, capsys):
+    code, out, _ = run(monkeypatch, capsys, "params", "A", "--layers", "-f", "csv")
+    lines = out.splitlines()
+    assert code == 0 and lines[0].startswith("name,index,layer,src,out_shape,params,macs")
+    assert lines[1].startswith("A,0,conv3-64,3:1,224x224x64,1792,86704128")
+    code, out, _ = run(monkeypatch, capsys, "params", "A", "--layers", "-f", "json")
+    assert len(json.loads(out)[0]["layers"]) == 8 * 2 + 5 + 3 + 2 * 2 + 1  # conv+relu, pools, FCs, relu+dropout, soft-max
+
+
+def test_params_markdown(monkeypatch, capsys):
+    code, out, _ = run(monkeypatch, capsys, "params", "D", "-f", "markdown", "--classes", "10", "--input", "32x32x3")
+    assert code == 0 and out.startswith("| name") and "| D " in out
+
+
+def test_check_passes_on_the_repos_golden_and_fails_with_a_diff(monkeypatch, capsys, tmp_path):
+    code, _, err = run(monkeypatch, capsys, "params", *PAPER_SPECS, "--check", GOLDEN)
+    assert code == 0 and "all 7 rows match" in err
+    bad = tmp_path / "bad.csv"
+    bad.write_text(GOLDEN.read_text().replace("138357544", "138357545"))
+    code, _, err = run(monkeypatch, capsys, "params", *PAPER_SPECS, "--check", bad)
+    assert code == 1 and "mismatch: D: params is 138,357,544, golden says 138,357,545" in err
+
+
+def test_compile_prints_summary_and_total(monkeypatch, capsys, tmp_path):
+    out_file = tmp_path / "a.pt2"
+    code, out, _ = run(monkeypatch, capsys, "compile", "A", "--classes", "10", "--input", "32x32x3", "--width",
+                       "0.125", "-o", out_file)  # fmt: skip
+    assert code == 0 and "features.0" in out and "classifier.6" in out and out_file.is_file()
+    # by hand: convs 8,16,32,32,64,64,64,64 -> 144,560; FC 64->512->512->10 -> 301,066
+    assert "total parameters: 445,626" in out
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["params", "{bad}"], "bad.txt:2:1: found 'conv3_64'; expected a layer"),
+        (["params", "{tmp}"], "is a directory"),
+        (["params", "nope.txt"], "nope.txt: no such file or registered spec"),
+        (["params", "A", "--input", "32"], "expected HxWxC"),
+        (["params", "D", "--input", "16x16x3"], "found maxpool on a 1x1 map"),
+        (["params", "A", "--check", "{tmp}/missing.csv"], "missing.csv: no such file"),
+        (["compile", "A", "--backend", "tpu"], "backend 'tpu'"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(monkeypatch, capsys, tmp_path, args, message):
+    bad = tmp_path / "bad.txt"
+    bad.write_text("input 32x32x3\nconv3_64\n")
+    args = [a.format(bad=bad, tmp=tmp_path) for a in args]
+    code, out, err = run(monkeypatch, capsys, *args)
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_console_script_checks_the_golden_file_from_a_shell():
+    """The CI guard exactly as .ci/run calls it, through the installed `archspec` script."""
+    env = {**os.environ, "COLUMNS": "200"}
+    ok = subprocess.run(["archspec", "params", *PAPER_SPECS, "--check", str(GOLDEN)], capture_output=True,
+                        text=True, env=env)  # fmt: skip
+    assert ok.returncode == 0, ok.stderr
+    bad = subprocess.run(["archspec", "params", str(ROOT / "pyproject.toml")], capture_output=True, text=True)
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr and "pyproject.toml:1:1: found '[build-system]'" in bad.stderr

@@ -1,0 +1,32 @@
+"""Overrides resize a spec without editing it."""
+
+import pytest
+
+import archspec
+from archspec.errors import ArchspecError
+from archspec.infer import infer
+from archspec.passes import parse_shape
+
+
+def test_classes_input_and_width_for_small_data():
+    net = archspec.network("A", num_classes=10, input="32x32x1", width=0.25)
+    stats = infer(net)
+    convs = [layer.out_channels for layer in net.layers if layer.kind == "conv"]
+    fcs = [layer.out_features for layer in net.layers if layer.kind == "fc"]
+    assert convs == [16, 32, 64, 64, 128, 128, 128, 128] and fcs == [1024, 1024, 10]
+    assert stats.input == (1, 32, 32) and stats.out_shape == (10,)
+    first_fc = next(s for s in stats.layers if s.kind == "fc")
+    assert stats.layers[0].params == 3 * 3 * 1 * 16 + 16 and first_fc.in_shape == (128, 1, 1)
+
+
+def test_batch_norm_goes_between_conv_and_relu():
+    net = archspec.network("conv3-4 maxpool FC-2", batch_norm=True)
+    assert [layer.kind for layer in net.layers][:3] == ["conv", "batchnorm", "relu"] and net.name.endswith("-BN")
+
+
+def test_override_errors():
+    with pytest.raises(ArchspecError, match="expected HxWxC"):
+        parse_shape("32by32")
+    with pytest.raises(ArchspecError, match="no FC layer"):
+        archspec.network("conv3-4 maxpool", num_classes=3)
+    assert parse_shape("28x28").channels == 3

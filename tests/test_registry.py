@@ -1,0 +1,21 @@
+import pytest
+
+import archspec
+from archspec import registry
+
+
+def test_registry_lists_the_shipped_specs_and_they_exist():
+    assert registry.names() == ("A", "A-LRN", "B", "C", "D", "E", "B-conv5")
+    assert all(registry.spec_path(n).is_file() for n in registry.names())
+
+
+@pytest.mark.parametrize("alias, spec, bn", [("vgg16", "D", False), ("VGG19_bn", "E", True), ("a-lrn", "A-LRN", False)])
+def test_aliases(alias, spec, bn):
+    path, is_bn = registry.lookup(alias)
+    assert (path.stem, is_bn) == (spec, bn)
+
+
+def test_unknown_name_lists_what_exists():
+    assert registry.lookup("vgg17") is None
+    with pytest.raises(archspec.ArchspecError, match="one of A, A-LRN"):
+        archspec.network("vgg17")
