@@ -42,7 +42,8 @@ def test_hand_computed_small_net():
     assert pool.out_shape == (4, 3, 2)  # floor on odd sizes, like nn.MaxPool2d
     assert conv1.params == 4 * 6 + 6 and conv1.macs == 4 * 6 * 6
     assert fc.in_shape == (6, 3, 2) and fc.params == 36 * 10 + 10 and fc.macs == 360
-    assert [s.rf for s in (conv, pool, conv1, fc)] == [3, 4, 4, 8]  # pool jump 2; FC spans the map's 3 rows: 4 + (3-1)*2
+    # pool makes the jump 2; the FC spans the map's 3 rows: 4 + (3-1)*2
+    assert [s.rf for s in (conv, pool, conv1, fc)] == [3, 4, 4, 8]
     assert [s.jump for s in (conv, pool, conv1)] == [1, 2, 2]
     assert conv.activations == 4 * 7 * 5 and relu.activations == conv.activations and relu1.params == 0
 

@@ -7,8 +7,30 @@ from archspec.errors import SpecError
 from archspec.infer import infer
 from archspec.spec import parse
 
-WORDS = ["conv3-64", "conv1-8", "conv5-2", "maxpool", "LRN", "FC-10", "FC-4096", "soft-max", "input 32x32x3",
-         "input (224 × 224 RGB image)", "#", "\n", "|", " ", "x", "×", "-", "0", "99999999999", "conv", "FC", "("]
+WORDS = [
+    "conv3-64",
+    "conv1-8",
+    "conv5-2",
+    "maxpool",
+    "LRN",
+    "FC-10",
+    "FC-4096",
+    "soft-max",
+    "input 32x32x3",
+    "input (224 × 224 RGB image)",
+    "#",
+    "\n",
+    "|",
+    " ",
+    "x",
+    "×",
+    "-",
+    "0",
+    "99999999999",
+    "conv",
+    "FC",
+    "(",
+]
 REAL = "input (32 × 32 RGB image)\nconv3-64 LRN maxpool\nconv3-128 maxpool  # block 2\nFC-4096 FC-10 soft-max\n"
 
 

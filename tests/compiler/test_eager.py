@@ -12,8 +12,14 @@ from .torchvision_vgg import NUM_PARAMS, TorchvisionVGG
 
 @pytest.mark.parametrize(
     "cfg, name, bn",
-    [("A", "vgg11", False), ("B", "vgg13", False), ("D", "vgg16", False), ("E", "vgg19", False),
-     ("A", "vgg11_bn", True), ("D", "vgg16_bn", True)],
+    [
+        ("A", "vgg11", False),
+        ("B", "vgg13", False),
+        ("D", "vgg16", False),
+        ("E", "vgg19", False),
+        ("A", "vgg11_bn", True),
+        ("D", "vgg16_bn", True),
+    ],
 )
 def test_torchvision_checkpoint_loads_strict_and_gives_same_outputs(cfg, name, bn):
     torch.manual_seed(0)
