@@ -82,7 +82,7 @@ def params(
 @app.command("compile")
 def compile_(
     spec: Annotated[str, typer.Argument(help="Spec file or registered name.")],
-    backend: Annotated[str, typer.Option("--backend", help="torch")] = "torch",
+    backend: Annotated[str, typer.Option("--backend", help="torch | triton | auto (triton on CUDA).")] = "torch",
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write a torch.export .pt2 file.")] = None,
     fmt: Fmt = Format.table,
     classes: Classes = None,
@@ -95,7 +95,11 @@ def compile_(
 
     result = compile_spec(spec, backend=backend, output=output, **_overrides(classes, input, width, bn))
     net = result.model.net
-    show(out, result.rows, fmt.value, title=f"{net.name} ({backend} backend), input {net.input}")
+    if result.plan is not None:  # Triton backend: which spec layers went into which kernel launch
+        rows = result.plan if fmt is Format.json else [{**r, "layers": " + ".join(r["layers"])} for r in result.plan]
+        show(out, rows, fmt.value, title=f"{net.name}: Triton fusion plan ({len(rows)} launches), input {net.input}")
+    else:
+        show(out, result.rows, fmt.value, title=f"{net.name} ({backend} backend), input {net.input}")
     if fmt is Format.table:
         out.print(f"total parameters: {result.params:,}")
         if result.output:

@@ -1,7 +1,8 @@
 """Compilers from the archspec IR to PyTorch modules.
 
 `build(net, backend)` is the one entry point; backends: `torch` (standard torch
-layers, `eager.py`). `dense.to_dense` gives the fully convolutional form and
+layers, `eager.py`), `triton` (fused Triton kernels, `triton_backend.py`, planned
+by `fusion.py`) and `auto` (triton on CUDA, torch elsewhere). `dense.to_dense` gives the fully convolutional form and
 `export.export` a `.pt2` file loadable without archspec.
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import torch
 from torch import nn
 
 from archspec import network
@@ -17,14 +19,32 @@ from archspec.errors import ArchspecError
 from archspec.ir import Network
 
 from . import eager
+from .fusion import plan_rows
+from .kernels import interpreted
 from .summary import module_rows
 
-BACKENDS = ("torch",)
+BACKENDS = ("torch", "triton", "auto")
+
+
+def resolve_backend(backend: str) -> str:
+    """`auto` -> `triton` on CUDA, else `torch`; `triton` without CUDA needs the interpreter."""
+    if backend not in BACKENDS:
+        raise ArchspecError(f"backend {backend!r}: expected one of {', '.join(BACKENDS)}")
+    if backend == "auto":
+        return "triton" if torch.cuda.is_available() else "torch"
+    if backend == "triton" and not torch.cuda.is_available() and not interpreted():
+        raise ArchspecError(
+            "backend 'triton' needs a CUDA GPU; on a CPU set TRITON_INTERPRET=1 before starting "
+            "(slow, for testing), or use --backend torch"
+        )
+    return backend
 
 
 def build(net: Network, backend: str = "torch") -> nn.Module:
-    if backend not in BACKENDS:
-        raise ArchspecError(f"backend {backend!r}: expected one of {', '.join(BACKENDS)}")
+    if resolve_backend(backend) == "triton":
+        from .triton_backend import TritonVGG
+
+        return TritonVGG(net)
     return eager.build(net)
 
 
@@ -33,6 +53,7 @@ class Compiled:
     model: nn.Module
     rows: list[dict]
     output: Path | None = None
+    plan: list[dict] | None = None  # the Triton backend's kernel launches
 
     @property
     def params(self) -> int:
@@ -41,9 +62,11 @@ class Compiled:
 
 def compile_spec(source, *, backend: str = "torch", output: str | Path | None = None, **overrides) -> Compiled:
     """What `archspec compile` does: build the module, summarise it, optionally export it."""
-    model = build(network(source, **overrides), backend)
+    net = network(source, **overrides)
+    model = build(net, backend)
     if output is not None:
         from .export import export
 
         output = export(model, output)
-    return Compiled(model, module_rows(model), output)
+    triton = getattr(model, "plan", None) is not None
+    return Compiled(model, module_rows(model), output, plan_rows(net) if triton else None)

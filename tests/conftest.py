@@ -1,4 +1,9 @@
+import os
 from pathlib import Path
+
+# Triton kernels run on the CPU only under the interpreter, which must be chosen
+# before any kernel is defined (kernel modules are imported lazily, after this).
+os.environ.setdefault("TRITON_INTERPRET", "1")
 
 import pytest
 

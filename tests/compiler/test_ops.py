@@ -1,0 +1,60 @@
+"""Autograd of the fused ops: gradients equal torch's for the same computation."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from archspec.compiler import ops
+
+from .conftest import tolerance
+
+TOL = tolerance(torch.float32)
+
+
+def grads(fn, *tensors):
+    tensors = [t.detach().clone().requires_grad_() for t in tensors]
+    out = fn(*tensors)
+    out.backward(torch.linspace(-1, 1, out.numel()).view(out.shape))  # a non-uniform upstream gradient
+    return out.detach(), [t.grad for t in tensors]
+
+
+@pytest.mark.parametrize("relu", [True, False])
+@pytest.mark.parametrize("shape", [(2, 3, 8, 9, 7, 3), (1, 5, 6, 5, 5, 1), (1, 4, 5, 6, 6, 5)])
+def test_conv_bias_relu_gradients(shape, relu):
+    n, ci, co, h, w, k = shape
+    x, wt, b = torch.randn(n, ci, h, w), torch.randn(co, ci, k, k) * 0.3, torch.randn(co) * 0.1
+    y1, g1 = grads(lambda x, w, b: ops.ConvBiasReLU.apply(x, w, b, relu), x, wt, b)
+    ref = lambda x, w, b: F.relu(F.conv2d(x, w, b, padding=k // 2)) if relu else F.conv2d(x, w, b, padding=k // 2)  # noqa: E731
+    y2, g2 = grads(ref, x, wt, b)
+    torch.testing.assert_close(y1, y2, **TOL)
+    for a, e in zip(g1, g2, strict=True):
+        torch.testing.assert_close(a, e, **TOL)
+
+
+@pytest.mark.parametrize("shape", [(2, 3, 8, 8, 8, 3), (1, 4, 6, 7, 9, 3), (2, 5, 3, 5, 4, 1)])
+def test_conv_bias_relu_pool_gradients_route_through_the_saved_argmax(shape):
+    n, ci, co, h, w, k = shape
+    x, wt, b = torch.randn(n, ci, h, w), torch.randn(co, ci, k, k) * 0.3, torch.randn(co) * 0.1
+    y1, g1 = grads(ops.ConvBiasReLUPool.apply, x, wt, b)
+    y2, g2 = grads(lambda x, w, b: F.max_pool2d(F.relu(F.conv2d(x, w, b, padding=k // 2)), 2, 2), x, wt, b)
+    torch.testing.assert_close(y1, y2, **TOL)
+    for a, e in zip(g1, g2, strict=True):
+        torch.testing.assert_close(a, e, **TOL)
+
+
+@pytest.mark.parametrize("relu", [True, False])
+def test_linear_gradients(relu):
+    x, w, b = torch.randn(3, 40), torch.randn(12, 40) * 0.2, torch.randn(12)
+    y1, g1 = grads(lambda x, w, b: ops.LinearBiasReLU.apply(x, w, b, relu), x, w, b)
+    y2, g2 = grads(lambda x, w, b: F.relu(F.linear(x, w, b)) if relu else F.linear(x, w, b), x, w, b)
+    torch.testing.assert_close(y1, y2, **TOL)
+    for a, e in zip(g1, g2, strict=True):
+        torch.testing.assert_close(a, e, **TOL)
+
+
+def test_lrn_gradients():
+    x = torch.randn(2, 9, 3, 4) * 3
+    y1, (g1,) = grads(lambda x: ops.LocalResponseNorm.apply(x, 5, 1e-3, 0.75, 2.0), x)
+    y2, (g2,) = grads(lambda x: F.local_response_norm(x, 5, alpha=5e-3, beta=0.75, k=2.0), x)
+    torch.testing.assert_close(y1, y2, **TOL)
+    torch.testing.assert_close(g1, g2, **TOL)
