@@ -22,7 +22,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     help="Describe, count, compile, train and benchmark VGG-paper ConvNets from Table 1 text.",
 )
-out = console()
+out = out_console = console()
 err = console(stderr=True)
 
 Classes = Annotated[int | None, typer.Option("--classes", min=1, help="Number of classes (the last FC's width).")]
@@ -104,6 +104,53 @@ def compile_(
         out.print(f"total parameters: {result.params:,}")
         if result.output:
             out.print(f"wrote {result.output} (load with torch.export.load(path).module())")
+
+
+@app.command()
+def train(
+    spec: Annotated[str | None, typer.Argument(help="Spec file or registered name.")] = None,
+    data: Annotated[
+        str, typer.Option("--data", help="embedded | fashion-mnist | mnist | synthetic | FOLDER")
+    ] = "embedded",
+    data_root: Annotated[str | None, typer.Option("--data-root", help="Folder of idx files (MNIST sets).")] = None,
+    out: Annotated[str | None, typer.Option("--out", "-o", help="Run folder (default runs/<spec>).")] = None,
+    resume: Annotated[str | None, typer.Option("--resume", help="Continue the run in this folder.")] = None,
+    epochs: Annotated[int, typer.Option(help="Epochs (paper: 74).")] = 74,
+    batch: Annotated[int, typer.Option(help="Global batch size (paper: 256).")] = 256,
+    lr: Annotated[float, typer.Option(help="Initial learning rate (paper: 0.01).")] = 0.01,
+    momentum: Annotated[float, typer.Option(help="SGD momentum (paper: 0.9).")] = 0.9,
+    weight_decay: Annotated[float, typer.Option("--weight-decay", help="L2 multiplier (paper: 5e-4).")] = 5e-4,
+    dropout: Annotated[float, typer.Option(help="Dropout after the hidden FC layers (paper: 0.5).")] = 0.5,
+    patience: Annotated[int, typer.Option(help="Epochs without improvement before lr /= 10.")] = 2,
+    init: Annotated[str, typer.Option(help="normal | glorot | torchvision.")] = "normal",
+    init_std: Annotated[float, typer.Option("--init-std", help="Std of the normal init.")] = 0.01,
+    pretrained_a: Annotated[str | None, typer.Option("--pretrained-a", help="Net-A run or weights.")] = None,
+    finetune: Annotated[str | None, typer.Option("--finetune", help="Start from this net's run/weights.")] = None,
+    scale: Annotated[str | None, typer.Option("--scale", help="S or Smin:Smax (default 256; 36 small).")] = None,
+    crop: Annotated[int | None, typer.Option("--crop", min=1, help="Crop side (224; 32 for small sets).")] = None,
+    no_flip: Annotated[bool, typer.Option("--no-flip", help="No random horizontal flips.")] = False,
+    pca: Annotated[float, typer.Option("--pca", help="Std of AlexNet's PCA colour shift.")] = 0.1,
+    workers: Annotated[int, typer.Option(help="Loader workers for folders.")] = 4,
+    seed: Annotated[int, typer.Option(help="Seed: same seed, same run.")] = 0,
+    max_steps: Annotated[int | None, typer.Option("--max-steps", min=1, help="Stop after N steps.")] = None,
+    gpus: Annotated[int, typer.Option("--gpus", min=1, help="Data-parallel GPU processes (NCCL).")] = 1,
+    nproc: Annotated[int, typer.Option("--nproc", min=1, help="Data-parallel CPU processes (gloo).")] = 1,
+    backend: Annotated[str, typer.Option("--backend", help="torch | triton | auto.")] = "auto",
+    width: Width = None,
+    bn: BN = False,
+) -> None:
+    """Train a spec with the paper's Section 3.1 recipe; leaves a checkpoint and metrics."""
+    from .harness.train import run_cli
+
+    result = run_cli(locals())
+    rows = [{k: round(v, 3) if isinstance(v, float) else int(v) if k == "epoch" else v for k, v in r.items()}
+            for r in result.metrics]  # fmt: skip
+    if rows:
+        show(out_console, rows[-10:], "table", title=f"{result.run}: last epochs ({result.params:,} parameters)")
+    out_console.print(
+        f"weights: {result.run / 'model.safetensors'} (best: best.safetensors), "
+        f"metrics: {result.run / 'metrics.csv'}, plot: {result.run / 'metrics.png'}"
+    )
 
 
 def main() -> None:

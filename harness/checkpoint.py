@@ -1,0 +1,82 @@
+"""Run folders: what a training run leaves for resume, evaluation and bench.
+
+    runs/NAME/run.json            the TrainConfig, the network (IR JSON), classes, colour statistics
+    runs/NAME/checkpoint.pt       everything to resume exactly: weights, optimizer, scheduler, epoch, step,
+                                  best accuracy, RNG state (read with torch.load(weights_only=True))
+    runs/NAME/model.safetensors   the latest weights, torchvision layout
+    runs/NAME/best.safetensors    the weights with the best validation top-1
+    runs/NAME/metrics.csv, metrics.png
+
+Every file is written atomically (temporary file, then rename), so an
+interruption never leaves a half-written checkpoint, and the previous one
+survives any failure while the next is written.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+from safetensors.torch import save_file
+
+from archspec.atomic import atomic_path
+from archspec.errors import ArchspecError
+from archspec.ir import Network
+
+from .augment import Stats
+from .config import TrainConfig
+
+
+def _plain(model: torch.nn.Module) -> torch.nn.Module:
+    return getattr(model, "module", model)  # unwrap DDP
+
+
+def save_weights(model: torch.nn.Module, path: Path, **meta: object) -> None:
+    state = {k: v.detach().cpu().contiguous() for k, v in _plain(model).state_dict().items()}
+    with atomic_path(path) as tmp:
+        save_file(state, tmp, metadata={k: str(v) for k, v in meta.items()})
+
+
+def save(run: Path, model, optimizer, scheduler, *, epoch: int, step: int, best: float) -> None:
+    """Write checkpoint.pt and model.safetensors; (epoch, step) is where a resume starts."""
+    state = {
+        "model": {k: v.detach().cpu() for k, v in _plain(model).state_dict().items()},
+        "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict(),
+        "epoch": epoch,
+        "step": step,
+        "best": best,
+        "rng": torch.get_rng_state(),
+    }
+    with atomic_path(run / "checkpoint.pt") as tmp:
+        torch.save(state, tmp)
+    save_weights(model, run / "model.safetensors", epoch=epoch, step=step)
+
+
+def load(run: Path) -> dict:
+    path = run / "checkpoint.pt"
+    if not path.is_file():
+        raise ArchspecError(f"{path}: no such file; expected a run folder written by archspec train")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:
+        raise ArchspecError(f"{path}: not a readable checkpoint ({type(e).__name__}); expected archspec's") from None
+
+
+def write_run(run: Path, cfg: TrainConfig, net: Network, classes: list[str], stats: Stats) -> None:
+    info = {"config": cfg.model_dump(), "network": net.model_dump(), "classes": classes, "stats": stats.model_dump()}
+    with atomic_path(run / "run.json") as tmp:
+        tmp.write_text(json.dumps(info, indent=2))
+
+
+def read_run(run: str | Path) -> tuple[TrainConfig, Network, list[str], Stats]:
+    path = Path(run) / "run.json"
+    try:
+        info = json.loads(path.read_text())
+        return (TrainConfig.model_validate(info["config"]), Network.model_validate(info["network"]),
+                info["classes"], Stats.model_validate(info["stats"]))  # fmt: skip
+    except FileNotFoundError:
+        raise ArchspecError(f"{path}: no such file; expected a run folder written by archspec train") from None
+    except (ValueError, KeyError) as e:
+        raise ArchspecError(f"{path}: not a valid run description ({str(e)[:100]})") from None

@@ -1,0 +1,102 @@
+"""Training configuration, composed from small frozen pieces (torchtitan style).
+
+`TrainConfig` = what to train (spec + overrides) + `DataConfig` + `Recipe` +
+where and how to run. Defaults are the paper's Section 3.1 values; small data
+scales the protocol down through `crop` and `scale` (e.g. crop 32 from S = 36).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from archspec.errors import ArchspecError
+from archspec.ir import Node
+
+SMALL_SOURCES = ("embedded", "fashion-mnist", "mnist", "synthetic")
+
+
+def parse_scale(text: str) -> tuple[int, int]:
+    """`256` (fixed S), `256:512`, `256-512` or the paper's `[256;512]` (jittered S)."""
+    m = re.fullmatch(r"\s*\[?\s*(\d{1,5})\s*(?:[:;,-]\s*(\d{1,5}))?\s*\]?\s*", text)
+    if not m or int(m[1]) < 1 or (m[2] and int(m[2]) < int(m[1])):
+        raise ArchspecError(f"scale {text!r}: expected S (e.g. 256) or Smin:Smax (e.g. 256:512, or [256;512])")
+    return int(m[1]), int(m[2] or m[1])
+
+
+class DataConfig(Node):
+    source: str = Field(default="embedded", description="embedded | fashion-mnist | mnist | synthetic | a folder")
+    root: str | None = Field(default=None, description="folder of idx files for fashion-mnist / mnist")
+    crop: int | None = Field(default=None, ge=1, description="training crop side (224 folders, 32 small sets)")
+    scale: tuple[int, int] | None = Field(default=None, description="[Smin, Smax]; equal for a fixed S")
+    flip: bool = True
+    pca_std: float = Field(default=0.1, ge=0, description="AlexNet lighting: alpha ~ N(0, pca_std)")
+    workers: int = Field(default=4, ge=0)
+    synthetic: tuple[int, int, int] = Field(default=(2048, 10, 32), description="synthetic: images, classes, side")
+
+    @property
+    def small(self) -> bool:
+        return self.source in SMALL_SOURCES
+
+    @property
+    def crop_size(self) -> int:
+        return self.crop or (32 if self.small else 224)
+
+    @property
+    def scales(self) -> tuple[int, int]:
+        return self.scale or ((36, 36) if self.small else (256, 256))
+
+    @property
+    def test_scale(self) -> int:
+        """The paper's single test scale: Q = S, or (Smin + Smax) / 2 for jittered S."""
+        lo, hi = self.scales
+        return (lo + hi) // 2
+
+    @model_validator(mode="after")
+    def _crop_fits(self) -> DataConfig:
+        if self.scales[0] < self.crop_size:
+            raise ArchspecError(f"scale S={self.scales[0]} is smaller than crop {self.crop_size}; expected S >= crop")
+        return self
+
+
+class Recipe(Node):
+    """Section 3.1: SGD with momentum, weight decay, batch 256, lr 1e-2 divided by 10 on plateaus, at most 3 times."""
+
+    epochs: int = Field(default=74, ge=1)
+    batch: int = Field(default=256, ge=1)
+    lr: float = Field(default=0.01, gt=0)
+    momentum: float = Field(default=0.9, ge=0)
+    weight_decay: float = Field(default=5e-4, ge=0)
+    dropout: float = Field(default=0.5, ge=0, lt=1)
+    lr_decays: int = Field(default=3, ge=0, description="how many times lr may be divided by 10")
+    patience: int = Field(default=2, ge=0, description="epochs without val improvement before dividing lr")
+    init: Literal["normal", "glorot", "torchvision"] = "normal"
+    init_std: float = Field(default=0.01, gt=0, description="std of the 'normal' init")
+    pretrained_a: str | None = Field(default=None, description="net-A checkpoint: first 4 convs and last 3 FCs")
+    finetune: str | None = Field(default=None, description="checkpoint of this net to start from")
+    seed: int = 0
+    max_steps: int | None = Field(default=None, ge=1, description="stop after this many steps (throughput runs)")
+
+
+class TrainConfig(Node):
+    spec: str
+    width: float | None = None
+    batch_norm: bool = False
+    data: DataConfig = DataConfig()
+    recipe: Recipe = Recipe()
+    out: str = "runs/run"
+    backend: Literal["torch", "triton", "auto"] = "auto"
+    devices: int = Field(default=1, ge=1, description="processes: GPUs on CUDA, CPU processes (gloo) otherwise")
+    cuda: bool | None = Field(default=None, description="None: use CUDA when available")
+    progress: bool = True
+    resume: bool = False
+
+    @model_validator(mode="after")
+    def _batch_splits(self) -> TrainConfig:
+        if self.recipe.batch % self.devices:
+            raise ArchspecError(
+                f"batch {self.recipe.batch} does not split over {self.devices} processes; expected a multiple"
+            )
+        return self

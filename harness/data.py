@@ -1,0 +1,310 @@
+"""Training data: in-memory sets (idx files, the embedded subset, synthetic) and ImageNet-layout folders.
+
+Both kinds yield, per step, the rank's share of the global batch as normalised
+float tensors on the training device. Every random draw is a function of
+(seed, epoch, step, position in the global batch), so a run resumed at any
+step, or split over any number of processes, sees exactly the same images and
+augmentations as one uninterrupted process.
+
+- `TensorData`: small sets decoded once into a uint8 tensor; augmentation is a
+  batched op on the training device (`augment.py`).
+- `FolderData`: `train/<class>/*`, `val/<class>/*`; Pillow decodes and resizes
+  in DataLoader workers; unreadable images are skipped, counted and warned
+  about once. Mean and PCA statistics are computed once and cached.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import os
+import random
+import struct
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from importlib.resources import files
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from archspec.atomic import atomic_path
+from archspec.errors import ArchspecError
+
+from .augment import Stats, centre, normalise, rescale_crop, sample_params
+from .config import DataConfig
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm"}
+FASHION_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
+                   "Ankle boot"]  # fmt: skip
+DEFAULT_ROOTS = {"fashion-mnist": "/usr/share/datasets/fashion-mnist", "mnist": "/usr/share/datasets/mnist"}
+
+
+def seeded(*key: int) -> torch.Generator:
+    """A generator whose state is a pure function of the key (seed, epoch, step, ...)."""
+    return torch.Generator().manual_seed(hash(key) & 0x7FFF_FFFF_FFFF_FFFF)
+
+
+# ---------------------------------------------------------------- idx files
+
+
+def read_idx(path: Path) -> np.ndarray:
+    """An idx file (MNIST's format), gzipped or not."""
+    try:
+        raw = gzip.open(path).read() if path.suffix == ".gz" else path.read_bytes()
+        zero, dtype, ndim = struct.unpack(">HBB", raw[:4])
+        if zero != 0 or dtype != 0x08 or not 1 <= ndim <= 4:
+            raise ValueError("bad magic number")
+        dims = struct.unpack(f">{ndim}I", raw[4 : 4 + 4 * ndim])
+        return np.frombuffer(raw, np.uint8, offset=4 + 4 * ndim).reshape(dims)
+    except (OSError, EOFError, ValueError, struct.error) as e:
+        raise ArchspecError(f"{path}: not a readable idx file ({e}); expected MNIST's idx format") from None
+
+
+def _idx_file(root: Path, stem: str) -> Path:
+    for name in (f"{stem}.gz", stem):
+        if (root / name).is_file():
+            return root / name
+    raise ArchspecError(f"{root}: no {stem}[.gz]; expected MNIST-style idx files (train-*, t10k-* or val-*)")
+
+
+def load_idx_split(root: Path, split: str) -> tuple[torch.Tensor, torch.Tensor]:
+    images = read_idx(_idx_file(root, f"{split}-images-idx3-ubyte"))
+    labels = read_idx(_idx_file(root, f"{split}-labels-idx1-ubyte"))
+    if images.ndim != 3 or len(images) != len(labels) or len(images) == 0:
+        raise ArchspecError(f"{root}: {split} images {images.shape} and labels {labels.shape} do not pair up")
+    return torch.from_numpy(images.copy()).unsqueeze(1), torch.from_numpy(labels.astype(np.int64))
+
+
+# ---------------------------------------------------------------- in-memory sets
+
+
+@dataclass
+class TensorData:
+    """A small set held in memory: uint8 images (N, C, H, W) and int64 labels, train and val."""
+
+    cfg: DataConfig
+    classes: list[str]
+    train_x: torch.Tensor
+    train_y: torch.Tensor
+    val_x: torch.Tensor
+    val_y: torch.Tensor
+    stats: Stats = field(init=False)
+    skipped: int = 0
+
+    def __post_init__(self) -> None:
+        self.stats = Stats.of_images(self.train_x)
+
+    @property
+    def channels(self) -> int:
+        return self.train_x.shape[1]
+
+    def steps(self, batch: int) -> int:
+        return max(1, len(self.train_y) // batch)
+
+    def train_batches(self, epoch: int, batch: int, seed: int, rank: int = 0, world: int = 1, start: int = 0,
+                      device: torch.device | str = "cpu") -> Iterator[tuple[torch.Tensor, torch.Tensor]]:  # fmt: skip
+        n = len(self.train_y)
+        order = torch.randperm(n, generator=seeded(seed, epoch))
+        share = batch // world
+        for step in range(start, self.steps(batch)):
+            idx = order[step * batch : (step + 1) * batch]
+            s, pos, flips, alpha = sample_params(
+                seeded(seed, epoch, step), len(idx), self.channels, self.cfg.scales, self.cfg.flip, self.cfg.pca_std
+            )
+            mine = slice(rank * share, (rank + 1) * share)
+            x = self.train_x[idx[mine]].to(device).float().div_(255)  # (B/world, C, H, W) in [0, 1]
+            x = rescale_crop(x, s[mine], pos[mine], flips[mine], self.cfg.crop_size)  # (B/world, C, crop, crop)
+            yield normalise(x, self.stats, alpha[mine]), self.train_y[idx[mine]].to(device)
+
+    def val_batches(
+        self, batch: int, device: torch.device | str = "cpu"
+    ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        for i in range(0, len(self.val_y), batch):
+            x = self.val_x[i : i + batch].to(device).float().div_(255)
+            x = centre(x, self.cfg.test_scale, self.cfg.crop_size)
+            yield normalise(x, self.stats), self.val_y[i : i + batch].to(device)
+
+
+def embedded_root() -> Path:
+    return Path(str(files("archspec.harness") / "embedded"))
+
+
+def load_small(cfg: DataConfig) -> TensorData:
+    if cfg.source == "synthetic":
+        n, classes, side = cfg.synthetic
+        gen = torch.Generator().manual_seed(1)
+        x = torch.randint(0, 256, (n + n // 8, 3, side, side), dtype=torch.uint8, generator=gen)
+        y = torch.randint(0, classes, (n + n // 8,), generator=gen)
+        names = [f"class{i}" for i in range(classes)]
+        return TensorData(cfg, names, x[:n], y[:n], x[n:], y[n:])
+    if cfg.source == "embedded":
+        root, val_split = embedded_root(), "val"
+    else:
+        root, val_split = Path(cfg.root or DEFAULT_ROOTS[cfg.source]), "t10k"
+        if not root.is_dir():
+            hint = " (apt-get install dataset-fashion-mnist)" if cfg.source == "fashion-mnist" else ""
+            raise ArchspecError(f"{root}: no such folder; expected {cfg.source} idx files{hint}, or pass --data-root")
+    tx, ty = load_idx_split(root, "train")
+    vx, vy = load_idx_split(root, val_split)
+    names = FASHION_CLASSES if cfg.source in ("embedded", "fashion-mnist") else [str(i) for i in range(10)]
+    return TensorData(cfg, names, tx, ty, vx, vy)
+
+
+# ---------------------------------------------------------------- folders
+
+
+def _scan(split_dir: Path, classes: list[str] | None = None) -> tuple[list[str], list[tuple[str, int]]]:
+    if not split_dir.is_dir():
+        raise ArchspecError(f"{split_dir}: no such folder; expected {split_dir.name}/<class>/<images>")
+    found = sorted(d.name for d in split_dir.iterdir() if d.is_dir())
+    if not found:
+        raise ArchspecError(f"{split_dir}: no class folders; expected {split_dir.name}/<class>/<images>")
+    classes = classes or found
+    items = []
+    for name in found:
+        if name not in classes:
+            raise ArchspecError(f"{split_dir / name}: class not in train/; expected one of train/'s classes")
+        images = sorted(p for p in (split_dir / name).rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+        if not images:
+            raise ArchspecError(f"{split_dir / name}: no images; expected .jpg, .jpeg, .png (or similar) files")
+        items += [(str(p), classes.index(name)) for p in images]
+    return classes, items
+
+
+class FolderImages(torch.utils.data.Dataset):
+    """Decodes one image per item. An item is (index, seed, mode): mode 'train' draws S, crop,
+    flip and lighting from `seed`; 'val' rescales to Q and centre-crops; 'stats' returns a small image."""
+
+    def __init__(self, items: list[tuple[str, int]], cfg: DataConfig) -> None:
+        self.items, self.cfg = items, cfg
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, key: tuple[int, int, str]):
+        from PIL import Image
+
+        index, seed, mode = key
+        path, label = self.items[index]
+        try:
+            with Image.open(path) as im:
+                if mode == "stats":
+                    im.draft("RGB", (64, 64))
+                img = im.convert("RGB")
+        except Exception:  # truncated, corrupt or unsupported files are skipped, not fatal
+            return None
+        crop = self.cfg.crop_size
+        rnd = random.Random(seed)
+        side = {"train": rnd.randint(*self.cfg.scales), "val": self.cfg.test_scale, "stats": 64}[mode]
+        w, h = img.size
+        scale = side / min(w, h)
+        img = img.resize((max(side, round(w * scale)), max(side, round(h * scale))), Image.Resampling.BILINEAR)
+        if mode != "stats":
+            w, h = img.size
+            x0 = rnd.randint(0, w - crop) if mode == "train" else (w - crop) // 2
+            y0 = rnd.randint(0, h - crop) if mode == "train" else (h - crop) // 2
+            img = img.crop((x0, y0, x0 + crop, y0 + crop))
+            if mode == "train" and self.cfg.flip and rnd.random() < 0.5:
+                img = img.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+        x = torch.from_numpy(np.asarray(img).copy()).permute(2, 0, 1)  # (3, h, w) uint8
+        alpha = torch.tensor([rnd.gauss(0, self.cfg.pca_std) for _ in range(3)])
+        return x, label, alpha
+
+
+def _collate(batch):
+    kept = [b for b in batch if b is not None]
+    skipped = len(batch) - len(kept)
+    if not kept:
+        return None, skipped
+    xs, ys, alphas = zip(*kept, strict=True)
+    return (torch.stack(xs), torch.tensor(ys), torch.stack(alphas)), skipped
+
+
+def _stats_cache(root: Path, items: list[tuple[str, int]]) -> Path:
+    key = hashlib.sha1(f"{root.resolve()}|{len(items)}|{items[0][0]}|{items[-1][0]}".encode()).hexdigest()[:16]
+    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "archspec"
+    return cache / f"stats-{key}.json"
+
+
+class FolderData:
+    """An ImageNet-layout folder: root/train/<class>/*, root/val/<class>/*."""
+
+    channels = 3
+
+    def __init__(self, cfg: DataConfig, progress=None) -> None:
+        root = Path(cfg.source)
+        if not root.is_dir():
+            raise ArchspecError(f"{root}: no such folder; expected an ImageNet-layout folder with train/ and val/")
+        self.cfg, self.root = cfg, root
+        self.classes, self.train_items = _scan(root / "train")
+        _, self.val_items = _scan(root / "val", self.classes)
+        self.skipped, self._warned = 0, False
+        self.stats = self._stats(progress)
+
+    def _loader(self, items, keys, batch):
+        ds = FolderImages(items, self.cfg)
+        sampler = [keys[i : i + batch] for i in range(0, len(keys), batch)]
+        return torch.utils.data.DataLoader(
+            ds, batch_sampler=sampler, num_workers=self.cfg.workers, collate_fn=_collate,
+            pin_memory=torch.cuda.is_available(),
+        )  # fmt: skip
+
+    def _count(self, skipped: int) -> None:
+        self.skipped += skipped
+        if skipped and not self._warned:
+            warnings.warn(f"{self.root}: skipping unreadable images (counted in the run's metrics)", stacklevel=2)
+            self._warned = True
+
+    def _stats(self, progress) -> Stats:
+        """Mean RGB and PCA over the training set (at 64 px), computed once and cached."""
+        cache = _stats_cache(self.root, self.train_items)
+        if cache.is_file():
+            return Stats.model_validate_json(cache.read_text())
+        total, outer, count = torch.zeros(3, dtype=torch.float64), torch.zeros(3, 3, dtype=torch.float64), 0
+        keys = [(i, 0, "stats") for i in range(len(self.train_items))]
+        task = progress.add_task("mean RGB and PCA", total=len(keys)) if progress else None
+        for out, skipped in self._loader(self.train_items, keys, 1):
+            self._count(skipped)
+            if out is not None:
+                x = out[0][0].reshape(3, -1).double() / 255
+                total, outer, count = total + x.sum(1), outer + x @ x.T, count + x.shape[1]
+            if progress:
+                progress.advance(task)
+        if count == 0:
+            raise ArchspecError(f"{self.root / 'train'}: no readable images; expected decodable image files")
+        stats = Stats.from_moments(total, outer, count)
+        with atomic_path(cache) as tmp:
+            tmp.write_text(json.dumps(stats.model_dump()))
+        return stats
+
+    def steps(self, batch: int) -> int:
+        return max(1, len(self.train_items) // batch)
+
+    def train_batches(self, epoch, batch, seed, rank=0, world=1, start=0, device="cpu"):
+        order = torch.randperm(len(self.train_items), generator=seeded(seed, epoch)).tolist()
+        share = batch // world
+        keys = []
+        for step in range(start, self.steps(batch)):
+            for j in range(rank * share, (rank + 1) * share):
+                keys.append((order[step * batch + j], hash((seed, epoch, step, j)) & 0x7FFF_FFFF, "train"))
+        for out, skipped in self._loader(self.train_items, keys, share):
+            self._count(skipped)
+            if out is not None:
+                x, y, alpha = out
+                x = x.to(device, non_blocking=True).float().div_(255)
+                yield normalise(x, self.stats, alpha), y.to(device)
+
+    def val_batches(self, batch, device="cpu"):
+        keys = [(i, 0, "val") for i in range(len(self.val_items))]
+        for out, skipped in self._loader(self.val_items, keys, batch):
+            self._count(skipped)
+            if out is not None:
+                x, y, _ = out
+                yield normalise(x.to(device).float().div_(255), self.stats), y.to(device)
+
+
+def load(cfg: DataConfig, progress=None) -> TensorData | FolderData:
+    return load_small(cfg) if cfg.small else FolderData(cfg, progress)

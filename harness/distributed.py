@@ -1,0 +1,107 @@
+"""Data parallelism, the paper's scheme (Sec. 3.3): the global batch is split across
+processes and gradients are averaged synchronously, so N processes train as one.
+
+`launch(fn, cfg)` runs `fn(cfg, ctx)` in `cfg.devices` processes through torch's
+elastic launcher (what `torchrun` uses): NCCL on CUDA, gloo on CPU. Run under
+`torchrun` yourself (multi-node, its rendezvous options), the processes are
+already there and `launch` only joins the group:
+
+    torchrun --nnodes 2 --nproc-per-node 8 --rdzv-backend c10d --rdzv-endpoint HOST:29400 \\
+        --no-python archspec train specs/D.txt --data /imagenet --gpus 8
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+
+from archspec.errors import ArchspecError
+
+from .config import TrainConfig
+
+
+@dataclass(frozen=True)
+class Context:
+    rank: int
+    world: int
+    device: torch.device
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+
+def under_torchrun() -> bool:
+    return "TORCHELASTIC_RUN_ID" in os.environ and "LOCAL_RANK" in os.environ
+
+
+def use_cuda(cfg: TrainConfig) -> bool:
+    return torch.cuda.is_available() if cfg.cuda is None else cfg.cuda
+
+
+def _join(cfg: TrainConfig) -> Context:
+    cuda = use_cuda(cfg)
+    local = int(os.environ.get("LOCAL_RANK", 0))
+    device = torch.device("cuda", local) if cuda else torch.device("cpu")
+    if cuda:
+        torch.cuda.set_device(device)
+    if int(os.environ.get("WORLD_SIZE", 1)) > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if cuda else "gloo")
+    world = dist.get_world_size() if dist.is_initialized() else 1
+    return Context(rank=dist.get_rank() if dist.is_initialized() else 0, world=world, device=device)
+
+
+def _worker(fn: Callable, cfg_json: str):
+    cfg = TrainConfig.model_validate_json(cfg_json)
+    ctx = _join(cfg)
+    try:
+        return fn(cfg, ctx)
+    except ArchspecError as e:  # hand the one-line message back to the launching process
+        if ctx.main:
+            Path(cfg.out).mkdir(parents=True, exist_ok=True)
+            (Path(cfg.out) / ".error").write_text(str(e))
+        raise
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()
+
+
+def launch(fn: Callable, cfg: TrainConfig):
+    """Run fn(cfg, ctx) on every process; returns rank 0's result."""
+    if cfg.devices == 1 or under_torchrun():
+        ctx = _join(cfg)
+        try:
+            return fn(cfg, ctx)
+        finally:
+            if dist.is_initialized():
+                dist.destroy_process_group()
+    if use_cuda(cfg) and torch.cuda.device_count() < cfg.devices:
+        raise ArchspecError(f"--gpus {cfg.devices}: only {torch.cuda.device_count()} CUDA devices are visible")
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+    from torch.distributed.launcher.api import LaunchConfig, elastic_launch
+
+    lc = LaunchConfig(min_nodes=1, max_nodes=1, nproc_per_node=cfg.devices, run_id=uuid.uuid4().hex,
+                      rdzv_backend="c10d", rdzv_endpoint="127.0.0.1:0", max_restarts=0,
+                      monitor_interval=0.1)  # fmt: skip
+    error = Path(cfg.out) / ".error"
+    error.unlink(missing_ok=True)
+    try:
+        return elastic_launch(lc, _worker)(fn, cfg.model_dump_json())[0]
+    except ChildFailedError:
+        if error.is_file():
+            raise ArchspecError(error.read_text()) from None
+        raise
+
+
+def all_reduce_sum(values: list[float], ctx: Context) -> list[float]:
+    if ctx.world == 1:
+        return values
+    t = torch.tensor(values, dtype=torch.float64, device=ctx.device)
+    dist.all_reduce(t)
+    return t.tolist()

@@ -1,0 +1,51 @@
+"""Per-epoch metrics: a CSV row per epoch and a PNG plot of loss, top-1/top-5 error and learning rate."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+from archspec.atomic import atomic_path
+
+FIELDS = ["epoch", "lr", "train_loss", "train_top1_err", "val_loss", "val_top1_err", "val_top5_err",
+          "images_per_s", "seconds", "skipped_images"]  # fmt: skip
+
+
+def read(path: Path) -> list[dict]:
+    if not path.is_file():
+        return []
+    with path.open(newline="") as f:
+        return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(f)]
+
+
+def write(path: Path, rows: list[dict]) -> None:
+    with atomic_path(path) as tmp, tmp.open("w", newline="") as f:
+        w = csv.DictWriter(f, FIELDS, extrasaction="ignore")
+        w.writeheader()
+        w.writerows(rows)
+
+
+def plot(path: Path, rows: list[dict], title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    epochs = [r["epoch"] for r in rows]
+    fig, (loss, err, lr) = plt.subplots(1, 3, figsize=(13, 3.6))
+    loss.plot(epochs, [r["train_loss"] for r in rows], label="train")
+    loss.plot(epochs, [r["val_loss"] for r in rows], label="val")
+    loss.set(title="loss", xlabel="epoch")
+    err.plot(epochs, [r["train_top1_err"] for r in rows], label="train top-1")
+    err.plot(epochs, [r["val_top1_err"] for r in rows], label="val top-1")
+    err.plot(epochs, [r["val_top5_err"] for r in rows], label="val top-5")
+    err.set(title="error (%)", xlabel="epoch")
+    lr.plot(epochs, [r["lr"] for r in rows])
+    lr.set(title="learning rate", xlabel="epoch", yscale="log")
+    for ax in (loss, err):
+        ax.legend()
+    fig.suptitle(title)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=100)
+    plt.close(fig)

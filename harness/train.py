@@ -1,0 +1,251 @@
+"""`archspec train`: the paper's Section 3.1 recipe on one process or many.
+
+`train(cfg)` checks what it can up front, then launches `run` on every process;
+`run` builds data, model and optimizer and loops over epochs, each epoch handing
+off to `train_step` per batch, `evaluate` on the validation set and
+`checkpoint.save`. Dropout masks and augmentations are seeded by
+(seed, epoch, step), so `--resume` continues exactly where the last checkpoint
+(or Ctrl-C) left off.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from torch import nn
+
+import archspec
+from archspec.compiler import build
+from archspec.compiler.weights import load_weights, read_state_dict
+from archspec.errors import ArchspecError
+
+from . import checkpoint, metrics
+from .config import TrainConfig
+from .data import load as load_data
+from .distributed import Context, all_reduce_sum, launch
+from .init import initialise, preinit_from_a
+
+
+@dataclass
+class Result:
+    run: Path
+    params: int
+    metrics: list[dict]
+    preinit: list[tuple[str, str]]
+
+
+# ---------------------------------------------------------------- steps
+
+
+def train_step(model: nn.Module, optimizer, x: torch.Tensor, y: torch.Tensor, amp: torch.dtype | None):
+    """One SGD step; returns (loss, correct) as tensors (no host sync)."""
+    with torch.autocast(x.device.type, dtype=amp or torch.float32, enabled=amp is not None):
+        logits = model(x)  # (B, classes)
+        loss = F.cross_entropy(logits.float(), y)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return loss.detach(), (logits.argmax(1) == y).sum()
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, batches, amp: torch.dtype | None) -> dict:
+    """Validation loss and top-1 / top-5 error (%) at the single test scale, centre crop."""
+    was = model.training
+    model.eval()
+    loss = top1 = top5 = n = 0.0
+    for x, y in batches:
+        with torch.autocast(x.device.type, dtype=amp or torch.float32, enabled=amp is not None):
+            logits = model(x).float()  # (B, classes)
+        loss += F.cross_entropy(logits, y, reduction="sum").item()
+        best = logits.topk(min(5, logits.shape[1]), 1).indices  # (B, 5)
+        top1 += (best[:, 0] == y).sum().item()
+        top5 += (best == y[:, None]).any(1).sum().item()
+        n += len(y)
+    model.train(was)
+    n = max(n, 1)
+    return {"val_loss": loss / n, "val_top1_err": 100 * (1 - top1 / n), "val_top5_err": 100 * (1 - top5 / n)}
+
+
+# ---------------------------------------------------------------- setup
+
+
+def _optimizer(model: nn.Module, cfg: TrainConfig):
+    r = cfg.recipe
+    decay = [p for p in model.parameters() if p.dim() > 1]  # weights; biases and BN parameters are not decayed
+    rest = [p for p in model.parameters() if p.dim() <= 1]
+    groups = [{"params": decay, "weight_decay": r.weight_decay}, {"params": rest, "weight_decay": 0.0}]
+    opt = torch.optim.SGD(groups, lr=r.lr, momentum=r.momentum)
+    floor = r.lr * 0.1**r.lr_decays * (1 - 1e-6)  # lr is divided by 10 at most `lr_decays` times
+    sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="max", factor=0.1, patience=r.patience,
+                                                       min_lr=floor)  # fmt: skip
+    return opt, sched
+
+
+def _weights_file(path: str) -> Path:
+    p = Path(path)
+    return p / "best.safetensors" if p.is_dir() else p
+
+
+def _model(cfg: TrainConfig, net, ctx: Context) -> tuple[nn.Module, list]:
+    torch.manual_seed(cfg.recipe.seed)  # the same initial weights on every process
+    model = build(net, cfg.backend)
+    initialise(model, cfg.recipe.init, cfg.recipe.init_std)
+    for m in model.modules():
+        if isinstance(m, nn.Dropout):
+            m.p = cfg.recipe.dropout
+    copied = []
+    if cfg.recipe.pretrained_a:
+        copied = preinit_from_a(model, read_state_dict(_weights_file(cfg.recipe.pretrained_a)))
+    if cfg.recipe.finetune:
+        path = _weights_file(cfg.recipe.finetune)
+        load_weights(model, read_state_dict(path), str(path))
+    model = model.to(ctx.device)
+    if ctx.device.type == "cuda":
+        model = model.to(memory_format=torch.channels_last)
+    return model, copied
+
+
+def prepare(cfg: TrainConfig) -> None:
+    """Fail early, in the launching process, on what would fail every worker."""
+    archspec.resolve(cfg.spec)
+    run = Path(cfg.out)
+    if not cfg.resume and (run / "checkpoint.pt").exists():
+        raise ArchspecError(f"{run}: already holds a checkpoint; expected --resume {run} or a new --out")
+    if not cfg.data.small and not Path(cfg.data.source).is_dir():
+        raise ArchspecError(f"{cfg.data.source}: no such folder; expected an ImageNet-layout folder or one of "
+                            "embedded, fashion-mnist, mnist, synthetic")  # fmt: skip
+
+
+def train(cfg: TrainConfig) -> Result:
+    prepare(cfg)
+    return launch(run, cfg)
+
+
+# ---------------------------------------------------------------- the loop
+
+
+def _progress(cfg: TrainConfig, ctx: Context) -> Progress:
+    return Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+        TextColumn("{task.fields[ips]:>7.0f} img/s  loss {task.fields[loss]:.3f}"), TimeRemainingColumn(),
+        console=Console(stderr=True), disable=not (cfg.progress and ctx.main),
+    )  # fmt: skip
+
+
+def run(cfg: TrainConfig, ctx: Context) -> Result:
+    r, out = cfg.recipe, Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    amp = torch.bfloat16 if ctx.device.type == "cuda" else None
+    with _progress(cfg, ctx) as progress:
+        data = load_data(cfg.data, progress)
+        if cfg.resume:
+            _, net, _, _ = checkpoint.read_run(out)
+        else:
+            crop = cfg.data.crop_size
+            net = archspec.network(cfg.spec, num_classes=len(data.classes), input=f"{crop}x{crop}x{data.channels}",
+                                   width=cfg.width, batch_norm=cfg.batch_norm)  # fmt: skip
+        model, copied = _model(cfg, net, ctx)
+        params = sum(p.numel() for p in model.parameters())
+        plain = model
+        if ctx.world > 1:
+            if cfg.batch_norm:
+                model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+            model = plain = nn.parallel.DistributedDataParallel(model)
+        optimizer, scheduler = _optimizer(model, cfg)
+        epoch, step, best, rows = 0, 0, -1.0, []
+        if cfg.resume:
+            state = checkpoint.load(out)
+            load_weights(getattr(model, "module", model), state["model"], str(out / "checkpoint.pt"))
+            optimizer.load_state_dict(state["optimizer"])
+            scheduler.load_state_dict(state["scheduler"])
+            epoch, step, best = state["epoch"], state["step"], state["best"]
+            torch.set_rng_state(state["rng"])
+            rows = [row for row in metrics.read(out / "metrics.csv") if row["epoch"] < epoch + 1]
+        elif ctx.main:
+            checkpoint.write_run(out, cfg, net, data.classes, data.stats)
+
+        steps_per_epoch = data.steps(r.batch)
+        total_steps = r.max_steps or steps_per_epoch * r.epochs
+        done = epoch * steps_per_epoch + step
+        while epoch < r.epochs and done < total_steps:
+            task = progress.add_task(f"epoch {epoch + 1}/{r.epochs}", total=steps_per_epoch, completed=step,
+                                     ips=0.0, loss=float("nan"))  # fmt: skip
+            start, seen, loss_sum, correct = time.perf_counter(), 0, 0.0, 0.0
+            batches = data.train_batches(epoch, r.batch, r.seed, ctx.rank, ctx.world, step, ctx.device)
+            try:
+                for x, y in batches:
+                    torch.manual_seed(hash((r.seed, epoch, step, ctx.rank)) & 0x7FFF_FFFF)  # dropout masks
+                    loss, hits = train_step(model, optimizer, x, y, amp)
+                    value = loss.item()
+                    if not math.isfinite(value):
+                        raise ArchspecError(
+                            f"{out}: loss became {value} at epoch {epoch + 1}, step {step + 1}; stopped, and kept "
+                            f"the last good checkpoint {out / 'checkpoint.pt'} (try a lower --lr)"
+                        )
+                    step, done, seen = step + 1, done + 1, seen + len(y) * ctx.world
+                    loss_sum, correct = loss_sum + value * len(y), correct + hits.item()
+                    progress.update(task, advance=1, loss=value, ips=seen / (time.perf_counter() - start))
+                    if done >= total_steps:
+                        break
+            except KeyboardInterrupt:
+                if ctx.main:
+                    checkpoint.save(out, plain, optimizer, scheduler, epoch=epoch, step=step, best=best)
+                    Console(stderr=True).print(f"saved {out / 'checkpoint.pt'} at epoch {epoch + 1}, step {step}; "
+                                               f"continue with: archspec train --resume {out}")  # fmt: skip
+                raise
+            seconds = time.perf_counter() - start
+            loss_sum, correct, n = all_reduce_sum([loss_sum, correct, seen / ctx.world], ctx)
+            result = evaluate(getattr(model, "module", model), data.val_batches(r.batch, ctx.device), amp) \
+                if ctx.main else {"val_loss": 0.0, "val_top1_err": 0.0, "val_top5_err": 0.0}  # fmt: skip
+            result = dict(zip(result, all_reduce_sum(list(result.values()), ctx), strict=True))
+            rows.append({
+                "epoch": epoch + 1, "lr": optimizer.param_groups[0]["lr"], "train_loss": loss_sum / n,
+                "train_top1_err": 100 * (1 - correct / n), **result, "images_per_s": seen / seconds,
+                "seconds": seconds, "skipped_images": data.skipped,
+            })  # fmt: skip
+            accuracy = 100 - result["val_top1_err"]
+            scheduler.step(accuracy)
+            epoch, step = epoch + 1, 0
+            if ctx.main:
+                checkpoint.save(out, plain, optimizer, scheduler, epoch=epoch, step=0, best=max(best, accuracy))
+                if accuracy > best:
+                    checkpoint.save_weights(plain, out / "best.safetensors", epoch=epoch, val_top1_err=100 - accuracy)
+                metrics.write(out / "metrics.csv", rows)
+                metrics.plot(out / "metrics.png", rows, f"{net.name} on {cfg.data.source}")
+            best = max(best, accuracy)
+            progress.remove_task(task)
+    return Result(out, params, rows, copied)
+
+
+def run_cli(args: dict) -> Result:
+    """The `archspec train` options -> TrainConfig -> train()."""
+    from .checkpoint import read_run
+    from .config import DataConfig, Recipe, parse_scale
+
+    devices = max(args["gpus"], args["nproc"])
+    if args["resume"]:
+        cfg, _, _, _ = read_run(args["resume"])
+        cfg = cfg.model_copy(update={"resume": True, "devices": devices, "out": args["resume"]})
+        return train(cfg)
+    if not args["spec"]:
+        raise ArchspecError("train: no spec; expected a spec file or name (e.g. specs/A.txt), or --resume RUN")
+    data = DataConfig(
+        source=args["data"], root=args["data_root"], crop=args["crop"], flip=not args["no_flip"],
+        scale=parse_scale(args["scale"]) if args["scale"] else None, pca_std=args["pca"], workers=args["workers"],
+    )  # fmt: skip
+    recipe = Recipe(**{k: args[k] for k in ("epochs", "batch", "lr", "momentum", "weight_decay", "dropout",
+                                            "patience", "init", "init_std", "pretrained_a", "finetune", "seed",
+                                            "max_steps")})  # fmt: skip
+    name = Path(args["spec"]).stem if Path(args["spec"]).suffix else args["spec"]
+    cfg = TrainConfig(spec=args["spec"], width=args["width"], batch_norm=args["bn"], data=data, recipe=recipe,
+                      out=args["out"] or f"runs/{name}", backend=args["backend"], devices=devices,
+                      cuda=None if args["gpus"] > 1 or args["nproc"] == 1 else False)  # fmt: skip
+    return train(cfg)
