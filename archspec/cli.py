@@ -73,7 +73,7 @@ def params(
     if check is not None:
         diffs = check_golden(report.rows, check)
         for line in diffs:
-            err.print(f"mismatch: {line}", markup=False)
+            err.print(f"mismatch: {line}", markup=False, soft_wrap=True)
         if diffs:
             raise typer.Exit(1)
         err.print(f"all {len(report.rows)} rows match {check}", markup=False)
@@ -157,12 +157,12 @@ def main() -> None:
     try:
         app()
     except ArchspecError as e:
-        err.print(f"archspec: error: {e}", markup=False)
+        err.print(f"archspec: error: {e}", markup=False, soft_wrap=True)
         sys.exit(2)
     except ValidationError as e:
         first = e.errors()[0]
         where = ".".join(map(str, first["loc"]))
-        err.print(f"archspec: error: {where}: {first['msg']}", markup=False)
+        err.print(f"archspec: error: {where}: {first['msg']}", markup=False, soft_wrap=True)
         sys.exit(2)
     except KeyboardInterrupt:
         err.print("archspec: interrupted", markup=False)

@@ -6,9 +6,11 @@
 - `glorot`: Glorot & Bengio (2010) uniform, which the authors note works without
   pre-training.
 - `torchvision`: Kaiming-normal convs, N(0, 0.01) FCs (what `archspec.compile` gives).
-- Pre-initialisation: the first four conv layers and the last three FC layers
-  of net A are copied, in order, onto the first four convs and last three FCs
-  of the deeper net, each where shapes match; everything else stays random.
+- Pre-initialisation: net A's first four conv layers (conv1, conv2, conv3_1,
+  conv3_2) are copied onto the deeper net's convs at the same block and the
+  same position in the block (for D: conv1_1, conv2_1, conv3_1, conv3_2), and
+  A's three FC layers onto the last three FCs, each where shapes match;
+  everything else stays random (blocks are the runs of convs between max-pools).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 from torch import nn
 
 from archspec.compiler.eager import init_weights
+from archspec.ir import FC, Conv, MaxPool, Network
 
 
 def initialise(model: nn.Module, scheme: str, std: float = 0.01) -> None:
@@ -34,18 +37,28 @@ def initialise(model: nn.Module, scheme: str, std: float = 0.01) -> None:
             nn.init.zeros_(m.bias)
 
 
-def _weight_layers(model: nn.Module, kind: type) -> list[str]:
-    return [name for name, m in model.named_modules() if isinstance(m, kind)]
+def conv_slots(net: Network) -> dict[tuple[int, int], str]:
+    """(block, position in block) -> module name of each conv, in torchvision's layout."""
+    slots, block, pos = {}, 0, 0
+    for i, layer in enumerate(net.layers):
+        if isinstance(layer, MaxPool):
+            block, pos = block + 1, 0
+        elif isinstance(layer, Conv):
+            slots[(block, pos)] = f"features.{i}"
+            pos += 1
+    return slots
 
 
-def preinit_from_a(model: nn.Module, state_a: dict) -> list[tuple[str, str]]:
+def fc_names(net: Network) -> list[str]:
+    first = next(i for i, layer in enumerate(net.layers) if isinstance(layer, FC))
+    return [f"classifier.{i - first}" for i, layer in enumerate(net.layers) if isinstance(layer, FC)]
+
+
+def preinit_from_a(model: nn.Module, state_a: dict, net_a: Network) -> list[tuple[str, str]]:
     """Copy net A's first 4 convs and last 3 FCs onto `model` where shapes match; returns (from, to) pairs."""
-    convs_a = sorted({k.rsplit(".", 1)[0] for k, v in state_a.items() if k.endswith("weight") and v.dim() == 4},
-                     key=_order)  # fmt: skip
-    fcs_a = sorted({k.rsplit(".", 1)[0] for k, v in state_a.items() if k.endswith("weight") and v.dim() == 2},
-                   key=_order)  # fmt: skip
-    pairs = list(zip(convs_a[:4], _weight_layers(model, nn.Conv2d)[:4], strict=False))
-    pairs += list(zip(fcs_a[-3:], _weight_layers(model, nn.Linear)[-3:], strict=False))
+    target = conv_slots(model.net)
+    pairs = [(name, target[slot]) for slot, name in list(conv_slots(net_a).items())[:4] if slot in target]
+    pairs += list(zip(fc_names(net_a)[-3:], fc_names(model.net)[-3:], strict=False))
     own = model.state_dict()
     copied = []
     for src, dst in pairs:
@@ -55,8 +68,3 @@ def preinit_from_a(model: nn.Module, state_a: dict) -> list[tuple[str, str]]:
                 own[f"{dst}.{p}"].copy_(state_a[f"{src}.{p}"])
             copied.append((src, dst))
     return copied
-
-
-def _order(name: str) -> tuple[int, int]:
-    part, index = name.split(".")[:2]
-    return (0 if part == "features" else 1, int(index))

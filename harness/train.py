@@ -25,6 +25,7 @@ import archspec
 from archspec.compiler import build
 from archspec.compiler.weights import load_weights, read_state_dict
 from archspec.errors import ArchspecError
+from archspec.ir import Network
 
 from . import checkpoint, metrics
 from .config import TrainConfig
@@ -94,6 +95,17 @@ def _weights_file(path: str) -> Path:
     return p / "best.safetensors" if p.is_dir() else p
 
 
+def _net_a(cfg: TrainConfig, net) -> Network:
+    """Net A's IR: from its run folder, else the registry's A at this run's sizes."""
+    source = Path(cfg.recipe.pretrained_a)
+    if (source / "run.json").is_file():
+        return checkpoint.read_run(source)[1]
+    classes = next(layer.out_features for layer in reversed(net.layers) if layer.kind == "fc")
+    i = net.input
+    return archspec.network("A", num_classes=classes, input=f"{i.height}x{i.width}x{i.channels}",
+                            width=cfg.width, batch_norm=cfg.batch_norm)  # fmt: skip
+
+
 def _model(cfg: TrainConfig, net, ctx: Context) -> tuple[nn.Module, list]:
     torch.manual_seed(cfg.recipe.seed)  # the same initial weights on every process
     model = build(net, cfg.backend)
@@ -103,7 +115,7 @@ def _model(cfg: TrainConfig, net, ctx: Context) -> tuple[nn.Module, list]:
             m.p = cfg.recipe.dropout
     copied = []
     if cfg.recipe.pretrained_a:
-        copied = preinit_from_a(model, read_state_dict(_weights_file(cfg.recipe.pretrained_a)))
+        copied = preinit_from_a(model, read_state_dict(_weights_file(cfg.recipe.pretrained_a)), _net_a(cfg, net))
     if cfg.recipe.finetune:
         path = _weights_file(cfg.recipe.finetune)
         load_weights(model, read_state_dict(path), str(path))

@@ -83,6 +83,11 @@ def test_compile_prints_summary_and_total(monkeypatch, capsys, tmp_path):
         (["params", "D", "--input", "16x16x3"], "found maxpool on a 1x1 map"),
         (["params", "A", "--check", "{tmp}/missing.csv"], "missing.csv: no such file"),
         (["compile", "A", "--backend", "tpu"], "backend 'tpu'"),
+        (["train", "A", "--data", "{tmp}/imagenet"], "imagenet: no such folder; expected an ImageNet-layout folder"),
+        (["train", "--resume", "{tmp}/run"], "run.json: no such file; expected a run folder"),
+        (["train", "A", "--scale", "20", "--crop", "32"], "scale S=20 is smaller than crop 32"),
+        (["train", "A", "--batch", "10", "--nproc", "3"], "batch 10 does not split over 3 processes"),
+        (["train", "{bad}"], "bad.txt:2:1: found 'conv3_64'"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(monkeypatch, capsys, tmp_path, args, message):
@@ -102,3 +107,22 @@ def test_console_script_checks_the_golden_file_from_a_shell():
     bad = subprocess.run(["archspec", "params", str(ROOT / "pyproject.toml")], capture_output=True, text=True)
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
     assert "pyproject.toml:1:1: found '[build-system]'" in bad.stderr
+
+
+def test_train_writes_a_run_and_prints_the_epochs(monkeypatch, capsys, tmp_path):
+    spec = tmp_path / "tiny.txt"
+    spec.write_text("input 16x16x3 conv3-4 maxpool FC-8 FC-4 soft-max")
+    args = ["train", spec, "--data", "synthetic", "--crop", "16", "--scale", "16:20", "--epochs", "2", "--batch",
+            "32", "--init", "glorot", "--out", tmp_path / "run", "--backend", "torch"]  # fmt: skip
+    code, out, _ = run(monkeypatch, capsys, *args)
+    assert code == 0 and "last epochs" in out and "val top1 err" in out
+    assert {p.name for p in (tmp_path / "run").iterdir()} >= {
+        "run.json",
+        "checkpoint.pt",
+        "model.safetensors",
+        "best.safetensors",
+        "metrics.csv",
+        "metrics.png",
+    }
+    code, _, err = run(monkeypatch, capsys, *args)  # the same --out again: refused, nothing overwritten
+    assert code == 2 and "already holds a checkpoint" in err

@@ -1,0 +1,28 @@
+import numpy as np
+import pytest
+from PIL import Image
+
+from archspec.harness.config import DataConfig
+
+TINY = "input 16x16x3 conv3-4 maxpool conv3-8 maxpool FC-16 FC-4 soft-max"
+
+
+def synthetic(**kw) -> DataConfig:
+    return DataConfig(source="synthetic", synthetic=(64, 4, 16), crop=16, scale=(16, 20), **kw)
+
+
+@pytest.fixture
+def image_folder(tmp_path, monkeypatch):
+    """An ImageNet-layout folder: 3 classes, 6 train + 2 val JPEG/PNG images each, of varied sizes."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    rng = np.random.default_rng(0)
+    root = tmp_path / "imagenet"
+    for split, n in (("train", 6), ("val", 2)):
+        for c, name in enumerate(["n01", "n02", "n03"]):
+            d = root / split / name
+            d.mkdir(parents=True)
+            for i in range(n):
+                h, w = int(rng.integers(20, 40)), int(rng.integers(20, 40))
+                pixels = np.clip(rng.normal(60 + 60 * c, 30, (h, w, 3)), 0, 255).astype(np.uint8)
+                Image.fromarray(pixels).save(d / f"{i}.{'png' if i % 2 else 'jpg'}")
+    return root

@@ -1,0 +1,30 @@
+import pytest
+
+from archspec.errors import ArchspecError
+from archspec.harness.config import DataConfig, Recipe, TrainConfig, parse_scale
+
+
+@pytest.mark.parametrize("text, want", [("256", (256, 256)), ("256:512", (256, 512)), ("[256;512]", (256, 512))])
+def test_scale_forms(text, want):
+    assert parse_scale(text) == want
+
+
+@pytest.mark.parametrize("text", ["big", "512:256", "0", "256:"])
+def test_bad_scales(text):
+    with pytest.raises(ArchspecError, match="expected S"):
+        parse_scale(text)
+
+
+def test_paper_defaults_and_single_test_scale():
+    r = Recipe()
+    assert (r.batch, r.lr, r.momentum, r.weight_decay, r.dropout, r.lr_decays) == (256, 0.01, 0.9, 5e-4, 0.5, 3)
+    folder = DataConfig(source="/data", scale=(256, 512))
+    assert (folder.crop_size, folder.test_scale) == (224, 384)  # Q = (Smin + Smax) / 2 for jittered S
+    assert DataConfig().crop_size == 32
+
+
+def test_inconsistent_configs_are_rejected():
+    with pytest.raises(ArchspecError, match="smaller than crop"):
+        DataConfig(crop=64, scale=(48, 64))
+    with pytest.raises(ArchspecError, match="does not split over 3"):
+        TrainConfig(spec="A", recipe=Recipe(batch=256), devices=3)

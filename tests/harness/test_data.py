@@ -1,0 +1,96 @@
+"""Datasets: idx files, the embedded subset, determinism across ranks and resumes, and ImageNet-layout folders."""
+
+import gzip
+import struct
+
+import pytest
+import torch
+
+from archspec.errors import ArchspecError
+from archspec.harness.config import DataConfig
+from archspec.harness.data import FolderData, load_small, read_idx
+
+from .conftest import synthetic
+
+
+def test_embedded_subset_is_stratified_fashion_mnist():
+    data = load_small(DataConfig())
+    assert data.train_x.shape == (5000, 1, 28, 28) and data.val_x.shape == (1000, 1, 28, 28)
+    assert torch.bincount(data.train_y).tolist() == [500] * 10 and torch.bincount(data.val_y).tolist() == [100] * 10
+    assert data.classes[0] == "T-shirt/top" and 0.2 < data.stats.mean[0] < 0.4
+
+
+def test_read_idx_round_trip_and_corrupt_file(tmp_path):
+    path = tmp_path / "x-idx3-ubyte.gz"
+    with gzip.open(path, "wb") as f:
+        f.write(struct.pack(">HBB3I", 0, 8, 3, 2, 2, 3) + bytes(range(12)))
+    assert read_idx(path).tolist() == [[[0, 1, 2], [3, 4, 5]], [[6, 7, 8], [9, 10, 11]]]
+    bad = tmp_path / "bad-idx3-ubyte"
+    bad.write_bytes(b"\x01\x02garbage")
+    with pytest.raises(ArchspecError, match="not a readable idx file"):
+        read_idx(bad)
+
+
+def test_missing_mnist_folder_says_what_to_do(tmp_path):
+    with pytest.raises(ArchspecError, match="no such folder; expected mnist idx files"):
+        load_small(DataConfig(source="mnist", root=str(tmp_path / "none")))
+
+
+def test_batches_are_a_function_of_seed_epoch_and_step():
+    data = load_small(synthetic())
+    one = [x for x, _ in data.train_batches(epoch=1, batch=16, seed=5)]
+    again = [x for x, _ in data.train_batches(epoch=1, batch=16, seed=5, start=2)]
+    assert len(one) == 4 and all(torch.equal(a, b) for a, b in zip(one[2:], again, strict=True))
+    other = next(data.train_batches(epoch=2, batch=16, seed=5))[0]
+    assert not torch.equal(one[0], other)
+
+
+def test_rank_shares_make_up_the_global_batch():
+    data = load_small(synthetic())
+    whole, labels = next(data.train_batches(0, 16, 0))
+    parts = [next(data.train_batches(0, 16, 0, rank=r, world=2)) for r in range(2)]
+    torch.testing.assert_close(torch.cat([p[0] for p in parts]), whole)
+    assert torch.equal(torch.cat([p[1] for p in parts]), labels)
+
+
+def test_folder_training_and_validation_batches(image_folder, tmp_path):
+    cfg = DataConfig(source=str(image_folder), crop=16, scale=(18, 24), workers=0)
+    data = FolderData(cfg)
+    assert data.classes == ["n01", "n02", "n03"] and len(data.train_items) == 18 and len(data.val_items) == 6
+    x, y = next(data.train_batches(0, 6, 0))
+    assert x.shape == (6, 3, 16, 16) and y.dtype == torch.int64
+    xv = torch.cat([b[0] for b in data.val_batches(4)])
+    assert xv.shape == (6, 3, 16, 16)
+    assert 0.1 < sum(data.stats.mean) / 3 < 0.9 and len(list((tmp_path / "cache" / "archspec").glob("stats-*"))) == 1
+    again = next(FolderData(cfg).train_batches(0, 6, 0))[0]  # statistics come from the cache the second time
+    torch.testing.assert_close(again, x)
+
+
+def test_unreadable_images_are_skipped_counted_and_warned_once(image_folder):
+    (image_folder / "train" / "n02" / "broken.jpg").write_bytes(b"not a jpeg")
+    with pytest.warns(UserWarning, match="skipping unreadable images"):
+        data = FolderData(DataConfig(source=str(image_folder), crop=16, scale=(18, 18), workers=0))
+        batches = list(data.train_batches(0, 19, 0))
+    assert data.skipped >= 1 and sum(len(b[1]) for b in batches) <= 19
+
+
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        (lambda root: (root / "val").rename(root / "valid"), "val: no such folder"),
+        (lambda root: [p.unlink() for p in (root / "train" / "n02").iterdir()], "n02: no images"),
+        (lambda root: (root / "val" / "n99").mkdir(), "n99: class not in train/"),
+    ],
+)
+def test_bad_folders_are_one_line_errors(image_folder, damage, message):
+    damage(image_folder)
+    with pytest.raises(ArchspecError, match=message):
+        FolderData(DataConfig(source=str(image_folder), crop=16, scale=(18, 18), workers=0))
+
+
+def test_missing_and_empty_folders(tmp_path):
+    with pytest.raises(ArchspecError, match="no such folder; expected an ImageNet-layout folder"):
+        FolderData(DataConfig(source=str(tmp_path / "nope")))
+    (tmp_path / "train").mkdir()
+    with pytest.raises(ArchspecError, match="train: no class folders"):
+        FolderData(DataConfig(source=str(tmp_path)))

@@ -1,0 +1,121 @@
+"""Training end to end on CPU: real learning, exact resume, interruption, divergence, data parallelism."""
+
+import importlib
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+import archspec
+from archspec.errors import ArchspecError
+from archspec.harness import DataConfig, Recipe, TrainConfig, train
+from archspec.harness.checkpoint import read_run
+
+from .conftest import TINY, synthetic
+
+train_module = importlib.import_module("archspec.harness.train")  # the module, not the function
+
+
+def tiny(out, **recipe) -> TrainConfig:
+    r = {"epochs": 2, "batch": 16, "init": "glorot", "dropout": 0.0} | recipe
+    return TrainConfig(spec=TINY, data=synthetic(), recipe=Recipe(**r), out=str(out), backend="torch",
+                       progress=False)  # fmt: skip
+
+
+def weights(run):
+    return load_file(run / "model.safetensors")
+
+
+def test_width_reduced_a_learns_fashion_mnist_far_above_chance(tmp_path):
+    """The embedded real subset: 10 classes (chance: 90% top-1 error), a few seconds on 2 cores."""
+    cfg = TrainConfig(spec="specs/A.txt", width=0.125, out=str(tmp_path / "a"), backend="torch", progress=False,
+                      recipe=Recipe(epochs=6, batch=128, lr=0.02, init_std=0.1))  # fmt: skip
+    result = train(cfg)
+    assert min(m["val_top1_err"] for m in result.metrics) < 60
+    assert result.metrics[-1]["train_loss"] < result.metrics[0]["train_loss"]
+    net = read_run(tmp_path / "a")[1]
+    assert net.input.channels == 1 and net.layers[-2].out_features == 10  # sized from the data
+    assert (tmp_path / "a" / "metrics.png").stat().st_size > 10_000
+
+
+def test_resume_continues_exactly(tmp_path):
+    straight = train(tiny(tmp_path / "straight", epochs=3, dropout=0.5))
+    train(tiny(tmp_path / "split", epochs=1, dropout=0.5))
+    resumed = train(tiny(tmp_path / "split", epochs=3, dropout=0.5).model_copy(update={"resume": True}))
+    for key, value in weights(tmp_path / "straight").items():
+        torch.testing.assert_close(weights(tmp_path / "split")[key], value, rtol=0, atol=1e-6)
+    assert [m["epoch"] for m in resumed.metrics] == [1, 2, 3]
+    assert [round(m["train_loss"], 5) for m in resumed.metrics] == [round(m["train_loss"], 5)
+                                                                  for m in straight.metrics]  # fmt: skip
+
+
+def test_ctrl_c_saves_mid_epoch_and_resume_matches(tmp_path, monkeypatch):
+    train(tiny(tmp_path / "straight"))
+    real, calls = train_module.train_step, {"n": 0}
+
+    def interrupted(*args):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt
+        return real(*args)
+
+    monkeypatch.setattr(train_module, "train_step", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        train(tiny(tmp_path / "cut"))
+    state = torch.load(tmp_path / "cut" / "checkpoint.pt", weights_only=True)
+    assert (state["epoch"], state["step"]) == (0, 2)
+    monkeypatch.setattr(train_module, "train_step", real)
+    train(tiny(tmp_path / "cut").model_copy(update={"resume": True}))
+    for key, value in weights(tmp_path / "straight").items():
+        torch.testing.assert_close(weights(tmp_path / "cut")[key], value, rtol=0, atol=1e-6)
+
+
+def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
+    real, calls = train_module.train_step, {"n": 0}
+
+    def diverging(*args):
+        calls["n"] += 1
+        loss, hits = real(*args)
+        return (loss * float("nan"), hits) if calls["n"] == 6 else (loss, hits)  # epoch 2, step 2 (4 steps/epoch)
+
+    monkeypatch.setattr(train_module, "train_step", diverging)
+    with pytest.raises(ArchspecError, match=r"loss became nan at epoch 2, step 2; stopped, and kept the last good"):
+        train(tiny(tmp_path / "r", epochs=3))
+    state = torch.load(tmp_path / "r" / "checkpoint.pt", weights_only=True)
+    assert (state["epoch"], state["step"]) == (1, 0)
+
+
+def test_existing_run_is_not_overwritten(tmp_path):
+    train(tiny(tmp_path / "r", epochs=1))
+    with pytest.raises(ArchspecError, match="already holds a checkpoint; expected --resume"):
+        train(tiny(tmp_path / "r"))
+
+
+def test_finetune_from_another_spec_names_the_layer(tmp_path):
+    train(tiny(tmp_path / "a", epochs=1))
+    other = TINY.replace("conv3-8", "conv3-6")
+    cfg = tiny(tmp_path / "b").model_copy(update={"spec": other})
+    cfg = cfg.model_copy(update={"recipe": cfg.recipe.model_copy(update={"finetune": str(tmp_path / "a")})})
+    with pytest.raises(ArchspecError, match=r"features\.3\.weight \(conv3-6 at .*\) of shape \(8, 4, 3, 3\)"):
+        train(cfg)
+
+
+def test_two_processes_train_like_one(tmp_path):
+    """The paper's claim (Sec. 3.3): synchronous data parallelism equals single-process training."""
+    one = tiny(tmp_path / "one", epochs=1)
+    two = tiny(tmp_path / "two", epochs=1).model_copy(update={"devices": 2, "cuda": False})
+    train(one)
+    train(two)
+    w1, w2 = weights(tmp_path / "one"), weights(tmp_path / "two")
+    assert w1.keys() == w2.keys()
+    for key in w1:
+        torch.testing.assert_close(w2[key], w1[key], rtol=1e-4, atol=1e-5)
+    assert not torch.equal(w1["features.0.weight"], archspec.compile(TINY).features[0].weight)
+
+
+def test_folder_training_runs(tmp_path, image_folder):
+    data = DataConfig(source=str(image_folder), crop=16, scale=(18, 22), workers=0)
+    cfg = TrainConfig(spec="input 16x16x3 conv3-4 maxpool FC-8 FC-3 soft-max", data=data, out=str(tmp_path / "f"),
+                      recipe=Recipe(epochs=1, batch=6, init="glorot"), backend="torch", progress=False)  # fmt: skip
+    result = train(cfg)
+    assert len(result.metrics) == 1 and read_run(tmp_path / "f")[2] == ["n01", "n02", "n03"]
