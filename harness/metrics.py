@@ -1,4 +1,8 @@
-"""Per-epoch metrics: a CSV row per epoch and a PNG plot of loss, top-1/top-5 error and learning rate."""
+"""Per-epoch metrics: a CSV row per epoch and a PNG plot of loss, top-1/top-5 error and learning rate.
+
+The CSV is rewritten every epoch; the plot (a few hundred ms to draw) is redrawn at most once
+a minute and always at the end of training, so short epochs are not slowed down.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,8 @@ import csv
 from pathlib import Path
 
 from archspec.atomic import atomic_path
+
+PLOT_EVERY_S = 60.0
 
 FIELDS = ["epoch", "lr", "train_loss", "train_top1_err", "val_loss", "val_top1_err", "val_top5_err",
           "images_per_s", "seconds", "skipped_images"]  # fmt: skip
@@ -26,13 +32,13 @@ def write(path: Path, rows: list[dict]) -> None:
 
 
 def plot(path: Path, rows: list[dict], title: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure  # the object API: no pyplot import, no global state
 
     epochs = [r["epoch"] for r in rows]
-    fig, (loss, err, lr) = plt.subplots(1, 3, figsize=(13, 3.6))
+    fig = Figure(figsize=(13, 3.6))
+    FigureCanvasAgg(fig)
+    loss, err, lr = fig.subplots(1, 3)
     loss.plot(epochs, [r["train_loss"] for r in rows], label="train")
     loss.plot(epochs, [r["val_loss"] for r in rows], label="val")
     loss.set(title="loss", xlabel="epoch")
@@ -48,4 +54,3 @@ def plot(path: Path, rows: list[dict], title: str) -> None:
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=100)
-    plt.close(fig)

@@ -119,10 +119,8 @@ def _model(cfg: TrainConfig, net, ctx: Context) -> tuple[nn.Module, list]:
     if cfg.recipe.finetune:
         path = _weights_file(cfg.recipe.finetune)
         load_weights(model, read_state_dict(path), str(path))
-    model = model.to(ctx.device)
-    if ctx.device.type == "cuda":
-        model = model.to(memory_format=torch.channels_last)
-    return model, copied
+    # channels-last helps cuDNN and oneDNN alike (about 1.2x on a 2-core CPU for A at 32x32)
+    return model.to(ctx.device, memory_format=torch.channels_last), copied
 
 
 def prepare(cfg: TrainConfig) -> None:
@@ -156,6 +154,7 @@ def run(cfg: TrainConfig, ctx: Context) -> Result:
     r, out = cfg.recipe, Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     amp = torch.bfloat16 if ctx.device.type == "cuda" else None
+    plotted = time.monotonic()  # first plot after a minute, or at the end
     with _progress(cfg, ctx) as progress:
         data = load_data(cfg.data, progress)
         if cfg.resume:
@@ -194,6 +193,7 @@ def run(cfg: TrainConfig, ctx: Context) -> Result:
             batches = data.train_batches(epoch, r.batch, r.seed, ctx.rank, ctx.world, step, ctx.device)
             try:
                 for x, y in batches:
+                    x = x.contiguous(memory_format=torch.channels_last)
                     torch.manual_seed(hash((r.seed, epoch, step, ctx.rank)) & 0x7FFF_FFFF)  # dropout masks
                     loss, hits = train_step(model, optimizer, x, y, amp)
                     value = loss.item()
@@ -231,7 +231,10 @@ def run(cfg: TrainConfig, ctx: Context) -> Result:
                 if accuracy > best:
                     checkpoint.save_weights(plain, out / "best.safetensors", epoch=epoch, val_top1_err=100 - accuracy)
                 metrics.write(out / "metrics.csv", rows)
-                metrics.plot(out / "metrics.png", rows, f"{net.name} on {cfg.data.source}")
+                last = epoch >= r.epochs or done >= total_steps
+                if last or time.monotonic() - plotted > metrics.PLOT_EVERY_S:
+                    metrics.plot(out / "metrics.png", rows, f"{net.name} on {cfg.data.source}")
+                    plotted = time.monotonic()
             best = max(best, accuracy)
             progress.remove_task(task)
     return Result(out, params, rows, copied)
