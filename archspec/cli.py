@@ -153,6 +153,25 @@ def train(
     )
 
 
+@app.command("eval")
+def eval_(
+    checkpoints: Annotated[list[str], typer.Argument(help="Run folders (archspec train), or weights with --spec.")],
+    data: Annotated[str | None, typer.Option("--data", help="Validation data (default: the run's).")] = None,
+    spec: Annotated[str | None, typer.Option("--spec", help="Network of a torchvision weights file.")] = None,
+    scales: Annotated[str | None, typer.Option("--scales", help="Multi-scale Q set, e.g. 256,384,512.")] = None,
+    limit: Annotated[int | None, typer.Option("--limit", min=1, help="Evaluate the first N images.")] = None,
+    gpus: Annotated[int, typer.Option("--gpus", min=1, help="Shard over N GPU processes.")] = 1,
+    nproc: Annotated[int, typer.Option("--nproc", min=1, help="Shard over N CPU processes.")] = 1,
+    fmt: Fmt = Format.table,
+) -> None:
+    """The paper's test protocol: single/multi-scale, dense, multi-crop, both, centre crop, fusion."""
+    from .harness.evaluation import EvalJob, evaluate_checkpoints, parse_scales
+
+    job = EvalJob(checkpoints, spec=spec, data=data, scales=parse_scales(scales) if scales else None, limit=limit)
+    rows = evaluate_checkpoints(job, devices=max(gpus, nproc), cuda=None if nproc == 1 else False)
+    show(out, rows, fmt.value, title="Evaluation (top-1 / top-5 error, %)")
+
+
 def main() -> None:
     try:
         app()

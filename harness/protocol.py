@@ -1,0 +1,105 @@
+"""The paper's test protocol (Sec. 3.2, Sec. 4): dense, multi-crop, both, over test scales, and fusion.
+
+For each image and each test scale Q (smallest side rescaled to Q, decoded once):
+- dense: the fully convolutional net (`compiler.dense`) on the whole image gives a class
+  score map, spatially averaged; soft-max of the image and of its flip, averaged;
+- multi-crop: a 5x5 regular grid of crops of the training crop size, each also flipped
+  (50 views per scale), soft-max averaged;
+- multi-crop & dense: the average of the two posteriors.
+Posteriors are averaged over the scales; fusion averages several models' posteriors.
+The centre-crop baseline (smallest side 256/224 of the crop, centre crop) compares with
+model-zoo figures. Errors are top-1 and top-5 in percent.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+METHODS = ("dense", "multi-crop", "multi-crop & dense")
+GRID = 5
+
+
+def rescale(x: torch.Tensor, q: int) -> torch.Tensor:
+    """Isotropic rescale so the smallest side is q. x: (B, C, H, W) float."""
+    h, w = x.shape[-2:]
+    size = (max(q, round(h * q / min(h, w))), max(q, round(w * q / min(h, w))))
+    return F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=size[0] < h)
+
+
+def grid_offsets(side: int, crop: int, n: int = GRID) -> list[int]:
+    """n regularly spaced crop offsets from 0 to side - crop (both ends and the middle included)."""
+    return sorted({round(i * (side - crop) / (n - 1)) for i in range(n)})
+
+
+def dense_posterior(dense: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """Soft-max of the spatially averaged score map, averaged with the flipped image. x: (B, C, H, W)."""
+    both = torch.cat([x, x.flip(-1)])  # (2B, C, H, W)
+    scores = dense(both).float().mean((2, 3))  # (2B, K): class score map, spatially averaged
+    p = scores.softmax(1)
+    return (p[: len(x)] + p[len(x) :]) / 2
+
+
+def multicrop_posterior(model: nn.Module, x: torch.Tensor, crop: int, chunk: int = 512) -> torch.Tensor:
+    """5x5 grid of crops x 2 flips per image, soft-max averaged. x: (B, C, H, W) with H, W >= crop."""
+    h, w = x.shape[-2:]
+    views = [x[..., i : i + crop, j : j + crop] for i in grid_offsets(h, crop) for j in grid_offsets(w, crop)]
+    views = torch.stack(views + [v.flip(-1) for v in views], 1)  # (B, V, C, crop, crop)
+    views = views.flatten(0, 1).contiguous(memory_format=torch.channels_last)  # (B*V, C, crop, crop)
+    p = torch.cat([model(part).float().softmax(1) for part in views.split(chunk)])  # (B*V, K)
+    return p.view(len(x), -1, p.shape[1]).mean(1)
+
+
+def centre_posterior(model: nn.Module, x: torch.Tensor, crop: int) -> torch.Tensor:
+    """The model-zoo baseline: smallest side crop * 256/224, centre crop, one view."""
+    x = rescale(x, round(crop * 256 / 224))
+    h, w = x.shape[-2:]
+    top, left = (h - crop) // 2, (w - crop) // 2
+    view = x[..., top : top + crop, left : left + crop].contiguous(memory_format=torch.channels_last)
+    return model(view).float().softmax(1)
+
+
+@torch.no_grad()
+def scale_posteriors(model: nn.Module, dense: nn.Module, x01: torch.Tensor, q: int, crop: int, normalise,
+                     methods: tuple[str, ...] = METHODS) -> dict[str, torch.Tensor]:  # fmt: skip
+    """Dense and multi-crop posteriors at one test scale q for same-size images x01 in [0, 1]: {method: (B, K)}."""
+    xq = normalise(rescale(x01, q)).contiguous(memory_format=torch.channels_last)
+    out = {}
+    if "dense" in methods or "multi-crop & dense" in methods:
+        out["dense"] = dense_posterior(dense, xq)
+    if "multi-crop" in methods or "multi-crop & dense" in methods:
+        out["multi-crop"] = multicrop_posterior(model, xq, crop)
+    return out
+
+
+def combine(per_scale: dict[int, dict[str, torch.Tensor]], scales: list[int], methods: tuple[str, ...] = METHODS):
+    """Average per-scale posteriors over `scales`; multi-crop & dense averages the two methods."""
+    out = {m: sum(per_scale[q][m] for q in scales) / len(scales) for m in ("dense", "multi-crop")
+           if m in per_scale[scales[0]]}  # fmt: skip
+    if "multi-crop & dense" in methods:
+        out["multi-crop & dense"] = (out["dense"] + out["multi-crop"]) / 2
+    return {m: p for m, p in out.items() if m in methods}
+
+
+def errors(p: torch.Tensor, labels: torch.Tensor) -> tuple[float, float]:
+    """Top-1 and top-5 error (%) of posteriors p (N, K)."""
+    top = p.topk(min(5, p.shape[1]), 1).indices
+    top1 = (top[:, 0] == labels).float().mean().item()
+    top5 = (top == labels[:, None]).any(1).float().mean().item()
+    return 100 * (1 - top1), 100 * (1 - top5)
+
+
+def paper_scales(train_scales: tuple[int, int], crop: int) -> list[int]:
+    """Sec. 3.2 multi-scale test: {S-32, S, S+32} for fixed S (32 scaled by crop/224, never below
+    the crop); {Smin, (Smin+Smax)/2, Smax} for jittered S."""
+    lo, hi = train_scales
+    if lo != hi:
+        return [lo, (lo + hi) // 2, hi]
+    step = max(1, round(32 * crop / 224))
+    return sorted({max(crop, lo - step), lo, lo + step})
+
+
+def single_scale(train_scales: tuple[int, int]) -> list[int]:
+    lo, hi = train_scales
+    return [(lo + hi) // 2]

@@ -1,0 +1,89 @@
+"""The test protocol's building blocks against their definitions (Sec. 3.2)."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+import archspec
+from archspec.compiler.dense import to_dense
+from archspec.harness.protocol import (
+    combine,
+    dense_posterior,
+    errors,
+    grid_offsets,
+    multicrop_posterior,
+    paper_scales,
+    scale_posteriors,
+)  # fmt: skip
+
+SPEC = "input 16x16x3 conv3-6 maxpool conv3-8 maxpool FC-12 FC-5 soft-max"
+
+
+@pytest.fixture(scope="module")
+def model():
+    torch.manual_seed(0)
+    m = archspec.compile(SPEC).eval()
+    for p in m.parameters():
+        torch.nn.init.normal_(p, 0, 0.3)
+    return m
+
+
+def test_dense_on_a_crop_size_image_equals_the_plain_forward(model):
+    x = torch.randn(3, 3, 16, 16)
+    with torch.no_grad():
+        torch.testing.assert_close(to_dense(model)(x).mean((2, 3)), model(x), rtol=1e-5, atol=1e-5)
+        expected = (model(x).softmax(1) + model(x.flip(-1)).softmax(1)) / 2
+        torch.testing.assert_close(dense_posterior(to_dense(model), x), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_crop_grid_reaches_the_corners_and_the_centre():
+    assert grid_offsets(40, 32) == [0, 2, 4, 6, 8]  # 8 = 40 - 32 (far corner), 4 = (40 - 32) / 2 (centre)
+    assert grid_offsets(256, 224)[0] == 0 and grid_offsets(256, 224)[-1] == 32 and 16 in grid_offsets(256, 224)
+    assert grid_offsets(16, 16) == [0]  # a crop-size image has one position
+
+
+def test_multicrop_averages_the_50_views(model):
+    x = torch.randn(2, 3, 20, 24)
+    views = [x[..., i : i + 16, j : j + 16] for i in (0, 1, 2, 3, 4) for j in (0, 2, 4, 6, 8)]
+    views += [v.flip(-1) for v in views]
+    with torch.no_grad():
+        expected = torch.stack([model(v).softmax(1) for v in views]).mean(0)
+        torch.testing.assert_close(multicrop_posterior(model, x, 16, chunk=7), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_flip_averaging_is_symmetric(model):
+    x = torch.randn(2, 3, 19, 23)
+    dense = to_dense(model)
+    a = scale_posteriors(model, dense, x, 20, 16, lambda t: t)
+    b = scale_posteriors(model, dense, x.flip(-1), 20, 16, lambda t: t)
+    for method in ("dense", "multi-crop"):
+        torch.testing.assert_close(a[method], b[method], rtol=1e-5, atol=1e-6)
+
+
+def test_combine_averages_scales_and_methods():
+    p = {q: {"dense": torch.tensor([[q / 100, 1 - q / 100]]), "multi-crop": torch.tensor([[0.5, 0.5]])}
+         for q in (20, 40)}  # fmt: skip
+    out = combine(p, [20, 40])
+    torch.testing.assert_close(out["dense"], torch.tensor([[0.3, 0.7]]))
+    torch.testing.assert_close(out["multi-crop & dense"], torch.tensor([[0.4, 0.6]]))
+
+
+def test_errors_hand_computed():
+    p = torch.tensor([[0.1, 0.2, 0.3, 0.15, 0.05, 0.19], [0.9, 0.05, 0.02, 0.011, 0.01, 0.009]])
+    # image 0, label 4: lowest score, outside the top 5; image 1, label 0: top-1; label 1: second
+    assert errors(p, torch.tensor([4, 0])) == (50.0, 50.0)
+    assert errors(p, torch.tensor([2, 1])) == (50.0, 0.0)
+
+
+def test_paper_test_scales():
+    assert paper_scales((256, 256), 224) == [224, 256, 288]
+    assert paper_scales((384, 384), 224) == [352, 384, 416]
+    assert paper_scales((256, 512), 224) == [256, 384, 512]
+    assert paper_scales((36, 36), 32) == [32, 36, 41]  # 32 scaled by crop/224, never below the crop
+
+
+def test_rescale_keeps_the_aspect_ratio():
+    from archspec.harness.protocol import rescale
+
+    assert rescale(torch.rand(1, 3, 30, 45), 20).shape[-2:] == (20, 30)
+    assert F.interpolate is not None
