@@ -172,6 +172,30 @@ def eval_(
     show(out, rows, fmt.value, title="Evaluation (top-1 / top-5 error, %)")
 
 
+@app.command()
+def bench(
+    suite: Annotated[str, typer.Option("--suite", help="quick | paper | a suite TOML file.")] = "quick",
+    out: Annotated[str | None, typer.Option("--out", "-o", help="Bench folder (default bench/<suite>).")] = None,
+    data: Annotated[str | None, typer.Option("--data", help="Data for every entry (overrides the suite's).")] = None,
+    gpus: Annotated[int, typer.Option("--gpus", min=1, help="GPU processes; also measures 1..N scaling.")] = 1,
+    nproc: Annotated[int, typer.Option("--nproc", min=1, help="CPU processes (gloo); also measures scaling.")] = 1,
+) -> None:
+    """Reproduce the paper's Tables 3-6 from a suite: train or reuse, evaluate, report beside the paper."""
+    from .harness.bench import run_suite
+
+    result = run_suite(suite, out, max(gpus, nproc), data, log=lambda line: err.print(line, markup=False))
+    for table in result["tables"]:
+        rows = [{k: v for k, v in r.items() if k != "ours"} for r in table["rows"]]
+        show(out_console, rows, "table", title=f"{table['name']}: {table['title']} (top-1 / top-5 error, %)")
+    show(out_console, result["claims"], "table", title="The paper's claims at this scale")
+    if result["scaling"]:
+        show(out_console, result["scaling"], "table", title="Data-parallel scaling (paper: 3.75x on 4 GPUs)")
+    out_console.print(result["status"], markup=False)
+    out_console.print(f"report: {result['root'] / 'report.md'} (CSV: report.csv, plots: *.png)", markup=False)
+    if not result["complete"]:
+        raise typer.Exit(1)
+
+
 def main() -> None:
     try:
         app()

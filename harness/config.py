@@ -82,6 +82,7 @@ class Recipe(Node):
 
 class TrainConfig(Node):
     spec: str
+    name: str | None = Field(default=None, description="the run's label, e.g. D/[256;512] (default: spec/S)")
     width: float | None = None
     batch_norm: bool = False
     data: DataConfig = DataConfig()

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.distributed as dist
 from rich.progress import Progress
@@ -59,7 +60,7 @@ def load_source(path: str, spec: str | None = None, device: torch.device | str =
         weights = p / "best.safetensors" if (p / "best.safetensors").is_file() else p / "model.safetensors"
         model = load_pretrained(archspec.compile(net), weights)
         scales, crop = cfg.data.scales, cfg.data.crop_size
-        label = f"{net.name}/{scale_label(scales)}"
+        label = cfg.name or f"{net.name}/{scale_label(scales)}"
         std = (1.0,) * len(stats.mean)
         model = model.to(device, memory_format=torch.channels_last).eval()
         return Source(label, model, classes, stats.mean, std, crop, scales, cfg.data)
@@ -73,23 +74,26 @@ def load_source(path: str, spec: str | None = None, device: torch.device | str =
 
 
 def val_images(data: DataConfig, rank: int, world: int, limit: int | None):
-    """(index, uint8 image batch (B, C, H, W), labels) for this rank's share; B = 1 for folders."""
+    """(number of images, iterator of (index, uint8 batch (B, C, H, W), labels)) for this rank's share;
+    B = 1 for folders, whose images differ in size."""
     if data.small:
         d = load_small(data)
         n = min(limit or len(d.val_y), len(d.val_y))
         mine = torch.arange(rank, n, world)
-        for part in mine.split(64):
-            yield part, d.val_x[part], d.val_y[part]
-        return
+        return len(mine), ((part, d.val_x[part], d.val_y[part]) for part in mine.split(64))
     folder = FolderData(data)
     n = min(limit or len(folder.val_items), len(folder.val_items))
+    return len(range(rank, n, world)), _folder_images(folder, rank, world, n)
+
+
+def _folder_images(folder: FolderData, rank: int, world: int, n: int):
     from PIL import Image
 
     for i in range(rank, n, world):
         path, label = folder.val_items[i]
         try:
             with Image.open(path) as im:
-                x = torch.from_numpy(__import__("numpy").asarray(im.convert("RGB")).copy()).permute(2, 0, 1)
+                x = torch.from_numpy(np.asarray(im.convert("RGB")).copy()).permute(2, 0, 1)
         except Exception:
             continue  # unreadable: left out of the evaluation (counted by the caller)
         yield torch.tensor([i]), x[None], torch.tensor([label])
@@ -129,9 +133,10 @@ def _run(job: EvalJob, ctx: Context) -> list[dict]:
     dense = {id(s): to_dense(s.model) for s in sources}
     probs: dict[tuple[int, str, str], list[torch.Tensor]] = {}
     index, labels = [], []
-    with Progress(disable=not (job.progress and ctx.main)) as bar:
-        task = bar.add_task("evaluating", total=job.limit)
-        for idx, x, y in val_images(data, ctx.rank, ctx.world, job.limit):
+    count, images = val_images(data, ctx.rank, ctx.world, job.limit)
+    with Progress(disable=not (job.progress and ctx.main), transient=True) as bar:
+        task = bar.add_task(f"evaluating {', '.join(s.label for s in sources)}", total=count)
+        for idx, x, y in images:
             x01 = x.to(ctx.device).float() / 255
             index.append(idx)
             labels.append(y)
