@@ -88,6 +88,9 @@ def test_compile_prints_summary_and_total(monkeypatch, capsys, tmp_path):
         (["train", "A", "--scale", "20", "--crop", "32"], "scale S=20 is smaller than crop 32"),
         (["train", "A", "--batch", "10", "--nproc", "3"], "batch 10 does not split over 3 processes"),
         (["train", "{bad}"], "bad.txt:2:1: found 'conv3_64'"),
+        (["eval", "{tmp}/nothing"], "nothing: no such run folder or weights file"),
+        (["eval", "{tmp}", "--scales", "a,b"], "expected test scales such as 256,384,512"),
+        (["bench", "--suite", "{tmp}/none.toml"], "none.toml: no such suite file"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(monkeypatch, capsys, tmp_path, args, message):
@@ -126,3 +129,18 @@ def test_train_writes_a_run_and_prints_the_epochs(monkeypatch, capsys, tmp_path)
     }
     code, _, err = run(monkeypatch, capsys, *args)  # the same --out again: refused, nothing overwritten
     assert code == 2 and "already holds a checkpoint" in err
+
+
+def test_eval_prints_every_protocol_as_json(monkeypatch, capsys, tmp_path):
+    spec = tmp_path / "tiny.txt"
+    spec.write_text("input 16x16x3 conv3-4 maxpool FC-8 FC-4 soft-max")
+    run(monkeypatch, capsys, "train", spec, "--data", "synthetic", "--crop", "16", "--scale", "18", "--epochs", "1",
+        "--batch", "32", "--init", "glorot", "--out", tmp_path / "run", "--backend", "torch")  # fmt: skip
+    code, out, _ = run(monkeypatch, capsys, "eval", tmp_path / "run", "--limit", "8", "-f", "json")
+    rows = json.loads(out)
+    assert code == 0 and {(r["protocol"], r["method"]) for r in rows} == {
+        ("single", "dense"), ("single", "multi-crop"), ("single", "multi-crop & dense"), ("single", "centre"),
+        ("multi", "dense"), ("multi", "multi-crop"), ("multi", "multi-crop & dense"),
+    }  # fmt: skip
+    assert rows[0]["model"] == "tiny/18/18" and rows[0]["images"] == 8
+    assert next(r for r in rows if r["protocol"] == "multi")["test_scales"] == "16,18,20"

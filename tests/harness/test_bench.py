@@ -114,3 +114,10 @@ def test_a_failed_entry_makes_the_report_say_incomplete(tmp_path, monkeypatch):
     monkeypatch.setattr(bench, "train", real)
     resumed = run_suite(suite, str(tmp_path / "out"), log=lambda line: None)  # rerun: only U is trained
     assert resumed["complete"] and resumed["trained"] == {"T/16": "reused", "U/16": "trained"}
+
+
+def test_scaling_measures_one_and_two_processes(tmp_path):
+    suite = load_suite(write(tmp_path, SUITE.replace('finetune = "T/16"\n', "")))
+    rows = bench.scaling(suite, tmp_path / "out", devices=2, data=None)
+    assert [r["processes"] for r in rows] == [1, 2] and rows[0]["speedup"] == 1.0
+    assert rows[1]["efficiency_%"] == pytest.approx(100 * rows[1]["speedup"] / 2, abs=0.1)
