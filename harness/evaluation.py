@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.distributed as dist
+from rich.console import Console
 from rich.progress import Progress
 from torch import nn
 
@@ -134,7 +135,7 @@ def _run(job: EvalJob, ctx: Context) -> list[dict]:
     probs: dict[tuple[int, str, str], list[torch.Tensor]] = {}
     index, labels = [], []
     count, images = val_images(data, ctx.rank, ctx.world, job.limit)
-    with Progress(disable=not (job.progress and ctx.main), transient=True) as bar:
+    with Progress(console=Console(stderr=True), disable=not (job.progress and ctx.main), transient=True) as bar:
         task = bar.add_task(f"evaluating {', '.join(s.label for s in sources)}", total=count)
         for idx, x, y in images:
             x01 = x.to(ctx.device).float() / 255
