@@ -273,6 +273,10 @@ def _plot(path: Path, table: dict) -> None:
 
 def run_suite(path: str, out: str | None = None, devices: int = 1, data: str | None = None, log=print) -> dict:
     suite = load_suite(path)
+    source = data or suite.suite.data
+    if source not in ("embedded", "fashion-mnist", "mnist", "synthetic") and not Path(source).is_dir():
+        raise ArchspecError(f"{source}: no such folder; expected the suite's data (an ImageNet-layout folder), "
+                            "or pass --data")  # fmt: skip
     root = Path(out or f"bench/{suite.suite.name}")
     root.mkdir(parents=True, exist_ok=True)
     status, failed, throughput = {}, [], []

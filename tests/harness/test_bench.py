@@ -77,6 +77,12 @@ def test_bad_suites_are_clear_errors(tmp_path, edit, message):
         load_suite(write(tmp_path, edit(SUITE)))
 
 
+def test_missing_data_fails_before_training(tmp_path):
+    with pytest.raises(ArchspecError, match="imagenet: no such folder; expected the suite's data"):
+        run_suite("paper", str(tmp_path / "out"), data=str(tmp_path / "imagenet"))
+    assert not (tmp_path / "out").exists()
+
+
 def test_missing_suite():
     with pytest.raises(ArchspecError, match="no such suite file"):
         load_suite("nonexistent")

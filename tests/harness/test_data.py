@@ -31,6 +31,24 @@ def test_read_idx_round_trip_and_corrupt_file(tmp_path):
         read_idx(bad)
 
 
+def write_idx(path, array):
+    with gzip.open(path, "wb") as f:
+        f.write(struct.pack(">HBB", 0, 8, array.ndim) + struct.pack(f">{array.ndim}I", *array.shape))
+        f.write(array.astype("uint8").tobytes())
+
+
+def test_mnist_layout_idx_folder_loads(tmp_path):
+    """The standard file names (train-*, t10k-*), as Debian's dataset-fashion-mnist installs them."""
+    gen = torch.Generator().manual_seed(0)
+    for split, n in (("train", 20), ("t10k", 6)):
+        write_idx(tmp_path / f"{split}-images-idx3-ubyte.gz", torch.randint(0, 256, (n, 28, 28), generator=gen).numpy())
+        write_idx(tmp_path / f"{split}-labels-idx1-ubyte.gz", (torch.arange(n) % 10).numpy())
+    data = load_small(DataConfig(source="fashion-mnist", root=str(tmp_path)))
+    assert data.train_x.shape == (20, 1, 28, 28) and data.val_y.tolist() == [0, 1, 2, 3, 4, 5]
+    assert data.classes[9] == "Ankle boot"
+    assert load_small(DataConfig(source="mnist", root=str(tmp_path))).classes[3] == "3"
+
+
 def test_missing_mnist_folder_says_what_to_do(tmp_path):
     with pytest.raises(ArchspecError, match="no such folder; expected mnist idx files"):
         load_small(DataConfig(source="mnist", root=str(tmp_path / "none")))
