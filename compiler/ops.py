@@ -25,18 +25,28 @@ def _conv_backward(ctx, grad_pre: torch.Tensor, x: torch.Tensor, weight: torch.T
     )
 
 
+def _forward_bias_relu(ctx, kernel, x, weight, bias, relu: bool):
+    """Run a bias(+ReLU) kernel, keeping what backward needs: inputs and the output (its ReLU mask)."""
+    y = kernel(x, weight, bias, relu)
+    ctx.relu = relu
+    ctx.save_for_backward(x, weight, y)
+    return y
+
+
+def _through_relu(ctx, grad):
+    """(x, weight, gradient before the ReLU) from the saved tensors."""
+    x, weight, y = ctx.saved_tensors
+    return x, weight, grad * (y > 0) if ctx.relu else grad
+
+
 class ConvBiasReLU(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, weight, bias, relu: bool = True):
-        y = conv2d_bias_relu(x, weight, bias, relu)
-        ctx.relu = relu
-        ctx.save_for_backward(x, weight, y)
-        return y
+        return _forward_bias_relu(ctx, conv2d_bias_relu, x, weight, bias, relu)
 
     @staticmethod
     def backward(ctx, grad):
-        x, weight, y = ctx.saved_tensors
-        grad = grad * (y > 0) if ctx.relu else grad
+        x, weight, grad = _through_relu(ctx, grad)
         dx, dw, db = _conv_backward(ctx, grad, x, weight)
         return dx, dw, db, None
 
@@ -66,15 +76,11 @@ class ConvBiasReLUPool(torch.autograd.Function):
 class LinearBiasReLU(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, weight, bias, relu: bool = True):
-        y = linear_bias_relu(x, weight, bias, relu)
-        ctx.relu = relu
-        ctx.save_for_backward(x, weight, y)
-        return y
+        return _forward_bias_relu(ctx, linear_bias_relu, x, weight, bias, relu)
 
     @staticmethod
     def backward(ctx, grad):
-        x, weight, y = ctx.saved_tensors
-        grad = grad * (y > 0) if ctx.relu else grad  # (M, N)
+        x, weight, grad = _through_relu(ctx, grad)  # grad: (M, N)
         dx = grad @ weight if ctx.needs_input_grad[0] else None  # (M, K)
         dw = grad.t() @ x if ctx.needs_input_grad[1] else None  # (N, K)
         db = grad.sum(0) if ctx.needs_input_grad[2] else None
