@@ -37,12 +37,19 @@ __all__ = [
 ]
 
 
+def _is_file_path(text: str) -> bool:
+    try:
+        return "\n" not in text and Path(text).exists()
+    except OSError:  # e.g. spec text longer than a file name may be
+        return False
+
+
 def resolve(source: str | Path | Network) -> Network:
     """A spec file path, a registry name (`D`, `vgg16_bn`), spec text or a Network -> Network."""
     if isinstance(source, Network):
         return source
     text = str(source)
-    if isinstance(source, Path) or Path(text).exists():
+    if isinstance(source, Path) or _is_file_path(text):
         return load(source)
     if (found := registry.lookup(text)) is not None:
         path, bn = found

@@ -25,14 +25,14 @@ def millions(n: int) -> int:
     return int((Decimal(n) / Decimal(10**6)).quantize(Decimal(1), rounding=ROUND_HALF_UP))
 
 
-def _shape(dims: tuple[int, ...]) -> str:
+def shape_text(dims: tuple[int, ...]) -> str:
     return "x".join(map(str, dims[1:] + dims[:1])) if len(dims) == 3 else str(dims[0])
 
 
 def summary_row(s: NetworkStats) -> dict:
     return {
         "name": s.name,
-        "input": _shape(s.input),
+        "input": shape_text(s.input),
         "weight_layers": s.weight_layers,
         "params": s.params,
         "params_m": millions(s.params),
@@ -47,7 +47,7 @@ def layer_rows(s: NetworkStats) -> list[dict]:
             "index": r.index,
             "layer": r.label,
             "src": f"{r.layer.src.line}:{r.layer.src.col}" if r.layer.src else "",
-            "out_shape": _shape(r.out_shape),
+            "out_shape": shape_text(r.out_shape),
             "params": r.params,
             "macs": r.macs,
             "activations": r.activations,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from archspec.report import _shape
+from archspec.report import shape_text
 
 from .eager import VGG, split
 
@@ -28,7 +28,7 @@ def module_rows(model: VGG) -> list[dict]:
                 "module": name,
                 "op": type(module).__name__ if module is not None else "soft-max",
                 "spec": f"{layer.label} @{layer.src.line}:{layer.src.col}" if layer.src else layer.label,
-                "out_shape": _shape(s.out_shape),
+                "out_shape": shape_text(s.out_shape),
                 "params": sum(p.numel() for p in module.parameters()) if isinstance(module, nn.Module) else 0,
             }
         )

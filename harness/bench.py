@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import time
 from pathlib import Path
 from typing import Literal
@@ -25,7 +26,6 @@ from archspec.atomic import atomic_path
 from archspec.errors import ArchspecError
 from archspec.ir import Node
 
-from . import checkpoint
 from .config import DataConfig, Recipe, TrainConfig, parse_scale
 from .evaluation import EvalJob, evaluate_checkpoints
 from .train import train
@@ -156,9 +156,15 @@ def _config(suite: Suite, entry: Entry, out: Path, devices: int, data: str | Non
 
 
 def _finished(run: Path, epochs: int) -> bool:
-    if not (run / "checkpoint.pt").is_file():
+    """Read from the weights file's metadata: no need to load a checkpoint to know its epoch."""
+    from safetensors import safe_open
+
+    weights = run / "model.safetensors"
+    if not (run / "checkpoint.pt").is_file() or not weights.is_file():
         return False
-    return checkpoint.load(run)["epoch"] >= epochs
+    with safe_open(weights, "pt") as f:
+        meta = f.metadata() or {}
+    return int(meta.get("epoch", 0)) >= epochs and meta.get("step", "0") == "0"
 
 
 def train_entry(cfg: TrainConfig, log) -> str:
@@ -207,8 +213,6 @@ def scaling(suite: Suite, out: Path, devices: int, data: str | None) -> list[dic
             "recipe": cfg.recipe.model_copy(update={"epochs": 1, "batch": batch, "pretrained_a": None,
                                                     "finetune": None, "max_steps": 10}),
         })  # fmt: skip
-        import shutil
-
         shutil.rmtree(cfg.out, ignore_errors=True)
         rate = train(cfg).metrics[-1]["images_per_s"]
         rows.append({"processes": n, "train_images_per_s": round(rate, 1)})

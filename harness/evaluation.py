@@ -198,7 +198,7 @@ def evaluate_checkpoints(job: EvalJob, devices: int = 1, cuda: bool | None = Non
             raise ArchspecError(f"{s}: no such run folder or weights file; expected an archspec train run")
     cfg = TrainConfig(spec="eval", devices=devices, cuda=cuda, out=str(Path(job.sources[0]) / "eval"),
                       progress=job.progress)  # fmt: skip
-    return launch(lambda c, ctx: _run(job, ctx), cfg) if devices == 1 else launch(_Eval(job), cfg)
+    return launch(_Eval(job), cfg)
 
 
 class _Eval:

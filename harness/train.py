@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -150,94 +150,124 @@ def _progress(cfg: TrainConfig, ctx: Context) -> Progress:
     )  # fmt: skip
 
 
+@dataclass
+class State:
+    """Everything that changes while training; (epoch, step) is where the next step starts."""
+
+    model: nn.Module  # DDP-wrapped when data parallel
+    plain: nn.Module  # what checkpoints save
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.ReduceLROnPlateau
+    epoch: int = 0
+    step: int = 0
+    done: int = 0  # steps over all epochs
+    best: float = -1.0  # best validation top-1 accuracy (%)
+    rows: list[dict] = field(default_factory=list)
+
+
+def setup(cfg: TrainConfig, ctx: Context, data) -> tuple[Network, State, list]:
+    """Network, model, optimizer and scheduler; from the checkpoint when resuming."""
+    out = Path(cfg.out)
+    if cfg.resume:
+        net = checkpoint.read_run(out)[1]
+    else:
+        crop = cfg.data.crop_size
+        net = archspec.network(cfg.spec, num_classes=len(data.classes), input=f"{crop}x{crop}x{data.channels}",
+                               width=cfg.width, batch_norm=cfg.batch_norm)  # fmt: skip
+    model, copied = _model(cfg, net, ctx)
+    plain = model
+    if ctx.world > 1:
+        if cfg.batch_norm:
+            model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+        model = plain = nn.parallel.DistributedDataParallel(model)
+    st = State(model, plain, *_optimizer(model, cfg))
+    if cfg.resume:
+        saved = checkpoint.load(out)
+        load_weights(getattr(model, "module", model), saved["model"], str(out / "checkpoint.pt"))
+        st.optimizer.load_state_dict(saved["optimizer"])
+        st.scheduler.load_state_dict(saved["scheduler"])
+        st.epoch, st.step, st.best = saved["epoch"], saved["step"], saved["best"]
+        torch.set_rng_state(saved["rng"])
+        st.rows = [row for row in metrics.read(out / "metrics.csv") if row["epoch"] <= st.epoch]
+    elif ctx.main:
+        checkpoint.write_run(out, cfg, net, data.classes, data.stats)
+    st.done = st.epoch * data.steps(cfg.recipe.batch) + st.step
+    return net, st, copied
+
+
+def train_epoch(st: State, data, cfg: TrainConfig, ctx: Context, progress, amp, total_steps: int) -> dict:
+    """The rest of the current epoch; Ctrl-C saves where it stopped. Returns the epoch's training figures."""
+    r, out = cfg.recipe, Path(cfg.out)
+    task = progress.add_task(f"epoch {st.epoch + 1}/{r.epochs}", total=data.steps(r.batch), completed=st.step,
+                             ips=0.0, loss=float("nan"))  # fmt: skip
+    start, seen, loss_sum, correct = time.perf_counter(), 0, 0.0, 0.0
+    try:
+        for x, y in data.train_batches(st.epoch, r.batch, r.seed, ctx.rank, ctx.world, st.step, ctx.device):
+            x = x.contiguous(memory_format=torch.channels_last)
+            torch.manual_seed(hash((r.seed, st.epoch, st.step, ctx.rank)) & 0x7FFF_FFFF)  # dropout masks
+            loss, hits = train_step(st.model, st.optimizer, x, y, amp)
+            value = loss.item()
+            if not math.isfinite(value):
+                raise ArchspecError(
+                    f"{out}: loss became {value} at epoch {st.epoch + 1}, step {st.step + 1}; stopped, and kept "
+                    f"the last good checkpoint {out / 'checkpoint.pt'} (try a lower --lr)"
+                )
+            st.step, st.done, seen = st.step + 1, st.done + 1, seen + len(y) * ctx.world
+            loss_sum, correct = loss_sum + value * len(y), correct + hits.item()
+            progress.update(task, advance=1, loss=value, ips=seen / (time.perf_counter() - start))
+            if st.done >= total_steps:
+                break
+    except KeyboardInterrupt:
+        if ctx.main:
+            checkpoint.save(out, st.plain, st.optimizer, st.scheduler, epoch=st.epoch, step=st.step, best=st.best)
+            Console(stderr=True).print(f"saved {out / 'checkpoint.pt'} at epoch {st.epoch + 1}, step {st.step}; "
+                                       f"continue with: archspec train --resume {out}")  # fmt: skip
+        raise
+    finally:
+        progress.remove_task(task)
+    seconds = time.perf_counter() - start
+    loss_sum, correct, n = all_reduce_sum([loss_sum, correct, seen / ctx.world], ctx)
+    return {"train_loss": loss_sum / n, "train_top1_err": 100 * (1 - correct / n), "images_per_s": seen / seconds,
+            "seconds": seconds}  # fmt: skip
+
+
+def end_epoch(st: State, figures: dict, data, cfg: TrainConfig, ctx: Context, amp) -> None:
+    """Validate (on rank 0, shared with all), step the lr schedule, record metrics, checkpoint."""
+    out = Path(cfg.out)
+    result = evaluate(getattr(st.model, "module", st.model), data.val_batches(cfg.recipe.batch, ctx.device), amp) \
+        if ctx.main else {"val_loss": 0.0, "val_top1_err": 0.0, "val_top5_err": 0.0}  # fmt: skip
+    result = dict(zip(result, all_reduce_sum(list(result.values()), ctx), strict=True))
+    lr = st.optimizer.param_groups[0]["lr"]
+    st.rows.append({"epoch": st.epoch + 1, "lr": lr, **figures, **result, "skipped_images": data.skipped})
+    accuracy = 100 - result["val_top1_err"]
+    st.scheduler.step(accuracy)
+    st.epoch, st.step = st.epoch + 1, 0
+    if ctx.main:
+        checkpoint.save(out, st.plain, st.optimizer, st.scheduler, epoch=st.epoch, step=0, best=max(st.best, accuracy))
+        if accuracy > st.best:
+            checkpoint.save_weights(st.plain, out / "best.safetensors", epoch=st.epoch, val_top1_err=100 - accuracy)
+        metrics.write(out / "metrics.csv", st.rows)
+    st.best = max(st.best, accuracy)
+
+
 def run(cfg: TrainConfig, ctx: Context) -> Result:
+    """One process's share of `train`: setup, then per epoch train_epoch and end_epoch."""
     r, out = cfg.recipe, Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     amp = torch.bfloat16 if ctx.device.type == "cuda" else None
     plotted = time.monotonic()  # first plot after a minute, or at the end
     with _progress(cfg, ctx) as progress:
         data = load_data(cfg.data, progress)
-        if cfg.resume:
-            _, net, _, _ = checkpoint.read_run(out)
-        else:
-            crop = cfg.data.crop_size
-            net = archspec.network(cfg.spec, num_classes=len(data.classes), input=f"{crop}x{crop}x{data.channels}",
-                                   width=cfg.width, batch_norm=cfg.batch_norm)  # fmt: skip
-        model, copied = _model(cfg, net, ctx)
-        params = sum(p.numel() for p in model.parameters())
-        plain = model
-        if ctx.world > 1:
-            if cfg.batch_norm:
-                model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
-            model = plain = nn.parallel.DistributedDataParallel(model)
-        optimizer, scheduler = _optimizer(model, cfg)
-        epoch, step, best, rows = 0, 0, -1.0, []
-        if cfg.resume:
-            state = checkpoint.load(out)
-            load_weights(getattr(model, "module", model), state["model"], str(out / "checkpoint.pt"))
-            optimizer.load_state_dict(state["optimizer"])
-            scheduler.load_state_dict(state["scheduler"])
-            epoch, step, best = state["epoch"], state["step"], state["best"]
-            torch.set_rng_state(state["rng"])
-            rows = [row for row in metrics.read(out / "metrics.csv") if row["epoch"] < epoch + 1]
-        elif ctx.main:
-            checkpoint.write_run(out, cfg, net, data.classes, data.stats)
-
-        steps_per_epoch = data.steps(r.batch)
-        total_steps = r.max_steps or steps_per_epoch * r.epochs
-        done = epoch * steps_per_epoch + step
-        while epoch < r.epochs and done < total_steps:
-            task = progress.add_task(f"epoch {epoch + 1}/{r.epochs}", total=steps_per_epoch, completed=step,
-                                     ips=0.0, loss=float("nan"))  # fmt: skip
-            start, seen, loss_sum, correct = time.perf_counter(), 0, 0.0, 0.0
-            batches = data.train_batches(epoch, r.batch, r.seed, ctx.rank, ctx.world, step, ctx.device)
-            try:
-                for x, y in batches:
-                    x = x.contiguous(memory_format=torch.channels_last)
-                    torch.manual_seed(hash((r.seed, epoch, step, ctx.rank)) & 0x7FFF_FFFF)  # dropout masks
-                    loss, hits = train_step(model, optimizer, x, y, amp)
-                    value = loss.item()
-                    if not math.isfinite(value):
-                        raise ArchspecError(
-                            f"{out}: loss became {value} at epoch {epoch + 1}, step {step + 1}; stopped, and kept "
-                            f"the last good checkpoint {out / 'checkpoint.pt'} (try a lower --lr)"
-                        )
-                    step, done, seen = step + 1, done + 1, seen + len(y) * ctx.world
-                    loss_sum, correct = loss_sum + value * len(y), correct + hits.item()
-                    progress.update(task, advance=1, loss=value, ips=seen / (time.perf_counter() - start))
-                    if done >= total_steps:
-                        break
-            except KeyboardInterrupt:
-                if ctx.main:
-                    checkpoint.save(out, plain, optimizer, scheduler, epoch=epoch, step=step, best=best)
-                    Console(stderr=True).print(f"saved {out / 'checkpoint.pt'} at epoch {epoch + 1}, step {step}; "
-                                               f"continue with: archspec train --resume {out}")  # fmt: skip
-                raise
-            seconds = time.perf_counter() - start
-            loss_sum, correct, n = all_reduce_sum([loss_sum, correct, seen / ctx.world], ctx)
-            result = evaluate(getattr(model, "module", model), data.val_batches(r.batch, ctx.device), amp) \
-                if ctx.main else {"val_loss": 0.0, "val_top1_err": 0.0, "val_top5_err": 0.0}  # fmt: skip
-            result = dict(zip(result, all_reduce_sum(list(result.values()), ctx), strict=True))
-            rows.append({
-                "epoch": epoch + 1, "lr": optimizer.param_groups[0]["lr"], "train_loss": loss_sum / n,
-                "train_top1_err": 100 * (1 - correct / n), **result, "images_per_s": seen / seconds,
-                "seconds": seconds, "skipped_images": data.skipped,
-            })  # fmt: skip
-            accuracy = 100 - result["val_top1_err"]
-            scheduler.step(accuracy)
-            epoch, step = epoch + 1, 0
-            if ctx.main:
-                checkpoint.save(out, plain, optimizer, scheduler, epoch=epoch, step=0, best=max(best, accuracy))
-                if accuracy > best:
-                    checkpoint.save_weights(plain, out / "best.safetensors", epoch=epoch, val_top1_err=100 - accuracy)
-                metrics.write(out / "metrics.csv", rows)
-                last = epoch >= r.epochs or done >= total_steps
-                if last or time.monotonic() - plotted > metrics.PLOT_EVERY_S:
-                    metrics.plot(out / "metrics.png", rows, f"{net.name} on {cfg.data.source}")
-                    plotted = time.monotonic()
-            best = max(best, accuracy)
-            progress.remove_task(task)
-    return Result(out, params, rows, copied)
+        net, st, copied = setup(cfg, ctx, data)
+        total_steps = r.max_steps or data.steps(r.batch) * r.epochs
+        while st.epoch < r.epochs and st.done < total_steps:
+            figures = train_epoch(st, data, cfg, ctx, progress, amp, total_steps)
+            end_epoch(st, figures, data, cfg, ctx, amp)
+            last = st.epoch >= r.epochs or st.done >= total_steps
+            if ctx.main and (last or time.monotonic() - plotted > metrics.PLOT_EVERY_S):
+                metrics.plot(out / "metrics.png", st.rows, f"{net.name} on {cfg.data.source}")
+                plotted = time.monotonic()
+    return Result(out, sum(p.numel() for p in st.plain.parameters()), st.rows, copied)
 
 
 def run_cli(args: dict) -> Result:

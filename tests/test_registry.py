@@ -19,3 +19,8 @@ def test_unknown_name_lists_what_exists():
     assert registry.lookup("vgg17") is None
     with pytest.raises(archspec.ArchspecError, match="one of A, A-LRN"):
         archspec.network("vgg17")
+
+
+def test_long_spec_text_is_not_taken_for_a_path():
+    text = "input 32x32x3 " + "conv3-8 " * 60 + "FC-10"  # longer than any file name
+    assert archspec.network(text).weight_layers == 61
