@@ -26,6 +26,7 @@ from archspec.atomic import atomic_path
 from archspec.errors import ArchspecError
 from archspec.ir import Node
 
+from . import metrics
 from .config import DataConfig, Recipe, TrainConfig, parse_scale
 from .evaluation import EvalJob, evaluate_checkpoints
 from .train import train
@@ -283,25 +284,25 @@ def run_suite(path: str, out: str | None = None, devices: int = 1, data: str | N
                             "or pass --data")  # fmt: skip
     root = Path(out or f"bench/{suite.suite.name}")
     root.mkdir(parents=True, exist_ok=True)
-    status, failed, throughput = {}, [], []
+    status, failed, failed_ids, throughput = {}, [], set(), []
     for entry in suite.train:
         cfg = _config(suite, entry, root, devices, data)
         try:
             status[entry.id] = train_entry(cfg, log)
         except ArchspecError as e:  # record and go on: the report will say it is incomplete
             failed.append(f"{entry.id}: {e}")
+            failed_ids.add(entry.id)
             log(f"failed {entry.id}: {e}")
             continue
-        metrics_rows = (Path(cfg.out) / "metrics.csv").read_text().splitlines()
-        last = dict(zip(metrics_rows[0].split(","), metrics_rows[-1].split(","), strict=True))
-        throughput.append({"entry": entry.id, "train_images_per_s": round(float(last["images_per_s"]), 1)})
+        last = metrics.read(Path(cfg.out) / "metrics.csv")[-1]
+        throughput.append({"entry": entry.id, "train_images_per_s": round(last["images_per_s"], 1)})
     evaluated: dict[tuple[str, ...], list[dict]] = {}
     tables, all_rows = [], []
     for table in suite.table:
         rows = []
         for row in table.rows:
             key = tuple(row.train)
-            if key not in evaluated and not any(i in " ".join(failed) for i in key):
+            if key not in evaluated and not failed_ids.intersection(key):
                 try:
                     evaluated[key], rate = evaluate_entry(root, list(key), suite.suite.eval_limit, devices)
                     if len(key) == 1:

@@ -54,6 +54,14 @@ def save(run: Path, model, optimizer, scheduler, *, epoch: int, step: int, best:
     save_weights(model, run / "model.safetensors", epoch=epoch, step=step)
 
 
+def weights_of(path: str | Path) -> Path:
+    """The weights a run folder offers (best validation, else latest); a file path is itself."""
+    p = Path(path)
+    if not p.is_dir():
+        return p
+    return p / "best.safetensors" if (p / "best.safetensors").is_file() else p / "model.safetensors"
+
+
 def load(run: Path) -> dict:
     path = run / "checkpoint.pt"
     if not path.is_file():

@@ -58,8 +58,7 @@ def load_source(path: str, spec: str | None = None, device: torch.device | str =
     p = Path(path)
     if p.is_dir():
         cfg, net, classes, stats = checkpoint.read_run(p)
-        weights = p / "best.safetensors" if (p / "best.safetensors").is_file() else p / "model.safetensors"
-        model = load_pretrained(archspec.compile(net), weights)
+        model = load_pretrained(archspec.compile(net), checkpoint.weights_of(p))
         scales, crop = cfg.data.scales, cfg.data.crop_size
         label = cfg.name or f"{net.name}/{scale_label(scales)}"
         std = (1.0,) * len(stats.mean)

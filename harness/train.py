@@ -90,11 +90,6 @@ def _optimizer(model: nn.Module, cfg: TrainConfig):
     return opt, sched
 
 
-def _weights_file(path: str) -> Path:
-    p = Path(path)
-    return p / "best.safetensors" if p.is_dir() else p
-
-
 def _net_a(cfg: TrainConfig, net) -> Network:
     """Net A's IR: from its run folder, else the registry's A at this run's sizes."""
     source = Path(cfg.recipe.pretrained_a)
@@ -115,9 +110,11 @@ def _model(cfg: TrainConfig, net, ctx: Context) -> tuple[nn.Module, list]:
             m.p = cfg.recipe.dropout
     copied = []
     if cfg.recipe.pretrained_a:
-        copied = preinit_from_a(model, read_state_dict(_weights_file(cfg.recipe.pretrained_a)), _net_a(cfg, net))
+        copied = preinit_from_a(
+            model, read_state_dict(checkpoint.weights_of(cfg.recipe.pretrained_a)), _net_a(cfg, net)
+        )
     if cfg.recipe.finetune:
-        path = _weights_file(cfg.recipe.finetune)
+        path = checkpoint.weights_of(cfg.recipe.finetune)
         load_weights(model, read_state_dict(path), str(path))
     # channels-last helps cuDNN and oneDNN alike (about 1.2x on a 2-core CPU for A at 32x32)
     return model.to(ctx.device, memory_format=torch.channels_last), copied
