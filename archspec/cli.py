@@ -160,6 +160,9 @@ def eval_(
     spec: Annotated[str | None, typer.Option("--spec", help="Network of a torchvision weights file.")] = None,
     scales: Annotated[str | None, typer.Option("--scales", help="Multi-scale Q set, e.g. 256,384,512.")] = None,
     limit: Annotated[int | None, typer.Option("--limit", min=1, help="Evaluate the first N images.")] = None,
+    weights: Annotated[
+        str, typer.Option("--weights", help="final (the paper's end point) | best (selected on the held-out split).")
+    ] = "final",
     gpus: Annotated[int, typer.Option("--gpus", min=1, help="Shard over N GPU processes.")] = 1,
     nproc: Annotated[int, typer.Option("--nproc", min=1, help="Shard over N CPU processes.")] = 1,
     fmt: Fmt = Format.table,
@@ -167,14 +170,19 @@ def eval_(
     """The paper's test protocol: single/multi-scale, dense, multi-crop, both, centre crop, fusion."""
     from .harness.evaluation import EvalJob, evaluate_checkpoints, parse_scales
 
-    job = EvalJob(checkpoints, spec=spec, data=data, scales=parse_scales(scales) if scales else None, limit=limit)
-    rows = evaluate_checkpoints(job, devices=max(gpus, nproc), cuda=None if nproc == 1 else False)
-    show(out, rows, fmt.value, title="Evaluation (top-1 / top-5 error, %)")
+    if weights not in ("final", "best"):
+        raise ArchspecError(f"--weights {weights!r}: expected final or best")
+    job = EvalJob(checkpoints, spec=spec, data=data, scales=parse_scales(scales) if scales else None, limit=limit,
+                  weights=weights)  # fmt: skip
+    from .harness.distributed import processes
+
+    rows = evaluate_checkpoints(job, devices=processes(gpus, nproc), cuda=None if nproc == 1 else False)
+    show(out, rows, fmt.value, title="Evaluation: top-1 / top-5 error (%) with 95% Wilson intervals (lo, hi)")
 
 
 @app.command()
 def bench(
-    suite: Annotated[str, typer.Option("--suite", help="quick | paper | a suite TOML file.")] = "quick",
+    suite: Annotated[str, typer.Option("--suite", help="quick | small | paper | a suite TOML file.")] = "quick",
     out: Annotated[str | None, typer.Option("--out", "-o", help="Bench folder (default bench/<suite>).")] = None,
     data: Annotated[str | None, typer.Option("--data", help="Data for every entry (overrides the suite's).")] = None,
     gpus: Annotated[int, typer.Option("--gpus", min=1, help="GPU processes; also measures 1..N scaling.")] = 1,
@@ -182,12 +190,13 @@ def bench(
 ) -> None:
     """Reproduce the paper's Tables 3-6 from a suite: train or reuse, evaluate, report beside the paper."""
     from .harness.bench import run_suite
+    from .harness.bench_report import display_rows
+    from .harness.distributed import processes
 
-    result = run_suite(suite, out, max(gpus, nproc), data, log=lambda line: err.print(line, markup=False))
+    result = run_suite(suite, out, processes(gpus, nproc), data, log=lambda line: err.print(line, markup=False))
     for table in result["tables"]:
-        rows = [{k: v for k, v in r.items() if k != "ours"} for r in table["rows"]]
-        show(out_console, rows, "table", title=f"{table['name']}: {table['title']} (top-1 / top-5 error, %)")
-    show(out_console, result["claims"], "table", title="The paper's claims at this scale")
+        show(out_console, display_rows(table), "table", title=f"{table['name']}: {table['title']} (error, %)")
+    show(out_console, result["claims"], "table", title="The paper's claims at this scale (paired tests)")
     if result["scaling"]:
         show(out_console, result["scaling"], "table", title="Data-parallel scaling (paper: 3.75x on 4 GPUs)")
     out_console.print(result["status"], markup=False)

@@ -1,215 +1,295 @@
-"""`archspec bench`: reproduce the paper's experiment tables from a suite file.
+"""`archspec bench`: train a suite's networks (every seed), evaluate them once, decide the paper's claims.
 
-A suite (TOML, `benches/*.toml`) lists configurations to train (`[[train]]`, each with
-an id in the paper's notation such as `D/[256;512]`), the tables to fill (`[[table]]`,
-rows naming the trained ids, the test protocol and method, and the paper's own numbers)
-and which of the paper's claims to check (`[[claim]]`). `run_suite` trains what is
-missing (resuming interrupted runs, reusing finished ones), evaluates each entry once
-(cached), measures throughput and data-parallel scaling, and writes a report: Markdown,
-CSV and PNG plots, each table beside the paper's numbers with the difference. A report
-of an unfinished suite says so in its first line.
+`run_suite` trains what is missing (resuming interrupted runs, reusing finished ones whose recorded
+configuration matches exactly), evaluates each run once on the scored split with the paper's protocol
+(posteriors cached in `evals/`, so fusion and re-reports cost nothing), then fills the tables and
+decides the claims with paired tests on the same images (`stats.py`), and writes the report
+(`bench_report.py`). Layout of a bench folder:
+
+    bench/NAME/runs/<id>/seed<k>/        one training run per entry and seed (`archspec train` layout)
+    bench/NAME/evals/<id>/seed<k>.safetensors   its posteriors per protocol and method, with the views
+    bench/NAME/bench.json                the suite hash that made the runs
+    bench/NAME/report.md, report.csv, report.json, claims.csv, Table_*.png
 """
 
 from __future__ import annotations
 
 import json
-import re
 import shutil
 import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
-import tomllib
-from pydantic import ConfigDict, Field, ValidationError
+import numpy as np
 
 from archspec.atomic import atomic_path
 from archspec.errors import ArchspecError
-from archspec.ir import Node
 
-from . import metrics
-from .config import DataConfig, Recipe, TrainConfig, parse_scale
-from .evaluation import EvalJob, evaluate_checkpoints
+from . import metrics, stats
+from .checkpoint import read_run
+from .config import SMALL_SOURCES, DataConfig, Recipe, TrainConfig
+from .evaluation import EvalJob, Evaluation, Part, evaluate_sources, fuse
+from .protocol import wrong
+from .suite import Claim, Entry, Row, ScaleMap, Suite, load_suite, safe, suite_hash
 from .train import train
 
 PAPER_SPEEDUP_4GPU = 3.75
+MIN_DENSE_MAP = 2  # a dense evaluation needs a class score map of at least 2x2 at the largest scale
+MIN_CROP_VIEWS = 50  # 5x5 grid x 2 flips, all distinct
 
 
-class Strict(Node):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+# ---------------------------------------------------------------- training
 
 
-class Settings(Strict):
-    name: str
-    description: str = ""
-    data: str = "embedded"
-    crop: int | None = None
-    width: float | None = None
-    batch_norm: bool = False
-    epochs: int = 74
-    batch: int = 256
-    lr: float = 0.01
-    init: Literal["normal", "glorot", "torchvision"] = "normal"
-    init_std: float = 0.01
-    patience: int = 2
-    eval_limit: int | None = None
-    seed: int = 0
+def seeds_of(suite: Suite) -> list[int]:
+    return [suite.suite.seed + k for k in range(suite.suite.seeds)]
 
 
-class Entry(Strict):
-    id: str
-    spec: str
-    scale: str
-    pretrained_a: str | None = Field(default=None, description="id of a trained net A in this suite")
-    finetune: str | None = Field(default=None, description="id of a trained net of the same spec in this suite")
-    epochs: int | None = None
-    lr: float | None = None
-    init: Literal["normal", "glorot", "torchvision"] | None = None
-    init_std: float | None = None
+def run_dir(root: Path, id_: str, seed: int) -> Path:
+    return root / "runs" / safe(id_) / f"seed{seed}"
 
 
-class Row(Strict):
-    label: str  # the paper's row, e.g. "D 256 256" or "D/[256;512] + E/[256;512]"
-    train: list[str]  # suite ids; several: fusion
-    protocol: Literal["single", "multi"]
-    method: Literal["dense", "multi-crop", "multi-crop & dense", "centre"] = "dense"
-    paper_top1: float | None = None
-    paper_top5: float | None = None
-
-
-class Table(Strict):
-    name: str
-    title: str
-    rows: list[Row]
-
-
-class Claim(Strict):
-    text: str
-    better: list[str] = Field(description="row labels (in the report's tables) claimed to have lower top-1 error")
-    worse: list[str]
-    tolerance: float = Field(default=0.0, description="'no better' claims: better may exceed worse by this")
-    kind: Literal["lower", "not_lower"] = "lower"
-
-
-class Suite(Strict):
-    suite: Settings
-    train: list[Entry]
-    table: list[Table]
-    claim: list[Claim] = []
-
-
-# ---------------------------------------------------------------- loading
-
-
-def suites_dir() -> Path:
-    """The shipped suites: the checkout's benches/ (editable install) or archspec/benches/ (wheel)."""
-    return Path(__file__).resolve().parent.parent / "benches"
-
-
-def load_suite(path: str | Path) -> Suite:
-    p = Path(path)
-    if not p.is_file():
-        builtin = suites_dir() / f"{path}.toml"
-        if not builtin.is_file():
-            raise ArchspecError(f"{path}: no such suite file; expected a TOML suite or a name such as quick, paper")
-        p = builtin
-    try:
-        suite = Suite.model_validate(tomllib.loads(p.read_text(encoding="utf-8")))
-    except tomllib.TOMLDecodeError as e:
-        raise ArchspecError(f"{p}: {e}; expected a TOML suite") from None
-    except ValidationError as e:
-        err = e.errors()[0]
-        where = ".".join(map(str, err["loc"]))
-        what = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
-        raise ArchspecError(f"{p}: {where}: {what}; expected the keys documented in benches/README.md") from None
-    ids = [entry.id for entry in suite.train]
-    for entry in suite.train:
-        for ref in (entry.pretrained_a, entry.finetune):
-            if ref is not None and ref not in ids[: ids.index(entry.id)]:
-                raise ArchspecError(f"{p}: train {entry.id!r} refers to {ref!r}; expected an id trained before it")
-        parse_scale(entry.scale)
-    for table in suite.table:
-        for row in table.rows:
-            missing = [t for t in row.train if t not in ids]
-            if missing:
-                raise ArchspecError(f"{p}: {table.name} row {row.label!r}: unknown train id {missing[0]!r}")
-    return suite
-
-
-# ---------------------------------------------------------------- training and evaluation
-
-
-def safe(id_: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", id_).strip("_")
-
-
-def _config(suite: Suite, entry: Entry, out: Path, devices: int, data: str | None) -> TrainConfig:
+def entry_config(suite: Suite, entry: Entry, root: Path, seed: int, devices: int, data: str | None) -> TrainConfig:
     s = suite.suite
     recipe = Recipe(
         epochs=entry.epochs or s.epochs, batch=s.batch, lr=entry.lr or s.lr, init=entry.init or s.init,
-        init_std=entry.init_std or s.init_std, patience=s.patience, seed=s.seed,
-        pretrained_a=str(out / "runs" / safe(entry.pretrained_a)) if entry.pretrained_a else None,
-        finetune=str(out / "runs" / safe(entry.finetune)) if entry.finetune else None,
+        init_std=entry.init_std or s.init_std, patience=s.patience, seed=seed,
+        pretrained_a=str(run_dir(root, entry.pretrained_a, seed)) if entry.pretrained_a else None,
+        finetune=str(run_dir(root, entry.finetune, seed)) if entry.finetune else None,
     )  # fmt: skip
-    source = data or s.data
-    dc = DataConfig(source=source, crop=s.crop, scale=parse_scale(entry.scale))
+    crop = s.crop or (32 if (data or s.data) in SMALL_SOURCES else 224)
+    dc = DataConfig(source=data or s.data, crop=crop, scale=ScaleMap(crop).train(entry.scale), holdout=s.holdout)
     return TrainConfig(spec=entry.spec, name=entry.id, width=s.width, batch_norm=s.batch_norm, data=dc, recipe=recipe,
-                       out=str(out / "runs" / safe(entry.id)), devices=devices, progress=True)  # fmt: skip
+                       out=str(run_dir(root, entry.id, seed)), devices=devices, progress=True)  # fmt: skip
 
 
-def _finished(run: Path, epochs: int) -> bool:
-    """Read from the weights file's metadata: no need to load a checkpoint to know its epoch."""
+IDENTITY = ("spec", "name", "width", "batch_norm", "data", "recipe", "backend")
+
+
+def _finished(cfg: TrainConfig) -> bool:
+    """A finished run of exactly this configuration; a run of another one is an error, never reused."""
     from safetensors import safe_open
 
+    run = Path(cfg.out)
     weights = run / "model.safetensors"
+    if not (run / "run.json").is_file():
+        return False
+    saved = read_run(run)[0]
+    want, have = cfg.model_dump(include=set(IDENTITY)), saved.model_dump(include=set(IDENTITY))
+    for key in ("data", "recipe"):  # fields that only say how to run, not what is trained
+        want[key].pop("workers", None), have[key].pop("workers", None)
+    if want != have:
+        changed = sorted(k for k in IDENTITY if want[k] != have[k])
+        raise ArchspecError(f"{run}: holds a run of another configuration (differs in {', '.join(changed)}); "
+                            "expected the suite's own run: remove the folder or use another --out")  # fmt: skip
     if not (run / "checkpoint.pt").is_file() or not weights.is_file():
         return False
     with safe_open(weights, "pt") as f:
         meta = f.metadata() or {}
-    return int(meta.get("epoch", 0)) >= epochs and meta.get("step", "0") == "0"
+    return int(meta.get("epoch", 0)) >= cfg.recipe.epochs and meta.get("step", "0") == "0"
 
 
 def train_entry(cfg: TrainConfig, log) -> str:
-    run = Path(cfg.out)
-    if _finished(run, cfg.recipe.epochs):
+    if _finished(cfg):
         return "reused"
-    resume = (run / "checkpoint.pt").is_file()
+    resume = (Path(cfg.out) / "checkpoint.pt").is_file()
     train(cfg.model_copy(update={"resume": resume}))
-    log(f"trained {run}")
+    log(f"trained {cfg.out}")
     return "resumed" if resume else "trained"
 
 
-def evaluate_entry(out: Path, ids: list[str], limit: int | None, devices: int) -> tuple[list[dict], float]:
-    """Rows for one model (or a fusion of several), cached in out/evals/."""
-    cache = out / "evals" / f"{'+'.join(safe(i) for i in ids)}.json"
+# ---------------------------------------------------------------- evaluation (cached posteriors)
+
+
+def _needs(suite: Suite, id_: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The protocols and methods the suite's rows need from this entry: multi-crop is 150 views an image, so
+    it is computed only where a row asks for it (the centre crop comes with the single scale)."""
+    rows = [r for t in suite.table for r in t.rows if id_ in r.train]
+    protocols = tuple(p for p in ("single", "multi") if any(r.protocol == p for r in rows)) or ("single",)
+    wanted = {r.method for r in rows} - {"centre"}
+    return protocols, tuple(m for m in ("dense", "multi-crop", "multi-crop & dense") if m in wanted) or ("dense",)
+
+
+def evaluate_run(root: Path, suite: Suite, entry: Entry, seed: int, devices: int, data: str | None) -> Evaluation:
+    """The protocol on one run, cached by what it depends on (weights, methods, scales, images)."""
+    run = run_dir(root, entry.id, seed)
+    cfg = read_run(run)[0]
+    q = ScaleMap(cfg.data.crop_size).test_scales(entry.scale)[1]
+    protocols, methods = _needs(suite, entry.id)
+    weights = run / "model.safetensors"
+    key = {"weights": [weights.stat().st_size, weights.stat().st_mtime_ns], "methods": list(methods), "scales": q,
+           "protocols": list(protocols), "limit": suite.suite.eval_limit, "data": data}  # fmt: skip
+    cache = root / "evals" / safe(entry.id) / f"seed{seed}.safetensors"
     if cache.is_file():
-        saved = json.loads(cache.read_text())
-        return saved["rows"], saved["images_per_s"]
+        found = _read_eval(cache, key)
+        if found is not None:
+            return found
+    job = EvalJob([str(run)], data=data, scales=q, methods=methods, limit=suite.suite.eval_limit, protocols=protocols,
+                  progress=False)  # fmt: skip
     start = time.perf_counter()
-    rows = evaluate_checkpoints(EvalJob([str(out / "runs" / safe(i)) for i in ids], limit=limit), devices=devices)
-    rate = rows[0]["images"] * len(ids) / (time.perf_counter() - start)
-    with atomic_path(cache) as tmp:
-        tmp.write_text(json.dumps({"rows": rows, "images_per_s": rate}))
-    return rows, rate
+    result = evaluate_sources(job, devices=devices)
+    _write_eval(cache, key, result, len(result.labels) / (time.perf_counter() - start))
+    return result
 
 
-def _pick(rows: list[dict], row: Row) -> dict | None:
-    method = f"fusion: {row.method}" if len(row.train) > 1 else row.method
-    return next((r for r in rows if r["protocol"] == row.protocol and r["method"] == method), None)
+def _write_eval(path: Path, key: dict, ev: Evaluation, images_per_s: float) -> None:
+    from safetensors.torch import save_file
+
+    tensors = {"labels": ev.labels.contiguous()} | {f"p{i}": p.posterior.contiguous() for i, p in enumerate(ev.parts)}
+    parts = [{k: v for k, v in vars(p).items() if k != "posterior"} for p in ev.parts]
+    meta = {"key": json.dumps(key), "parts": json.dumps(parts), "images_per_s": str(images_per_s)}
+    with atomic_path(path) as tmp:
+        save_file(tensors, tmp, metadata=meta)
+
+
+def _read_eval(path: Path, key: dict) -> Evaluation | None:
+    from safetensors import safe_open
+
+    with safe_open(path, "pt") as f:
+        meta = f.metadata()
+        if json.loads(meta["key"]) != key:
+            return None
+        parts = [Part(**p, posterior=f.get_tensor(f"p{i}")) for i, p in enumerate(json.loads(meta["parts"]))]
+        return Evaluation(f.get_tensor("labels"), parts)
+
+
+def eval_rate(root: Path, id_: str, seed: int) -> float | None:
+    from safetensors import safe_open
+
+    path = root / "evals" / safe(id_) / f"seed{seed}.safetensors"
+    if not path.is_file():
+        return None
+    with safe_open(path, "pt") as f:
+        return float(f.metadata()["images_per_s"])
+
+
+# ---------------------------------------------------------------- tables and claims
+
+
+@dataclass
+class Outcome:
+    """One table row over all seeds: per-seed top-1 / top-5 mistakes on the same images, and its views."""
+
+    row: Row
+    model: str
+    wrong1: np.ndarray  # (seeds, N) 0/1
+    wrong5: np.ndarray
+    dense_map: int | None
+    crop_views: int | None
+
+    @property
+    def comparable(self) -> str:
+        """'yes', or why this row cannot stand for the paper's method at this scale."""
+        why = []
+        if self.row.protocol == "multi" and self.dense_map is not None and self.dense_map < MIN_DENSE_MAP:
+            why.append(f"dense map {self.dense_map}x{self.dense_map} at the largest Q")
+        if self.crop_views is not None and self.crop_views < MIN_CROP_VIEWS:
+            why.append(f"{self.crop_views} distinct crops, not {MIN_CROP_VIEWS}")
+        return "not comparable: " + ", ".join(why) if why else "yes"
+
+
+def _part(evs: list[Evaluation], row: Row) -> Part | None:
+    """The row's part of one seed's evaluations (one per id of the row; several: fusion)."""
+    parts = [next((p for p in ev.parts if p.protocol == row.protocol and p.method == row.method), None) for ev in evs]
+    if any(p is None for p in parts):
+        return None
+    return parts[0] if len(parts) == 1 else fuse(parts)[0]
+
+
+def outcome(row: Row, per_seed: list[list[Evaluation]]) -> Outcome | None:
+    """per_seed: for every seed, the evaluations of the row's ids (in row order)."""
+    parts = [_part(evs, row) for evs in per_seed]
+    if not parts or any(p is None for p in parts):
+        return None
+    w1, w5 = zip(*(wrong(p.posterior, evs[0].labels) for p, evs in zip(parts, per_seed, strict=True)), strict=True)
+    first = parts[0]
+    model = first.label if row.method == "centre" or len(row.train) > 1 else f"{first.label}/{first.test_scales}"
+    maps = [p.dense_map for p in parts if p.dense_map is not None]
+    views = [p.crop_views for p in parts if p.crop_views is not None]
+    return Outcome(row, model, np.stack(w1).astype(np.float64), np.stack(w5).astype(np.float64),
+                   min(maps) if maps else None, min(views) if views else None)  # fmt: skip
+
+
+def table_row(row: Row, o: Outcome | None, counts: np.ndarray | None) -> dict:
+    """A report row: mean error over seeds, its 95% bootstrap interval over images, the spread between seeds."""
+    r = {"row": row.label, "ours": o.model if o else "missing", "protocol": row.protocol, "method": row.method}
+    for k in ("1", "5"):
+        if o is None:
+            r |= {f"top{k}_err": None, f"top{k}_lo": None, f"top{k}_hi": None, f"top{k}_seed_sd": None}
+            continue
+        w = o.wrong1 if k == "1" else o.wrong5
+        mean, lo, hi = stats.mean_interval(w, counts)
+        sd = float(np.std(100 * w.mean(1), ddof=1)) if len(w) > 1 else None
+        r |= {f"top{k}_err": round(mean, 2), f"top{k}_lo": round(lo, 2), f"top{k}_hi": round(hi, 2),
+              f"top{k}_seed_sd": None if sd is None else round(sd, 2)}  # fmt: skip
+    r |= {"seeds": len(o.wrong1) if o else 0, "images": o.wrong1.shape[1] if o else 0,
+          "paper_top1": row.paper_top1, "paper_top5": row.paper_top5,
+          "diff_top1": round(r["top1_err"] - row.paper_top1, 2) if o and row.paper_top1 is not None else None,
+          "dense_map": o.dense_map if o else None, "crop_views": o.crop_views if o else None,
+          "comparable": o.comparable if o else "missing"}  # fmt: skip
+    return r
+
+
+CLAIM_RULE = (
+    "Each configuration is one pair of rows compared on the same test images: the per-image difference in top-1 "
+    "mistakes (first minus second), averaged over seeds, with a 95% bootstrap interval over images "
+    f"({stats.RESAMPLES} resamples, fixed seed). `lower` claims hold when the interval lies below 0 and are "
+    "contradicted when it lies above 0; `no_worse` claims hold when it lies below +margin and are contradicted "
+    "when it lies above it; otherwise inconclusive. Overall: the same test on the mean of the per-image "
+    "differences over every usable configuration of the claim. Rows that are missing or not comparable at this "
+    "scale are left out of every verdict."
+)
+
+
+def decide(claim: Claim, outcomes: dict[str, Outcome], rows: dict[str, dict], counts) -> tuple[dict, list[dict]]:
+    """(overall row, per-configuration rows) for one claim."""
+    per, diffs = [], []
+    for first, second in claim.pairs:
+        a, b = outcomes.get(first), outcomes.get(second)
+        paper = None
+        pa, pb = rows[first]["paper_top1"], rows[second]["paper_top1"]
+        if pa is not None and pb is not None:
+            paper = round(pa - pb, 2)
+        entry = {"claim": claim.text, "configuration": f"{first} vs {second}", "paper_diff": paper}
+        if a is None or b is None:
+            per.append(entry | {"diff": None, "lo": None, "hi": None, "verdict": "not measured"})
+            continue
+        if "not" in a.comparable or "not" in b.comparable:
+            per.append(entry | {"diff": None, "lo": None, "hi": None, "verdict": "not comparable"})
+            continue
+        if a.wrong1.shape != b.wrong1.shape:
+            per.append(entry | {"diff": None, "lo": None, "hi": None, "verdict": "not measured (seeds differ)"})
+            continue
+        p = stats.paired(a.wrong1, b.wrong1, counts)
+        diffs.append(a.wrong1.mean(0) - b.wrong1.mean(0))
+        per.append(entry | {"diff": round(p.diff, 2), "lo": round(p.lo, 2), "hi": round(p.hi, 2),
+                            "verdict": stats.verdict(p, claim.kind, claim.margin)})  # fmt: skip
+    side = "below 0" if claim.kind == "lower" else f"below +{claim.margin}"
+    overall = {"claim": claim.text, "kind": f"{claim.kind} ({side})", "configurations": len(claim.pairs),
+               "used": len(diffs)}  # fmt: skip
+    if not diffs:
+        verdicts = {r["verdict"] for r in per}
+        return overall | {"diff": None, "lo": None, "hi": None,
+                          "verdict": "not comparable" if verdicts == {"not comparable"} else "not measured"}, per
+    p = stats.pooled(diffs, counts)
+    tally = ", ".join(f"{sum(r['verdict'] == v for r in per)} {v}" for v in ("holds", "contradicted", "inconclusive"))
+    return overall | {"diff": round(p.diff, 2), "lo": round(p.lo, 2), "hi": round(p.hi, 2),
+                      "verdict": stats.verdict(p, claim.kind, claim.margin), "per configuration": tally}, per
 
 
 # ---------------------------------------------------------------- scaling
 
 
-def scaling(suite: Suite, out: Path, devices: int, data: str | None) -> list[dict]:
+def scaling(suite: Suite, root: Path, devices: int, data: str | None) -> list[dict]:
     """Training images/s for 1, 2, 4, ... processes on the suite's first net, and the speed-up."""
     entry, rows = suite.train[0], []
     counts = [n for n in (1, 2, 4, 8, 16, 32) if n <= devices]
     for n in counts:
-        cfg = _config(suite, entry, out / "scaling", n, "synthetic")
+        cfg = entry_config(suite, entry, root / "scaling", suite.suite.seed, n, "synthetic")
         side = cfg.data.crop_size
         batch = max(suite.suite.batch, 32 * n) // n * n
         cfg = cfg.model_copy(update={
-            "out": str(out / "scaling" / f"n{n}"), "progress": False,
+            "out": str(root / "scaling" / f"n{n}"), "progress": False,
             "data": cfg.data.model_copy(update={"synthetic": (batch * 12, 10, side), "scale": (side, side)}),
             "recipe": cfg.recipe.model_copy(update={"epochs": 1, "batch": batch, "pretrained_a": None,
                                                     "finetune": None, "max_steps": 10}),
@@ -223,118 +303,118 @@ def scaling(suite: Suite, out: Path, devices: int, data: str | None) -> list[dic
     return rows
 
 
-# ---------------------------------------------------------------- report
+# ---------------------------------------------------------------- the suite
 
 
-def _claims(suite: Suite, table_rows: list[dict]) -> list[dict]:
-    err = {r["row"]: r["top1_err"] for r in table_rows if r["top1_err"] is not None}
-    out = []
-    for c in suite.claim:
-        names = c.better + c.worse
-        if any(n not in err for n in names):
-            out.append({"claim": c.text, "holds": "not measured", "evidence": ""})
-            continue
-        best_claimed = min(err[n] for n in c.better)
-        best_other = min(err[n] for n in c.worse)
-        holds = best_claimed < best_other if c.kind == "lower" else best_claimed >= best_other - c.tolerance
-        evidence = ", ".join(f"{n}: {err[n]:.2f}" for n in names)
-        out.append({"claim": c.text, "holds": "holds" if holds else "does not hold", "evidence": evidence})
-    return out
+def _check_data(suite: Suite, data: str | None) -> None:
+    source = data or suite.suite.data
+    if source in ("fashion-mnist", "mnist"):
+        from .data import load_small
+
+        load_small(DataConfig(source=source))  # fails now, with the install hint, not after an hour
+    elif source not in SMALL_SOURCES and not Path(source).is_dir():
+        raise ArchspecError(f"{source}: no such folder; expected the suite's data (an ImageNet-layout folder), "
+                            "or pass --data")  # fmt: skip
 
 
-def _markdown(name, status, tables, claims, throughput, scaling_rows) -> str:
-    import pandas as pd
-
-    lines = [f"# archspec bench: {name}", "", status, ""]
-    for table in tables:
-        lines += [f"## {table['name']}: {table['title']}", "", pd.DataFrame(table["rows"]).to_markdown(index=False),
-                  "", f"![{table['name']}]({table['plot']})", ""]  # fmt: skip
-    lines += ["## The paper's claims at this scale", "", pd.DataFrame(claims).to_markdown(index=False), ""]
-    lines += ["## Throughput", "", pd.DataFrame(throughput).to_markdown(index=False), ""]
-    if scaling_rows:
-        lines += [f"## Data-parallel scaling (paper: {PAPER_SPEEDUP_4GPU}x on 4 GPUs)", "",
-                  pd.DataFrame(scaling_rows).to_markdown(index=False), ""]  # fmt: skip
-    return "\n".join(lines)
+def _suite_record(root: Path, path: str, log) -> tuple[str | None, float]:
+    """Remember which suite file made this folder and how long building it has taken; say so when the file
+    has changed since. Returns (the previous hash if it changed, seconds spent by earlier invocations)."""
+    record, now = root / "bench.json", suite_hash(path)
+    before = json.loads(record.read_text()) if record.is_file() else {}
+    sha = before.get("suite_sha256")
+    if sha is not None and sha != now:
+        log(f"note: the suite file changed since {root} was made (sha256 {sha} -> {now}); runs are reused only "
+            "where their recorded configuration still matches")  # fmt: skip
+    return (sha if sha not in (None, now) else None), float(before.get("wall_s_total", 0.0))
 
 
-def _plot(path: Path, table: dict) -> None:
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    rows = [r for r in table["rows"] if r["top1_err"] is not None]
-    fig = Figure(figsize=(max(6, 0.9 * len(rows) + 2), 3.8))
-    FigureCanvasAgg(fig)
-    ax = fig.subplots()
-    xs = range(len(rows))
-    ax.bar([x - 0.2 for x in xs], [r["top1_err"] for r in rows], 0.4, label="archspec (this run)")
-    ax.bar([x + 0.2 for x in xs], [r["paper_top1"] or 0 for r in rows], 0.4, label="paper (ImageNet)")
-    ax.set_xticks(list(xs), [r["row"] for r in rows], rotation=30, ha="right", fontsize=8)
-    ax.set(ylabel="top-1 error (%)", title=f"{table['name']}: {table['title']}")
-    ax.legend()
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=100)
+def _save_record(root: Path, path: str, wall_s_total: float) -> None:
+    with atomic_path(root / "bench.json") as tmp:
+        tmp.write_text(json.dumps({"suite_sha256": suite_hash(path), "wall_s_total": round(wall_s_total, 1)}))
 
 
 def run_suite(path: str, out: str | None = None, devices: int = 1, data: str | None = None, log=print) -> dict:
+    from . import bench_report
+
+    started = time.perf_counter()
     suite = load_suite(path)
-    source = data or suite.suite.data
-    if source not in ("embedded", "fashion-mnist", "mnist", "synthetic") and not Path(source).is_dir():
-        raise ArchspecError(f"{source}: no such folder; expected the suite's data (an ImageNet-layout folder), "
-                            "or pass --data")  # fmt: skip
+    _check_data(suite, data)
     root = Path(out or f"bench/{suite.suite.name}")
     root.mkdir(parents=True, exist_ok=True)
-    status, failed, failed_ids, throughput = {}, [], set(), []
-    for entry in suite.train:
-        cfg = _config(suite, entry, root, devices, data)
-        try:
-            status[entry.id] = train_entry(cfg, log)
-        except ArchspecError as e:  # record and go on: the report will say it is incomplete
-            failed.append(f"{entry.id}: {e}")
-            failed_ids.add(entry.id)
-            log(f"failed {entry.id}: {e}")
-            continue
-        last = metrics.read(Path(cfg.out) / "metrics.csv")[-1]
-        throughput.append({"entry": entry.id, "train_images_per_s": round(last["images_per_s"], 1)})
-    evaluated: dict[tuple[str, ...], list[dict]] = {}
-    tables, all_rows = [], []
+    changed_from, earlier_s = _suite_record(root, path, log)
+    seeds = seeds_of(suite)
+    status, failed, failed_runs = {}, [], set()
+    for seed in seeds:  # seed-major: an interrupted bench has whole seeds done first
+        for entry in suite.train:
+            if any((ref, seed) in failed_runs for ref in (entry.pretrained_a, entry.finetune) if ref):
+                failed_runs.add((entry.id, seed))  # its starting point failed
+                continue
+            try:
+                cfg = entry_config(suite, entry, root, seed, devices, data)
+                status[f"{entry.id} seed {seed}"] = train_entry(cfg, log)
+            except ArchspecError as e:  # record and go on: the report will say it is incomplete
+                failed.append(f"{entry.id} seed {seed}: {e}")
+                failed_runs.add((entry.id, seed))
+                log(f"failed {entry.id} seed {seed}: {e}")
+    evals: dict[tuple[str, int], Evaluation] = {}
+    for seed in seeds:
+        for entry in suite.train:
+            if (entry.id, seed) in failed_runs:
+                continue
+            try:
+                evals[entry.id, seed] = evaluate_run(root, suite, entry, seed, devices, data)
+                log(f"evaluated {entry.id} seed {seed}")
+            except ArchspecError as e:
+                failed.append(f"eval {entry.id} seed {seed}: {e}")
+    n = {len(ev.labels) for ev in evals.values()}
+    counts = stats.bootstrap_counts(n.pop()) if len(n) == 1 else None
+    tables, outcomes, rows_by_label = [], {}, {}
     for table in suite.table:
         rows = []
         for row in table.rows:
-            key = tuple(row.train)
-            if key not in evaluated and not failed_ids.intersection(key):
-                try:
-                    evaluated[key], rate = evaluate_entry(root, list(key), suite.suite.eval_limit, devices)
-                    if len(key) == 1:
-                        next(t for t in throughput if t["entry"] == key[0])["eval_images_per_s"] = round(rate, 1)
-                except ArchspecError as e:
-                    failed.append(f"eval {'+'.join(key)}: {e}")
-            found = _pick(evaluated.get(key, []), row)
-            ours1, ours5 = (found["top1_err"], found["top5_err"]) if found else (None, None)
-            rows.append({
-                "row": row.label, "ours": found["model"] if found else "missing", "protocol": row.protocol,
-                "method": row.method, "top1_err": ours1, "top5_err": ours5,
-                "paper_top1": row.paper_top1, "paper_top5": row.paper_top5,
-                "diff_top1": round(ours1 - row.paper_top1, 2) if ours1 is not None and row.paper_top1 else None,
-                "diff_top5": round(ours5 - row.paper_top5, 2) if ours5 is not None and row.paper_top5 else None,
-            })  # fmt: skip
-        plot = f"{safe(table.name)}.png"
-        tables.append({"name": table.name, "title": table.title, "rows": rows, "plot": plot})
-        all_rows += [{"table": table.name, **r} for r in rows]
-    missing = sum(r["top1_err"] is None for r in all_rows)
+            per_seed = [[evals[i, s] for i in row.train] for s in seeds if all((i, s) in evals for i in row.train)]
+            o = outcome(row, per_seed) if counts is not None and len(per_seed) == len(seeds) else None
+            if o is not None:
+                outcomes[row.label] = o
+            rows_by_label[row.label] = table_row(row, o, counts)
+            rows.append(rows_by_label[row.label])
+        tables.append({"name": table.name, "title": table.title, "rows": rows, "plot": f"{safe(table.name)}.png"})
+    claims, per_config = [], []
+    for claim in suite.claim:
+        overall, per = decide(claim, outcomes, rows_by_label, counts)
+        claims.append(overall)
+        per_config += per
+    missing = sum(r["top1_err"] is None for t in tables for r in t["rows"])
+    total = sum(len(t["rows"]) for t in tables)
     complete = not failed and not missing
-    status_line = ("Complete: every entry trained and evaluated." if complete else
-                   f"INCOMPLETE: {missing} of {len(all_rows)} table rows have no result; failed: "
+    status_line = ("Complete: every entry trained and evaluated for every seed." if complete else
+                   f"INCOMPLETE: {missing} of {total} table rows have no result; failed: "
                    f"{'; '.join(failed) or 'none'}. Rerun the same command to resume.")  # fmt: skip
-    claims = _claims(suite, all_rows)
+    throughput = _throughput(root, suite, seeds)
     scale_rows = scaling(suite, root, devices, data) if devices > 1 else []
-    import pandas as pd
+    result = {"root": root, "complete": complete, "status": status_line, "tables": tables, "claims": claims,
+              "per_configuration": per_config, "throughput": throughput, "scaling": scale_rows, "trained": status,
+              "suite": suite, "suite_path": path, "suite_changed_from": changed_from, "data": data,
+              "wall_s": time.perf_counter() - started}  # fmt: skip
+    result["wall_s_total"] = earlier_s + result["wall_s"]
+    _save_record(root, path, result["wall_s_total"])
+    bench_report.write(result)
+    return result
 
-    for table in tables:
-        _plot(root / table["plot"], table)
-    with atomic_path(root / "report.csv") as tmp:
-        pd.DataFrame(all_rows).to_csv(tmp, index=False)
-    with atomic_path(root / "report.md") as tmp:
-        tmp.write_text(_markdown(suite.suite.name, status_line, tables, claims, throughput, scale_rows))
-    return {"root": root, "complete": complete, "status": status_line, "tables": tables, "claims": claims,
-            "throughput": throughput, "scaling": scale_rows, "trained": status}  # fmt: skip
+
+def _throughput(root: Path, suite: Suite, seeds: list[int]) -> list[dict]:
+    """Per entry (first seed): training images/s and seconds, evaluation images/s."""
+    rows = []
+    for entry in suite.train:
+        run = run_dir(root, entry.id, seeds[0])
+        m = metrics.read(run / "metrics.csv")
+        if not m:
+            continue
+        seconds = sum(r["seconds"] for s in seeds for r in metrics.read(run_dir(root, entry.id, s) / "metrics.csv"))
+        rate = eval_rate(root, entry.id, seeds[0])
+        rows.append({"entry": entry.id, "epochs": m[-1]["epoch"], "train_images_per_s": round(m[-1]["images_per_s"]),
+                     "train_s_all_seeds": round(seconds, 1),
+                     "eval_images_per_s": None if rate is None else round(rate, 1)})  # fmt: skip
+    return rows
+

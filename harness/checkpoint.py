@@ -1,10 +1,12 @@
 """Run folders: what a training run leaves for resume, evaluation and bench.
 
     runs/NAME/run.json            the TrainConfig, the network (IR JSON), classes, colour statistics
+    runs/NAME/holdout.json        which training images were held out (indices or files)
     runs/NAME/checkpoint.pt       everything to resume exactly: weights, optimizer, scheduler, epoch, step,
                                   best accuracy, RNG state (read with torch.load(weights_only=True))
-    runs/NAME/model.safetensors   the latest weights, torchvision layout
-    runs/NAME/best.safetensors    the weights with the best validation top-1
+    runs/NAME/model.safetensors   the latest weights, torchvision layout: what eval, fine-tuning and
+                                  pre-initialisation use (the paper's end point)
+    runs/NAME/best.safetensors    the weights with the best top-1 on the held-out split (not the scored one)
     runs/NAME/metrics.csv, metrics.png
 
 Every file is written atomically (temporary file, then rename), so an
@@ -54,12 +56,18 @@ def save(run: Path, model, optimizer, scheduler, *, epoch: int, step: int, best:
     save_weights(model, run / "model.safetensors", epoch=epoch, step=step)
 
 
-def weights_of(path: str | Path) -> Path:
-    """The weights a run folder offers (best validation, else latest); a file path is itself."""
+def weights_of(path: str | Path, which: str = "final") -> Path:
+    """A run folder's final weights (or with which="best", those selected on its held-out split);
+    a file path is itself."""
     p = Path(path)
     if not p.is_dir():
         return p
-    return p / "best.safetensors" if (p / "best.safetensors").is_file() else p / "model.safetensors"
+    best = p / "best.safetensors"
+    if which == "best":
+        if not best.is_file():
+            raise ArchspecError(f"{best}: no such file; expected a run with a held-out split (holdout > 0)")
+        return best
+    return p / "model.safetensors"
 
 
 def load(run: Path) -> dict:
@@ -72,8 +80,10 @@ def load(run: Path) -> dict:
         raise ArchspecError(f"{path}: not a readable checkpoint ({type(e).__name__}); expected archspec's") from None
 
 
-def write_run(run: Path, cfg: TrainConfig, net: Network, classes: list[str], stats: Stats) -> None:
+def write_run(run: Path, cfg: TrainConfig, net: Network, classes: list[str], stats: Stats, holdout: dict) -> None:
     info = {"config": cfg.model_dump(), "network": net.model_dump(), "classes": classes, "stats": stats.model_dump()}
+    with atomic_path(run / "holdout.json") as tmp:
+        tmp.write_text(json.dumps(holdout))
     with atomic_path(run / "run.json") as tmp:
         tmp.write_text(json.dumps(info, indent=2))
 

@@ -11,6 +11,12 @@ augmentations as one uninterrupted process.
 - `FolderData`: `train/<class>/*`, `val/<class>/*`; Pillow decodes and resizes
   in DataLoader workers; unreadable images are skipped, counted and warned
   about once. Mean and PCA statistics are computed once and cached.
+
+Three splits, never mixed: `train` (what SGD sees), `holdout` (a stratified
+share of the training set, carved by `holdout_split` with a fixed seed, so
+every run and every seed holds out the same images; the learning-rate plateau
+rule and `best` weights look only at it) and `val` (the scored split: the
+idx files' test set or the folder's val/, read only by `archspec eval`).
 """
 
 from __future__ import annotations
@@ -42,9 +48,28 @@ FASHION_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sanda
 DEFAULT_ROOTS = {"fashion-mnist": "/usr/share/datasets/fashion-mnist", "mnist": "/usr/share/datasets/mnist"}
 
 
+HOLDOUT_SEED = 1409_1556  # the paper's arXiv number: fixed, so every run holds out the same images
+
+
 def seeded(*key: int) -> torch.Generator:
     """A generator whose state is a pure function of the key (seed, epoch, step, ...)."""
     return torch.Generator().manual_seed(hash(key) & 0x7FFF_FFFF_FFFF_FFFF)
+
+
+def holdout_split(labels: torch.Tensor, fraction: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """(train indices, held-out indices), sorted: `fraction` of each class (rounded, at least one image of
+    every class with two or more), drawn with a fixed seed. The same labels always give the same split."""
+    gen = torch.Generator().manual_seed(HOLDOUT_SEED)
+    held = []
+    for c in labels.unique(sorted=True).tolist():
+        members = (labels == c).nonzero().flatten()
+        k = round(fraction * len(members))
+        if fraction > 0 and len(members) > 1:
+            k = min(max(k, 1), len(members) - 1)
+        held.append(members[torch.randperm(len(members), generator=gen)[:k]])
+    mask = torch.zeros(len(labels), dtype=torch.bool)
+    mask[torch.cat(held)] = True
+    return (~mask).nonzero().flatten(), mask.nonzero().flatten()
 
 
 # ---------------------------------------------------------------- idx files
@@ -83,7 +108,8 @@ def load_idx_split(root: Path, split: str) -> tuple[torch.Tensor, torch.Tensor]:
 
 @dataclass
 class TensorData:
-    """A small set held in memory: uint8 images (N, C, H, W) and int64 labels, train and val."""
+    """A small set held in memory: uint8 images (N, C, H, W) and int64 labels. The training set given is
+    split into train and holdout (`holdout_index`: positions in it); val is the scored split."""
 
     cfg: DataConfig
     classes: list[str]
@@ -92,10 +118,20 @@ class TensorData:
     val_x: torch.Tensor
     val_y: torch.Tensor
     stats: Stats = field(init=False)
+    holdout_index: torch.Tensor = field(init=False)
     skipped: int = 0
 
     def __post_init__(self) -> None:
+        keep, self.holdout_index = holdout_split(self.train_y, self.cfg.holdout)
+        self.holdout_x, self.holdout_y = self.train_x[self.holdout_index], self.train_y[self.holdout_index]
+        self.train_x, self.train_y = self.train_x[keep], self.train_y[keep]
         self.stats = Stats.of_images(self.train_x)
+
+    def holdout_record(self) -> dict:
+        """What run.json's holdout.json records: which training images were held out."""
+        return {"source": self.cfg.source, "fraction": self.cfg.holdout, "seed": HOLDOUT_SEED,
+                "count": len(self.holdout_y), "train": len(self.train_y),
+                "indices": self.holdout_index.tolist()}  # fmt: skip
 
     @property
     def channels(self) -> int:
@@ -119,13 +155,14 @@ class TensorData:
             x = rescale_crop(x, s[mine], pos[mine], flips[mine], self.cfg.crop_size)  # (B/world, C, crop, crop)
             yield normalise(x, self.stats, alpha[mine]), self.train_y[idx[mine]].to(device)
 
-    def val_batches(
+    def holdout_batches(
         self, batch: int, device: torch.device | str = "cpu"
     ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        for i in range(0, len(self.val_y), batch):
-            x = self.val_x[i : i + batch].to(device).float().div_(255)
+        """The held-out images at the single test scale, centre crop (what the plateau rule watches)."""
+        for i in range(0, len(self.holdout_y), batch):
+            x = self.holdout_x[i : i + batch].to(device).float().div_(255)
             x = centre(x, self.cfg.test_scale, self.cfg.crop_size)
-            yield normalise(x, self.stats), self.val_y[i : i + batch].to(device)
+            yield normalise(x, self.stats), self.holdout_y[i : i + batch].to(device)
 
 
 def embedded_root() -> Path:
@@ -239,7 +276,10 @@ class FolderData:
         if not root.is_dir():
             raise ArchspecError(f"{root}: no such folder; expected an ImageNet-layout folder with train/ and val/")
         self.cfg, self.root = cfg, root
-        self.classes, self.train_items = _scan(root / "train")
+        self.classes, items = _scan(root / "train")
+        keep, held = holdout_split(torch.tensor([label for _, label in items]), cfg.holdout)
+        self.train_items = [items[i] for i in keep.tolist()]
+        self.holdout_items = [items[i] for i in held.tolist()]
         _, self.val_items = _scan(root / "val", self.classes)
         self.skipped, self._warned = 0, False
         self.stats = self._stats(progress)
@@ -265,7 +305,7 @@ class FolderData:
             return Stats.model_validate_json(cache.read_text())
         total, outer, count = torch.zeros(3, dtype=torch.float64), torch.zeros(3, 3, dtype=torch.float64), 0
         keys = [(i, 0, "stats") for i in range(len(self.train_items))]
-        task = progress.add_task("mean RGB and PCA", total=len(keys)) if progress else None
+        task = progress.add_task("mean RGB and PCA", total=len(keys), ips=0.0, loss=float("nan")) if progress else None
         for out, skipped in self._loader(self.train_items, keys, 1):
             self._count(skipped)
             if out is not None:
@@ -289,7 +329,8 @@ class FolderData:
         keys = []
         for step in range(start, self.steps(batch)):
             for j in range(rank * share, (rank + 1) * share):
-                keys.append((order[step * batch + j], hash((seed, epoch, step, j)) & 0x7FFF_FFFF, "train"))
+                if step * batch + j < len(order):  # a batch larger than the set takes the whole set
+                    keys.append((order[step * batch + j], hash((seed, epoch, step, j)) & 0x7FFF_FFFF, "train"))
         for out, skipped in self._loader(self.train_items, keys, share):
             self._count(skipped)
             if out is not None:
@@ -297,9 +338,14 @@ class FolderData:
                 x = x.to(device, non_blocking=True).float().div_(255)
                 yield normalise(x, self.stats, alpha), y.to(device)
 
-    def val_batches(self, batch, device="cpu"):
-        keys = [(i, 0, "val") for i in range(len(self.val_items))]
-        for out, skipped in self._loader(self.val_items, keys, batch):
+    def holdout_record(self) -> dict:
+        return {"source": str(self.root), "fraction": self.cfg.holdout, "seed": HOLDOUT_SEED,
+                "count": len(self.holdout_items), "train": len(self.train_items),
+                "files": [path for path, _ in self.holdout_items]}  # fmt: skip
+
+    def holdout_batches(self, batch, device="cpu"):
+        keys = [(i, 0, "val") for i in range(len(self.holdout_items))]
+        for out, skipped in self._loader(self.holdout_items, keys, batch):
             self._count(skipped)
             if out is not None:
                 x, y, _ = out

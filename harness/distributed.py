@@ -72,6 +72,16 @@ def _worker(fn: Callable, cfg_json: str):
             dist.destroy_process_group()
 
 
+def processes(gpus: int = 1, nproc: int = 1) -> int:
+    """How many processes `--gpus N` / `--nproc N` ask for; GPUs that are not there are an error, never CPUs."""
+    if gpus > 1 and nproc > 1:
+        raise ArchspecError(f"--gpus {gpus} and --nproc {nproc}: expected one of them")
+    if gpus > 1 and not torch.cuda.is_available():
+        raise ArchspecError(f"--gpus {gpus}: no CUDA device is visible; expected a GPU machine, or --nproc {gpus} "
+                            "for CPU processes")  # fmt: skip
+    return max(gpus, nproc)
+
+
 def launch(fn: Callable, cfg: TrainConfig):
     """Run fn(cfg, ctx) on every process; returns rank 0's result."""
     if cfg.devices == 1 or under_torchrun():

@@ -28,7 +28,8 @@ from . import checkpoint
 from .config import DataConfig, TrainConfig
 from .data import FolderData, load_small
 from .distributed import Context, launch
-from .protocol import METHODS, centre_posterior, combine, errors, paper_scales, scale_posteriors, single_scale
+from .protocol import METHODS, centre_posterior, combine, paper_scales, scale_posteriors, single_scale, wrong
+from .stats import wilson
 
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
@@ -54,11 +55,12 @@ def scale_label(scales: tuple[int, int]) -> str:
     return str(scales[0]) if scales[0] == scales[1] else f"[{scales[0]};{scales[1]}]"
 
 
-def load_source(path: str, spec: str | None = None, device: torch.device | str = "cpu") -> Source:
+def load_source(path: str, spec: str | None = None, device: torch.device | str = "cpu",
+                weights: str = "final") -> Source:  # fmt: skip
     p = Path(path)
     if p.is_dir():
         cfg, net, classes, stats = checkpoint.read_run(p)
-        model = load_pretrained(archspec.compile(net), checkpoint.weights_of(p))
+        model = load_pretrained(archspec.compile(net), checkpoint.weights_of(p, weights))
         scales, crop = cfg.data.scales, cfg.data.crop_size
         label = cfg.name or f"{net.name}/{scale_label(scales)}"
         std = (1.0,) * len(stats.mean)
@@ -117,11 +119,72 @@ class EvalJob:
     scales: list[int] | None = None
     methods: tuple[str, ...] = METHODS
     limit: int | None = None
+    weights: str = "final"  # a run's final weights, or "best" (selected on its held-out split)
+    protocols: tuple[str, ...] = ("single", "multi")
     progress: bool = True
 
 
-def _run(job: EvalJob, ctx: Context) -> list[dict]:
-    sources = [load_source(s, job.spec, ctx.device) for s in job.sources]
+@dataclass
+class Part:
+    """One (source, protocol, method): the posteriors over the scored images and the views behind them."""
+
+    label: str  # the source in Table 6 notation
+    protocol: str  # single | multi
+    method: str  # dense | multi-crop | multi-crop & dense | centre
+    test_scales: str
+    posterior: torch.Tensor  # (N, K)
+    dense_map: int | None = None  # smaller side of the class score map at the largest scale (min over images)
+    crop_views: int | None = None  # distinct multi-crop views at the smallest scale (min over images)
+
+
+@dataclass
+class Evaluation:
+    labels: torch.Tensor  # (N,) in image order
+    parts: list[Part]
+
+    def rows(self) -> list[dict]:
+        """One row per part, plus fusion rows (posteriors averaged over sources) when there are several."""
+        rows = [
+            _row(p.label if p.method == "centre" else f"{p.label}/{p.test_scales}", p.protocol, p.method,
+                 p.test_scales, p.posterior, self.labels, p.dense_map, p.crop_views)
+            for p in self.parts
+        ]
+        for fused in fuse(self.parts):  # several sources: one fusion row per protocol and method
+            rows.append(_row(fused.label, fused.protocol, fused.method, fused.test_scales, fused.posterior,
+                             self.labels, fused.dense_map, fused.crop_views))  # fmt: skip
+        return rows
+
+
+def fuse(parts: list[Part]) -> list[Part]:
+    """Fusion (Sec. 4.4): per protocol and method, the average of every source's posteriors."""
+    out = []
+    for name in ("single", "multi"):
+        for method in METHODS:
+            same = [p for p in parts if p.protocol == name and p.method == method]
+            if len(same) > 1:
+                maps = [p.dense_map for p in same if p.dense_map is not None]
+                views = [p.crop_views for p in same if p.crop_views is not None]
+                out.append(Part(" + ".join(f"{p.label}/{p.test_scales}" for p in same), name, f"fusion: {method}",
+                                "per model", sum(p.posterior for p in same) / len(same),
+                                min(maps) if maps else None, min(views) if views else None))  # fmt: skip
+    return out
+
+
+def _row(model, protocol, method, test_scales, posterior, labels, dense_map, crop_views) -> dict:
+    """Errors with 95% Wilson intervals over the scored images."""
+    n = len(labels)
+    wrong1, wrong5 = wrong(posterior, labels)
+    top1, top5 = int(wrong1.sum()), int(wrong5.sum())
+    (lo1, hi1), (lo5, hi5) = wilson(top1, n), wilson(top5, n)
+    return {"model": model, "protocol": protocol, "method": method, "test_scales": test_scales,
+            "top1_err": round(100 * top1 / n, 2), "top1_lo": round(lo1, 2), "top1_hi": round(hi1, 2),
+            "top5_err": round(100 * top5 / n, 2), "top5_lo": round(lo5, 2), "top5_hi": round(hi5, 2),
+            "images": n, "dense_map": dense_map, "crop_views": crop_views}  # fmt: skip
+
+
+@torch.no_grad()
+def _run(job: EvalJob, ctx: Context) -> Evaluation:
+    sources = [load_source(s, job.spec, ctx.device, job.weights) for s in job.sources]
     first = sources[0]
     data = first.data if job.data is None else first.data.model_copy(update={"source": job.data})
     if any(s.classes != first.classes for s in sources):
@@ -129,9 +192,12 @@ def _run(job: EvalJob, ctx: Context) -> list[dict]:
     plans = []  # (source, protocol name, scales)
     for s in sources:
         multi = job.scales or paper_scales(s.train_scales, s.crop)
-        plans += [(s, "single", single_scale(s.train_scales)), (s, "multi", multi)]
+        both = ((s, "single", single_scale(s.train_scales)), (s, "multi", multi))
+        plans += [plan for plan in both if plan[1] in job.protocols]
     dense = {id(s): to_dense(s.model) for s in sources}
-    probs: dict[tuple[int, str, str], list[torch.Tensor]] = {}
+    probs: dict[tuple[int, str], list[torch.Tensor]] = {}
+    views: dict[tuple[int, int], dict[str, int]] = {}  # (source index, q) -> fewest views over images
+    at = {id(s): i for i, s in enumerate(sources)}
     index, labels = [], []
     count, images = val_images(data, ctx.rank, ctx.world, job.limit)
     with Progress(console=Console(stderr=True), disable=not (job.progress and ctx.main), transient=True) as bar:
@@ -144,60 +210,53 @@ def _run(job: EvalJob, ctx: Context) -> list[dict]:
             for k, (s, name, scales) in enumerate(plans):
                 for q in scales:
                     if (id(s), q) not in per_scale:
-                        per_scale[id(s), q] = scale_posteriors(s.model, dense[id(s)], x01, q, s.crop, s.normalise,
-                                                               job.methods)  # fmt: skip
+                        per_scale[id(s), q], seen = scale_posteriors(s.model, dense[id(s)], x01, q, s.crop,
+                                                                     s.normalise, job.methods)  # fmt: skip
+                        mine = views.setdefault((at[id(s)], q), seen)
+                        for key, v in seen.items():
+                            mine[key] = min(mine[key], v)
                 out = combine({q: per_scale[id(s), q] for q in scales}, scales, job.methods)
                 if name == "single":
                     out["centre"] = centre_posterior(s.model, s.normalise(x01), s.crop)
                 for method, p in out.items():
-                    probs.setdefault((k, name, method), []).append(p.cpu())
+                    probs.setdefault((k, method), []).append(p.cpu())
             bar.advance(task, len(y))
     index, labels = torch.cat(index), torch.cat(labels)
     stacked = {key: torch.cat(v) for key, v in probs.items()}
     if ctx.world > 1:  # gather every rank's share on rank 0, in image order
         parts = [None] * ctx.world
-        dist.all_gather_object(parts, (index, labels, stacked))
+        dist.all_gather_object(parts, (index, labels, stacked, views))
         index = torch.cat([p[0] for p in parts])
         labels = torch.cat([p[1] for p in parts])
         stacked = {key: torch.cat([p[2][key] for p in parts]) for key in stacked}
+        views = {key: {m: min(p[3][key][m] for p in parts) for m in views[key]} for key in views}
     order = index.argsort()
-    labels = labels[order]
-    stacked = {key: p[order] for key, p in stacked.items()}
-    return report(plans, stacked, labels)
+    result = []
+    for (k, method), p in stacked.items():
+        s, name, scales = plans[k]
+        if method == "centre":
+            result.append(Part(s.label, name, method, f"{round(s.crop * 256 / 224)} (crop {s.crop})", p[order]))
+            continue
+        uses = {"dense": ("dense",), "multi-crop": ("multi-crop",)}.get(method, ("dense", "multi-crop"))
+        dense_map = views[at[id(s)], max(scales)].get("dense_map") if "dense" in uses else None
+        crop_views = min(views[at[id(s)], q]["crop_views"] for q in scales) if "multi-crop" in uses else None
+        result.append(Part(s.label, name, method, ",".join(map(str, scales)), p[order], dense_map, crop_views))
+    return Evaluation(labels[order], result)
 
 
-def report(plans, stacked: dict, labels: torch.Tensor) -> list[dict]:
-    rows = []
-    for (k, name, method), p in stacked.items():
-        s, _, scales = plans[k]
-        q = ",".join(map(str, scales)) if method != "centre" else f"{round(s.crop * 256 / 224)} (crop {s.crop})"
-        top1, top5 = errors(p, labels)
-        rows.append({"model": f"{s.label}/{q}" if method != "centre" else s.label, "protocol": name,
-                     "method": method, "test_scales": q, "top1_err": round(top1, 2), "top5_err": round(top5, 2),
-                     "images": len(labels)})  # fmt: skip
-    if (
-        len({id(plans[k][0]) for k, _, _ in stacked}) > 1
-    ):  # fusion: average the posteriors of all models, per protocol and method
-        for name in ("single", "multi"):
-            for method in METHODS:
-                keys = [key for key in stacked if key[1] == name and key[2] == method]
-                if len(keys) > 1:
-                    top1, top5 = errors(sum(stacked[key] for key in keys) / len(keys), labels)
-                    label = " + ".join(f"{plans[k][0].label}/{','.join(map(str, plans[k][2]))}" for k, _, _ in keys)
-                    rows.append({"model": label, "protocol": name, "method": f"fusion: {method}",
-                                 "test_scales": "per model", "top1_err": round(top1, 2), "top5_err": round(top5, 2),
-                                 "images": len(labels)})  # fmt: skip
-    return rows
-
-
-def evaluate_checkpoints(job: EvalJob, devices: int = 1, cuda: bool | None = None) -> list[dict]:
-    """Run the protocol on every source (sharded over `devices` processes); one row per (model, method)."""
+def evaluate_sources(job: EvalJob, devices: int = 1, cuda: bool | None = None) -> Evaluation:
+    """Run the protocol on every source (sharded over `devices` processes): posteriors per (source, method)."""
     for s in job.sources:
         if not Path(s).exists():
             raise ArchspecError(f"{s}: no such run folder or weights file; expected an archspec train run")
     cfg = TrainConfig(spec="eval", devices=devices, cuda=cuda, out=str(Path(job.sources[0]) / "eval"),
                       progress=job.progress)  # fmt: skip
     return launch(_Eval(job), cfg)
+
+
+def evaluate_checkpoints(job: EvalJob, devices: int = 1, cuda: bool | None = None) -> list[dict]:
+    """Rows (model, protocol, method, errors with 95% Wilson intervals, views) for every source and fusion."""
+    return evaluate_sources(job, devices, cuda).rows()
 
 
 class _Eval:

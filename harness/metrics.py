@@ -13,7 +13,7 @@ from archspec.atomic import atomic_path
 
 PLOT_EVERY_S = 60.0
 
-FIELDS = ["epoch", "lr", "train_loss", "train_top1_err", "val_loss", "val_top1_err", "val_top5_err",
+FIELDS = ["epoch", "lr", "train_loss", "train_top1_err", "holdout_loss", "holdout_top1_err", "holdout_top5_err",
           "images_per_s", "seconds", "skipped_images"]  # fmt: skip
 
 
@@ -21,7 +21,8 @@ def read(path: Path) -> list[dict]:
     if not path.is_file():
         return []
     with path.open(newline="") as f:
-        return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(f)]
+        return [{k: int(v) if k == "epoch" else float(v) for k, v in row.items() if v != ""}
+                for row in csv.DictReader(f)]  # fmt: skip
 
 
 def write(path: Path, rows: list[dict]) -> None:
@@ -40,11 +41,13 @@ def plot(path: Path, rows: list[dict], title: str) -> None:
     FigureCanvasAgg(fig)
     loss, err, lr = fig.subplots(1, 3)
     loss.plot(epochs, [r["train_loss"] for r in rows], label="train")
-    loss.plot(epochs, [r["val_loss"] for r in rows], label="val")
+    if all("holdout_loss" in r for r in rows):
+        loss.plot(epochs, [r["holdout_loss"] for r in rows], label="held-out")
     loss.set(title="loss", xlabel="epoch")
     err.plot(epochs, [r["train_top1_err"] for r in rows], label="train top-1")
-    err.plot(epochs, [r["val_top1_err"] for r in rows], label="val top-1")
-    err.plot(epochs, [r["val_top5_err"] for r in rows], label="val top-5")
+    if all("holdout_top1_err" in r for r in rows):
+        err.plot(epochs, [r["holdout_top1_err"] for r in rows], label="held-out top-1")
+        err.plot(epochs, [r["holdout_top5_err"] for r in rows], label="held-out top-5")
     err.set(title="error (%)", xlabel="epoch")
     lr.plot(epochs, [r["lr"] for r in rows])
     lr.set(title="learning rate", xlabel="epoch", yscale="log")

@@ -8,11 +8,13 @@ For each image and each test scale Q (smallest side rescaled to Q, decoded once)
 - multi-crop & dense: the average of the two posteriors.
 Posteriors are averaged over the scales; fusion averages several models' posteriors.
 The centre-crop baseline (smallest side 256/224 of the crop, centre crop) compares with
-model-zoo figures. Errors are top-1 and top-5 in percent.
+model-zoo figures. `wrong` gives each image's top-1 and top-5 mistakes, which errors, intervals and
+paired tests are computed from.
 """
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -33,22 +35,25 @@ def grid_offsets(side: int, crop: int, n: int = GRID) -> list[int]:
     return sorted({round(i * (side - crop) / (n - 1)) for i in range(n)})
 
 
-def dense_posterior(dense: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """Soft-max of the spatially averaged score map, averaged with the flipped image. x: (B, C, H, W)."""
+def dense_posterior(dense: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, int]:
+    """Soft-max of the spatially averaged score map, averaged with the flipped image, and the score map's
+    smaller side (1 means a single whole-image view, not a dense evaluation). x: (B, C, H, W)."""
     both = torch.cat([x, x.flip(-1)])  # (2B, C, H, W)
-    scores = dense(both).float().mean((2, 3))  # (2B, K): class score map, spatially averaged
-    p = scores.softmax(1)
-    return (p[: len(x)] + p[len(x) :]) / 2
+    scores = dense(both).float()  # (2B, K, h, w): the class score map
+    p = scores.mean((2, 3)).softmax(1)  # (2B, K): spatially averaged
+    return (p[: len(x)] + p[len(x) :]) / 2, min(scores.shape[-2:])
 
 
-def multicrop_posterior(model: nn.Module, x: torch.Tensor, crop: int, chunk: int = 512) -> torch.Tensor:
-    """5x5 grid of crops x 2 flips per image, soft-max averaged. x: (B, C, H, W) with H, W >= crop."""
+def multicrop_posterior(model: nn.Module, x: torch.Tensor, crop: int, chunk: int = 512) -> tuple[torch.Tensor, int]:
+    """5x5 grid of crops x 2 flips per image, soft-max averaged, and the number of distinct views (50 unless
+    the image is too small for 5 distinct offsets a side). x: (B, C, H, W) with H, W >= crop."""
     h, w = x.shape[-2:]
     views = [x[..., i : i + crop, j : j + crop] for i in grid_offsets(h, crop) for j in grid_offsets(w, crop)]
+    distinct = 2 * len(views)
     views = torch.stack(views + [v.flip(-1) for v in views], 1)  # (B, V, C, crop, crop)
     views = views.flatten(0, 1).contiguous(memory_format=torch.channels_last)  # (B*V, C, crop, crop)
     p = torch.cat([model(part).float().softmax(1) for part in views.split(chunk)])  # (B*V, K)
-    return p.view(len(x), -1, p.shape[1]).mean(1)
+    return p.view(len(x), -1, p.shape[1]).mean(1), distinct
 
 
 def centre_posterior(model: nn.Module, x: torch.Tensor, crop: int) -> torch.Tensor:
@@ -62,15 +67,16 @@ def centre_posterior(model: nn.Module, x: torch.Tensor, crop: int) -> torch.Tens
 
 @torch.no_grad()
 def scale_posteriors(model: nn.Module, dense: nn.Module, x01: torch.Tensor, q: int, crop: int, normalise,
-                     methods: tuple[str, ...] = METHODS) -> dict[str, torch.Tensor]:  # fmt: skip
-    """Dense and multi-crop posteriors at one test scale q for same-size images x01 in [0, 1]: {method: (B, K)}."""
+                     methods: tuple[str, ...] = METHODS) -> tuple[dict[str, torch.Tensor], dict[str, int]]:  # fmt: skip
+    """Dense and multi-crop posteriors at one test scale q for same-size images x01 in [0, 1]: {method: (B, K)},
+    and the views behind them: {"dense_map": smaller side of the score map, "crop_views": distinct crops}."""
     xq = normalise(rescale(x01, q)).contiguous(memory_format=torch.channels_last)
-    out = {}
+    out, views = {}, {}
     if "dense" in methods or "multi-crop & dense" in methods:
-        out["dense"] = dense_posterior(dense, xq)
+        out["dense"], views["dense_map"] = dense_posterior(dense, xq)
     if "multi-crop" in methods or "multi-crop & dense" in methods:
-        out["multi-crop"] = multicrop_posterior(model, xq, crop)
-    return out
+        out["multi-crop"], views["crop_views"] = multicrop_posterior(model, xq, crop)
+    return out, views
 
 
 def combine(per_scale: dict[int, dict[str, torch.Tensor]], scales: list[int], methods: tuple[str, ...] = METHODS):
@@ -82,12 +88,10 @@ def combine(per_scale: dict[int, dict[str, torch.Tensor]], scales: list[int], me
     return {m: p for m, p in out.items() if m in methods}
 
 
-def errors(p: torch.Tensor, labels: torch.Tensor) -> tuple[float, float]:
-    """Top-1 and top-5 error (%) of posteriors p (N, K)."""
-    top = p.topk(min(5, p.shape[1]), 1).indices
-    top1 = (top[:, 0] == labels).float().mean().item()
-    top5 = (top == labels[:, None]).any(1).float().mean().item()
-    return 100 * (1 - top1), 100 * (1 - top5)
+def wrong(posterior: torch.Tensor, labels: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+    """Per-image top-1 and top-5 mistakes (bool (N,) each) of posteriors (N, K)."""
+    top = posterior.topk(min(5, posterior.shape[1]), 1).indices
+    return (top[:, 0] != labels).numpy(), (~(top == labels[:, None]).any(1)).numpy()
 
 
 def paper_scales(train_scales: tuple[int, int], crop: int) -> list[int]:
@@ -96,8 +100,8 @@ def paper_scales(train_scales: tuple[int, int], crop: int) -> list[int]:
     lo, hi = train_scales
     if lo != hi:
         return [lo, (lo + hi) // 2, hi]
-    step = max(1, round(32 * crop / 224))
-    return sorted({max(crop, lo - step), lo, lo + step})
+    step = 32 * crop / 224
+    return sorted({max(crop, round(lo - step)), lo, round(lo + step)})
 
 
 def single_scale(train_scales: tuple[int, int]) -> list[int]:

@@ -58,7 +58,7 @@ def train_step(model: nn.Module, optimizer, x: torch.Tensor, y: torch.Tensor, am
 
 @torch.no_grad()
 def evaluate(model: nn.Module, batches, amp: torch.dtype | None) -> dict:
-    """Validation loss and top-1 / top-5 error (%) at the single test scale, centre crop."""
+    """Loss and top-1 / top-5 error (%) at the single test scale, centre crop; {} when there are no batches."""
     was = model.training
     model.eval()
     loss = top1 = top5 = n = 0.0
@@ -71,8 +71,9 @@ def evaluate(model: nn.Module, batches, amp: torch.dtype | None) -> dict:
         top5 += (best == y[:, None]).any(1).sum().item()
         n += len(y)
     model.train(was)
-    n = max(n, 1)
-    return {"val_loss": loss / n, "val_top1_err": 100 * (1 - top1 / n), "val_top5_err": 100 * (1 - top5 / n)}
+    if n == 0:
+        return {}
+    return {"loss": loss / n, "top1_err": 100 * (1 - top1 / n), "top5_err": 100 * (1 - top5 / n)}
 
 
 # ---------------------------------------------------------------- setup
@@ -187,7 +188,7 @@ def setup(cfg: TrainConfig, ctx: Context, data) -> tuple[Network, State, list]:
         torch.set_rng_state(saved["rng"])
         st.rows = [row for row in metrics.read(out / "metrics.csv") if row["epoch"] <= st.epoch]
     elif ctx.main:
-        checkpoint.write_run(out, cfg, net, data.classes, data.stats)
+        checkpoint.write_run(out, cfg, net, data.classes, data.stats, data.holdout_record())
     st.done = st.epoch * data.steps(cfg.recipe.batch) + st.step
     return net, st, copied
 
@@ -229,22 +230,42 @@ def train_epoch(st: State, data, cfg: TrainConfig, ctx: Context, progress, amp, 
 
 
 def end_epoch(st: State, figures: dict, data, cfg: TrainConfig, ctx: Context, amp) -> None:
-    """Validate (on rank 0, shared with all), step the lr schedule, record metrics, checkpoint."""
+    """Score the held-out split (on rank 0, shared with all), step the lr schedule, record metrics, checkpoint.
+    The plateau rule and best.safetensors look only at the held-out split (or, with no holdout, at the
+    training error), never at the split that `archspec eval` scores."""
     out = Path(cfg.out)
-    result = evaluate(getattr(st.model, "module", st.model), data.val_batches(cfg.recipe.batch, ctx.device), amp) \
-        if ctx.main else {"val_loss": 0.0, "val_top1_err": 0.0, "val_top5_err": 0.0}  # fmt: skip
-    result = dict(zip(result, all_reduce_sum(list(result.values()), ctx), strict=True))
+    model = getattr(st.model, "module", st.model)
+    result = evaluate(model, data.holdout_batches(cfg.recipe.batch, ctx.device), amp) if ctx.main else {}
+    keys = ("loss", "top1_err", "top5_err")
+    values = all_reduce_sum([result.get(k, 0.0) for k in keys] + [float(bool(result))], ctx)
+    held = dict(zip(keys, values, strict=False)) if values[-1] else {}
     lr = st.optimizer.param_groups[0]["lr"]
-    st.rows.append({"epoch": st.epoch + 1, "lr": lr, **figures, **result, "skipped_images": data.skipped})
-    accuracy = 100 - result["val_top1_err"]
+    st.rows.append({"epoch": st.epoch + 1, "lr": lr, **figures, **{f"holdout_{k}": v for k, v in held.items()},
+                    "skipped_images": data.skipped})  # fmt: skip
+    accuracy = 100 - (held["top1_err"] if held else figures["train_top1_err"])
     st.scheduler.step(accuracy)
     st.epoch, st.step = st.epoch + 1, 0
     if ctx.main:
         checkpoint.save(out, st.plain, st.optimizer, st.scheduler, epoch=st.epoch, step=0, best=max(st.best, accuracy))
-        if accuracy > st.best:
-            checkpoint.save_weights(st.plain, out / "best.safetensors", epoch=st.epoch, val_top1_err=100 - accuracy)
+        if held and accuracy > st.best:
+            checkpoint.save_weights(st.plain, out / "best.safetensors", epoch=st.epoch, selected_on="holdout",
+                                    holdout_top1_err=100 - accuracy)  # fmt: skip
         metrics.write(out / "metrics.csv", st.rows)
+        _warn_if_at_chance(st, cfg, len(data.classes))
     st.best = max(st.best, accuracy)
+
+
+def _warn_if_at_chance(st: State, cfg: TrainConfig, classes: int) -> None:
+    """One line after the third epoch when the net has learnt nothing (the paper's init at small width)."""
+    row = st.rows[-1]
+    err = row.get("holdout_top1_err", row["train_top1_err"])
+    if row["epoch"] == 3 and err >= 100 * (1 - 1 / classes) - 2:
+        r = cfg.recipe
+        init = f"{r.init} init" + (f" (std {r.init_std})" if r.init == "normal" else "")
+        Console(stderr=True).print(
+            f"warning: {cfg.out}: top-1 error {err:.1f}% after 3 epochs is chance level ({classes} classes); likely "
+            f"causes: the {init} (try --init torchvision, or --init-std 0.1 at small width) or the lr {r.lr}",
+            markup=False, soft_wrap=True)  # fmt: skip
 
 
 def run(cfg: TrainConfig, ctx: Context) -> Result:
@@ -271,8 +292,9 @@ def run_cli(args: dict) -> Result:
     """The `archspec train` options -> TrainConfig -> train()."""
     from .checkpoint import read_run
     from .config import DataConfig, Recipe, parse_scale
+    from .distributed import processes
 
-    devices = max(args["gpus"], args["nproc"])
+    devices = processes(args["gpus"], args["nproc"])
     if args["resume"]:
         cfg, _, _, _ = read_run(args["resume"])
         cfg = cfg.model_copy(update={"resume": True, "devices": devices, "out": args["resume"]})

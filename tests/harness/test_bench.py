@@ -1,10 +1,14 @@
-"""`archspec bench`: suite validation, a whole tiny suite, resuming, and honest incomplete reports."""
+"""`archspec bench`: suite validation, a whole tiny suite over two seeds, resuming, reuse only of identical
+runs, "not comparable" rows kept out of verdicts, and honest incomplete reports."""
 
+import numpy as np
 import pytest
 
 from archspec.errors import ArchspecError
 from archspec.harness import bench
-from archspec.harness.bench import load_suite, run_suite
+from archspec.harness.bench import Outcome, decide, run_suite
+from archspec.harness.stats import bootstrap_counts
+from archspec.harness.suite import Claim, Row, ScaleMap, load_suite
 
 SUITE = """
 [suite]
@@ -14,16 +18,18 @@ crop = 16
 epochs = 1
 batch = 16
 init = "glorot"
+seeds = 2
+eval_limit = 60
 
 [[train]]
 id = "T/16"
 spec = "input 16x16x3 conv3-4 maxpool conv3-8 maxpool FC-16 FC-4 soft-max"
-scale = "16:20"
+scale = "[280;448]"
 
 [[train]]
 id = "U/16"
 spec = "input 16x16x3 conv3-4 maxpool conv3-6 maxpool FC-16 FC-4 soft-max"
-scale = "16:20"
+scale = "[280;448]"
 finetune = "T/16"
 
 [[table]]
@@ -37,8 +43,7 @@ rows = [
 
 [[claim]]
 text = "multi-scale helps"
-better = ["T multi"]
-worse = ["T single"]
+pairs = [["T multi", "T single"]]
 """
 
 
@@ -49,11 +54,24 @@ def write(tmp_path, text):
 
 
 def test_shipped_suites_load():
-    quick, paper = load_suite("quick"), load_suite("paper")
-    assert len(paper.train) == 12 and [t.name for t in paper.table] == ["Table 3", "Table 4", "Table 5", "Table 6"]
-    assert sum(len(t.rows) for t in quick.table) >= 20 and len(quick.claim) == 7
+    quick, small, paper = load_suite("quick"), load_suite("small"), load_suite("paper")
+    assert [t.name for t in paper.table][:4] == ["Table 3", "Table 4", "Table 5", "Table 6"]
+    assert [t.name for t in paper.paper_table] == ["Table 7"]
     row = next(r for r in paper.table[0].rows if r.label == "D [256;512] 384")
     assert (row.paper_top1, row.paper_top5) == (25.6, 8.1)
+    assert small.suite.seeds == 3 and small.suite.data == "fashion-mnist"
+    for suite in (quick, paper):  # every claim of the paper, in both
+        assert len(suite.claim) == 11
+
+
+def test_scale_mapping_keeps_the_papers_ratios():
+    m = ScaleMap(32)
+    assert m.train("256") == (37, 37) and m.train("[256;512]") == (37, 73)  # 256/224 x 32, 512/224 x 32
+    assert m.test_scales("256") == ([224, 256, 288], [32, 37, 41])
+    assert m.test_scales("[256;512]") == ([256, 384, 512], [37, 55, 73])
+    assert ScaleMap(224).train("384") == (384, 384)
+    with pytest.raises(ArchspecError, match="maps to 27 at crop 32, smaller than the crop"):
+        m.train("192")
 
 
 @pytest.mark.parametrize(
@@ -61,7 +79,7 @@ def test_shipped_suites_load():
     [
         (lambda s: s.replace("epochs = 1", "epoch = 1"), r"suite\.epoch: unknown key"),
         (
-            lambda s: s.replace('scale = "16:20"\n\n[[train]]', 'scale = "16:20"\nspeed = 2\n\n[[train]]'),
+            lambda s: s.replace('scale = "[280;448]"\n\n[[train]]', 'scale = "[224;280]"\nspeed = 2\n\n[[train]]'),
             r"train\.0\.speed: unknown key",
         ),
         (
@@ -70,6 +88,9 @@ def test_shipped_suites_load():
         ),
         (lambda s: s.replace('finetune = "T/16"', 'finetune = "U/16"'), "refers to 'U/16'; expected an id trained"),
         (lambda s: s.replace("[suite]", "[suite"), "expected a TOML suite"),
+        (lambda s: s.replace('id = "U/16"', 'id = "T_16"'), "'T/16' and 'T_16' share the run folder"),
+        (lambda s: s.replace('id = "U/16"', 'id = "T/16"'), "train id 'T/16' appears twice"),
+        (lambda s: s.replace('["T multi", "T single"]', '["T multi", "T nope"]'), "no table row 'T nope'"),
     ],
 )
 def test_bad_suites_are_clear_errors(tmp_path, edit, message):
@@ -91,17 +112,64 @@ def test_missing_suite():
 def test_tiny_suite_end_to_end_then_reuse(tmp_path):
     suite = write(tmp_path, SUITE.replace('finetune = "T/16"\n', ""))
     result = run_suite(suite, str(tmp_path / "out"), log=lambda line: None)
-    assert result["complete"] and result["trained"] == {"T/16": "trained", "U/16": "trained"}
+    assert result["complete"]
+    assert result["trained"] == {f"{i} seed {s}": "trained" for s in (0, 1) for i in ("T/16", "U/16")}
     rows = result["tables"][0]["rows"]
-    assert rows[0]["diff_top1"] == pytest.approx(rows[0]["top1_err"] - 30.0, abs=0.01)
-    assert rows[2]["ours"] == "T/16/16,18,20 + U/16/16,18,20" and rows[2]["top1_err"] is not None
-    assert result["claims"][0]["holds"] in ("holds", "does not hold")
-    report = (tmp_path / "out" / "report.md").read_text()
-    assert report.startswith("# archspec bench: tiny\n\nComplete") and "Table X" in report
-    assert (tmp_path / "out" / "Table_X.png").stat().st_size > 5_000
-    again = run_suite(suite, str(tmp_path / "out"), log=lambda line: None)
-    assert again["trained"] == {"T/16": "reused", "U/16": "reused"}
+    single = rows[0]
+    assert single["seeds"] == 2 and single["images"] == 60  # eval_limit
+    assert single["top1_lo"] <= single["top1_err"] <= single["top1_hi"] and single["top1_seed_sd"] is not None
+    assert single["diff_top1"] == pytest.approx(single["top1_err"] - 30.0, abs=0.01)
+    assert rows[2]["ours"].startswith("T/16/") and rows[2]["top1_err"] is not None  # fusion, per seed
+    claim = result["claims"][0]
+    assert claim["verdict"] in ("holds", "contradicted", "inconclusive") and claim["lo"] <= claim["diff"] <= claim["hi"]
+    out = tmp_path / "out"
+    report = (out / "report.md").read_text()
+    assert report.startswith("# archspec bench: tiny") and "\nComplete" in report and "Table X" in report
+    for fact in ("sha256", "Scale mapping:** crop 224 -> 16", "Seeds:** 0, 1", "torch threads", "Wall time"):
+        assert fact in report
+    assert (out / "runs" / "T_16" / "seed1" / "holdout.json").is_file()
+    assert (out / "Table_X.png").stat().st_size > 5_000 and (out / "claims.csv").is_file()
+    again = run_suite(suite, str(out), log=lambda line: None)
+    assert set(again["trained"].values()) == {"reused"}
     assert again["tables"][0]["rows"] == rows  # evaluations come from the cache, unchanged
+
+
+def test_an_edited_suite_is_noted_and_a_changed_entry_is_never_silently_reused(tmp_path):
+    path = write(tmp_path, SUITE.replace('finetune = "T/16"\n', "").replace("seeds = 2", "seeds = 1"))
+    run_suite(path, str(tmp_path / "out"), log=lambda line: None)
+    write(tmp_path, SUITE.replace('finetune = "T/16"\n', "").replace("seeds = 2", "seeds = 1")
+          .replace("conv3-6 maxpool FC-16", "conv3-7 maxpool FC-16"))  # fmt: skip
+    lines = []
+    result = run_suite(path, str(tmp_path / "out"), log=lines.append)
+    assert any("the suite file changed" in line for line in lines)
+    assert not result["complete"] and "U_16/seed0: holds a run of another configuration (differs in spec)" in \
+        result["status"]  # fmt: skip
+    assert "changed since this folder's runs were made" in (tmp_path / "out" / "report.md").read_text()
+
+
+def outcome_of(label, wrong, protocol="multi", dense_map=None, crop_views=None):
+    return Outcome(Row(label=label, train=["x"], protocol=protocol), label, wrong, wrong, dense_map, crop_views)
+
+
+def test_rows_that_cannot_stand_for_the_method_are_not_comparable_and_left_out_of_verdicts():
+    n = 400
+    worse, better = np.zeros((1, n)), np.zeros((1, n))
+    worse[0, :80], better[0, :40] = 1, 1
+    collapsed = outcome_of("D dense", better, dense_map=1)  # a 1x1 score map is one whole-image view
+    few_crops = outcome_of("D multi-crop", better, crop_views=18)
+    fine = outcome_of("D single", worse, protocol="single", dense_map=1)  # single scale: no 2x2 requirement
+    assert collapsed.comparable.startswith("not comparable: dense map 1x1")
+    assert few_crops.comparable == "not comparable: 18 distinct crops, not 50"
+    assert fine.comparable == "yes"
+    outcomes = {o.row.label: o for o in (collapsed, few_crops, fine)}
+    rows = {label: {"paper_top1": None} for label in outcomes}
+    claim = Claim(text="t", pairs=[("D dense", "D single"), ("D multi-crop", "D single")])
+    overall, per = decide(claim, outcomes, rows, bootstrap_counts(n))
+    assert [p["verdict"] for p in per] == ["not comparable", "not comparable"]
+    assert overall["verdict"] == "not comparable" and overall["used"] == 0
+    usable = outcome_of("D multi-crop", better, crop_views=50)
+    overall, per = decide(claim, outcomes | {"D multi-crop": usable}, rows, bootstrap_counts(n))
+    assert overall["used"] == 1 and overall["verdict"] == "holds" and overall["diff"] == pytest.approx(-10.0)
 
 
 def test_a_failed_entry_makes_the_report_say_incomplete(tmp_path, monkeypatch):
@@ -109,7 +177,7 @@ def test_a_failed_entry_makes_the_report_say_incomplete(tmp_path, monkeypatch):
     real = bench.train
 
     def fail_u(cfg):
-        if cfg.out.endswith("U_16"):
+        if "U_16" in cfg.out:
             raise ArchspecError("loss became nan")
         return real(cfg)
 
@@ -119,7 +187,9 @@ def test_a_failed_entry_makes_the_report_say_incomplete(tmp_path, monkeypatch):
     assert (tmp_path / "out" / "report.md").read_text().split("\n")[2].startswith("INCOMPLETE")
     monkeypatch.setattr(bench, "train", real)
     resumed = run_suite(suite, str(tmp_path / "out"), log=lambda line: None)  # rerun: only U is trained
-    assert resumed["complete"] and resumed["trained"] == {"T/16": "reused", "U/16": "trained"}
+    assert resumed["complete"]
+    assert resumed["trained"] == {"T/16 seed 0": "reused", "U/16 seed 0": "trained", "T/16 seed 1": "reused",
+                                  "U/16 seed 1": "trained"}  # fmt: skip
 
 
 def test_scaling_measures_one_and_two_processes(tmp_path):

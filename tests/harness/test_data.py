@@ -8,15 +8,16 @@ import torch
 
 from archspec.errors import ArchspecError
 from archspec.harness.config import DataConfig
-from archspec.harness.data import FolderData, load_small, read_idx
+from archspec.harness.data import FolderData, holdout_split, load_small, read_idx
 
 from .conftest import synthetic
 
 
 def test_embedded_subset_is_stratified_fashion_mnist():
-    data = load_small(DataConfig())
-    assert data.train_x.shape == (5000, 1, 28, 28) and data.val_x.shape == (1000, 1, 28, 28)
-    assert torch.bincount(data.train_y).tolist() == [500] * 10 and torch.bincount(data.val_y).tolist() == [100] * 10
+    data = load_small(DataConfig())  # 5,000 training images, 5% of each class held out
+    assert data.train_x.shape == (4750, 1, 28, 28) and data.val_x.shape == (1000, 1, 28, 28)
+    assert torch.bincount(data.train_y).tolist() == [475] * 10 and torch.bincount(data.val_y).tolist() == [100] * 10
+    assert torch.bincount(data.holdout_y).tolist() == [25] * 10
     assert data.classes[0] == "T-shirt/top" and 0.2 < data.stats.mean[0] < 0.4
 
 
@@ -43,7 +44,7 @@ def test_mnist_layout_idx_folder_loads(tmp_path):
     for split, n in (("train", 20), ("t10k", 6)):
         write_idx(tmp_path / f"{split}-images-idx3-ubyte.gz", torch.randint(0, 256, (n, 28, 28), generator=gen).numpy())
         write_idx(tmp_path / f"{split}-labels-idx1-ubyte.gz", (torch.arange(n) % 10).numpy())
-    data = load_small(DataConfig(source="fashion-mnist", root=str(tmp_path)))
+    data = load_small(DataConfig(source="fashion-mnist", root=str(tmp_path), holdout=0.0))
     assert data.train_x.shape == (20, 1, 28, 28) and data.val_y.tolist() == [0, 1, 2, 3, 4, 5]
     assert data.classes[9] == "Ankle boot"
     assert load_small(DataConfig(source="mnist", root=str(tmp_path))).classes[3] == "3"
@@ -58,7 +59,7 @@ def test_batches_are_a_function_of_seed_epoch_and_step():
     data = load_small(synthetic())
     one = [x for x, _ in data.train_batches(epoch=1, batch=16, seed=5)]
     again = [x for x, _ in data.train_batches(epoch=1, batch=16, seed=5, start=2)]
-    assert len(one) == 4 and all(torch.equal(a, b) for a, b in zip(one[2:], again, strict=True))
+    assert len(one) == 3 and all(torch.equal(a, b) for a, b in zip(one[2:], again, strict=True))  # 60 of 64 trained
     other = next(data.train_batches(epoch=2, batch=16, seed=5))[0]
     assert not torch.equal(one[0], other)
 
@@ -74,11 +75,13 @@ def test_rank_shares_make_up_the_global_batch():
 def test_folder_training_and_validation_batches(image_folder, tmp_path):
     cfg = DataConfig(source=str(image_folder), crop=16, scale=(18, 24), workers=0)
     data = FolderData(cfg)
-    assert data.classes == ["n01", "n02", "n03"] and len(data.train_items) == 18 and len(data.val_items) == 6
+    assert data.classes == ["n01", "n02", "n03"] and len(data.val_items) == 6
+    assert len(data.train_items) == 15 and len(data.holdout_items) == 3  # one of each class's six held out
+    assert not {p for p, _ in data.holdout_items} & {p for p, _ in data.train_items + data.val_items}
     x, y = next(data.train_batches(0, 6, 0))
     assert x.shape == (6, 3, 16, 16) and y.dtype == torch.int64
-    xv = torch.cat([b[0] for b in data.val_batches(4)])
-    assert xv.shape == (6, 3, 16, 16)
+    xv = torch.cat([b[0] for b in data.holdout_batches(4)])
+    assert xv.shape == (3, 3, 16, 16)
     assert 0.1 < sum(data.stats.mean) / 3 < 0.9 and len(list((tmp_path / "cache" / "archspec").glob("stats-*"))) == 1
     again = next(FolderData(cfg).train_batches(0, 6, 0))[0]  # statistics come from the cache the second time
     torch.testing.assert_close(again, x)
@@ -112,3 +115,23 @@ def test_missing_and_empty_folders(tmp_path):
     (tmp_path / "train").mkdir()
     with pytest.raises(ArchspecError, match="train: no class folders"):
         FolderData(DataConfig(source=str(tmp_path)))
+
+
+def test_holdout_split_is_stratified_deterministic_and_disjoint():
+    labels = torch.arange(1000) % 4  # 250 per class
+    train, held = holdout_split(labels, 0.1)
+    assert torch.bincount(labels[held]).tolist() == [25] * 4
+    assert not set(train.tolist()) & set(held.tolist()) and len(train) + len(held) == 1000
+    again = holdout_split(labels, 0.1)
+    assert torch.equal(again[1], held)  # the same images every time, whatever the training seed
+    assert len(holdout_split(labels, 0.0)[1]) == 0
+
+
+def test_the_held_out_images_come_from_the_training_set_not_the_scored_one():
+    data = load_small(DataConfig())
+    full = load_small(DataConfig(holdout=0.0))
+    torch.testing.assert_close(data.holdout_x, full.train_x[data.holdout_index])
+    scored = {bytes(x.numpy()) for x in data.val_x}
+    assert not any(bytes(x.numpy()) in scored for x in data.holdout_x)
+    record = data.holdout_record()
+    assert record["count"] == 250 and record["train"] == 4750 and record["indices"] == data.holdout_index.tolist()

@@ -9,11 +9,11 @@ from archspec.compiler.dense import to_dense
 from archspec.harness.protocol import (
     combine,
     dense_posterior,
-    errors,
     grid_offsets,
     multicrop_posterior,
     paper_scales,
     scale_posteriors,
+    wrong,
 )  # fmt: skip
 
 SPEC = "input 16x16x3 conv3-6 maxpool conv3-8 maxpool FC-12 FC-5 soft-max"
@@ -33,7 +33,9 @@ def test_dense_on_a_crop_size_image_equals_the_plain_forward(model):
     with torch.no_grad():
         torch.testing.assert_close(to_dense(model)(x).mean((2, 3)), model(x), rtol=1e-5, atol=1e-5)
         expected = (model(x).softmax(1) + model(x.flip(-1)).softmax(1)) / 2
-        torch.testing.assert_close(dense_posterior(to_dense(model), x), expected, rtol=1e-5, atol=1e-6)
+        p, side = dense_posterior(to_dense(model), x)
+        torch.testing.assert_close(p, expected, rtol=1e-5, atol=1e-6)
+    assert side == 1  # a crop-size image gives a 1x1 class score map: one whole-image view
 
 
 def test_crop_grid_reaches_the_corners_and_the_centre():
@@ -48,14 +50,16 @@ def test_multicrop_averages_the_50_views(model):
     views += [v.flip(-1) for v in views]
     with torch.no_grad():
         expected = torch.stack([model(v).softmax(1) for v in views]).mean(0)
-        torch.testing.assert_close(multicrop_posterior(model, x, 16, chunk=7), expected, rtol=1e-5, atol=1e-6)
+        p, distinct = multicrop_posterior(model, x, 16, chunk=7)
+        torch.testing.assert_close(p, expected, rtol=1e-5, atol=1e-6)
+    assert distinct == 50
 
 
 def test_flip_averaging_is_symmetric(model):
     x = torch.randn(2, 3, 19, 23)
     dense = to_dense(model)
-    a = scale_posteriors(model, dense, x, 20, 16, lambda t: t)
-    b = scale_posteriors(model, dense, x.flip(-1), 20, 16, lambda t: t)
+    a, _ = scale_posteriors(model, dense, x, 20, 16, lambda t: t)
+    b, _ = scale_posteriors(model, dense, x.flip(-1), 20, 16, lambda t: t)
     for method in ("dense", "multi-crop"):
         torch.testing.assert_close(a[method], b[method], rtol=1e-5, atol=1e-6)
 
@@ -68,11 +72,22 @@ def test_combine_averages_scales_and_methods():
     torch.testing.assert_close(out["multi-crop & dense"], torch.tensor([[0.4, 0.6]]))
 
 
-def test_errors_hand_computed():
+def test_mistakes_hand_computed():
     p = torch.tensor([[0.1, 0.2, 0.3, 0.15, 0.05, 0.19], [0.9, 0.05, 0.02, 0.011, 0.01, 0.009]])
     # image 0, label 4: lowest score, outside the top 5; image 1, label 0: top-1; label 1: second
-    assert errors(p, torch.tensor([4, 0])) == (50.0, 50.0)
-    assert errors(p, torch.tensor([2, 1])) == (50.0, 0.0)
+    top1, top5 = wrong(p, torch.tensor([4, 0]))
+    assert top1.tolist() == [True, False] and top5.tolist() == [True, False]
+    top1, top5 = wrong(p, torch.tensor([2, 1]))
+    assert top1.tolist() == [False, True] and top5.tolist() == [False, False]
+
+
+def test_views_say_when_dense_and_multicrop_collapse(model):
+    """SPEC has two max-pools (16 -> 4): a 1x1 map needs Q < 20, 50 distinct crops need Q >= 20."""
+    dense = to_dense(model)
+    _, small = scale_posteriors(model, dense, torch.rand(1, 3, 16, 16), 18, 16, lambda t: t)
+    _, large = scale_posteriors(model, dense, torch.rand(1, 3, 16, 16), 24, 16, lambda t: t)
+    assert small == {"dense_map": 1, "crop_views": 2 * 3 * 3}  # offsets {0, 1, 2}: 9 positions x 2 flips
+    assert large == {"dense_map": 3, "crop_views": 50}
 
 
 def test_paper_test_scales():

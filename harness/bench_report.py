@@ -1,0 +1,220 @@
+"""The bench report: a header that says exactly what produced it, the tables beside the paper's numbers,
+the claims with their paired tests, and the same as CSV, JSON and one PNG per table.
+
+Every error carries its 95% interval (bootstrap over the scored images, of the mean over seeds) and the
+spread between seeds; rows that cannot stand for the paper's method at this scale say so.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+from importlib.metadata import version
+from pathlib import Path
+
+import torch
+
+from archspec.atomic import atomic_path
+
+from .bench import CLAIM_RULE, PAPER_SPEEDUP_4GPU, run_dir, seeds_of
+from .checkpoint import read_run
+from .suite import PAPER_CROP, ScaleMap, Settings, Suite, suite_hash, suite_path
+
+PAPER = Settings(name="paper")  # Settings' defaults are the paper's Section 3.1 recipe
+RECIPE_KEYS = ("epochs", "batch", "lr", "init", "init_std", "patience", "batch_norm", "width", "crop")
+DETERMINISM = ("Determinism: a run is a pure function of its seed on one machine, torch build and thread count "
+               "(resume is tested bit-exact); another thread count or CPU can change floating-point summation "
+               "order, so numbers may differ in the last digits and verdicts near a boundary may move.")  # fmt: skip
+
+
+# ---------------------------------------------------------------- header
+
+
+def _commit() -> str:
+    """The git commit of the code that ran, with '+dirty' for uncommitted changes; '' outside a checkout."""
+    here = Path(__file__).resolve().parent.parent
+    try:
+        sha = subprocess.run(["git", "-C", str(here), "rev-parse", "--short", "HEAD"], capture_output=True,
+                             text=True, timeout=5, check=True).stdout.strip()  # fmt: skip
+        dirty = subprocess.run(["git", "-C", str(here), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=5).stdout.strip()  # fmt: skip
+        return sha + ("+dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return ""
+
+
+def _machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
+    py, tv = platform.python_version(), torch.__version__
+    return f"{cpu}, {os.cpu_count()} logical CPUs, {device}; Python {py}, torch {tv}"
+
+
+def _data_line(result: dict) -> str:
+    suite: Suite = result["suite"]
+    root, seed = result["root"], seeds_of(suite)[0]
+    first = run_dir(root, suite.train[0].id, seed)
+    source = result["data"] or suite.suite.data
+    try:
+        cfg = read_run(first)[0]
+        held = json.loads((first / "holdout.json").read_text())
+    except Exception:  # an incomplete bench: say what is known
+        return f"{source} (no finished run yet)"
+    tested = next((r["images"] for t in result["tables"] for r in t["rows"] if r["images"]), 0)
+    trained = held.get("train")
+    return (f"{source}: {trained:,} training images" if trained else f"{source}: training images") + \
+        f", {held['count']:,} held out from them ({100 * held['fraction']:g}% of each class, fixed seed; the lr " \
+        f"plateau rule watches these), {tested:,} scored test images; crop {cfg.data.crop_size}"
+
+
+def _recipe_lines(suite: Suite) -> list[str]:
+    s = suite.suite
+    lines = []
+    for key in RECIPE_KEYS:
+        ours, paper = getattr(s, key), getattr(PAPER, key)
+        if key == "crop":
+            ours, paper = ours or PAPER_CROP, PAPER_CROP
+        if key == "width":
+            ours, paper = ours or 1.0, 1.0
+        if ours != paper:
+            lines.append(f"{key} {ours} (paper: {paper})")
+    lines.append(f"plateau rule on {100 * s.holdout:g}% of the training set held out (paper: its validation set)")
+    for e in suite.train:
+        own = {k: getattr(e, k) for k in ("epochs", "lr", "init", "init_std") if getattr(e, k) is not None}
+        if own:
+            lines.append(f"{e.id}: " + ", ".join(f"{k} {v}" for k, v in own.items()))
+    return lines
+
+
+def header(result: dict) -> list[str]:
+    suite: Suite = result["suite"]
+    s = suite.suite
+    crop = s.crop or PAPER_CROP
+    sha = suite_hash(result["suite_path"])
+    changed = result["suite_changed_from"]
+    lines = [f"# archspec bench: {s.name}", "", result["status"], "", s.description, ""]
+    if s.note:
+        lines += [f"> {s.note}", ""]
+    lines += ["## What produced this report", ""]
+    lines += [
+        f"- **Code:** archspec {version('archspec')}" + (f", commit {_commit()}" if _commit() else ""),
+        f"- **Suite:** `{suite_path(result['suite_path']).name}`, sha256 {sha}"
+        + (f" (changed since this folder's runs were made: was {changed})" if changed else ""),
+        f"- **Data:** {_data_line(result)}",
+        f"- **Scale mapping:** {ScaleMap(crop).describe(suite.train)}",
+        "- **Recipe, where it differs from the paper's:** " + "; ".join(_recipe_lines(suite)),
+        f"- **Seeds:** {', '.join(map(str, seeds_of(suite)))} (each training entry runs once per seed)",
+        f"- **Machine:** {_machine()}; {torch.get_num_threads()} torch threads",
+        f"- **Wall time:** {result['wall_s_total'] / 60:.1f} min over every invocation that built this folder "
+        f"({result['wall_s']:.0f} s for the last); {sum(t['train_s_all_seeds'] for t in result['throughput']):.0f} s "
+        "of it training",
+        "- **Intervals:** 95%, bootstrap over the scored images of the mean over seeds; `seed sd` is the "
+        "standard deviation between seeds.",
+        f"- {DETERMINISM}",
+        "",
+    ]
+    return lines
+
+
+# ---------------------------------------------------------------- tables
+
+
+def _frame(rows: list[dict]):
+    import pandas as pd
+
+    return pd.DataFrame(rows)
+
+
+def _display(row: dict) -> dict:
+    """A table row for reading: error with its interval and seed spread in one cell each."""
+
+    def cell(k):
+        if row[f"top{k}_err"] is None:
+            return "missing"
+        sd = row[f"top{k}_seed_sd"]
+        return f"{row[f'top{k}_err']:.2f} [{row[f'top{k}_lo']:.2f}, {row[f'top{k}_hi']:.2f}]" + \
+            (f" ±{sd:.2f}" if sd is not None else "")  # fmt: skip
+
+    return {"row": row["row"], "ours": row["ours"], "top-1 err [95% CI] ±seed sd": cell(1),
+            "top-5 err [95% CI] ±seed sd": cell(5), "paper top-1": row["paper_top1"],
+            "paper top-5": row["paper_top5"], "comparable": row["comparable"]}  # fmt: skip
+
+
+def display_rows(table: dict) -> list[dict]:
+    return [_display(r) for r in table["rows"]]
+
+
+def markdown(result: dict) -> str:
+    suite: Suite = result["suite"]
+    lines = header(result)
+    for table in result["tables"]:
+        lines += [f"## {table['name']}: {table['title']}", "", _frame(display_rows(table)).to_markdown(index=False),
+                  "", f"![{table['name']}]({table['plot']})", ""]  # fmt: skip
+    for table in suite.paper_table:
+        lines += [f"## {table.name}: {table.title}", "", "*The paper's numbers only: nothing here was measured by "
+                  "archspec.*", "", _frame(table.rows).to_markdown(index=False), ""]  # fmt: skip
+    lines += ["## The paper's claims at this scale", "", CLAIM_RULE, "",
+              _frame(result["claims"]).to_markdown(index=False), "", "### Per configuration", "",
+              "`diff` is ours in top-1 points (first minus second), `paper_diff` the paper's.", "",
+              _frame(result["per_configuration"]).to_markdown(index=False), ""]  # fmt: skip
+    lines += ["## Throughput", "", _frame(result["throughput"]).to_markdown(index=False), ""]
+    if result["scaling"]:
+        lines += [f"## Data-parallel scaling (paper: {PAPER_SPEEDUP_4GPU}x on 4 GPUs)", "",
+                  _frame(result["scaling"]).to_markdown(index=False), ""]  # fmt: skip
+    return "\n".join(lines)
+
+
+def plot(path: Path, table: dict, subtitle: str) -> None:
+    """Ours (mean over seeds, 95% interval as error bars) beside the paper's top-1 error, per row."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    rows = [r for r in table["rows"] if r["top1_err"] is not None]
+    fig = Figure(figsize=(max(7, 0.9 * len(rows) + 3), 4.6))
+    FigureCanvasAgg(fig)
+    ax = fig.subplots()
+    xs = list(range(len(rows)))
+    ours = [r["top1_err"] for r in rows]
+    yerr = [[r["top1_err"] - r["top1_lo"] for r in rows], [r["top1_hi"] - r["top1_err"] for r in rows]]
+    colours = ["tab:blue" if r["comparable"] == "yes" else "lightgray" for r in rows]
+    ax.bar([x - 0.2 for x in xs], ours, 0.4, yerr=yerr, capsize=3, color=colours, label="archspec, 95% CI")
+    ax.bar([x + 0.2 for x in xs], [r["paper_top1"] or 0 for r in rows], 0.4, color="tab:orange",
+           label="paper (ImageNet)")  # fmt: skip
+    ax.set_xticks(xs, [r["row"] for r in rows], rotation=30, ha="right", fontsize=8)
+    ax.set(ylabel="top-1 error (%)")
+    ax.set_title(f"{table['name']}: {table['title']}\n{subtitle}", fontsize=9)
+    if any(c == "lightgray" for c in colours):
+        ax.bar([], [], color="lightgray", label="not comparable at this scale")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=100)
+
+
+def write(result: dict) -> None:
+    root: Path = result["root"]
+    suite: Suite = result["suite"]
+    crop = suite.suite.crop or PAPER_CROP
+    subtitle = f"ours: {ScaleMap(crop).describe(suite.train)}" if crop != PAPER_CROP else "paper's scales"
+    for table in result["tables"]:
+        plot(root / table["plot"], table, subtitle if len(subtitle) < 160 else f"ours: crop {crop} (paper: 224)")
+    all_rows = [{"table": t["name"], **r} for t in result["tables"] for r in t["rows"]]
+    with atomic_path(root / "report.csv") as tmp:
+        _frame(all_rows).to_csv(tmp, index=False)
+    with atomic_path(root / "claims.csv") as tmp:
+        _frame(result["per_configuration"]).to_csv(tmp, index=False)
+    doc = {k: result[k] for k in ("status", "tables", "claims", "per_configuration", "throughput", "scaling")}
+    doc |= {"header": header(result), "claim_rule": CLAIM_RULE, "complete": result["complete"]}
+    with atomic_path(root / "report.json") as tmp:
+        tmp.write_text(json.dumps(doc, indent=1, default=str))
+    with atomic_path(root / "report.md") as tmp:
+        tmp.write_text(markdown(result))

@@ -1,0 +1,221 @@
+"""Bench suites: the schema of a suite file (TOML, `suites/*.toml`), its validation, and the scale mapping.
+
+A suite lists configurations to train (`[[train]]`, ids in the paper's notation such as `D/[256;512]`),
+tables to fill (`[[table]]`: rows naming trained ids, protocol and method, and the paper's numbers),
+claims to decide (`[[claim]]`: pairs of rows, each pair one configuration the paper's sentence covers)
+and tables quoted from the paper only (`[[paper_table]]`, e.g. Table 7).
+
+Scales in a suite are always the paper's pixels (S = 256, [256;512], Q = 384). `ScaleMap` maps them to
+the suite's crop by the paper's ratio crop/224, so S = 256/224 x crop and every Q set likewise.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from pathlib import Path
+from typing import Literal
+
+import tomllib
+from pydantic import ConfigDict, Field, ValidationError, model_validator
+
+from archspec.errors import ArchspecError
+from archspec.ir import Node
+
+from .config import parse_scale
+
+PAPER_CROP = 224
+Init = Literal["normal", "glorot", "torchvision"]
+
+
+class Strict(Node):
+    """A suite table: unknown keys are errors, so a typo never silently keeps a default."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Settings(Strict):
+    name: str
+    description: str = ""
+    note: str = Field(default="", description="printed under the report's title (e.g. what to expect)")
+    data: str = "embedded"
+    crop: int | None = None
+    width: float | None = None
+    batch_norm: bool = False
+    epochs: int = Field(default=74, ge=1)
+    batch: int = Field(default=256, ge=1)
+    lr: float = Field(default=0.01, gt=0)
+    init: Init = "normal"
+    init_std: float = Field(default=0.01, gt=0)
+    patience: int = Field(default=2, ge=0)
+    holdout: float = Field(default=0.05, ge=0, lt=1)
+    eval_limit: int | None = Field(default=None, ge=1)
+    seed: int = Field(default=0, ge=0)
+    seeds: int = Field(default=1, ge=1, le=100, description="each training entry runs this many times")
+
+
+class Entry(Strict):
+    id: str
+    spec: str
+    scale: str = Field(description="training S in the paper's pixels: 256, 384 or [256;512]")
+    pretrained_a: str | None = Field(default=None, description="id of a trained net A in this suite")
+    finetune: str | None = Field(default=None, description="id of a trained net of the same spec in this suite")
+    epochs: int | None = Field(default=None, ge=1)
+    lr: float | None = Field(default=None, gt=0)
+    init: Init | None = None
+    init_std: float | None = Field(default=None, gt=0)
+
+
+Method = Literal["dense", "multi-crop", "multi-crop & dense", "centre"]
+
+
+class Row(Strict):
+    label: str  # the paper's row, e.g. "D 256 256" or "D+E multi-crop & dense"
+    train: list[str] = Field(min_length=1)  # suite ids; several: fusion
+    protocol: Literal["single", "multi"]
+    method: Method = "dense"
+    paper_top1: float | None = None
+    paper_top5: float | None = None
+
+
+class Table(Strict):
+    name: str
+    title: str
+    rows: list[Row]
+
+
+class Claim(Strict):
+    text: str
+    kind: Literal["lower", "no_worse"] = Field(
+        default="lower", description="lower: the first row of each pair has lower top-1 error; no_worse: its "
+        "error is at most `margin` points above the second's")  # fmt: skip
+    margin: float = Field(default=0.0, ge=0)
+    pairs: list[tuple[str, str]] = Field(min_length=1, description="[claimed row, compared row] per configuration")
+
+
+class PaperTable(Strict):
+    """A table quoted from the paper, never measured here (e.g. Table 7, the state of the art)."""
+
+    name: str
+    title: str
+    rows: list[dict[str, str | float]]
+
+
+class Suite(Strict):
+    suite: Settings
+    train: list[Entry]
+    table: list[Table]
+    claim: list[Claim] = []
+    paper_table: list[PaperTable] = []
+
+    @model_validator(mode="after")
+    def _references(self) -> Suite:
+        ids, folders = [], {}
+        for entry in self.train:
+            if entry.id in ids:
+                raise ValueError(f"train id {entry.id!r} appears twice; expected unique ids")
+            if (clash := folders.setdefault(safe(entry.id), entry.id)) != entry.id:
+                raise ValueError(f"train ids {clash!r} and {entry.id!r} share the run folder {safe(entry.id)!r}")
+            for ref in (entry.pretrained_a, entry.finetune):
+                if ref is not None and ref not in ids:
+                    raise ValueError(f"train {entry.id!r} refers to {ref!r}; expected an id trained before it")
+            ids.append(entry.id)
+        labels = set()
+        for table in self.table:
+            for row in table.rows:
+                if missing := [t for t in row.train if t not in ids]:
+                    raise ValueError(f"{table.name} row {row.label!r}: unknown train id {missing[0]!r}")
+                if row.label in labels:
+                    raise ValueError(f"row label {row.label!r} appears twice; expected unique labels")
+                labels.add(row.label)
+        for claim in self.claim:
+            for pair in claim.pairs:
+                if missing := [label for label in pair if label not in labels]:
+                    raise ValueError(f"claim {claim.text!r}: no table row {missing[0]!r}")
+        return self
+
+
+def safe(id_: str) -> str:
+    """A run folder name for a suite id: `D/[256;512]` -> `D_256_512`."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", id_).strip("_")
+
+
+def suites_dir() -> Path:
+    """The shipped suites: the checkout's suites/ (editable install) or archspec/suites/ (wheel)."""
+    return Path(__file__).resolve().parent.parent / "suites"
+
+
+def suite_path(path: str | Path) -> Path:
+    p = Path(path)
+    if p.is_file():
+        return p
+    builtin = suites_dir() / f"{path}.toml"
+    if not builtin.is_file():
+        raise ArchspecError(f"{path}: no such suite file; expected a TOML suite or a name such as quick, small, paper")
+    return builtin
+
+
+def suite_hash(path: str | Path) -> str:
+    return hashlib.sha256(suite_path(path).read_bytes()).hexdigest()[:12]
+
+
+def load_suite(path: str | Path) -> Suite:
+    p = suite_path(path)
+    try:
+        suite = Suite.model_validate(tomllib.loads(p.read_text(encoding="utf-8")))
+    except tomllib.TOMLDecodeError as e:
+        raise ArchspecError(f"{p}: {e}; expected a TOML suite") from None
+    except ValidationError as e:
+        err = e.errors()[0]
+        where = ".".join(map(str, err["loc"]))
+        what = "unknown key" if err["type"] == "extra_forbidden" else err["msg"].removeprefix("Value error, ")
+        raise ArchspecError(f"{p}: {where + ': ' if where else ''}{what}; expected the keys documented in "
+                            "suites/README.md") from None  # fmt: skip
+    scales = ScaleMap(suite.suite.crop or PAPER_CROP)
+    for entry in suite.train:
+        scales.train(entry.scale)  # a bad or too small scale fails here, before any training
+    return suite
+
+
+class ScaleMap:
+    """The paper's scales at another crop, by the paper's ratio: ours = round(paper x crop / 224)."""
+
+    def __init__(self, crop: int) -> None:
+        self.crop = crop
+
+    def __call__(self, paper: float) -> int:
+        return round(paper * self.crop / PAPER_CROP)
+
+    def train(self, scale: str) -> tuple[int, int]:
+        """A suite's S (paper pixels) -> (Smin, Smax) at this crop; S must not be smaller than the crop."""
+        lo, hi = parse_scale(scale)
+        ours = (self(lo), self(hi))
+        if ours[0] < self.crop:
+            raise ArchspecError(f"scale {scale!r}: S = {lo} maps to {ours[0]} at crop {self.crop}, smaller than the "
+                                f"crop; expected S >= {PAPER_CROP} (scales are the paper's pixels)")  # fmt: skip
+        return ours
+
+    def test_scales(self, scale: str) -> tuple[list[int], list[int]]:
+        """(paper's multi-scale Q set, ours) for a training scale: {S-32, S, S+32} for fixed S,
+        {Smin, (Smin+Smax)/2, Smax} for jittered S (Sec. 3.2), mapped one by one."""
+        lo, hi = parse_scale(scale)
+        paper = [lo - 32, lo, lo + 32] if lo == hi else [lo, (lo + hi) // 2, hi]
+        return paper, [max(self.crop, self(q)) for q in paper]
+
+    def describe(self, entries: list[Entry]) -> str:
+        """One line: every training scale and Q set of the suite, the paper's -> ours."""
+        if self.crop == PAPER_CROP:
+            return "the paper's scales (crop 224)"
+        parts, seen = [], set()
+        for e in entries:
+            if e.scale in seen:
+                continue
+            seen.add(e.scale)
+            lo, hi = parse_scale(e.scale)
+            s_paper = str(lo) if lo == hi else f"[{lo};{hi}]"
+            ours = self.train(e.scale)
+            s_ours = str(ours[0]) if lo == hi else f"[{ours[0]};{ours[1]}]"
+            paper_q, ours_q = self.test_scales(e.scale)
+            parts.append(f"S {s_paper} -> {s_ours}, Q {{{','.join(map(str, paper_q))}}} -> "
+                         f"{{{','.join(map(str, ours_q))}}}")  # fmt: skip
+        return f"crop 224 -> {self.crop} (x{self.crop / PAPER_CROP:.4g}): " + "; ".join(parts)
