@@ -136,6 +136,9 @@ def train(
     gpus: Annotated[int, typer.Option("--gpus", min=1, help="Data-parallel GPU processes (NCCL).")] = 1,
     nproc: Annotated[int, typer.Option("--nproc", min=1, help="Data-parallel CPU processes (gloo).")] = 1,
     backend: Annotated[str, typer.Option("--backend", help="torch | triton | auto.")] = "auto",
+    checkpoint_every: Annotated[
+        str, typer.Option("--checkpoint-every", help="Step checkpoints: every N steps (500) or minutes (10m).")
+    ] = "10m",
     width: Width = None,
     bn: BN = False,
 ) -> None:
@@ -216,8 +219,9 @@ def main() -> None:
         where = ".".join(map(str, first["loc"]))
         err.print(f"archspec: error: {where}: {first['msg']}", markup=False, soft_wrap=True)
         sys.exit(2)
-    except KeyboardInterrupt:
-        err.print("archspec: interrupted", markup=False)
+    except KeyboardInterrupt as e:  # Ctrl-C or SIGTERM; a training run says where it saved and how to go on
+        err.print(f"archspec: interrupted; {e.message}" if hasattr(e, "message") else "archspec: interrupted",
+                  markup=False, soft_wrap=True)  # fmt: skip
         sys.exit(130)
 
 

@@ -34,11 +34,12 @@ DEFAULT_INPUT = Shape(channels=3, height=224, width=224)
 _TOKEN = re.compile(r"(?P<ws>\s+)|(?P<comment>\#[^\n]*)|(?P<sep>\|)|(?P<word>[^\s#|]+)")
 _X = r"\s*[x×]\s*"
 _COLOUR = {"rgb": 3, "bgr": 3, "gray": 1, "grey": 1, "grayscale": 1, "greyscale": 1}
-_INPUT_TABLE = re.compile(rf"input\s*\(\s*(\d+){_X}(\d+)(?:{_X}(\d+))?\s*(?:([a-z]+)\s+)?image\s*\)", re.I)
-_INPUT_PLAIN = re.compile(rf"input\s+(\d+){_X}(\d+)(?:{_X}(\d+))?(?=[\s#|]|$)", re.I)
+_INPUT_TABLE = re.compile(rf"input\s*\(\s*([0-9]+){_X}([0-9]+)(?:{_X}([0-9]+))?\s*(?:([a-z]+)\s+)?image\s*\)", re.I)
+_INPUT_PLAIN = re.compile(rf"input\s+([0-9]+){_X}([0-9]+)(?:{_X}([0-9]+))?(?=[\s#|]|$)", re.I)
 _INPUT_START = re.compile(r"input(?=[\s(#|]|$)", re.I)
-_CONV = re.compile(r"conv(\d+)-(\d+)", re.I)
-_FC = re.compile(r"fc-(\d+)", re.I)
+_CONV = re.compile(r"conv([0-9]+)-([0-9]+)", re.I)
+_FC = re.compile(r"fc-([0-9]+)", re.I)
+MAX_SPEC_BYTES = 1 << 20  # a spec is a column of a table: 1 MiB is thousands of layers
 _KEYWORDS = {"maxpool": "maxpool", "lrn": "lrn", "soft-max": "softmax", "softmax": "softmax"}
 _IMPLIED = {"relu", "dropout", "bn", "batchnorm"}
 _EXAMPLES = ["conv3-64", "maxpool", "LRN", "FC-4096", "soft-max", "input"]
@@ -101,7 +102,7 @@ def _check_kernel(t: _Text, m: re.Match) -> int:
 
 def _suggest(word: str) -> str | None:
     low = word.lower()
-    nums = re.findall(r"\d+", low)
+    nums = re.findall(r"[0-9]+", low)
     if low.startswith("conv") and len(nums) == 2:
         return f"did you mean 'conv{nums[0]}-{nums[1]}'?"
     if low.startswith("fc") and len(nums) == 1:
@@ -229,24 +230,56 @@ def _imply(layers: list[_Token]):
 # ---------------------------------------------------------------- entry points
 
 
+def _ascii_digits(t: _Text) -> None:
+    """Digits are ASCII: a full-width or other script's digit is an error that shows the ASCII spelling."""
+    for m in re.finditer(r"[^\x00-\x7f]", t.text):
+        if m.group().isdigit():
+            end = re.search(r"[\s#|]|$", t.text[m.start() :]).start() + m.start()
+            start = max(t.text.rfind(c, 0, m.start()) for c in " \t\n|") + 1
+            word = t.text[start:end]
+            fixed = "".join(str(int(c)) if c.isdigit() else c for c in word)
+            raise t.error(m.start(), f"the non-ASCII digit {m.group()!r} in {word!r}", "ASCII digits 0-9",
+                          f"did you mean {fixed!r}?")  # fmt: skip
+
+
 def parse(text: str, *, name: str = "spec", path: str | None = None) -> Network:
     """Parse spec text into a `Network`; raises `SpecError` naming file:line:col."""
+    text = text.removeprefix("\ufeff")  # a UTF-8 byte order mark, as some editors write
     t = _Text(text, path)
+    _ascii_digits(t)
     shape, layers = _order(t, _tokens(t))
     return Network(name=name, input=shape, layers=tuple(_imply(layers)), source=path)
 
 
 def read_text(path: str | Path) -> str:
-    """Read a spec file as UTF-8, turning every file problem into one clear error."""
+    """Read a spec file as UTF-8, turning every file problem into one clear error. Only regular files of at
+    most 1 MiB are read: a device, a FIFO or a runaway file is refused before a byte is read."""
+    import os
+    import stat
+
     p = Path(path)
-    if p.is_dir():
-        raise ArchspecError(f"{p}: is a directory; expected a spec file")
     try:
-        data = p.read_bytes()
+        info = p.stat()
     except FileNotFoundError:
-        raise ArchspecError(f"{p}: no such file; expected a spec file") from None
+        problem = "a broken symlink" if p.is_symlink() else "no such file"
+        raise ArchspecError(f"{p}: {problem}; expected a spec file") from None
     except OSError as e:
-        raise ArchspecError(f"{p}: cannot read ({e.strerror}); expected a readable spec file") from None
+        problem = "a symlink loop" if e.errno == 40 else e.strerror  # ELOOP
+        raise ArchspecError(f"{p}: cannot read ({problem}); expected a readable spec file") from None
+    if stat.S_ISDIR(info.st_mode):
+        raise ArchspecError(f"{p}: is a directory; expected a spec file")
+    if not stat.S_ISREG(info.st_mode):
+        raise ArchspecError(f"{p}: is not a regular file (a device, FIFO or socket); expected a spec file")
+    if info.st_size > MAX_SPEC_BYTES:
+        raise ArchspecError(f"{p}: {info.st_size:,} bytes; expected a spec file of at most {MAX_SPEC_BYTES:,} bytes")
+    try:
+        with open(p, "rb") as f:
+            data = f.read(MAX_SPEC_BYTES + 1)
+    except OSError as e:
+        raise ArchspecError(f"{p}: cannot read ({e.strerror or os.strerror(e.errno)}); expected a readable spec "
+                            "file") from None  # fmt: skip
+    if len(data) > MAX_SPEC_BYTES:
+        raise ArchspecError(f"{p}: more than {MAX_SPEC_BYTES:,} bytes; expected a spec file of at most that")
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as e:

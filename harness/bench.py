@@ -26,7 +26,7 @@ from archspec.atomic import atomic_path
 from archspec.errors import ArchspecError
 
 from . import metrics, stats
-from .checkpoint import read_run
+from .checkpoint import locked, read_run
 from .config import SMALL_SOURCES, DataConfig, Recipe, TrainConfig
 from .evaluation import EvalJob, Evaluation, Part, evaluate_sources, fuse
 from .protocol import wrong
@@ -335,13 +335,18 @@ def _save_record(root: Path, path: str, wall_s_total: float) -> None:
 
 
 def run_suite(path: str, out: str | None = None, devices: int = 1, data: str | None = None, log=print) -> dict:
-    from . import bench_report
-
+    """Train, evaluate and report a suite in `out` (default bench/<name>), which it owns (locked) meanwhile."""
     started = time.perf_counter()
     suite = load_suite(path)
     _check_data(suite, data)
     root = Path(out or f"bench/{suite.suite.name}")
-    root.mkdir(parents=True, exist_ok=True)
+    with locked(root, "bench"):
+        return _run_suite(suite, path, root, devices, data, log, started)
+
+
+def _run_suite(suite: Suite, path: str, root: Path, devices: int, data: str | None, log, started: float) -> dict:
+    from . import bench_report
+
     changed_from, earlier_s = _suite_record(root, path, log)
     seeds = seeds_of(suite)
     status, failed, failed_runs = {}, [], set()

@@ -16,7 +16,13 @@ survives any failure while the next is written.
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
+import socket
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -28,6 +34,28 @@ from archspec.ir import Network
 
 from .augment import Stats
 from .config import TrainConfig
+
+
+@contextmanager
+def locked(folder: str | Path, what: str = "run") -> Iterator[None]:
+    """Own `folder` while the block runs: a second archspec process on it gets one line naming the holder.
+    The lock is the kernel's (flock on folder/.lock), so it is released even when the holder is killed."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    fd = os.open(folder / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 200, 0).decode(errors="replace").strip() or "another process"
+            raise ArchspecError(f"{folder}: in use by {holder}; expected a {what} folder no other archspec process "
+                                "is using (wait for it to finish, or use another --out)") from None  # fmt: skip
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"archspec pid {os.getpid()} on {socket.gethostname()} since {stamp}".encode(), 0)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
 
 
 def _plain(model: torch.nn.Module) -> torch.nn.Module:

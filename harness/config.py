@@ -18,6 +18,14 @@ from archspec.ir import Node
 SMALL_SOURCES = ("embedded", "fashion-mnist", "mnist", "synthetic")
 
 
+def parse_every(text: str) -> tuple[float | None, int | None]:
+    """`--checkpoint-every`: `10m` (minutes of work) or `500` (steps) -> (minutes, steps)."""
+    m = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?)\s*(m|min)?\s*", text)
+    if not m or float(m[1]) <= 0 or (not m[2] and "." in m[1]):
+        raise ArchspecError(f"--checkpoint-every {text!r}: expected steps (e.g. 500) or minutes (e.g. 10m)")
+    return (float(m[1]), None) if m[2] else (None, int(m[1]))
+
+
 def parse_scale(text: str) -> tuple[int, int]:
     """`256` (fixed S), `256:512`, `256-512` or the paper's `[256;512]` (jittered S)."""
     m = re.fullmatch(r"\s*\[?\s*(\d{1,5})\s*(?:[:;,-]\s*(\d{1,5}))?\s*\]?\s*", text)
@@ -95,6 +103,8 @@ class TrainConfig(Node):
     cuda: bool | None = Field(default=None, description="None: use CUDA when available")
     progress: bool = True
     resume: bool = False
+    checkpoint_minutes: float | None = Field(default=10.0, gt=0, description="step checkpoint every N minutes")
+    checkpoint_steps: int | None = Field(default=None, ge=1, description="step checkpoint every N steps (wins)")
 
     @model_validator(mode="after")
     def _batch_splits(self) -> TrainConfig:

@@ -11,7 +11,11 @@ off to `train_step` per batch, `evaluate` on the validation set and
 from __future__ import annotations
 
 import math
+import os
+import signal
+import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -133,8 +137,13 @@ def prepare(cfg: TrainConfig) -> None:
 
 
 def train(cfg: TrainConfig) -> Result:
-    prepare(cfg)
-    return launch(run, cfg)
+    """Train `cfg` in its run folder, which this process owns (locked) until the run ends."""
+    if os.environ.get("RANK", "0") != "0":  # under torchrun: rank 0 holds the lock for all
+        prepare(cfg)
+        return launch(run, cfg)
+    with checkpoint.locked(cfg.out):
+        prepare(cfg)
+        return launch(run, cfg)
 
 
 # ---------------------------------------------------------------- the loop
@@ -193,12 +202,29 @@ def setup(cfg: TrainConfig, ctx: Context, data) -> tuple[Network, State, list]:
     return net, st, copied
 
 
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM: the run saved a checkpoint; `message` says how to continue."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+def _due(cfg: TrainConfig, steps: int, since: float) -> bool:
+    """A step checkpoint is due: every `checkpoint_steps` steps, or `checkpoint_minutes` of work."""
+    if cfg.checkpoint_steps is not None:
+        return steps >= cfg.checkpoint_steps
+    return cfg.checkpoint_minutes is not None and time.monotonic() - since >= 60 * cfg.checkpoint_minutes
+
+
 def train_epoch(st: State, data, cfg: TrainConfig, ctx: Context, progress, amp, total_steps: int) -> dict:
-    """The rest of the current epoch; Ctrl-C saves where it stopped. Returns the epoch's training figures."""
+    """The rest of the current epoch, with step checkpoints; Ctrl-C or SIGTERM saves where it stopped.
+    Returns the epoch's training figures."""
     r, out = cfg.recipe, Path(cfg.out)
     task = progress.add_task(f"epoch {st.epoch + 1}/{r.epochs}", total=data.steps(r.batch), completed=st.step,
                              ips=0.0, loss=float("nan"))  # fmt: skip
     start, seen, loss_sum, correct = time.perf_counter(), 0, 0.0, 0.0
+    saved_at, since = time.monotonic(), 0
     try:
         for x, y in data.train_batches(st.epoch, r.batch, r.seed, ctx.rank, ctx.world, st.step, ctx.device):
             x = x.contiguous(memory_format=torch.channels_last)
@@ -206,21 +232,23 @@ def train_epoch(st: State, data, cfg: TrainConfig, ctx: Context, progress, amp, 
             loss, hits = train_step(st.model, st.optimizer, x, y, amp)
             value = loss.item()
             if not math.isfinite(value):
-                raise ArchspecError(
-                    f"{out}: loss became {value} at epoch {st.epoch + 1}, step {st.step + 1}; stopped, and kept "
-                    f"the last good checkpoint {out / 'checkpoint.pt'} (try a lower --lr)"
-                )
-            st.step, st.done, seen = st.step + 1, st.done + 1, seen + len(y) * ctx.world
+                kept = out / "checkpoint.pt"
+                keep = f"kept the last good checkpoint {kept}" if kept.is_file() else "no checkpoint was saved yet"
+                raise ArchspecError(f"{out}: loss became {value} at epoch {st.epoch + 1}, step {st.step + 1}; "
+                                    f"stopped, and {keep} (try a lower --lr)")  # fmt: skip
+            st.step, st.done, seen, since = st.step + 1, st.done + 1, seen + len(y) * ctx.world, since + 1
             loss_sum, correct = loss_sum + value * len(y), correct + hits.item()
             progress.update(task, advance=1, loss=value, ips=seen / (time.perf_counter() - start))
             if st.done >= total_steps:
                 break
+            if ctx.main and _due(cfg, since, saved_at):
+                checkpoint.save(out, st.plain, st.optimizer, st.scheduler, epoch=st.epoch, step=st.step, best=st.best)
+                saved_at, since = time.monotonic(), 0
     except KeyboardInterrupt:
         if ctx.main:
             checkpoint.save(out, st.plain, st.optimizer, st.scheduler, epoch=st.epoch, step=st.step, best=st.best)
-            Console(stderr=True).print(f"saved {out / 'checkpoint.pt'} at epoch {st.epoch + 1}, step {st.step}; "
-                                       f"continue with: archspec train --resume {out}")  # fmt: skip
-        raise
+        raise Interrupted(f"saved {out / 'checkpoint.pt'} at epoch {st.epoch + 1}, step {st.step}; continue with: "
+                          f"archspec train --resume {out}") from None  # fmt: skip
     finally:
         progress.remove_task(task)
     seconds = time.perf_counter() - start
@@ -268,30 +296,53 @@ def _warn_if_at_chance(st: State, cfg: TrainConfig, classes: int) -> None:
             markup=False, soft_wrap=True)  # fmt: skip
 
 
+@contextmanager
+def _sigterm_as_interrupt():
+    """SIGTERM (how schedulers such as SLURM preempt) checkpoints and stops like Ctrl-C."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum, frame):
+        raise KeyboardInterrupt
+
+    before = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, before)
+
+
 def run(cfg: TrainConfig, ctx: Context) -> Result:
     """One process's share of `train`: setup, then per epoch train_epoch and end_epoch."""
     r, out = cfg.recipe, Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     amp = torch.bfloat16 if ctx.device.type == "cuda" else None
     plotted = time.monotonic()  # first plot after a minute, or at the end
-    with _progress(cfg, ctx) as progress:
-        data = load_data(cfg.data, progress)
-        net, st, copied = setup(cfg, ctx, data)
-        total_steps = r.max_steps or data.steps(r.batch) * r.epochs
-        while st.epoch < r.epochs and st.done < total_steps:
-            figures = train_epoch(st, data, cfg, ctx, progress, amp, total_steps)
-            end_epoch(st, figures, data, cfg, ctx, amp)
-            last = st.epoch >= r.epochs or st.done >= total_steps
-            if ctx.main and (last or time.monotonic() - plotted > metrics.PLOT_EVERY_S):
-                metrics.plot(out / "metrics.png", st.rows, f"{net.name} on {cfg.data.source}")
-                plotted = time.monotonic()
+    st = net = None
+    try:
+        with _sigterm_as_interrupt(), _progress(cfg, ctx) as progress:
+            data = load_data(cfg.data, progress)
+            net, st, copied = setup(cfg, ctx, data)
+            total_steps = r.max_steps or data.steps(r.batch) * r.epochs
+            while st.epoch < r.epochs and st.done < total_steps:
+                figures = train_epoch(st, data, cfg, ctx, progress, amp, total_steps)
+                end_epoch(st, figures, data, cfg, ctx, amp)
+                last = st.epoch >= r.epochs or st.done >= total_steps
+                if ctx.main and (last or time.monotonic() - plotted > metrics.PLOT_EVERY_S):
+                    metrics.plot(out / "metrics.png", st.rows, f"{net.name} on {cfg.data.source}")
+                    plotted = time.monotonic()
+    except Interrupted:
+        if ctx.main and st is not None and st.rows:  # the plot of what was done, even for a run shorter than a minute
+            metrics.plot(out / "metrics.png", st.rows, f"{net.name} on {cfg.data.source}")
+        raise
     return Result(out, sum(p.numel() for p in st.plain.parameters()), st.rows, copied)
 
 
 def run_cli(args: dict) -> Result:
     """The `archspec train` options -> TrainConfig -> train()."""
     from .checkpoint import read_run
-    from .config import DataConfig, Recipe, parse_scale
+    from .config import DataConfig, Recipe, parse_every, parse_scale
     from .distributed import processes
 
     devices = processes(args["gpus"], args["nproc"])
@@ -309,7 +360,9 @@ def run_cli(args: dict) -> Result:
                                             "patience", "init", "init_std", "pretrained_a", "finetune", "seed",
                                             "max_steps")})  # fmt: skip
     name = Path(args["spec"]).stem if Path(args["spec"]).suffix else args["spec"]
+    minutes, steps = parse_every(args["checkpoint_every"])
     cfg = TrainConfig(spec=args["spec"], width=args["width"], batch_norm=args["bn"], data=data, recipe=recipe,
                       out=args["out"] or f"runs/{name}", backend=args["backend"], devices=devices,
-                      cuda=None if args["gpus"] > 1 or args["nproc"] == 1 else False)  # fmt: skip
+                      cuda=None if args["gpus"] > 1 or args["nproc"] == 1 else False,
+                      checkpoint_minutes=minutes, checkpoint_steps=steps)  # fmt: skip
     return train(cfg)

@@ -108,3 +108,34 @@ def test_file_problems_are_one_line_errors(tmp_path):
         read_text(bad)
     assert (info.value.line, info.value.col) == (2, 4)
     assert "byte 0xff" in str(info.value)
+
+
+def test_only_regular_files_of_bounded_size_are_read(tmp_path):
+    import os
+
+    with pytest.raises(ArchspecError, match="/dev/zero: is not a regular file"):
+        read_text("/dev/zero")  # would otherwise grow without bound
+    fifo = tmp_path / "spec.fifo"
+    os.mkfifo(fifo)
+    with pytest.raises(ArchspecError, match="is not a regular file"):
+        read_text(fifo)  # would otherwise block forever
+    big = tmp_path / "big.txt"
+    big.write_text("conv3-64\n" * 200_000)
+    with pytest.raises(ArchspecError, match=r"1,800,000 bytes; expected a spec file of at most 1,048,576 bytes"):
+        read_text(big)
+    loop = tmp_path / "loop.txt"
+    loop.symlink_to(loop)
+    with pytest.raises(ArchspecError, match="symlink loop"):
+        read_text(loop)
+
+
+def test_a_byte_order_mark_is_accepted(tmp_path):
+    path = tmp_path / "bom.txt"
+    path.write_bytes("\ufeffinput 32x32x3 conv3-8 maxpool FC-10 soft-max".encode())
+    assert load(path).input.height == 32
+
+
+@pytest.mark.parametrize("word, fixed", [("conv３-６４", "conv3-64"), ("FC-٤٠٩٦", "FC-4096")])
+def test_non_ascii_digits_are_refused_with_the_ascii_spelling(word, fixed):
+    with pytest.raises(SpecError, match=f"found the non-ASCII digit .* expected ASCII digits 0-9 .did you mean '{fixed}"):  # noqa: E501
+        parse(f"conv3-8 {word} FC-10")

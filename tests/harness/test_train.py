@@ -60,7 +60,7 @@ def test_ctrl_c_saves_mid_epoch_and_resume_matches(tmp_path, monkeypatch):
         return real(*args)
 
     monkeypatch.setattr(train_module, "train_step", interrupted)
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(KeyboardInterrupt, match=r"saved .*checkpoint.pt at epoch 1, step 2; continue with: archspec"):
         train(tiny(tmp_path / "cut"))
     state = torch.load(tmp_path / "cut" / "checkpoint.pt", weights_only=True)
     assert (state["epoch"], state["step"]) == (0, 2)
@@ -70,13 +70,77 @@ def test_ctrl_c_saves_mid_epoch_and_resume_matches(tmp_path, monkeypatch):
         torch.testing.assert_close(weights(tmp_path / "cut")[key], value, rtol=0, atol=1e-6)
 
 
+def test_sigterm_checkpoints_like_ctrl_c(tmp_path, monkeypatch):
+    """How SLURM and other schedulers preempt: the run saves where it stopped and resumes exactly."""
+    import os
+    import signal
+
+    train(tiny(tmp_path / "straight"))
+    real, calls = train_module.train_step, {"n": 0}
+
+    def preempted(*args):
+        calls["n"] += 1
+        if calls["n"] == 6:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return real(*args)
+
+    monkeypatch.setattr(train_module, "train_step", preempted)
+    with pytest.raises(KeyboardInterrupt):
+        train(tiny(tmp_path / "cut"))
+    state = torch.load(tmp_path / "cut" / "checkpoint.pt", weights_only=True)
+    assert (state["epoch"], state["step"]) == (1, 2)  # 3 steps an epoch: stopped during epoch 2's third step
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # the handler is the run's only
+    monkeypatch.setattr(train_module, "train_step", real)
+    train(tiny(tmp_path / "cut").model_copy(update={"resume": True}))
+    for key, value in weights(tmp_path / "straight").items():
+        torch.testing.assert_close(weights(tmp_path / "cut")[key], value, rtol=0, atol=1e-6)
+
+
+def test_step_checkpoints_survive_a_kill(tmp_path, monkeypatch):
+    """A crash that saves nothing (as SIGKILL) still leaves the last step checkpoint to resume from, exactly."""
+    train(tiny(tmp_path / "straight"))
+    real, calls = train_module.train_step, {"n": 0}
+
+    def killed(*args):
+        calls["n"] += 1
+        if calls["n"] == 3:  # the last step of epoch 1: no epoch-end checkpoint yet
+            raise SystemExit(137)  # not KeyboardInterrupt: nothing is saved on the way out
+        return real(*args)
+
+    monkeypatch.setattr(train_module, "train_step", killed)
+    with pytest.raises(SystemExit):
+        train(tiny(tmp_path / "cut").model_copy(update={"checkpoint_steps": 2}))
+    state = torch.load(tmp_path / "cut" / "checkpoint.pt", weights_only=True)
+    assert (state["epoch"], state["step"]) == (0, 2)
+    monkeypatch.setattr(train_module, "train_step", real)
+    train(tiny(tmp_path / "cut").model_copy(update={"resume": True}))
+    for key, value in weights(tmp_path / "straight").items():
+        torch.testing.assert_close(weights(tmp_path / "cut")[key], value, rtol=0, atol=1e-6)
+
+
+def test_a_run_folder_in_use_is_refused_naming_its_holder(tmp_path):
+    from archspec.harness.checkpoint import locked
+
+    with locked(tmp_path / "r"):
+        with pytest.raises(ArchspecError, match=r"r: in use by archspec pid \d+ on .* since .*; expected a run folder"):
+            train(tiny(tmp_path / "r", epochs=1))
+    train(tiny(tmp_path / "r", epochs=1))  # released: the folder is free again
+
+
+def test_nan_before_any_checkpoint_says_so(tmp_path, monkeypatch):
+    real = train_module.train_step
+    monkeypatch.setattr(train_module, "train_step", lambda *a: (real(*a)[0] * float("nan"), real(*a)[1]))
+    with pytest.raises(ArchspecError, match=r"loss became nan at epoch 1, step 1; stopped, and no checkpoint was "):
+        train(tiny(tmp_path / "r"))
+
+
 def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
     real, calls = train_module.train_step, {"n": 0}
 
     def diverging(*args):
         calls["n"] += 1
         loss, hits = real(*args)
-        return (loss * float("nan"), hits) if calls["n"] == 6 else (loss, hits)  # epoch 2, step 2 (4 steps/epoch)
+        return (loss * float("nan"), hits) if calls["n"] == 5 else (loss, hits)  # epoch 2, step 2 (3 steps/epoch)
 
     monkeypatch.setattr(train_module, "train_step", diverging)
     with pytest.raises(ArchspecError, match=r"loss became nan at epoch 2, step 2; stopped, and kept the last good"):
