@@ -9,6 +9,8 @@ model = archspec.compile("vgg16_bn", num_classes=10, input="32x32x3")
 
 from __future__ import annotations
 
+import re
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -50,7 +52,12 @@ def resolve(source: str | Path | Network) -> Network:
         return source
     text = str(source)
     if isinstance(source, Path) or _is_file_path(text):
+        if registry.lookup(text) is not None:
+            warnings.warn(f"{text}: a file of that name is here, so it was used, not the registered spec {text} "
+                          f"(ask for the registered one as {registry.lookup(text)[0]})", stacklevel=2)  # fmt: skip
         return load(source)
+    if "\n" not in text and re.search(r"[/\\]|\.[A-Za-z0-9]{1,5}$", text.strip()):
+        raise ArchspecError(f"{text}: no such file; expected a spec file, a registered name or spec text")
     if (found := registry.lookup(text)) is not None:
         path, bn = found
         net = load(path)

@@ -7,6 +7,7 @@ one line on stderr with exit status 2; no traceback.
 from __future__ import annotations
 
 import sys
+import warnings
 from pathlib import Path
 from typing import Annotated
 
@@ -108,6 +109,7 @@ def compile_(
 
 @app.command()
 def train(
+    ctx: typer.Context,
     spec: Annotated[str | None, typer.Argument(help="Spec file or registered name.")] = None,
     data: Annotated[
         str, typer.Option("--data", help="embedded | fashion-mnist | mnist | synthetic | FOLDER")
@@ -143,11 +145,14 @@ def train(
     bn: BN = False,
 ) -> None:
     """Train a spec with the paper's Section 3.1 recipe; leaves a checkpoint and metrics."""
+    from .harness.metrics import FIELDS
     from .harness.train import run_cli
 
-    result = run_cli(locals())
-    rows = [{k: round(v, 3) if isinstance(v, float) else int(v) if k == "epoch" else v for k, v in r.items()}
-            for r in result.metrics]  # fmt: skip
+    args = {k: v for k, v in locals().items() if k != "ctx"}
+    given = {p for p in ctx.params if ctx.get_parameter_source(p).name == "COMMANDLINE"}  # what the user wrote
+    result = run_cli(args, given)
+    rows = [{k: round(v, 3) if isinstance(v, float) else v for k, v in ((k, r.get(k)) for k in FIELDS)}
+            for r in result.metrics]  # every row in the CSV's column order, resumed or not  # fmt: skip
     if rows:
         show(out_console, rows[-10:], "table", title=f"{result.run}: last epochs ({result.params:,} parameters)")
     out_console.print(
@@ -209,6 +214,7 @@ def bench(
 
 
 def main() -> None:
+    warnings.formatwarning = lambda message, *args, **kwargs: f"archspec: warning: {message}\n"
     try:
         app()
     except ArchspecError as e:

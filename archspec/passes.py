@@ -48,7 +48,10 @@ def with_width(net: Network, multiplier: float) -> Network:
 
 
 def with_batch_norm(net: Network) -> Network:
-    """Insert BatchNorm right after every conv (before its ReLU), as torchvision's `vgg*_bn`."""
+    """Insert BatchNorm right after every conv (before its ReLU), as torchvision's `vgg*_bn`; a net that
+    already has batch norm is returned as it is (`vgg16_bn --bn` is vgg16_bn, not doubled)."""
+    if any(isinstance(layer, BatchNorm) for layer in net.layers):
+        return net
     layers = []
     for layer in net.layers:
         layers.append(layer)

@@ -62,11 +62,13 @@ class Compiled:
 
 def compile_spec(source, *, backend: str = "torch", output: str | Path | None = None, **overrides) -> Compiled:
     """What `archspec compile` does: build the module, summarise it, optionally export it."""
+    from .export import check_output, export
+
+    if output is not None:  # refused before any work: an input, a folder, a device
+        check_output(output, (source if isinstance(source, (str, Path)) else None,))
     net = network(source, **overrides)
     model = build(net, backend)
     if output is not None:
-        from .export import export
-
         output = export(model, output)
     triton = getattr(model, "plan", None) is not None
     return Compiled(model, module_rows(model), output, plan_rows(net) if triton else None)

@@ -15,14 +15,15 @@ from .eager import VGG, split
 
 def module_rows(model: VGG) -> list[dict]:
     cut = split(model.net)
+    features, classifier = list(model.features), list(model.classifier)  # indexing nn.Sequential is O(n)
     rows = []
     for i, (layer, s) in enumerate(zip(model.net.layers, model.stats.layers, strict=True)):
         if layer.kind == "softmax":
             name, module = "(loss)", None
         elif i < cut:
-            name, module = f"features.{i}", model.features[i]
+            name, module = f"features.{i}", features[i]
         else:
-            name, module = f"classifier.{i - cut}", model.classifier[i - cut]
+            name, module = f"classifier.{i - cut}", classifier[i - cut]
         rows.append(
             {
                 "module": name,

@@ -116,6 +116,15 @@ def write_run(run: Path, cfg: TrainConfig, net: Network, classes: list[str], sta
         tmp.write_text(json.dumps(info, indent=2))
 
 
+def rewrite_config(run: str | Path, cfg: TrainConfig) -> None:
+    """Replace the config in run.json (a resume that extends the run), keeping everything else."""
+    path = Path(run) / "run.json"
+    info = json.loads(path.read_text())
+    info["config"] = cfg.model_dump()
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(info, indent=2))
+
+
 def read_run(run: str | Path) -> tuple[TrainConfig, Network, list[str], Stats]:
     path = Path(run) / "run.json"
     try:

@@ -32,7 +32,7 @@ from archspec.errors import ArchspecError
 from archspec.ir import Network
 
 from . import checkpoint, metrics
-from .config import TrainConfig
+from .config import TrainConfig, parse_every
 from .data import load as load_data
 from .distributed import Context, all_reduce_sum, launch
 from .init import initialise, preinit_from_a
@@ -339,17 +339,41 @@ def run(cfg: TrainConfig, ctx: Context) -> Result:
     return Result(out, sum(p.numel() for p in st.plain.parameters()), st.rows, copied)
 
 
-def run_cli(args: dict) -> Result:
-    """The `archspec train` options -> TrainConfig -> train()."""
-    from .checkpoint import read_run
-    from .config import DataConfig, Recipe, parse_every, parse_scale
+RESUME_OPTIONS = {"resume", "epochs", "gpus", "nproc", "workers", "checkpoint_every"}
+
+
+def resumed(run: str, given: dict, devices: int) -> TrainConfig:
+    """The config to continue `run` with: `epochs` may extend it; an option that would change the recipe
+    mid-run (given: the options the user wrote, with their values) is refused, naming it."""
+    from .checkpoint import read_run, rewrite_config
+
+    cfg = read_run(run)[0]
+    changed = sorted(k for k in given if k not in RESUME_OPTIONS)
+    if changed:
+        names = ", ".join("--" + k.replace("_", "-") for k in changed)
+        raise ArchspecError(f"--resume {run}: {names} would change the run's recipe mid-run; expected only --epochs "
+                            "(to extend it), --gpus/--nproc, --workers or --checkpoint-every")  # fmt: skip
+    update = {"resume": True, "devices": devices, "out": run}
+    if "epochs" in given and given["epochs"] != cfg.recipe.epochs:
+        update["recipe"] = cfg.recipe.model_copy(update={"epochs": given["epochs"]})
+    if "workers" in given:
+        update["data"] = cfg.data.model_copy(update={"workers": given["workers"]})
+    if "checkpoint_every" in given:
+        update["checkpoint_minutes"], update["checkpoint_steps"] = parse_every(given["checkpoint_every"])
+    new = cfg.model_copy(update=update)
+    if new.recipe.epochs != cfg.recipe.epochs:
+        rewrite_config(run, new)  # run.json says what the run now is
+    return new
+
+
+def run_cli(args: dict, given: set[str] = frozenset()) -> Result:
+    """The `archspec train` options -> TrainConfig -> train(); `given`: the options written on the command line."""
+    from .config import DataConfig, Recipe, parse_scale
     from .distributed import processes
 
     devices = processes(args["gpus"], args["nproc"])
     if args["resume"]:
-        cfg, _, _, _ = read_run(args["resume"])
-        cfg = cfg.model_copy(update={"resume": True, "devices": devices, "out": args["resume"]})
-        return train(cfg)
+        return train(resumed(args["resume"], {k: args[k] for k in given}, devices))
     if not args["spec"]:
         raise ArchspecError("train: no spec; expected a spec file or name (e.g. specs/A.txt), or --resume RUN")
     data = DataConfig(

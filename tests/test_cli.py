@@ -78,7 +78,15 @@ def test_compile_prints_summary_and_total(monkeypatch, capsys, tmp_path):
     [
         (["params", "{bad}"], "bad.txt:2:1: found 'conv3_64'; expected a layer"),
         (["params", "{tmp}"], "is a directory"),
-        (["params", "nope.txt"], "nope.txt: no such file or registered spec"),
+        (["params", "nope.txt"], "nope.txt: no such file; expected a spec file, a registered name or spec text"),
+        (["params", "my spec.txt"], "my spec.txt: no such file"),
+        (["params", "/dev/zero"], "/dev/zero: is not a regular file"),
+        (["compile", "{bad}", "-o", "{bad}"], "bad.txt: is the input spec; expected another path"),
+        (["compile", "A", "-o", "/dev/full"], "/dev/full: is not a regular file"),
+        (["compile", "A", "-o", "{tmp}"], "is a directory; expected a file path for the .pt2 output"),
+        (["compile", "A", "-o", "{tmp}/no/such/a.pt2"], "no such folder; expected an existing folder"),
+        (["train", "A", "--gpus", "2"], "--gpus 2: no CUDA device is visible; expected a GPU machine, or --nproc 2"),
+        (["eval", "{tmp}", "--gpus", "4"], "--gpus 4: no CUDA device is visible"),
         (["params", "A", "--input", "32"], "expected HxWxC"),
         (["params", "D", "--input", "16x16x3"], "found maxpool on a 1x1 map"),
         (["params", "A", "--check", "{tmp}/missing.csv"], "missing.csv: no such file"),
@@ -118,17 +126,25 @@ def test_train_writes_a_run_and_prints_the_epochs(monkeypatch, capsys, tmp_path)
     args = ["train", spec, "--data", "synthetic", "--crop", "16", "--scale", "16:20", "--epochs", "2", "--batch",
             "32", "--init", "glorot", "--out", tmp_path / "run", "--backend", "torch"]  # fmt: skip
     code, out, _ = run(monkeypatch, capsys, *args)
-    assert code == 0 and "last epochs" in out and "val top1 err" in out
+    assert code == 0 and "last epochs" in out and "holdout top1 err" in out
     assert {p.name for p in (tmp_path / "run").iterdir()} >= {
         "run.json",
         "checkpoint.pt",
         "model.safetensors",
         "best.safetensors",
+        "holdout.json",
         "metrics.csv",
         "metrics.png",
     }
     code, _, err = run(monkeypatch, capsys, *args)  # the same --out again: refused, nothing overwritten
     assert code == 2 and "already holds a checkpoint" in err
+    code, _, err = run(monkeypatch, capsys, "train", "--resume", tmp_path / "run", "--lr", "0.5", "--batch", "8")
+    assert code == 2 and "--batch, --lr would change the run's recipe mid-run; expected only --epochs" in err
+    code, out, _ = run(monkeypatch, capsys, "train", "--resume", tmp_path / "run", "--epochs", "3")
+    lines = [line for line in out.splitlines() if line.startswith("│")]
+    assert code == 0 and [line.split("│")[1].strip() for line in lines] == ["1", "2", "3"]  # extended, in order
+    epochs = [line.split(",")[0] for line in (tmp_path / "run" / "metrics.csv").read_text().splitlines()[1:]]
+    assert epochs == ["1", "2", "3"]  # integers, not 1.0
 
 
 def test_eval_prints_every_protocol_as_json(monkeypatch, capsys, tmp_path):
