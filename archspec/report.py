@@ -25,6 +25,11 @@ def millions(n: int) -> int:
     return int((Decimal(n) / Decimal(10**6)).quantize(Decimal(1), rounding=ROUND_HALF_UP))
 
 
+def significant(x: float, digits: int = 3) -> float:
+    """Three significant figures, for figures too small for Table 2's integer millions (0.446 M, 0.00576 G)."""
+    return float(f"{x:.{digits}g}")
+
+
 def shape_text(dims: tuple[int, ...]) -> str:
     return "x".join(map(str, dims[1:] + dims[:1])) if len(dims) == 3 else str(dims[0])
 
@@ -35,9 +40,9 @@ def summary_row(s: NetworkStats) -> dict:
         "input": shape_text(s.input),
         "weight_layers": s.weight_layers,
         "params": s.params,
-        "params_m": millions(s.params),
+        "params_m": millions(s.params) if s.params >= 10**7 else significant(s.params / 1e6),
         "macs": s.macs,
-        "gflops": round(s.flops / 1e9, 2),
+        "gflops": round(s.flops / 1e9, 2) if s.flops >= 10**10 else significant(s.flops / 1e9),
     }
 
 

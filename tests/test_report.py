@@ -29,3 +29,10 @@ def test_written_golden_checks_clean(tmp_path):
     rows = params().rows
     write_golden(rows, tmp_path / "g.csv")
     assert check(rows, tmp_path / "g.csv") == []
+
+
+def test_small_nets_keep_three_significant_figures():
+    """Below 10 M the paper's integer millions say nothing: 445,626 parameters is 0.446 M, not 0."""
+    row = params(["A"], num_classes=10, input="32x32x3", width=0.125).rows[0]
+    assert row["params"] == 445_626 and row["params_m"] == 0.446
+    assert row["macs"] == 2_880_512 and row["gflops"] == 0.00576  # 5.76 MFLOPs
