@@ -79,7 +79,7 @@ def network(
     batch_norm: bool = False,
 ) -> Network:
     """Resolve `source` and apply overrides; validates shapes (raises `SpecError` naming the layer)."""
-    shape = parse_shape(input) if input else None
+    shape = parse_shape(input) if input is not None else None
     ov = Overrides(num_classes=num_classes, input=shape, width=width, batch_norm=batch_norm)
     net = ov.apply(resolve(source))
     infer(net)  # every shape problem surfaces here, not later inside torch

@@ -133,6 +133,9 @@ def train(
     no_flip: Annotated[bool, typer.Option("--no-flip", help="No random horizontal flips.")] = False,
     pca: Annotated[float, typer.Option("--pca", help="Std of AlexNet's PCA colour shift.")] = 0.1,
     workers: Annotated[int, typer.Option(help="Loader workers for folders.")] = 4,
+    holdout: Annotated[
+        float, typer.Option("--holdout", min=0, max=0.99, help="Share of each training class held out for the lr rule.")
+    ] = 0.05,
     seed: Annotated[int, typer.Option(help="Seed: same seed, same run.")] = 0,
     max_steps: Annotated[int | None, typer.Option("--max-steps", min=1, help="Stop after N steps.")] = None,
     gpus: Annotated[int, typer.Option("--gpus", min=1, help="Data-parallel GPU processes (NCCL).")] = 1,

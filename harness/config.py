@@ -77,7 +77,7 @@ class Recipe(Node):
     epochs: int = Field(default=74, ge=1)
     batch: int = Field(default=256, ge=1)
     lr: float = Field(default=0.01, gt=0)
-    momentum: float = Field(default=0.9, ge=0)
+    momentum: float = Field(default=0.9, ge=0, lt=1)
     weight_decay: float = Field(default=5e-4, ge=0)
     dropout: float = Field(default=0.5, ge=0, lt=1)
     lr_decays: int = Field(default=3, ge=0, description="how many times lr may be divided by 10")
@@ -86,7 +86,7 @@ class Recipe(Node):
     init_std: float = Field(default=0.01, gt=0, description="std of the 'normal' init")
     pretrained_a: str | None = Field(default=None, description="net-A checkpoint: first 4 convs and last 3 FCs")
     finetune: str | None = Field(default=None, description="checkpoint of this net to start from")
-    seed: int = 0
+    seed: int = Field(default=0, ge=0, le=2**63 - 1)
     max_steps: int | None = Field(default=None, ge=1, description="stop after this many steps (throughput runs)")
 
 

@@ -379,6 +379,7 @@ def run_cli(args: dict, given: set[str] = frozenset()) -> Result:
     data = DataConfig(
         source=args["data"], root=args["data_root"], crop=args["crop"], flip=not args["no_flip"],
         scale=parse_scale(args["scale"]) if args["scale"] else None, pca_std=args["pca"], workers=args["workers"],
+        holdout=args["holdout"],
     )  # fmt: skip
     recipe = Recipe(**{k: args[k] for k in ("epochs", "batch", "lr", "momentum", "weight_decay", "dropout",
                                             "patience", "init", "init_std", "pretrained_a", "finetune", "seed",
