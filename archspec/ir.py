@@ -173,6 +173,16 @@ class Network(Node):
     def to_json(self) -> str:
         return self.model_dump_json(indent=2)
 
+    def structure_hash(self) -> str:
+        """What the network computes, without where it was written: the same for a spec whose comments or
+        layout changed, different for any change of a layer, a size or the input."""
+        import hashlib
+        import json
+
+        layers = [layer.model_dump(exclude={"src"}) for layer in self.layers]
+        text = json.dumps({"input": self.input.model_dump(), "layers": layers}, sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
     @classmethod
     def from_json(cls, text: str) -> Network:
         return cls.model_validate_json(text)

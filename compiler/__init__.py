@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from archspec import network
+from archspec import infer, memory, network
 from archspec.errors import ArchspecError
 from archspec.ir import Network
 
@@ -67,6 +67,7 @@ def compile_spec(source, *, backend: str = "torch", output: str | Path | None = 
     if output is not None:  # refused before any work: an input, a folder, a device
         check_output(output, (source if isinstance(source, (str, Path)) else None,))
     net = network(source, **overrides)
+    memory.check(infer(net), what=net.name)  # before a byte of weights is allocated
     model = build(net, backend)
     if output is not None:
         output = export(model, output)

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+import archspec
 from archspec.atomic import atomic_path
 from archspec.errors import ArchspecError
 
@@ -67,14 +68,21 @@ IDENTITY = ("spec", "name", "width", "batch_norm", "data", "recipe", "backend")
 
 
 def _finished(cfg: TrainConfig) -> bool:
-    """A finished run of exactly this configuration; a run of another one is an error, never reused."""
+    """A finished run of exactly this configuration and network (the spec's IR hash); a run of another one is an
+    error, never reused."""
     from safetensors import safe_open
 
     run = Path(cfg.out)
     weights = run / "model.safetensors"
     if not (run / "run.json").is_file():
         return False
-    saved = read_run(run)[0]
+    saved, net, classes, _ = read_run(run)
+    i = net.input
+    now = archspec.network(cfg.spec, num_classes=len(classes), input=f"{i.height}x{i.width}x{i.channels}",
+                           width=cfg.width, batch_norm=cfg.batch_norm)  # fmt: skip
+    if now.structure_hash() != net.structure_hash():
+        raise ArchspecError(f"{run}: holds a run of another network (the spec {cfg.spec!r} has changed since); "
+                            "expected the suite's own run: remove the folder or use another --out")  # fmt: skip
     want, have = cfg.model_dump(include=set(IDENTITY)), saved.model_dump(include=set(IDENTITY))
     for key in ("data", "recipe"):  # fields that only say how to run, not what is trained
         want[key].pop("workers", None), have[key].pop("workers", None)

@@ -204,11 +204,23 @@ def _scan(split_dir: Path, classes: list[str] | None = None) -> tuple[list[str],
     for name in found:
         if name not in classes:
             raise ArchspecError(f"{split_dir / name}: class not in train/; expected one of train/'s classes")
-        images = sorted(p for p in (split_dir / name).rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+        images = sorted(p for p in (split_dir / name).rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES
+                        and p.is_file())  # regular files only: a FIFO named x.jpg would block a worker forever
         if not images:
             raise ArchspecError(f"{split_dir / name}: no images; expected .jpg, .jpeg, .png (or similar) files")
         items += [(str(p), classes.index(name)) for p in images]
     return classes, items
+
+
+def to_rgb8(im):
+    """An image as 8-bit RGB; 16- and 32-bit greyscale by its real range (Pillow's convert would saturate)."""
+    from PIL import Image
+
+    if im.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
+        a = np.asarray(im, dtype=np.float64)
+        top = 65535.0 if im.mode.startswith("I;16") else max(float(a.max()), 1.0)
+        return Image.fromarray(np.clip(a / top * 255 + 0.5, 0, 255).astype(np.uint8)).convert("RGB")
+    return im.convert("RGB")
 
 
 class FolderImages(torch.utils.data.Dataset):
@@ -230,7 +242,7 @@ class FolderImages(torch.utils.data.Dataset):
             with Image.open(path) as im:
                 if mode == "stats":
                     im.draft("RGB", (64, 64))
-                img = im.convert("RGB")
+                img = to_rgb8(im)
         except Exception:  # truncated, corrupt or unsupported files are skipped, not fatal
             return None
         crop = self.cfg.crop_size
@@ -261,7 +273,13 @@ def _collate(batch):
 
 
 def _stats_cache(root: Path, items: list[tuple[str, int]]) -> Path:
-    key = hashlib.sha1(f"{root.resolve()}|{len(items)}|{items[0][0]}|{items[-1][0]}".encode()).hexdigest()[:16]
+    """The statistics' cache file, keyed on every training image's path, size and modification time:
+    replacing, adding or removing an image gives a new key."""
+    h = hashlib.sha1(str(root.resolve()).encode())
+    for path, _ in items:
+        st = os.stat(path)
+        h.update(f"|{path}|{st.st_size}|{st.st_mtime_ns}".encode())
+    key = h.hexdigest()[:16]
     cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "archspec"
     return cache / f"stats-{key}.json"
 

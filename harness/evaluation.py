@@ -20,13 +20,14 @@ from rich.progress import Progress
 from torch import nn
 
 import archspec
+from archspec import memory
 from archspec.compiler.dense import to_dense
 from archspec.compiler.weights import load_pretrained
 from archspec.errors import ArchspecError
 
 from . import checkpoint
 from .config import DataConfig, TrainConfig
-from .data import FolderData, load_small
+from .data import FolderData, load_small, to_rgb8
 from .distributed import Context, launch
 from .protocol import METHODS, centre_posterior, combine, paper_scales, scale_posteriors, single_scale, wrong
 from .stats import wilson
@@ -95,7 +96,7 @@ def _folder_images(folder: FolderData, rank: int, world: int, n: int):
         path, label = folder.val_items[i]
         try:
             with Image.open(path) as im:
-                x = torch.from_numpy(np.asarray(im.convert("RGB")).copy()).permute(2, 0, 1)
+                x = torch.from_numpy(np.asarray(to_rgb8(im)).copy()).permute(2, 0, 1)
         except Exception:
             continue  # unreadable: left out of the evaluation (counted by the caller)
         yield torch.tensor([i]), x[None], torch.tensor([label])
@@ -194,6 +195,15 @@ def _run(job: EvalJob, ctx: Context) -> Evaluation:
         multi = job.scales or paper_scales(s.train_scales, s.crop)
         both = ((s, "single", single_scale(s.train_scales)), (s, "multi", multi))
         plans += [plan for plan in both if plan[1] in job.protocols]
+    for s, _, scales in plans:  # a huge --scales is refused before an image is rescaled
+        need = memory.needed(archspec.infer(s.model.net), 2 * (64 if data.small else 1))
+        if ctx.device.type == "cpu" and (have := memory.available()) and need * (max(scales) / s.crop) ** 2 > have:
+            raise ArchspecError(f"--scales {max(scales)}: evaluating {s.label} at that scale needs about "
+                                f"{need * (max(scales) / s.crop) ** 2 / 2**30:.0f} GiB; expected at most the "
+                                f"{have / 2**30:.1f} GiB available")  # fmt: skip
+        if min(scales) < s.crop:
+            raise ArchspecError(f"--scales {min(scales)}: smaller than {s.label}'s crop {s.crop}; expected test "
+                                f"scales of at least {s.crop}")  # fmt: skip
     dense = {id(s): to_dense(s.model) for s in sources}
     probs: dict[tuple[int, str], list[torch.Tensor]] = {}
     views: dict[tuple[int, int], dict[str, int]] = {}  # (source index, q) -> fewest views over images
@@ -221,6 +231,10 @@ def _run(job: EvalJob, ctx: Context) -> Evaluation:
                 for method, p in out.items():
                     probs.setdefault((k, method), []).append(p.cpu())
             bar.advance(task, len(y))
+    if job.progress and ctx.main and not bar.console.is_terminal:  # no live bar off a terminal: one line
+        bar.console.print(f"evaluated {', '.join(s.label for s in sources)} on {count:,} images (rank 0's share)"
+                          if ctx.world > 1 else f"evaluated {', '.join(s.label for s in sources)} on {count:,} "
+                          "images", markup=False)  # fmt: skip
     index, labels = torch.cat(index), torch.cat(labels)
     stacked = {key: torch.cat(v) for key, v in probs.items()}
     if ctx.world > 1:  # gather every rank's share on rank 0, in image order

@@ -26,6 +26,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from torch import nn
 
 import archspec
+from archspec import memory
 from archspec.compiler import build
 from archspec.compiler.weights import load_weights, read_state_dict
 from archspec.errors import ArchspecError
@@ -181,6 +182,8 @@ def setup(cfg: TrainConfig, ctx: Context, data) -> tuple[Network, State, list]:
         crop = cfg.data.crop_size
         net = archspec.network(cfg.spec, num_classes=len(data.classes), input=f"{crop}x{crop}x{data.channels}",
                                width=cfg.width, batch_norm=cfg.batch_norm)  # fmt: skip
+    if ctx.device.type == "cpu":  # before the model or a batch is allocated
+        memory.check(archspec.infer(net), cfg.recipe.batch // ctx.world, training=True, what=f"{cfg.out}: {net.name}")
     model, copied = _model(cfg, net, ctx)
     plain = model
     if ctx.world > 1:
@@ -279,8 +282,20 @@ def end_epoch(st: State, figures: dict, data, cfg: TrainConfig, ctx: Context, am
             checkpoint.save_weights(st.plain, out / "best.safetensors", epoch=st.epoch, selected_on="holdout",
                                     holdout_top1_err=100 - accuracy)  # fmt: skip
         metrics.write(out / "metrics.csv", st.rows)
+        _plain_line(st.rows[-1], cfg)
         _warn_if_at_chance(st, cfg, len(data.classes))
     st.best = max(st.best, accuracy)
+
+
+def _plain_line(row: dict, cfg: TrainConfig) -> None:
+    """When stderr is not a terminal (CI, nohup, a pipe) the progress bar shows nothing: one line per epoch."""
+    console = Console(stderr=True)
+    if not cfg.progress or console.is_terminal:
+        return
+    held = f", held-out top-1 err {row['holdout_top1_err']:.2f}%" if "holdout_top1_err" in row else ""
+    console.print(f"{cfg.out}: epoch {row['epoch']}/{cfg.recipe.epochs}: train loss {row['train_loss']:.4f}, "
+                  f"train top-1 err {row['train_top1_err']:.2f}%{held}, lr {row['lr']:g}, "
+                  f"{row['images_per_s']:.0f} img/s, {row['seconds']:.1f} s", markup=False, soft_wrap=True)  # fmt: skip
 
 
 def _warn_if_at_chance(st: State, cfg: TrainConfig, classes: int) -> None:

@@ -85,6 +85,10 @@ def test_compile_prints_summary_and_total(monkeypatch, capsys, tmp_path):
         (["compile", "A", "-o", "/dev/full"], "/dev/full: is not a regular file"),
         (["compile", "A", "-o", "{tmp}"], "is a directory; expected a file path for the .pt2 output"),
         (["compile", "A", "-o", "{tmp}/no/such/a.pt2"], "no such folder; expected an existing folder"),
+        (["compile", "A", "--width", "64"], "A: needs about 1967.1 GiB for building it (527,637,963,752 parameters)"),
+        (["compile", "A", "--input", "4096x4096x3"], "needs about 136.1 GiB for building it"),
+        (["train", "A", "--momentum", "5"], "momentum: Input should be less than 1"),
+        (["params", "A", "--input", ""], "input '': expected HxWxC"),
         (["train", "A", "--gpus", "2"], "--gpus 2: no CUDA device is visible; expected a GPU machine, or --nproc 2"),
         (["eval", "{tmp}", "--gpus", "4"], "--gpus 4: no CUDA device is visible"),
         (["params", "A", "--input", "32"], "expected HxWxC"),
@@ -160,3 +164,8 @@ def test_eval_prints_every_protocol_as_json(monkeypatch, capsys, tmp_path):
     }  # fmt: skip
     assert rows[0]["model"] == "tiny/18/18" and rows[0]["images"] == 8
     assert next(r for r in rows if r["protocol"] == "multi")["test_scales"] == "16,18,20"
+    assert all(r["top1_lo"] <= r["top1_err"] <= r["top1_hi"] for r in rows)  # 95% Wilson intervals
+    code, _, err = run(monkeypatch, capsys, "eval", tmp_path / "run", "--scales", "8")
+    assert code == 2 and "--scales 8: smaller than tiny/18's crop 16; expected test scales of at least 16" in err
+    code, _, err = run(monkeypatch, capsys, "eval", tmp_path / "run", "--scales", "99999")
+    assert code == 2 and "--scales 99999: evaluating tiny/18 at that scale needs about" in err

@@ -70,3 +70,11 @@ def test_pickled_code_is_never_executed(tmp_path):
         load_pretrained(archspec.compile("conv3-4 FC-2"), path)
     with pytest.raises(archspec.ArchspecError, match="no such file"):
         load_pretrained(archspec.compile("conv3-4 FC-2"), tmp_path / "missing.pth")
+
+
+def test_non_finite_weights_load_with_a_warning():
+    model = archspec.compile("input 16x16x3 conv3-4 maxpool FC-3 soft-max")
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    state["features.0.weight"][0, 0, 0, 0] = float("nan")
+    with pytest.warns(UserWarning, match=r"1 tensor\(s\) hold NaN or infinite values \(first: features\.0\.weight"):
+        load_weights(model, state, "w.safetensors")

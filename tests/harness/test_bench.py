@@ -197,3 +197,41 @@ def test_scaling_measures_one_and_two_processes(tmp_path):
     rows = bench.scaling(suite, tmp_path / "out", devices=2, data=None)
     assert [r["processes"] for r in rows] == [1, 2] and rows[0]["speedup"] == 1.0
     assert rows[1]["efficiency_%"] == pytest.approx(100 * rows[1]["speedup"] / 2, abs=0.1)
+
+
+FOLDER_SUITE = """
+[suite]
+name = "folder"
+data = "DATA"
+crop = 16
+epochs = 1
+batch = 4
+init = "glorot"
+holdout = 0.2
+
+[[train]]
+id = "T/256"
+spec = "input 16x16x3 conv3-4 maxpool FC-8 FC-3 soft-max"
+scale = "256"
+
+[[table]]
+name = "Table F"
+title = "folder"
+rows = [{ label = "T", train = ["T/256"], protocol = "single" }]
+"""
+
+
+def test_an_imagenet_layout_folder_trains_evaluates_and_benches(tmp_path, image_folder):
+    """JPEG/PNG class folders end to end: the colour statistics pass, training, the protocol and a bench."""
+    from archspec.harness import DataConfig, Recipe, TrainConfig, train
+    from archspec.harness.evaluation import EvalJob, evaluate_checkpoints
+
+    data = DataConfig(source=str(image_folder), crop=16, scale=(18, 22), workers=0)
+    cfg = TrainConfig(spec="input 16x16x3 conv3-4 maxpool FC-8 FC-3 soft-max", data=data, out=str(tmp_path / "run"),
+                      recipe=Recipe(epochs=1, batch=6, init="glorot"), backend="torch", progress=True)  # fmt: skip
+    assert len(train(cfg).metrics) == 1
+    rows = evaluate_checkpoints(EvalJob([str(tmp_path / "run")], progress=False))
+    assert {r["images"] for r in rows} == {6}  # the folder's val/ images
+    result = run_suite(write(tmp_path, FOLDER_SUITE.replace("DATA", str(image_folder))), str(tmp_path / "bench"),
+                       log=lambda line: None)  # fmt: skip
+    assert result["complete"] and result["tables"][0]["rows"][0]["images"] == 6

@@ -3,8 +3,10 @@
 import gzip
 import struct
 
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from archspec.errors import ArchspecError
 from archspec.harness.config import DataConfig
@@ -135,3 +137,26 @@ def test_the_held_out_images_come_from_the_training_set_not_the_scored_one():
     assert not any(bytes(x.numpy()) in scored for x in data.holdout_x)
     record = data.holdout_record()
     assert record["count"] == 250 and record["train"] == 4750 and record["indices"] == data.holdout_index.tolist()
+
+
+def test_replaced_images_get_fresh_colour_statistics(image_folder):
+    cfg = DataConfig(source=str(image_folder), crop=16, scale=(18, 18), workers=0)
+    before = FolderData(cfg).stats.mean
+    for path in (image_folder / "train").rglob("*.jpg"):  # same names, same count, other pixels
+        Image.new("RGB", (30, 30), (250, 250, 250)).save(path)
+    assert FolderData(cfg).stats.mean[0] > before[0] + 0.1
+
+
+def test_sixteen_bit_images_keep_their_range():
+    from archspec.harness.data import to_rgb8
+
+    grey = Image.fromarray(np.full((4, 4), 32768, dtype=np.uint16))  # mid-grey in 16 bits
+    assert np.asarray(to_rgb8(grey))[0, 0].tolist() == [128, 128, 128]  # Pillow's convert("RGB") gives 255
+
+
+def test_special_files_named_like_images_are_not_read(image_folder):
+    import os
+
+    os.mkfifo(image_folder / "train" / "n01" / "x.jpg")  # reading it would block forever
+    data = FolderData(DataConfig(source=str(image_folder), crop=16, scale=(18, 18), workers=0))
+    assert not any(p.endswith("x.jpg") for p, _ in data.train_items + data.holdout_items)
