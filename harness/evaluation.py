@@ -70,7 +70,10 @@ def load_source(path: str, spec: str | None = None, device: torch.device | str =
     if spec is None:
         raise ArchspecError(f"{path}: a weights file needs --spec (the network it belongs to), or pass a run folder")
     model = load_pretrained(archspec.compile(spec), p)
-    classes = [str(i) for i in range(model.net.layers[-2].out_features)]
+    last = next((layer for layer in reversed(model.net.layers) if layer.kind == "fc"), None)
+    if last is None:
+        raise ArchspecError(f"--spec {spec!r}: has no FC layer; expected a classifier network")
+    classes = [str(i) for i in range(last.out_features)]
     data = DataConfig(source="imagenet", crop=224, scale=(256, 256))
     model = model.to(device, memory_format=torch.channels_last).eval()
     return Source(f"{model.net.name}/256", model, classes, IMAGENET_MEAN, IMAGENET_STD, 224, (256, 256), data)
@@ -100,6 +103,30 @@ def _folder_images(folder: FolderData, rank: int, world: int, n: int):
         except Exception:
             continue  # unreadable: left out of the evaluation (counted by the caller)
         yield torch.tensor([i]), x[None], torch.tensor([label])
+
+
+def _check_data(source: Source, data: DataConfig, given: str | None) -> None:
+    """The scored data must have the run's classes and channels: anything else is one line, not a traceback
+    or a meaningless 95% error."""
+    if data.small:
+        d = load_small(data)
+        classes, channels = d.classes, d.channels
+    elif data.source == "imagenet" or not Path(data.source).is_dir():
+        raise ArchspecError(f"{data.source}: no such folder; expected the scored data as --data (an ImageNet-layout "
+                            "folder or embedded, fashion-mnist, mnist)")  # fmt: skip
+    else:
+        classes = sorted(d.name for d in (Path(data.source) / "train").iterdir() if d.is_dir())
+        channels = 3
+    where = f"--data {given}" if given else data.source
+    if len(classes) != len(source.classes) or (data.small and classes != source.classes):
+        def names(c):
+            return ", ".join(c[:3]) + (", ..." if len(c) > 3 else "")
+
+        raise ArchspecError(f"{where}: {len(classes)} classes ({names(classes)}); expected the {len(source.classes)} "
+                            f"classes {source.label} was trained on ({names(source.classes)})")  # fmt: skip
+    want = source.model.net.input.channels
+    if channels != want:
+        raise ArchspecError(f"{where}: {channels}-channel images; expected {want} channels, as {source.label} takes")
 
 
 def parse_scales(text: str) -> list[int]:
@@ -209,6 +236,7 @@ def _run(job: EvalJob, ctx: Context) -> Evaluation:
     views: dict[tuple[int, int], dict[str, int]] = {}  # (source index, q) -> fewest views over images
     at = {id(s): i for i, s in enumerate(sources)}
     index, labels = [], []
+    _check_data(first, data, job.data)
     count, images = val_images(data, ctx.rank, ctx.world, job.limit)
     with Progress(console=Console(stderr=True), disable=not (job.progress and ctx.main), transient=True) as bar:
         task = bar.add_task(f"evaluating {', '.join(s.label for s in sources)}", total=count)

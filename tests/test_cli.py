@@ -165,6 +165,8 @@ def test_eval_prints_every_protocol_as_json(monkeypatch, capsys, tmp_path):
     assert rows[0]["model"] == "tiny/18/18" and rows[0]["images"] == 8
     assert next(r for r in rows if r["protocol"] == "multi")["test_scales"] == "16,18,20"
     assert all(r["top1_lo"] <= r["top1_err"] <= r["top1_hi"] for r in rows)  # 95% Wilson intervals
+    code, _, err = run(monkeypatch, capsys, "eval", tmp_path / "run", "--data", "embedded")
+    assert code == 2 and "--data embedded: 10 classes (T-shirt/top, Trouser, Pullover, ...); expected the 10" in err
     code, _, err = run(monkeypatch, capsys, "eval", tmp_path / "run", "--scales", "8")
     assert code == 2 and "--scales 8: smaller than tiny/18's crop 16; expected test scales of at least 16" in err
     code, _, err = run(monkeypatch, capsys, "eval", tmp_path / "run", "--scales", "99999")
