@@ -164,6 +164,22 @@ def train(
     )
 
 
+@app.command("export")
+def export_(
+    run: Annotated[str, typer.Argument(help="A run folder (archspec train).")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="The .pt2 file to write.")],
+    weights: Annotated[str, typer.Option("--weights", help="final | best (selected on the held-out split).")] = "final",
+) -> None:
+    """A trained run as one torch.export file with its preprocessing inside, loadable without archspec."""
+    from .harness.export import export_run
+
+    if weights not in ("final", "best"):
+        raise ArchspecError(f"--weights {weights!r}: expected final or best")
+    path = export_run(run, output, weights)
+    out.print(f"wrote {path}: torch.export.load(path).module() takes images in [0, 1] (N, C, crop, crop), "
+              "mean subtracted inside; metadata in its archspec.json", markup=False, soft_wrap=True)  # fmt: skip
+
+
 @app.command("eval")
 def eval_(
     checkpoints: Annotated[list[str], typer.Argument(help="Run folders (archspec train), or weights with --spec.")],

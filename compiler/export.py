@@ -42,16 +42,22 @@ def check_output(path: str | Path, inputs: tuple[str | Path | None, ...] = ()) -
     return path
 
 
-def export(model: VGG, path: str | Path) -> Path:
+def export(model: VGG, path: str | Path, wrap=None, extra_files: dict[str, str] | None = None) -> Path:
     """Write the exported program to `path` atomically (a temporary file in the same folder, then a rename);
-    a failed write (a full disk) leaves any earlier file intact and is one line."""
+    a failed write (a full disk) leaves any earlier file intact and is one line. `wrap(model)` builds what is
+    exported around the eager model (e.g. with preprocessing); `extra_files` are stored beside the program."""
     path = check_output(path)
     i = model.net.input
+    if type(model) is not VGG:  # the Triton backend's kernels do not trace: export the eager equivalent
+        eager = VGG(model.net)
+        eager.load_state_dict(model.state_dict())
+        model = eager
+    wrap = wrap(model) if wrap is not None else None
     example = torch.zeros(2, i.channels, i.height, i.width)  # (N, C, H, W)
-    program = torch.export.export(model.eval(), (example,), dynamic_shapes=({0: Dim("batch")},))
+    program = torch.export.export((wrap or model).eval(), (example,), dynamic_shapes=({0: Dim("batch")},))
     try:
         with atomic_path(path) as tmp:
-            torch.export.save(program, tmp)
+            torch.export.save(program, tmp, extra_files=extra_files)
     except OSError as e:
         raise ArchspecError(f"{path}: could not be written ({e.strerror or e}); expected a writable file with "
                             "free space (any earlier file there is unchanged)") from None  # fmt: skip

@@ -5,6 +5,7 @@ import torch
 
 import archspec
 from archspec.compiler import compile_spec
+from archspec.errors import ArchspecError
 
 SPEC = "input 16x16x1 conv3-4 maxpool conv3-8 maxpool FC-16 FC-3 soft-max"
 
@@ -21,11 +22,11 @@ def test_failed_export_keeps_the_existing_file(tmp_path, monkeypatch):
     out = tmp_path / "net.pt2"
     out.write_bytes(b"previous")
 
-    def boom(*args, **kwargs):
-        raise RuntimeError("disk full")
+    def full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(torch.export, "save", boom)
-    with pytest.raises(RuntimeError):
+    monkeypatch.setattr(torch.export, "save", full)
+    with pytest.raises(ArchspecError, match=r"net.pt2: could not be written \(No space left on device\)"):
         compile_spec(SPEC, output=out)
     assert out.read_bytes() == b"previous"
     assert [p.name for p in tmp_path.iterdir()] == ["net.pt2"]
@@ -36,3 +37,18 @@ def test_compile_rows_name_torchvision_modules():
     assert [r["module"] for r in rows][:3] == ["features.0", "features.1", "features.2"]
     assert rows[-1]["module"] == "(loss)"
     assert sum(r["params"] for r in rows) == archspec.infer(archspec.network(SPEC)).params
+
+
+def test_the_triton_backend_exports_its_eager_equivalent(tmp_path, monkeypatch):
+    from archspec.compiler import eager
+
+    class Fused(eager.VGG):  # stands for the Triton module, whose kernels do not trace
+        def forward(self, x):
+            raise AssertionError("traced the fused module")
+
+    model = Fused(archspec.network(SPEC)).eval()
+    from archspec.compiler.export import export
+
+    export(model, tmp_path / "net.pt2")
+    x = torch.randn(3, 1, 16, 16)
+    torch.testing.assert_close(torch.export.load(tmp_path / "net.pt2").module()(x), eager.VGG.forward(model, x))

@@ -1,0 +1,50 @@
+"""`archspec export RUN -o model.pt2`: a trained run as one file anyone with torch can load.
+
+The exported program takes images with pixels in [0, 1], (N, C, crop, crop), already rescaled (smallest side Q)
+and centre-cropped, and returns class logits: the training set's mean RGB (and, for model-zoo weights, the std)
+is subtracted inside the program, so nothing about preprocessing has to be remembered. The file also carries
+`archspec.json` (classes, mean, std, crop, training scale, which weights), read with
+`torch.export.load(path, extra_files={"archspec.json": ""})`. A Triton-backend run exports its eager
+equivalent (same weights, same outputs).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+from torch import nn
+
+import archspec
+from archspec.compiler.export import check_output, export
+from archspec.compiler.weights import load_pretrained
+
+from . import checkpoint
+
+
+class Preprocessed(nn.Module):
+    """(x - mean) / std, then the network: x (N, C, H, W) in [0, 1]."""
+
+    def __init__(self, model: nn.Module, mean: tuple[float, ...], std: tuple[float, ...]) -> None:
+        super().__init__()
+        self.model = model
+        self.register_buffer("mean", torch.tensor(mean).view(1, -1, 1, 1))
+        self.register_buffer("std", torch.tensor(std).view(1, -1, 1, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model((x - self.mean) / self.std)  # (N, classes)
+
+
+def export_run(run: str | Path, output: str | Path, weights: str = "final") -> Path:
+    check_output(output)
+    cfg, net, classes, stats = checkpoint.read_run(run)
+    path = checkpoint.weights_of(run, weights)
+    model = load_pretrained(archspec.compile(net), path)
+    std = (1.0,) * len(stats.mean)
+    info = {"classes": classes, "mean": list(stats.mean), "std": list(std), "crop": cfg.data.crop_size,
+            "train_scales": list(cfg.data.scales), "test_scale": cfg.data.test_scale, "weights": str(path),
+            "input": "float32 (N, C, crop, crop), pixels in [0, 1]: smallest side rescaled to test_scale, centre "
+                     "crop; the mean is subtracted inside", "archspec_network": net.name}  # fmt: skip
+    return export(model, output, wrap=lambda m: Preprocessed(m, stats.mean, std),
+                  extra_files={"archspec.json": json.dumps(info)})  # fmt: skip
