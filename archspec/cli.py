@@ -33,6 +33,9 @@ Width = Annotated[
 ]
 BN = Annotated[bool, typer.Option("--bn", help="Batch norm after every conv (torchvision's vgg*_bn).")]
 Fmt = Annotated[Format, typer.Option("--format", "-f", help="Output format.")]
+Threads = Annotated[
+    int | None, typer.Option("--threads", min=1, help="torch CPU threads (default: torch's own; 1 on a busy machine).")
+]
 
 
 def _overrides(classes, input, width, bn) -> dict:
@@ -100,7 +103,8 @@ def compile_(
         rows = result.plan if fmt is Format.json else [{**r, "layers": " + ".join(r["layers"])} for r in result.plan]
         show(out, rows, fmt.value, title=f"{net.name}: Triton fusion plan ({len(rows)} launches), input {net.input}")
     else:
-        show(out, result.rows, fmt.value, title=f"{net.name} ({backend} backend), input {net.input}")
+        title = f"{net.name} ({result.backend} backend, {result.reason}), input {net.input}"
+        show(out, result.rows, fmt.value, title=title)
     if fmt is Format.table:
         out.print(f"total parameters: {result.params:,}")
         if result.output:
@@ -144,6 +148,7 @@ def train(
     checkpoint_every: Annotated[
         str, typer.Option("--checkpoint-every", help="Step checkpoints: every N steps (500) or minutes (10m).")
     ] = "10m",
+    threads: Threads = None,
     width: Width = None,
     bn: BN = False,
 ) -> None:
@@ -192,6 +197,7 @@ def eval_(
     ] = "final",
     gpus: Annotated[int, typer.Option("--gpus", min=1, help="Shard over N GPU processes.")] = 1,
     nproc: Annotated[int, typer.Option("--nproc", min=1, help="Shard over N CPU processes.")] = 1,
+    threads: Threads = None,
     fmt: Fmt = Format.table,
 ) -> None:
     """The paper's test protocol: single/multi-scale, dense, multi-crop, both, centre crop, fusion."""
@@ -200,7 +206,7 @@ def eval_(
     if weights not in ("final", "best"):
         raise ArchspecError(f"--weights {weights!r}: expected final or best")
     job = EvalJob(checkpoints, spec=spec, data=data, scales=parse_scales(scales) if scales else None, limit=limit,
-                  weights=weights)  # fmt: skip
+                  weights=weights, threads=threads)  # fmt: skip
     from .harness.distributed import processes
 
     rows = evaluate_checkpoints(job, devices=processes(gpus, nproc), cuda=None if nproc == 1 else False)
@@ -214,13 +220,15 @@ def bench(
     data: Annotated[str | None, typer.Option("--data", help="Data for every entry (overrides the suite's).")] = None,
     gpus: Annotated[int, typer.Option("--gpus", min=1, help="GPU processes; also measures 1..N scaling.")] = 1,
     nproc: Annotated[int, typer.Option("--nproc", min=1, help="CPU processes (gloo); also measures scaling.")] = 1,
+    threads: Threads = None,
 ) -> None:
     """Reproduce the paper's Tables 3-6 from a suite: train or reuse, evaluate, report beside the paper."""
     from .harness.bench import run_suite
     from .harness.bench_report import display_rows
     from .harness.distributed import processes
 
-    result = run_suite(suite, out, processes(gpus, nproc), data, log=lambda line: err.print(line, markup=False))
+    result = run_suite(suite, out, processes(gpus, nproc), data, log=lambda line: err.print(line, markup=False),
+                       threads=threads)  # fmt: skip
     for table in result["tables"]:
         show(out_console, display_rows(table), "table", title=f"{table['name']}: {table['title']} (error, %)")
     show(out_console, result["claims"], "table", title="The paper's claims at this scale (paired tests)")

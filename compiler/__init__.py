@@ -26,6 +26,13 @@ from .summary import module_rows
 BACKENDS = ("torch", "triton", "auto")
 
 
+def backend_reason(backend: str) -> str:
+    """Why `auto` chose what it chose, in a few words (what `compile` prints)."""
+    if backend != "auto":
+        return "asked for"
+    return "auto: CUDA is available" if torch.cuda.is_available() else "auto: no CUDA"
+
+
 def resolve_backend(backend: str) -> str:
     """`auto` -> `triton` on CUDA, else `torch`; `triton` without CUDA needs the interpreter."""
     if backend not in BACKENDS:
@@ -54,6 +61,8 @@ class Compiled:
     rows: list[dict]
     output: Path | None = None
     plan: list[dict] | None = None  # the Triton backend's kernel launches
+    backend: str = "torch"  # what was built
+    reason: str = "asked for"  # why: "auto: no CUDA", ...
 
     @property
     def params(self) -> int:
@@ -72,4 +81,5 @@ def compile_spec(source, *, backend: str = "torch", output: str | Path | None = 
     if output is not None:
         output = export(model, output)
     triton = getattr(model, "plan", None) is not None
-    return Compiled(model, module_rows(model), output, plan_rows(net) if triton else None)
+    return Compiled(model, module_rows(model), output, plan_rows(net) if triton else None,
+                    resolve_backend(backend), backend_reason(backend))  # fmt: skip

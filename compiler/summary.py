@@ -1,4 +1,5 @@
-"""What `archspec compile` prints: one row per IR layer with the torch module built for it.
+"""What `archspec compile` prints: one row per IR layer with the torch module built for it, and every module
+without a spec token (torchvision's `avgpool`), each once, in the module's order.
 
 Parameters are counted on the built module (not the IR), so the table doubles as
 a check that the compiler built what the analysis counted.
@@ -33,4 +34,8 @@ def module_rows(model: VGG) -> list[dict]:
                 "params": sum(p.numel() for p in module.parameters()) if isinstance(module, nn.Module) else 0,
             }
         )
-    return rows
+    others = [(name, m) for name, m in model.named_children() if name not in ("features", "classifier")]
+    last = shape_text(model.stats.layers[cut - 1].out_shape) if cut else ""
+    extra = [{"module": name, "op": type(m).__name__, "spec": "(torchvision layout; no spec token)",
+              "out_shape": last, "params": sum(p.numel() for p in m.parameters())} for name, m in others]  # fmt: skip
+    return rows[:cut] + extra + rows[cut:]  # every module once, in state_dict order

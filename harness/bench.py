@@ -342,8 +342,14 @@ def _save_record(root: Path, path: str, wall_s_total: float) -> None:
         tmp.write_text(json.dumps({"suite_sha256": suite_hash(path), "wall_s_total": round(wall_s_total, 1)}))
 
 
-def run_suite(path: str, out: str | None = None, devices: int = 1, data: str | None = None, log=print) -> dict:
-    """Train, evaluate and report a suite in `out` (default bench/<name>), which it owns (locked) meanwhile."""
+def run_suite(path: str, out: str | None = None, devices: int = 1, data: str | None = None, log=print,
+              threads: int | None = None) -> dict:  # fmt: skip
+    """Train, evaluate and report a suite in `out` (default bench/<name>), which it owns (locked) meanwhile;
+    `threads` sets torch's CPU threads for all of it (and is recorded in the report)."""
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
     started = time.perf_counter()
     suite = load_suite(path)
     _check_data(suite, data)

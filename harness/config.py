@@ -103,6 +103,7 @@ class TrainConfig(Node):
     cuda: bool | None = Field(default=None, description="None: use CUDA when available")
     progress: bool = True
     resume: bool = False
+    threads: int | None = Field(default=None, ge=1, description="torch CPU threads (default: torch's own)")
     checkpoint_minutes: float | None = Field(default=10.0, gt=0, description="step checkpoint every N minutes")
     checkpoint_steps: int | None = Field(default=None, ge=1, description="step checkpoint every N steps (wins)")
 

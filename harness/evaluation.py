@@ -149,6 +149,7 @@ class EvalJob:
     limit: int | None = None
     weights: str = "final"  # a run's final weights, or "best" (selected on its held-out split)
     protocols: tuple[str, ...] = ("single", "multi")
+    threads: int | None = None  # torch CPU threads (default: torch's own)
     progress: bool = True
 
 
@@ -212,6 +213,8 @@ def _row(model, protocol, method, test_scales, posterior, labels, dense_map, cro
 
 @torch.no_grad()
 def _run(job: EvalJob, ctx: Context) -> Evaluation:
+    if job.threads:
+        torch.set_num_threads(job.threads)
     sources = [load_source(s, job.spec, ctx.device, job.weights) for s in job.sources]
     first = sources[0]
     data = first.data if job.data is None else first.data.model_copy(update={"source": job.data})

@@ -53,6 +53,7 @@ def plot(path: Path, rows: list[dict], title: str) -> None:
     lr.set(title="learning rate", xlabel="epoch", yscale="log")
     for ax in (loss, err):
         ax.legend()
+        ax.ticklabel_format(axis="y", useOffset=False)  # an offset ("+2.302") makes a flat loss look like progress
     fig.suptitle(title)
     fig.tight_layout()
     with atomic_path(path) as tmp:

@@ -332,6 +332,8 @@ def run(cfg: TrainConfig, ctx: Context) -> Result:
     """One process's share of `train`: setup, then per epoch train_epoch and end_epoch."""
     r, out = cfg.recipe, Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
     amp = torch.bfloat16 if ctx.device.type == "cuda" else None
     plotted = time.monotonic()  # first plot after a minute, or at the end
     st = net = None
@@ -354,7 +356,7 @@ def run(cfg: TrainConfig, ctx: Context) -> Result:
     return Result(out, sum(p.numel() for p in st.plain.parameters()), st.rows, copied)
 
 
-RESUME_OPTIONS = {"resume", "epochs", "gpus", "nproc", "workers", "checkpoint_every"}
+RESUME_OPTIONS = {"resume", "epochs", "gpus", "nproc", "workers", "checkpoint_every", "threads"}
 
 
 def resumed(run: str, given: dict, devices: int) -> TrainConfig:
@@ -367,10 +369,12 @@ def resumed(run: str, given: dict, devices: int) -> TrainConfig:
     if changed:
         names = ", ".join("--" + k.replace("_", "-") for k in changed)
         raise ArchspecError(f"--resume {run}: {names} would change the run's recipe mid-run; expected only --epochs "
-                            "(to extend it), --gpus/--nproc, --workers or --checkpoint-every")  # fmt: skip
+                            "(to extend it), --gpus/--nproc, --workers, --threads or --checkpoint-every")  # fmt: skip
     update = {"resume": True, "devices": devices, "out": run}
     if "epochs" in given and given["epochs"] != cfg.recipe.epochs:
         update["recipe"] = cfg.recipe.model_copy(update={"epochs": given["epochs"]})
+    if "threads" in given:
+        update["threads"] = given["threads"]
     if "workers" in given:
         update["data"] = cfg.data.model_copy(update={"workers": given["workers"]})
     if "checkpoint_every" in given:
@@ -404,5 +408,5 @@ def run_cli(args: dict, given: set[str] = frozenset()) -> Result:
     cfg = TrainConfig(spec=args["spec"], width=args["width"], batch_norm=args["bn"], data=data, recipe=recipe,
                       out=args["out"] or f"runs/{name}", backend=args["backend"], devices=devices,
                       cuda=None if args["gpus"] > 1 or args["nproc"] == 1 else False,
-                      checkpoint_minutes=minutes, checkpoint_steps=steps)  # fmt: skip
+                      checkpoint_minutes=minutes, checkpoint_steps=steps, threads=args["threads"])  # fmt: skip
     return train(cfg)

@@ -37,6 +37,9 @@ def test_compile_rows_name_torchvision_modules():
     assert [r["module"] for r in rows][:3] == ["features.0", "features.1", "features.2"]
     assert rows[-1]["module"] == "(loss)"
     assert sum(r["params"] for r in rows) == archspec.infer(archspec.network(SPEC)).params
+    model = compile_spec(archspec.network(SPEC)).model
+    named = [r["module"] for r in rows if r["module"] != "(loss)"]
+    assert named == [name for name, _ in model.named_modules() if name.count(".") == 1 or name == "avgpool"]
 
 
 def test_the_triton_backend_exports_its_eager_equivalent(tmp_path, monkeypatch):
