@@ -53,8 +53,11 @@ def resolve(source: str | Path | Network) -> Network:
     text = str(source)
     if isinstance(source, Path) or _is_file_path(text):
         if registry.lookup(text) is not None:
-            warnings.warn(f"{text}: a file of that name is here, so it was used, not the registered spec {text} "
-                          f"(ask for the registered one as {registry.lookup(text)[0]})", stacklevel=2)  # fmt: skip
+            warnings.warn(
+                f"{text}: a file of that name is here, so it was used, not the registered spec {text} "
+                f"(ask for the registered one as {registry.lookup(text)[0]})",
+                stacklevel=2,
+            )
         return load(source)
     if "\n" not in text and re.search(r"[/\\]|\.[A-Za-z0-9]{1,5}$", text.strip()):
         raise ArchspecError(f"{text}: no such file; expected a spec file, a registered name or spec text")

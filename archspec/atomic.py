@@ -30,8 +30,10 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     except OSError as e:  # a full disk, a read-only folder: one line, and the previous file is untouched
         from .errors import ArchspecError
 
-        raise ArchspecError(f"{path}: could not be written ({e.strerror or e}); expected free space and write "
-                            "permission (the previous version of the file, if any, is unchanged)") from None
+        raise ArchspecError(
+            f"{path}: could not be written ({e.strerror or e}); expected free space and write "
+            "permission (the previous version of the file, if any, is unchanged)"
+        ) from None
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)

@@ -23,7 +23,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     help="Describe, count, compile, train and benchmark VGG-paper ConvNets from Table 1 text.",
 )
-out = out_console = console()
+stdout = console()
 err = console(stderr=True)
 
 Classes = Annotated[int | None, typer.Option("--classes", min=1, help="Number of classes (the last FC's width).")]
@@ -61,14 +61,14 @@ def params(
     if fmt is Format.json and layers:
         for row in report.rows:
             row["layers"] = report.layers[row["name"]]
-        show(out, report.rows, "json")
+        show(stdout, report.rows, "json")
     elif layers and fmt is not Format.table and fmt is not Format.markdown:
-        show(out, [{"name": n, **r} for n, rows in report.layers.items() for r in rows], fmt.value)
+        show(stdout, [{"name": n, **r} for n, rows in report.layers.items() for r in rows], fmt.value)
     else:
         for name, rows in report.layers.items():
-            show(out, rows, fmt.value, title=f"{name}: per layer")
+            show(stdout, rows, fmt.value, title=f"{name}: per layer")
         show(
-            out,
+            stdout,
             report.rows,
             fmt.value,
             title="Table 2: parameters and compute",
@@ -101,14 +101,14 @@ def compile_(
     net = result.model.net
     if result.plan is not None:  # Triton backend: which spec layers went into which kernel launch
         rows = result.plan if fmt is Format.json else [{**r, "layers": " + ".join(r["layers"])} for r in result.plan]
-        show(out, rows, fmt.value, title=f"{net.name}: Triton fusion plan ({len(rows)} launches), input {net.input}")
+        show(stdout, rows, fmt.value, title=f"{net.name}: Triton fusion plan ({len(rows)} launches), input {net.input}")
     else:
         title = f"{net.name} ({result.backend} backend, {result.reason}), input {net.input}"
-        show(out, result.rows, fmt.value, title=title)
+        show(stdout, result.rows, fmt.value, title=title)
     if fmt is Format.table:
-        out.print(f"total parameters: {result.params:,}")
+        stdout.print(f"total parameters: {result.params:,}")
         if result.output:
-            out.print(f"wrote {result.output} (load with torch.export.load(path).module())")
+            stdout.print(f"wrote {result.output} (load with torch.export.load(path).module())")
 
 
 @app.command()
@@ -159,11 +159,13 @@ def train(
     args = {k: v for k, v in locals().items() if k != "ctx"}
     given = {p for p in ctx.params if ctx.get_parameter_source(p).name == "COMMANDLINE"}  # what the user wrote
     result = run_cli(args, given)
-    rows = [{k: round(v, 3) if isinstance(v, float) else v for k, v in ((k, r.get(k)) for k in FIELDS)}
-            for r in result.metrics]  # every row in the CSV's column order, resumed or not  # fmt: skip
+    rows = [
+        {k: round(v, 3) if isinstance(v, float) else v for k, v in ((k, r.get(k)) for k in FIELDS)}
+        for r in result.metrics
+    ]  # every row in the CSV's column order, resumed or not
     if rows:
-        show(out_console, rows[-10:], "table", title=f"{result.run}: last epochs ({result.params:,} parameters)")
-    out_console.print(
+        show(stdout, rows[-10:], "table", title=f"{result.run}: last epochs ({result.params:,} parameters)")
+    stdout.print(
         f"weights: {result.run / 'model.safetensors'} (best: best.safetensors), "
         f"metrics: {result.run / 'metrics.csv'}, plot: {result.run / 'metrics.png'}"
     )
@@ -181,8 +183,12 @@ def export_(
     if weights not in ("final", "best"):
         raise ArchspecError(f"--weights {weights!r}: expected final or best")
     path = export_run(run, output, weights)
-    out.print(f"wrote {path}: torch.export.load(path).module() takes images in [0, 1] (N, C, crop, crop), "
-              "mean subtracted inside; metadata in its archspec.json", markup=False, soft_wrap=True)  # fmt: skip
+    stdout.print(
+        f"wrote {path}: torch.export.load(path).module() takes images in [0, 1] (N, C, crop, crop), "
+        "mean subtracted inside; metadata in its archspec.json",
+        markup=False,
+        soft_wrap=True,
+    )
 
 
 @app.command("eval")
@@ -205,12 +211,19 @@ def eval_(
 
     if weights not in ("final", "best"):
         raise ArchspecError(f"--weights {weights!r}: expected final or best")
-    job = EvalJob(checkpoints, spec=spec, data=data, scales=parse_scales(scales) if scales else None, limit=limit,
-                  weights=weights, threads=threads)  # fmt: skip
+    job = EvalJob(
+        checkpoints,
+        spec=spec,
+        data=data,
+        scales=parse_scales(scales) if scales else None,
+        limit=limit,
+        weights=weights,
+        threads=threads,
+    )
     from .harness.distributed import processes
 
     rows = evaluate_checkpoints(job, devices=processes(gpus, nproc), cuda=None if nproc == 1 else False)
-    show(out, rows, fmt.value, title="Evaluation: top-1 / top-5 error (%) with 95% Wilson intervals (lo, hi)")
+    show(stdout, rows, fmt.value, title="Evaluation: top-1 / top-5 error (%) with 95% Wilson intervals (lo, hi)")
 
 
 @app.command()
@@ -227,15 +240,16 @@ def bench(
     from .harness.bench_report import display_rows
     from .harness.distributed import processes
 
-    result = run_suite(suite, out, processes(gpus, nproc), data, log=lambda line: err.print(line, markup=False),
-                       threads=threads)  # fmt: skip
+    result = run_suite(
+        suite, out, processes(gpus, nproc), data, log=lambda line: err.print(line, markup=False), threads=threads
+    )
     for table in result["tables"]:
-        show(out_console, display_rows(table), "table", title=f"{table['name']}: {table['title']} (error, %)")
-    show(out_console, result["claims"], "table", title="The paper's claims at this scale (paired tests)")
+        show(stdout, display_rows(table), "table", title=f"{table['name']}: {table['title']} (error, %)")
+    show(stdout, result["claims"], "table", title="The paper's claims at this scale (paired tests)")
     if result["scaling"]:
-        show(out_console, result["scaling"], "table", title="Data-parallel scaling (paper: 3.75x on 4 GPUs)")
-    out_console.print(result["status"], markup=False)
-    out_console.print(f"report: {result['root'] / 'report.md'} (CSV: report.csv, plots: *.png)", markup=False)
+        show(stdout, result["scaling"], "table", title="Data-parallel scaling (paper: 3.75x on 4 GPUs)")
+    stdout.print(result["status"], markup=False)
+    stdout.print(f"report: {result['root'] / 'report.md'} (CSV: report.csv, plots: *.png)", markup=False)
     if not result["complete"]:
         raise typer.Exit(1)
 
@@ -253,8 +267,11 @@ def main() -> None:
         err.print(f"archspec: error: {where}: {first['msg']}", markup=False, soft_wrap=True)
         sys.exit(2)
     except KeyboardInterrupt as e:  # Ctrl-C or SIGTERM; a training run says where it saved and how to go on
-        err.print(f"archspec: interrupted; {e.message}" if hasattr(e, "message") else "archspec: interrupted",
-                  markup=False, soft_wrap=True)  # fmt: skip
+        err.print(
+            f"archspec: interrupted; {e.message}" if hasattr(e, "message") else "archspec: interrupted",
+            markup=False,
+            soft_wrap=True,
+        )
         sys.exit(130)
 
 

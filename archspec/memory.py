@@ -49,6 +49,8 @@ def check(stats: NetworkStats, batch: int = 1, training: bool = False, what: str
     need, have = needed(stats, batch, training), available()
     if have is not None and need > have:
         doing = f"training at batch {batch}" if training else (f"batch {batch}" if batch > 1 else "building it")
-        raise ArchspecError(f"{what}: needs about {need / 2**30:.1f} GiB for {doing} ({stats.params:,} parameters); "
-                            f"expected at most the {have / 2**30:.1f} GiB available (reduce --width, --classes, "
-                            "--input or --batch)")  # fmt: skip
+        raise ArchspecError(
+            f"{what}: needs about {need / 2**30:.1f} GiB for {doing} ({stats.params:,} parameters); "
+            f"expected at most the {have / 2**30:.1f} GiB available (reduce --width, --classes, "
+            "--input or --batch)"
+        )

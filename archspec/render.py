@@ -10,8 +10,6 @@ from enum import Enum
 from rich.console import Console
 from rich.table import Table
 
-FORMATS = ("table", "csv", "json", "markdown")
-
 
 class Format(str, Enum):
     table = "table"
@@ -53,7 +51,7 @@ def dumps(rows: Sequence[dict], fmt: str) -> str:
         return frame.to_csv(index=False)
     if fmt == "markdown":
         return frame.to_markdown(index=False)
-    raise ValueError(f"format {fmt!r}: expected one of {', '.join(FORMATS)}")
+    raise ValueError(f"format {fmt!r}: expected one of {', '.join(f.value for f in Format)}")
 
 
 def console(stderr: bool = False) -> Console:

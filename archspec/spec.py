@@ -238,8 +238,12 @@ def _ascii_digits(t: _Text) -> None:
             start = max(t.text.rfind(c, 0, m.start()) for c in " \t\n|") + 1
             word = t.text[start:end]
             fixed = "".join(str(int(c)) if c.isdigit() else c for c in word)
-            raise t.error(m.start(), f"the non-ASCII digit {m.group()!r} in {word!r}", "ASCII digits 0-9",
-                          f"did you mean {fixed!r}?")  # fmt: skip
+            raise t.error(
+                m.start(),
+                f"the non-ASCII digit {m.group()!r} in {word!r}",
+                "ASCII digits 0-9",
+                f"did you mean {fixed!r}?",
+            )
 
 
 def parse(text: str, *, name: str = "spec", path: str | None = None) -> Network:
@@ -276,8 +280,9 @@ def read_text(path: str | Path) -> str:
         with open(p, "rb") as f:
             data = f.read(MAX_SPEC_BYTES + 1)
     except OSError as e:
-        raise ArchspecError(f"{p}: cannot read ({e.strerror or os.strerror(e.errno)}); expected a readable spec "
-                            "file") from None  # fmt: skip
+        raise ArchspecError(
+            f"{p}: cannot read ({e.strerror or os.strerror(e.errno)}); expected a readable spec file"
+        ) from None
     if len(data) > MAX_SPEC_BYTES:
         raise ArchspecError(f"{p}: more than {MAX_SPEC_BYTES:,} bytes; expected a spec file of at most that")
     try:

@@ -39,8 +39,12 @@ def pytest_terminal_summary(terminalreporter):
             summary["ratios"][label] = ratio
             lines.append(f"{label}: {ratio:.1f}x")
     lines += [f"{k}: {v}" for k, v in EXTRA.items()]
-    summary["machine"] = {"cpu": platform.processor() or platform.machine(), "python": sys.version.split()[0],
-                          "torch": torch.__version__, "platform": platform.platform()}  # fmt: skip
+    summary["machine"] = {
+        "cpu": platform.processor() or platform.machine(),
+        "python": sys.version.split()[0],
+        "torch": torch.__version__,
+        "platform": platform.platform(),
+    }
     terminalreporter.write_sep("=", "archspec benchmark ratios (same run)")
     for line in lines:
         terminalreporter.write_line(line)

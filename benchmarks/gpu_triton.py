@@ -70,8 +70,13 @@ def layer_bench(row: dict) -> dict:
     ref = conv_bias()
     err = (fused()[0] if pool else fused()).float().sub(ref.float()).abs().max().item()
     t = {"triton_ms": bench(fused), "torch_separate_ms": bench(separate), "torch_conv_bias_ms": bench(conv_bias)}
-    return {**row, **t, "max_abs_err": err, "speedup_vs_separate": t["torch_separate_ms"] / t["triton_ms"],
-            "speedup_vs_conv_bias": t["torch_conv_bias_ms"] / t["triton_ms"]}  # fmt: skip
+    return {
+        **row,
+        **t,
+        "max_abs_err": err,
+        "speedup_vs_separate": t["torch_separate_ms"] / t["triton_ms"],
+        "speedup_vs_conv_bias": t["torch_conv_bias_ms"] / t["triton_ms"],
+    }
 
 
 def fc_bench() -> list[dict]:
@@ -122,19 +127,40 @@ def end_to_end() -> dict:
 def machine() -> dict:
     import triton
 
-    return {"device": torch.cuda.get_device_name(), "torch": torch.__version__, "triton": triton.__version__,
-            "cuda": torch.version.cuda, "python": sys.version.split()[0], "platform": platform.platform()}  # fmt: skip
+    return {
+        "device": torch.cuda.get_device_name(),
+        "torch": torch.__version__,
+        "triton": triton.__version__,
+        "cuda": torch.version.cuda,
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+    }
 
 
 def markdown(result: dict) -> str:
     import pandas as pd
 
     m = result["machine"]
-    parts = [f"# Triton backend on {m['device']}", "", f"torch {m['torch']}, triton {m['triton']}, CUDA {m['cuda']}",
-             "", "## Conv layers of D (batch 64, bf16, channels-last)", "",
-             pd.DataFrame(result["conv"]).round(3).to_markdown(index=False), "", "## FC layers", "",
-             pd.DataFrame(result["fc"]).round(3).to_markdown(index=False), "", "## End to end (D, batch 64)", "",
-             "```json", json.dumps(result["end_to_end"], indent=2), "```", ""]  # fmt: skip
+    parts = [
+        f"# Triton backend on {m['device']}",
+        "",
+        f"torch {m['torch']}, triton {m['triton']}, CUDA {m['cuda']}",
+        "",
+        "## Conv layers of D (batch 64, bf16, channels-last)",
+        "",
+        pd.DataFrame(result["conv"]).round(3).to_markdown(index=False),
+        "",
+        "## FC layers",
+        "",
+        pd.DataFrame(result["fc"]).round(3).to_markdown(index=False),
+        "",
+        "## End to end (D, batch 64)",
+        "",
+        "```json",
+        json.dumps(result["end_to_end"], indent=2),
+        "```",
+        "",
+    ]
     return "\n".join(parts)
 
 

@@ -25,8 +25,14 @@ BATCH, WIDTH, EPOCHS = 128, 0.25, 3
 
 def harness_epoch():
     with tempfile.TemporaryDirectory() as out:
-        cfg = TrainConfig(spec="A", width=WIDTH, out=out, backend="torch", progress=False,
-                          recipe=Recipe(epochs=EPOCHS, batch=BATCH, init="glorot"))  # fmt: skip
+        cfg = TrainConfig(
+            spec="A",
+            width=WIDTH,
+            out=out,
+            backend="torch",
+            progress=False,
+            recipe=Recipe(epochs=EPOCHS, batch=BATCH, init="glorot"),
+        )
         return train(cfg).metrics[-1]
 
 
@@ -52,8 +58,10 @@ def plain_epoch():
         model.eval()
         with torch.no_grad():
             xv = F.interpolate(vx.float() / 255, size=(36, 36), mode="bilinear", align_corners=False)
-            correct = sum((model(b[..., 2:34, 2:34] - mean).argmax(1) == t).sum().item()
-                          for b, t in zip(xv.split(BATCH), vy.split(BATCH), strict=True))  # fmt: skip
+            correct = sum(
+                (model(b[..., 2:34, 2:34] - mean).argmax(1) == t).sum().item()
+                for b, t in zip(xv.split(BATCH), vy.split(BATCH), strict=True)
+            )
     return correct
 
 

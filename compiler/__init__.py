@@ -81,5 +81,11 @@ def compile_spec(source, *, backend: str = "torch", output: str | Path | None = 
     if output is not None:
         output = export(model, output)
     triton = getattr(model, "plan", None) is not None
-    return Compiled(model, module_rows(model), output, plan_rows(net) if triton else None,
-                    resolve_backend(backend), backend_reason(backend))  # fmt: skip
+    return Compiled(
+        model,
+        module_rows(model),
+        output,
+        plan_rows(net) if triton else None,
+        resolve_backend(backend),
+        backend_reason(backend),
+    )

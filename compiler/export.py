@@ -59,6 +59,8 @@ def export(model: VGG, path: str | Path, wrap=None, extra_files: dict[str, str] 
         with atomic_path(path) as tmp:
             torch.export.save(program, tmp, extra_files=extra_files)
     except OSError as e:
-        raise ArchspecError(f"{path}: could not be written ({e.strerror or e}); expected a writable file with "
-                            "free space (any earlier file there is unchanged)") from None  # fmt: skip
+        raise ArchspecError(
+            f"{path}: could not be written ({e.strerror or e}); expected a writable file with "
+            "free space (any earlier file there is unchanged)"
+        ) from None
     return path

@@ -36,6 +36,14 @@ def module_rows(model: VGG) -> list[dict]:
         )
     others = [(name, m) for name, m in model.named_children() if name not in ("features", "classifier")]
     last = shape_text(model.stats.layers[cut - 1].out_shape) if cut else ""
-    extra = [{"module": name, "op": type(m).__name__, "spec": "(torchvision layout; no spec token)",
-              "out_shape": last, "params": sum(p.numel() for p in m.parameters())} for name, m in others]  # fmt: skip
+    extra = [
+        {
+            "module": name,
+            "op": type(m).__name__,
+            "spec": "(torchvision layout; no spec token)",
+            "out_shape": last,
+            "params": sum(p.numel() for p in m.parameters()),
+        }
+        for name, m in others
+    ]
     return rows[:cut] + extra + rows[cut:]  # every module once, in state_dict order

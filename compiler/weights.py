@@ -85,8 +85,11 @@ def load_weights(model: nn.Module, state: dict[str, torch.Tensor], source: str =
         raise ArchspecError(f"{source}: found {extra[0]} (and {len(extra) - 1} more); expected no such layer")
     bad = [k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all()]
     if bad:
-        warnings.warn(f"{source}: {len(bad)} tensor(s) hold NaN or infinite values (first: {describe(model, bad[0])}); "
-                      "the model's outputs will not be finite", stacklevel=2)  # fmt: skip
+        warnings.warn(
+            f"{source}: {len(bad)} tensor(s) hold NaN or infinite values (first: {describe(model, bad[0])}); "
+            "the model's outputs will not be finite",
+            stacklevel=2,
+        )
     model.load_state_dict(state, strict=True)
     return model
 

@@ -53,15 +53,29 @@ def run_dir(root: Path, id_: str, seed: int) -> Path:
 def entry_config(suite: Suite, entry: Entry, root: Path, seed: int, devices: int, data: str | None) -> TrainConfig:
     s = suite.suite
     recipe = Recipe(
-        epochs=entry.epochs or s.epochs, batch=s.batch, lr=entry.lr or s.lr, init=entry.init or s.init,
-        init_std=entry.init_std or s.init_std, patience=s.patience, seed=seed,
+        epochs=entry.epochs or s.epochs,
+        batch=s.batch,
+        lr=entry.lr or s.lr,
+        init=entry.init or s.init,
+        init_std=entry.init_std or s.init_std,
+        patience=s.patience,
+        seed=seed,
         pretrained_a=str(run_dir(root, entry.pretrained_a, seed)) if entry.pretrained_a else None,
         finetune=str(run_dir(root, entry.finetune, seed)) if entry.finetune else None,
-    )  # fmt: skip
+    )
     crop = s.crop or (32 if (data or s.data) in SMALL_SOURCES else 224)
     dc = DataConfig(source=data or s.data, crop=crop, scale=ScaleMap(crop).train(entry.scale), holdout=s.holdout)
-    return TrainConfig(spec=entry.spec, name=entry.id, width=s.width, batch_norm=s.batch_norm, data=dc, recipe=recipe,
-                       out=str(run_dir(root, entry.id, seed)), devices=devices, progress=True)  # fmt: skip
+    return TrainConfig(
+        spec=entry.spec,
+        name=entry.id,
+        width=s.width,
+        batch_norm=s.batch_norm,
+        data=dc,
+        recipe=recipe,
+        out=str(run_dir(root, entry.id, seed)),
+        devices=devices,
+        progress=True,
+    )
 
 
 IDENTITY = ("spec", "name", "width", "batch_norm", "data", "recipe", "backend")
@@ -78,18 +92,27 @@ def _finished(cfg: TrainConfig) -> bool:
         return False
     saved, net, classes, _ = read_run(run)
     i = net.input
-    now = archspec.network(cfg.spec, num_classes=len(classes), input=f"{i.height}x{i.width}x{i.channels}",
-                           width=cfg.width, batch_norm=cfg.batch_norm)  # fmt: skip
+    now = archspec.network(
+        cfg.spec,
+        num_classes=len(classes),
+        input=f"{i.height}x{i.width}x{i.channels}",
+        width=cfg.width,
+        batch_norm=cfg.batch_norm,
+    )
     if now.structure_hash() != net.structure_hash():
-        raise ArchspecError(f"{run}: holds a run of another network (the spec {cfg.spec!r} has changed since); "
-                            "expected the suite's own run: remove the folder or use another --out")  # fmt: skip
+        raise ArchspecError(
+            f"{run}: holds a run of another network (the spec {cfg.spec!r} has changed since); "
+            "expected the suite's own run: remove the folder or use another --out"
+        )
     want, have = cfg.model_dump(include=set(IDENTITY)), saved.model_dump(include=set(IDENTITY))
     for key in ("data", "recipe"):  # fields that only say how to run, not what is trained
         want[key].pop("workers", None), have[key].pop("workers", None)
     if want != have:
         changed = sorted(k for k in IDENTITY if want[k] != have[k])
-        raise ArchspecError(f"{run}: holds a run of another configuration (differs in {', '.join(changed)}); "
-                            "expected the suite's own run: remove the folder or use another --out")  # fmt: skip
+        raise ArchspecError(
+            f"{run}: holds a run of another configuration (differs in {', '.join(changed)}); "
+            "expected the suite's own run: remove the folder or use another --out"
+        )
     if not (run / "checkpoint.pt").is_file() or not weights.is_file():
         return False
     with safe_open(weights, "pt") as f:
@@ -125,15 +148,28 @@ def evaluate_run(root: Path, suite: Suite, entry: Entry, seed: int, devices: int
     q = ScaleMap(cfg.data.crop_size).test_scales(entry.scale)[1]
     protocols, methods = _needs(suite, entry.id)
     weights = run / "model.safetensors"
-    key = {"weights": [weights.stat().st_size, weights.stat().st_mtime_ns], "methods": list(methods), "scales": q,
-           "protocols": list(protocols), "limit": suite.suite.eval_limit, "data": data}  # fmt: skip
+    key = {
+        "weights": [weights.stat().st_size, weights.stat().st_mtime_ns],
+        "methods": list(methods),
+        "scales": q,
+        "protocols": list(protocols),
+        "limit": suite.suite.eval_limit,
+        "data": data,
+    }
     cache = root / "evals" / safe(entry.id) / f"seed{seed}.safetensors"
     if cache.is_file():
         found = _read_eval(cache, key)
         if found is not None:
             return found
-    job = EvalJob([str(run)], data=data, scales=q, methods=methods, limit=suite.suite.eval_limit, protocols=protocols,
-                  progress=False)  # fmt: skip
+    job = EvalJob(
+        [str(run)],
+        data=data,
+        scales=q,
+        methods=methods,
+        limit=suite.suite.eval_limit,
+        protocols=protocols,
+        progress=False,
+    )
     start = time.perf_counter()
     result = evaluate_sources(job, devices=devices)
     _write_eval(cache, key, result, len(result.labels) / (time.perf_counter() - start))
@@ -214,8 +250,14 @@ def outcome(row: Row, per_seed: list[list[Evaluation]]) -> Outcome | None:
     model = first.label if row.method == "centre" or len(row.train) > 1 else f"{first.label}/{first.test_scales}"
     maps = [p.dense_map for p in parts if p.dense_map is not None]
     views = [p.crop_views for p in parts if p.crop_views is not None]
-    return Outcome(row, model, np.stack(w1).astype(np.float64), np.stack(w5).astype(np.float64),
-                   min(maps) if maps else None, min(views) if views else None)  # fmt: skip
+    return Outcome(
+        row,
+        model,
+        np.stack(w1).astype(np.float64),
+        np.stack(w5).astype(np.float64),
+        min(maps) if maps else None,
+        min(views) if views else None,
+    )
 
 
 def table_row(row: Row, o: Outcome | None, counts: np.ndarray | None) -> dict:
@@ -228,13 +270,22 @@ def table_row(row: Row, o: Outcome | None, counts: np.ndarray | None) -> dict:
         w = o.wrong1 if k == "1" else o.wrong5
         mean, lo, hi = stats.mean_interval(w, counts)
         sd = float(np.std(100 * w.mean(1), ddof=1)) if len(w) > 1 else None
-        r |= {f"top{k}_err": round(mean, 2), f"top{k}_lo": round(lo, 2), f"top{k}_hi": round(hi, 2),
-              f"top{k}_seed_sd": None if sd is None else round(sd, 2)}  # fmt: skip
-    r |= {"seeds": len(o.wrong1) if o else 0, "images": o.wrong1.shape[1] if o else 0,
-          "paper_top1": row.paper_top1, "paper_top5": row.paper_top5,
-          "diff_top1": round(r["top1_err"] - row.paper_top1, 2) if o and row.paper_top1 is not None else None,
-          "dense_map": o.dense_map if o else None, "crop_views": o.crop_views if o else None,
-          "comparable": o.comparable if o else "missing"}  # fmt: skip
+        r |= {
+            f"top{k}_err": round(mean, 2),
+            f"top{k}_lo": round(lo, 2),
+            f"top{k}_hi": round(hi, 2),
+            f"top{k}_seed_sd": None if sd is None else round(sd, 2),
+        }
+    r |= {
+        "seeds": len(o.wrong1) if o else 0,
+        "images": o.wrong1.shape[1] if o else 0,
+        "paper_top1": row.paper_top1,
+        "paper_top5": row.paper_top5,
+        "diff_top1": round(r["top1_err"] - row.paper_top1, 2) if o and row.paper_top1 is not None else None,
+        "dense_map": o.dense_map if o else None,
+        "crop_views": o.crop_views if o else None,
+        "comparable": o.comparable if o else "missing",
+    }
     return r
 
 
@@ -270,19 +321,39 @@ def decide(claim: Claim, outcomes: dict[str, Outcome], rows: dict[str, dict], co
             continue
         p = stats.paired(a.wrong1, b.wrong1, counts)
         diffs.append(a.wrong1.mean(0) - b.wrong1.mean(0))
-        per.append(entry | {"diff": round(p.diff, 2), "lo": round(p.lo, 2), "hi": round(p.hi, 2),
-                            "verdict": stats.verdict(p, claim.kind, claim.margin)})  # fmt: skip
+        per.append(
+            entry
+            | {
+                "diff": round(p.diff, 2),
+                "lo": round(p.lo, 2),
+                "hi": round(p.hi, 2),
+                "verdict": stats.verdict(p, claim.kind, claim.margin),
+            }
+        )
     side = "below 0" if claim.kind == "lower" else f"below +{claim.margin}"
-    overall = {"claim": claim.text, "kind": f"{claim.kind} ({side})", "configurations": len(claim.pairs),
-               "used": len(diffs)}  # fmt: skip
+    overall = {
+        "claim": claim.text,
+        "kind": f"{claim.kind} ({side})",
+        "configurations": len(claim.pairs),
+        "used": len(diffs),
+    }
     if not diffs:
         verdicts = {r["verdict"] for r in per}
-        return overall | {"diff": None, "lo": None, "hi": None,
-                          "verdict": "not comparable" if verdicts == {"not comparable"} else "not measured"}, per
+        return overall | {
+            "diff": None,
+            "lo": None,
+            "hi": None,
+            "verdict": "not comparable" if verdicts == {"not comparable"} else "not measured",
+        }, per
     p = stats.pooled(diffs, counts)
     tally = ", ".join(f"{sum(r['verdict'] == v for r in per)} {v}" for v in ("holds", "contradicted", "inconclusive"))
-    return overall | {"diff": round(p.diff, 2), "lo": round(p.lo, 2), "hi": round(p.hi, 2),
-                      "verdict": stats.verdict(p, claim.kind, claim.margin), "per configuration": tally}, per
+    return overall | {
+        "diff": round(p.diff, 2),
+        "lo": round(p.lo, 2),
+        "hi": round(p.hi, 2),
+        "verdict": stats.verdict(p, claim.kind, claim.margin),
+        "per configuration": tally,
+    }, per
 
 
 # ---------------------------------------------------------------- scaling
@@ -296,12 +367,16 @@ def scaling(suite: Suite, root: Path, devices: int, data: str | None) -> list[di
         cfg = entry_config(suite, entry, root / "scaling", suite.suite.seed, n, "synthetic")
         side = cfg.data.crop_size
         batch = max(suite.suite.batch, 32 * n) // n * n
-        cfg = cfg.model_copy(update={
-            "out": str(root / "scaling" / f"n{n}"), "progress": False,
-            "data": cfg.data.model_copy(update={"synthetic": (batch * 12, 10, side), "scale": (side, side)}),
-            "recipe": cfg.recipe.model_copy(update={"epochs": 1, "batch": batch, "pretrained_a": None,
-                                                    "finetune": None, "max_steps": 10}),
-        })  # fmt: skip
+        cfg = cfg.model_copy(
+            update={
+                "out": str(root / "scaling" / f"n{n}"),
+                "progress": False,
+                "data": cfg.data.model_copy(update={"synthetic": (batch * 12, 10, side), "scale": (side, side)}),
+                "recipe": cfg.recipe.model_copy(
+                    update={"epochs": 1, "batch": batch, "pretrained_a": None, "finetune": None, "max_steps": 10}
+                ),
+            }
+        )
         shutil.rmtree(cfg.out, ignore_errors=True)
         rate = train(cfg).metrics[-1]["images_per_s"]
         rows.append({"processes": n, "train_images_per_s": round(rate, 1)})
@@ -321,8 +396,9 @@ def _check_data(suite: Suite, data: str | None) -> None:
 
         load_small(DataConfig(source=source))  # fails now, with the install hint, not after an hour
     elif source not in SMALL_SOURCES and not Path(source).is_dir():
-        raise ArchspecError(f"{source}: no such folder; expected the suite's data (an ImageNet-layout folder), "
-                            "or pass --data")  # fmt: skip
+        raise ArchspecError(
+            f"{source}: no such folder; expected the suite's data (an ImageNet-layout folder), or pass --data"
+        )
 
 
 def _suite_record(root: Path, path: str, log) -> tuple[str | None, float]:
@@ -332,8 +408,10 @@ def _suite_record(root: Path, path: str, log) -> tuple[str | None, float]:
     before = json.loads(record.read_text()) if record.is_file() else {}
     sha = before.get("suite_sha256")
     if sha is not None and sha != now:
-        log(f"note: the suite file changed since {root} was made (sha256 {sha} -> {now}); runs are reused only "
-            "where their recorded configuration still matches")  # fmt: skip
+        log(
+            f"note: the suite file changed since {root} was made (sha256 {sha} -> {now}); runs are reused only "
+            "where their recorded configuration still matches"
+        )
     return (sha if sha not in (None, now) else None), float(before.get("wall_s_total", 0.0))
 
 
@@ -342,8 +420,9 @@ def _save_record(root: Path, path: str, wall_s_total: float) -> None:
         tmp.write_text(json.dumps({"suite_sha256": suite_hash(path), "wall_s_total": round(wall_s_total, 1)}))
 
 
-def run_suite(path: str, out: str | None = None, devices: int = 1, data: str | None = None, log=print,
-              threads: int | None = None) -> dict:  # fmt: skip
+def run_suite(
+    path: str, out: str | None = None, devices: int = 1, data: str | None = None, log=print, threads: int | None = None
+) -> dict:
     """Train, evaluate and report a suite in `out` (default bench/<name>), which it owns (locked) meanwhile;
     `threads` sets torch's CPU threads for all of it (and is recorded in the report)."""
     if threads:
@@ -407,15 +486,30 @@ def _run_suite(suite: Suite, path: str, root: Path, devices: int, data: str | No
     missing = sum(r["top1_err"] is None for t in tables for r in t["rows"])
     total = sum(len(t["rows"]) for t in tables)
     complete = not failed and not missing
-    status_line = ("Complete: every entry trained and evaluated for every seed." if complete else
-                   f"INCOMPLETE: {missing} of {total} table rows have no result; failed: "
-                   f"{'; '.join(failed) or 'none'}. Rerun the same command to resume.")  # fmt: skip
+    status_line = (
+        "Complete: every entry trained and evaluated for every seed."
+        if complete
+        else f"INCOMPLETE: {missing} of {total} table rows have no result; failed: "
+        f"{'; '.join(failed) or 'none'}. Rerun the same command to resume."
+    )
     throughput = _throughput(root, suite, seeds)
     scale_rows = scaling(suite, root, devices, data) if devices > 1 else []
-    result = {"root": root, "complete": complete, "status": status_line, "tables": tables, "claims": claims,
-              "per_configuration": per_config, "throughput": throughput, "scaling": scale_rows, "trained": status,
-              "suite": suite, "suite_path": path, "suite_changed_from": changed_from, "data": data,
-              "wall_s": time.perf_counter() - started}  # fmt: skip
+    result = {
+        "root": root,
+        "complete": complete,
+        "status": status_line,
+        "tables": tables,
+        "claims": claims,
+        "per_configuration": per_config,
+        "throughput": throughput,
+        "scaling": scale_rows,
+        "trained": status,
+        "suite": suite,
+        "suite_path": path,
+        "suite_changed_from": changed_from,
+        "data": data,
+        "wall_s": time.perf_counter() - started,
+    }
     result["wall_s_total"] = earlier_s + result["wall_s"]
     _save_record(root, path, result["wall_s_total"])
     bench_report.write(result)
@@ -432,8 +526,13 @@ def _throughput(root: Path, suite: Suite, seeds: list[int]) -> list[dict]:
             continue
         seconds = sum(r["seconds"] for s in seeds for r in metrics.read(run_dir(root, entry.id, s) / "metrics.csv"))
         rate = eval_rate(root, entry.id, seeds[0])
-        rows.append({"entry": entry.id, "epochs": m[-1]["epoch"], "train_images_per_s": round(m[-1]["images_per_s"]),
-                     "train_s_all_seeds": round(seconds, 1),
-                     "eval_images_per_s": None if rate is None else round(rate, 1)})  # fmt: skip
+        rows.append(
+            {
+                "entry": entry.id,
+                "epochs": m[-1]["epoch"],
+                "train_images_per_s": round(m[-1]["images_per_s"]),
+                "train_s_all_seeds": round(seconds, 1),
+                "eval_images_per_s": None if rate is None else round(rate, 1),
+            }
+        )
     return rows
-

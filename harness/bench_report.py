@@ -24,9 +24,11 @@ from .suite import PAPER_CROP, ScaleMap, Settings, Suite, suite_hash, suite_path
 
 PAPER = Settings(name="paper")  # Settings' defaults are the paper's Section 3.1 recipe
 RECIPE_KEYS = ("epochs", "batch", "lr", "init", "init_std", "patience", "batch_norm", "width", "crop")
-DETERMINISM = ("Determinism: a run is a pure function of its seed on one machine, torch build and thread count "
-               "(resume is tested bit-exact); another thread count or CPU can change floating-point summation "
-               "order, so numbers may differ in the last digits and verdicts near a boundary may move.")  # fmt: skip
+DETERMINISM = (
+    "Determinism: a run is a pure function of its seed on one machine, torch build and thread count "
+    "(resume is tested bit-exact); another thread count or CPU can change floating-point summation "
+    "order, so numbers may differ in the last digits and verdicts near a boundary may move."
+)
 
 
 # ---------------------------------------------------------------- header
@@ -36,10 +38,19 @@ def _commit() -> str:
     """The git commit of the code that ran, with '+dirty' for uncommitted changes; '' outside a checkout."""
     here = Path(__file__).resolve().parent.parent
     try:
-        sha = subprocess.run(["git", "-C", str(here), "rev-parse", "--short", "HEAD"], capture_output=True,
-                             text=True, timeout=5, check=True).stdout.strip()  # fmt: skip
-        dirty = subprocess.run(["git", "-C", str(here), "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True, timeout=5).stdout.strip()  # fmt: skip
+        sha = subprocess.run(
+            ["git", "-C", str(here), "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(here), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+        ).stdout.strip()
         return sha + ("+dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):
         return ""
@@ -71,9 +82,11 @@ def _data_line(result: dict) -> str:
         return f"{source} (no finished run yet)"
     tested = next((r["images"] for t in result["tables"] for r in t["rows"] if r["images"]), 0)
     trained = held.get("train")
-    return (f"{source}: {trained:,} training images" if trained else f"{source}: training images") + \
-        f", {held['count']:,} held out from them ({100 * held['fraction']:g}% of each class, fixed seed; the lr " \
+    return (
+        (f"{source}: {trained:,} training images" if trained else f"{source}: training images")
+        + f", {held['count']:,} held out from them ({100 * held['fraction']:g}% of each class, fixed seed; the lr "
         f"plateau rule watches these), {tested:,} scored test images; crop {cfg.data.crop_size}"
+    )
 
 
 def _recipe_lines(suite: Suite) -> list[str]:
@@ -141,12 +154,19 @@ def _display(row: dict) -> dict:
         if row[f"top{k}_err"] is None:
             return "missing"
         sd = row[f"top{k}_seed_sd"]
-        return f"{row[f'top{k}_err']:.2f} [{row[f'top{k}_lo']:.2f}, {row[f'top{k}_hi']:.2f}]" + \
-            (f" ±{sd:.2f}" if sd is not None else "")  # fmt: skip
+        return f"{row[f'top{k}_err']:.2f} [{row[f'top{k}_lo']:.2f}, {row[f'top{k}_hi']:.2f}]" + (
+            f" ±{sd:.2f}" if sd is not None else ""
+        )
 
-    return {"row": row["row"], "ours": row["ours"], "top-1 err [95% CI] ±seed sd": cell(1),
-            "top-5 err [95% CI] ±seed sd": cell(5), "paper top-1": row["paper_top1"],
-            "paper top-5": row["paper_top5"], "comparable": row["comparable"]}  # fmt: skip
+    return {
+        "row": row["row"],
+        "ours": row["ours"],
+        "top-1 err [95% CI] ±seed sd": cell(1),
+        "top-5 err [95% CI] ±seed sd": cell(5),
+        "paper top-1": row["paper_top1"],
+        "paper top-5": row["paper_top5"],
+        "comparable": row["comparable"],
+    }
 
 
 def display_rows(table: dict) -> list[dict]:
@@ -157,19 +177,45 @@ def markdown(result: dict) -> str:
     suite: Suite = result["suite"]
     lines = header(result)
     for table in result["tables"]:
-        lines += [f"## {table['name']}: {table['title']}", "", _frame(display_rows(table)).to_markdown(index=False),
-                  "", f"![{table['name']}]({table['plot']})", ""]  # fmt: skip
+        lines += [
+            f"## {table['name']}: {table['title']}",
+            "",
+            _frame(display_rows(table)).to_markdown(index=False),
+            "",
+            f"![{table['name']}]({table['plot']})",
+            "",
+        ]
     for table in suite.paper_table:
-        lines += [f"## {table.name}: {table.title}", "", "*The paper's numbers only: nothing here was measured by "
-                  "archspec.*", "", _frame(table.rows).to_markdown(index=False), ""]  # fmt: skip
-    lines += ["## The paper's claims at this scale", "", CLAIM_RULE, "",
-              _frame(result["claims"]).to_markdown(index=False), "", "### Per configuration", "",
-              "`diff` is ours in top-1 points (first minus second), `paper_diff` the paper's.", "",
-              _frame(result["per_configuration"]).to_markdown(index=False), ""]  # fmt: skip
+        lines += [
+            f"## {table.name}: {table.title}",
+            "",
+            "*The paper's numbers only: nothing here was measured by archspec.*",
+            "",
+            _frame(table.rows).to_markdown(index=False),
+            "",
+        ]
+    lines += [
+        "## The paper's claims at this scale",
+        "",
+        CLAIM_RULE,
+        "",
+        _frame(result["claims"]).to_markdown(index=False),
+        "",
+        "### Per configuration",
+        "",
+        "`diff` is ours in top-1 points (first minus second), `paper_diff` the paper's.",
+        "",
+        _frame(result["per_configuration"]).to_markdown(index=False),
+        "",
+    ]
     lines += ["## Throughput", "", _frame(result["throughput"]).to_markdown(index=False), ""]
     if result["scaling"]:
-        lines += [f"## Data-parallel scaling (paper: {PAPER_SPEEDUP_4GPU}x on 4 GPUs)", "",
-                  _frame(result["scaling"]).to_markdown(index=False), ""]  # fmt: skip
+        lines += [
+            f"## Data-parallel scaling (paper: {PAPER_SPEEDUP_4GPU}x on 4 GPUs)",
+            "",
+            _frame(result["scaling"]).to_markdown(index=False),
+            "",
+        ]
     return "\n".join(lines)
 
 
@@ -187,8 +233,9 @@ def plot(path: Path, table: dict, subtitle: str) -> None:
     yerr = [[r["top1_err"] - r["top1_lo"] for r in rows], [r["top1_hi"] - r["top1_err"] for r in rows]]
     colours = ["tab:blue" if r["comparable"] == "yes" else "lightgray" for r in rows]
     ax.bar([x - 0.2 for x in xs], ours, 0.4, yerr=yerr, capsize=3, color=colours, label="archspec, 95% CI")
-    ax.bar([x + 0.2 for x in xs], [r["paper_top1"] or 0 for r in rows], 0.4, color="tab:orange",
-           label="paper (ImageNet)")  # fmt: skip
+    ax.bar(
+        [x + 0.2 for x in xs], [r["paper_top1"] or 0 for r in rows], 0.4, color="tab:orange", label="paper (ImageNet)"
+    )
     ax.set_xticks(xs, [r["row"] for r in rows], rotation=30, ha="right", fontsize=8)
     ax.set(ylabel="top-1 error (%)")
     ax.set_title(f"{table['name']}: {table['title']}\n{subtitle}", fontsize=9)

@@ -48,8 +48,10 @@ def locked(folder: str | Path, what: str = "run") -> Iterator[None]:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             holder = os.pread(fd, 200, 0).decode(errors="replace").strip() or "another process"
-            raise ArchspecError(f"{folder}: in use by {holder}; expected a {what} folder no other archspec process "
-                                "is using (wait for it to finish, or use another --out)") from None  # fmt: skip
+            raise ArchspecError(
+                f"{folder}: in use by {holder}; expected a {what} folder no other archspec process "
+                "is using (wait for it to finish, or use another --out)"
+            ) from None
         stamp = time.strftime("%Y-%m-%d %H:%M:%S")
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"archspec pid {os.getpid()} on {socket.gethostname()} since {stamp}".encode(), 0)
@@ -129,8 +131,12 @@ def read_run(run: str | Path) -> tuple[TrainConfig, Network, list[str], Stats]:
     path = Path(run) / "run.json"
     try:
         info = json.loads(path.read_text())
-        return (TrainConfig.model_validate(info["config"]), Network.model_validate(info["network"]),
-                info["classes"], Stats.model_validate(info["stats"]))  # fmt: skip
+        return (
+            TrainConfig.model_validate(info["config"]),
+            Network.model_validate(info["network"]),
+            info["classes"],
+            Stats.model_validate(info["stats"]),
+        )
     except FileNotFoundError:
         raise ArchspecError(f"{path}: no such file; expected a run folder written by archspec train") from None
     except (ValueError, KeyError) as e:

@@ -43,8 +43,13 @@ class DataConfig(Node):
     pca_std: float = Field(default=0.1, ge=0, description="AlexNet lighting: alpha ~ N(0, pca_std)")
     workers: int = Field(default=4, ge=0)
     synthetic: tuple[int, int, int] = Field(default=(2048, 10, 32), description="synthetic: images, classes, side")
-    holdout: float = Field(default=0.05, ge=0, lt=1, description="share of each training class held out for the "
-                           "plateau rule and best weights (never the scored split)")  # fmt: skip
+    holdout: float = Field(
+        default=0.05,
+        ge=0,
+        lt=1,
+        description="share of each training class held out for the "
+        "plateau rule and best weights (never the scored split)",
+    )
 
     @property
     def small(self) -> bool:

@@ -43,8 +43,18 @@ from .augment import Stats, centre, normalise, rescale_crop, sample_params
 from .config import DataConfig
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm"}
-FASHION_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
-                   "Ankle boot"]  # fmt: skip
+FASHION_CLASSES = [
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+]
 DEFAULT_ROOTS = {"fashion-mnist": "/usr/share/datasets/fashion-mnist", "mnist": "/usr/share/datasets/mnist"}
 
 
@@ -129,9 +139,14 @@ class TensorData:
 
     def holdout_record(self) -> dict:
         """What run.json's holdout.json records: which training images were held out."""
-        return {"source": self.cfg.source, "fraction": self.cfg.holdout, "seed": HOLDOUT_SEED,
-                "count": len(self.holdout_y), "train": len(self.train_y),
-                "indices": self.holdout_index.tolist()}  # fmt: skip
+        return {
+            "source": self.cfg.source,
+            "fraction": self.cfg.holdout,
+            "seed": HOLDOUT_SEED,
+            "count": len(self.holdout_y),
+            "train": len(self.train_y),
+            "indices": self.holdout_index.tolist(),
+        }
 
     @property
     def channels(self) -> int:
@@ -140,8 +155,16 @@ class TensorData:
     def steps(self, batch: int) -> int:
         return max(1, len(self.train_y) // batch)
 
-    def train_batches(self, epoch: int, batch: int, seed: int, rank: int = 0, world: int = 1, start: int = 0,
-                      device: torch.device | str = "cpu") -> Iterator[tuple[torch.Tensor, torch.Tensor]]:  # fmt: skip
+    def train_batches(
+        self,
+        epoch: int,
+        batch: int,
+        seed: int,
+        rank: int = 0,
+        world: int = 1,
+        start: int = 0,
+        device: torch.device | str = "cpu",
+    ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         n = len(self.train_y)
         order = torch.randperm(n, generator=seeded(seed, epoch))
         share = batch // world
@@ -204,8 +227,9 @@ def _scan(split_dir: Path, classes: list[str] | None = None) -> tuple[list[str],
     for name in found:
         if name not in classes:
             raise ArchspecError(f"{split_dir / name}: class not in train/; expected one of train/'s classes")
-        images = sorted(p for p in (split_dir / name).rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES
-                        and p.is_file())  # regular files only: a FIFO named x.jpg would block a worker forever
+        images = sorted(
+            p for p in (split_dir / name).rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()
+        )  # regular files only: a FIFO named x.jpg would block a worker forever
         if not images:
             raise ArchspecError(f"{split_dir / name}: no images; expected .jpg, .jpeg, .png (or similar) files")
         items += [(str(p), classes.index(name)) for p in images]
@@ -306,9 +330,12 @@ class FolderData:
         ds = FolderImages(items, self.cfg)
         sampler = [keys[i : i + batch] for i in range(0, len(keys), batch)]
         return torch.utils.data.DataLoader(
-            ds, batch_sampler=sampler, num_workers=self.cfg.workers, collate_fn=_collate,
+            ds,
+            batch_sampler=sampler,
+            num_workers=self.cfg.workers,
+            collate_fn=_collate,
             pin_memory=torch.cuda.is_available(),
-        )  # fmt: skip
+        )
 
     def _count(self, skipped: int) -> None:
         self.skipped += skipped
@@ -357,9 +384,14 @@ class FolderData:
                 yield normalise(x, self.stats, alpha), y.to(device)
 
     def holdout_record(self) -> dict:
-        return {"source": str(self.root), "fraction": self.cfg.holdout, "seed": HOLDOUT_SEED,
-                "count": len(self.holdout_items), "train": len(self.train_items),
-                "files": [path for path, _ in self.holdout_items]}  # fmt: skip
+        return {
+            "source": str(self.root),
+            "fraction": self.cfg.holdout,
+            "seed": HOLDOUT_SEED,
+            "count": len(self.holdout_items),
+            "train": len(self.train_items),
+            "files": [path for path, _ in self.holdout_items],
+        }
 
     def holdout_batches(self, batch, device="cpu"):
         keys = [(i, 0, "val") for i in range(len(self.holdout_items))]

@@ -77,8 +77,9 @@ def processes(gpus: int = 1, nproc: int = 1) -> int:
     if gpus > 1 and nproc > 1:
         raise ArchspecError(f"--gpus {gpus} and --nproc {nproc}: expected one of them")
     if gpus > 1 and not torch.cuda.is_available():
-        raise ArchspecError(f"--gpus {gpus}: no CUDA device is visible; expected a GPU machine, or --nproc {gpus} "
-                            "for CPU processes")  # fmt: skip
+        raise ArchspecError(
+            f"--gpus {gpus}: no CUDA device is visible; expected a GPU machine, or --nproc {gpus} for CPU processes"
+        )
     return max(gpus, nproc)
 
 
@@ -96,9 +97,16 @@ def launch(fn: Callable, cfg: TrainConfig):
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.launcher.api import LaunchConfig, elastic_launch
 
-    lc = LaunchConfig(min_nodes=1, max_nodes=1, nproc_per_node=cfg.devices, run_id=uuid.uuid4().hex,
-                      rdzv_backend="c10d", rdzv_endpoint="127.0.0.1:0", max_restarts=0,
-                      monitor_interval=0.1)  # fmt: skip
+    lc = LaunchConfig(
+        min_nodes=1,
+        max_nodes=1,
+        nproc_per_node=cfg.devices,
+        run_id=uuid.uuid4().hex,
+        rdzv_backend="c10d",
+        rdzv_endpoint="127.0.0.1:0",
+        max_restarts=0,
+        monitor_interval=0.1,
+    )
     error = Path(cfg.out) / ".error"
     error.unlink(missing_ok=True)
     try:

@@ -56,8 +56,9 @@ def scale_label(scales: tuple[int, int]) -> str:
     return str(scales[0]) if scales[0] == scales[1] else f"[{scales[0]};{scales[1]}]"
 
 
-def load_source(path: str, spec: str | None = None, device: torch.device | str = "cpu",
-                weights: str = "final") -> Source:  # fmt: skip
+def load_source(
+    path: str, spec: str | None = None, device: torch.device | str = "cpu", weights: str = "final"
+) -> Source:
     p = Path(path)
     if p.is_dir():
         cfg, net, classes, stats = checkpoint.read_run(p)
@@ -112,18 +113,23 @@ def _check_data(source: Source, data: DataConfig, given: str | None) -> None:
         d = load_small(data)
         classes, channels = d.classes, d.channels
     elif data.source == "imagenet" or not Path(data.source).is_dir():
-        raise ArchspecError(f"{data.source}: no such folder; expected the scored data as --data (an ImageNet-layout "
-                            "folder or embedded, fashion-mnist, mnist)")  # fmt: skip
+        raise ArchspecError(
+            f"{data.source}: no such folder; expected the scored data as --data (an ImageNet-layout "
+            "folder or embedded, fashion-mnist, mnist)"
+        )
     else:
         classes = sorted(d.name for d in (Path(data.source) / "train").iterdir() if d.is_dir())
         channels = 3
     where = f"--data {given}" if given else data.source
     if len(classes) != len(source.classes) or (data.small and classes != source.classes):
+
         def names(c):
             return ", ".join(c[:3]) + (", ..." if len(c) > 3 else "")
 
-        raise ArchspecError(f"{where}: {len(classes)} classes ({names(classes)}); expected the {len(source.classes)} "
-                            f"classes {source.label} was trained on ({names(source.classes)})")  # fmt: skip
+        raise ArchspecError(
+            f"{where}: {len(classes)} classes ({names(classes)}); expected the {len(source.classes)} "
+            f"classes {source.label} was trained on ({names(source.classes)})"
+        )
     want = source.model.net.input.channels
     if channels != want:
         raise ArchspecError(f"{where}: {channels}-channel images; expected {want} channels, as {source.label} takes")
@@ -174,13 +180,31 @@ class Evaluation:
     def rows(self) -> list[dict]:
         """One row per part, plus fusion rows (posteriors averaged over sources) when there are several."""
         rows = [
-            _row(p.label if p.method == "centre" else f"{p.label}/{p.test_scales}", p.protocol, p.method,
-                 p.test_scales, p.posterior, self.labels, p.dense_map, p.crop_views)
+            _row(
+                p.label if p.method == "centre" else f"{p.label}/{p.test_scales}",
+                p.protocol,
+                p.method,
+                p.test_scales,
+                p.posterior,
+                self.labels,
+                p.dense_map,
+                p.crop_views,
+            )
             for p in self.parts
         ]
         for fused in fuse(self.parts):  # several sources: one fusion row per protocol and method
-            rows.append(_row(fused.label, fused.protocol, fused.method, fused.test_scales, fused.posterior,
-                             self.labels, fused.dense_map, fused.crop_views))  # fmt: skip
+            rows.append(
+                _row(
+                    fused.label,
+                    fused.protocol,
+                    fused.method,
+                    fused.test_scales,
+                    fused.posterior,
+                    self.labels,
+                    fused.dense_map,
+                    fused.crop_views,
+                )
+            )
         return rows
 
 
@@ -193,9 +217,17 @@ def fuse(parts: list[Part]) -> list[Part]:
             if len(same) > 1:
                 maps = [p.dense_map for p in same if p.dense_map is not None]
                 views = [p.crop_views for p in same if p.crop_views is not None]
-                out.append(Part(" + ".join(f"{p.label}/{p.test_scales}" for p in same), name, f"fusion: {method}",
-                                "per model", sum(p.posterior for p in same) / len(same),
-                                min(maps) if maps else None, min(views) if views else None))  # fmt: skip
+                out.append(
+                    Part(
+                        " + ".join(f"{p.label}/{p.test_scales}" for p in same),
+                        name,
+                        f"fusion: {method}",
+                        "per model",
+                        sum(p.posterior for p in same) / len(same),
+                        min(maps) if maps else None,
+                        min(views) if views else None,
+                    )
+                )
     return out
 
 
@@ -205,10 +237,21 @@ def _row(model, protocol, method, test_scales, posterior, labels, dense_map, cro
     wrong1, wrong5 = wrong(posterior, labels)
     top1, top5 = int(wrong1.sum()), int(wrong5.sum())
     (lo1, hi1), (lo5, hi5) = wilson(top1, n), wilson(top5, n)
-    return {"model": model, "protocol": protocol, "method": method, "test_scales": test_scales,
-            "top1_err": round(100 * top1 / n, 2), "top1_lo": round(lo1, 2), "top1_hi": round(hi1, 2),
-            "top5_err": round(100 * top5 / n, 2), "top5_lo": round(lo5, 2), "top5_hi": round(hi5, 2),
-            "images": n, "dense_map": dense_map, "crop_views": crop_views}  # fmt: skip
+    return {
+        "model": model,
+        "protocol": protocol,
+        "method": method,
+        "test_scales": test_scales,
+        "top1_err": round(100 * top1 / n, 2),
+        "top1_lo": round(lo1, 2),
+        "top1_hi": round(hi1, 2),
+        "top5_err": round(100 * top5 / n, 2),
+        "top5_lo": round(lo5, 2),
+        "top5_hi": round(hi5, 2),
+        "images": n,
+        "dense_map": dense_map,
+        "crop_views": crop_views,
+    }
 
 
 @torch.no_grad()
@@ -228,12 +271,16 @@ def _run(job: EvalJob, ctx: Context) -> Evaluation:
     for s, _, scales in plans:  # a huge --scales is refused before an image is rescaled
         need = memory.needed(archspec.infer(s.model.net), 2 * (64 if data.small else 1))
         if ctx.device.type == "cpu" and (have := memory.available()) and need * (max(scales) / s.crop) ** 2 > have:
-            raise ArchspecError(f"--scales {max(scales)}: evaluating {s.label} at that scale needs about "
-                                f"{need * (max(scales) / s.crop) ** 2 / 2**30:.0f} GiB; expected at most the "
-                                f"{have / 2**30:.1f} GiB available")  # fmt: skip
+            raise ArchspecError(
+                f"--scales {max(scales)}: evaluating {s.label} at that scale needs about "
+                f"{need * (max(scales) / s.crop) ** 2 / 2**30:.0f} GiB; expected at most the "
+                f"{have / 2**30:.1f} GiB available"
+            )
         if min(scales) < s.crop:
-            raise ArchspecError(f"--scales {min(scales)}: smaller than {s.label}'s crop {s.crop}; expected test "
-                                f"scales of at least {s.crop}")  # fmt: skip
+            raise ArchspecError(
+                f"--scales {min(scales)}: smaller than {s.label}'s crop {s.crop}; expected test "
+                f"scales of at least {s.crop}"
+            )
     dense = {id(s): to_dense(s.model) for s in sources}
     probs: dict[tuple[int, str], list[torch.Tensor]] = {}
     views: dict[tuple[int, int], dict[str, int]] = {}  # (source index, q) -> fewest views over images
@@ -251,8 +298,9 @@ def _run(job: EvalJob, ctx: Context) -> Evaluation:
             for k, (s, name, scales) in enumerate(plans):
                 for q in scales:
                     if (id(s), q) not in per_scale:
-                        per_scale[id(s), q], seen = scale_posteriors(s.model, dense[id(s)], x01, q, s.crop,
-                                                                     s.normalise, job.methods)  # fmt: skip
+                        per_scale[id(s), q], seen = scale_posteriors(
+                            s.model, dense[id(s)], x01, q, s.crop, s.normalise, job.methods
+                        )
                         mine = views.setdefault((at[id(s)], q), seen)
                         for key, v in seen.items():
                             mine[key] = min(mine[key], v)
@@ -263,9 +311,12 @@ def _run(job: EvalJob, ctx: Context) -> Evaluation:
                     probs.setdefault((k, method), []).append(p.cpu())
             bar.advance(task, len(y))
     if job.progress and ctx.main and not bar.console.is_terminal:  # no live bar off a terminal: one line
-        bar.console.print(f"evaluated {', '.join(s.label for s in sources)} on {count:,} images (rank 0's share)"
-                          if ctx.world > 1 else f"evaluated {', '.join(s.label for s in sources)} on {count:,} "
-                          "images", markup=False)  # fmt: skip
+        bar.console.print(
+            f"evaluated {', '.join(s.label for s in sources)} on {count:,} images (rank 0's share)"
+            if ctx.world > 1
+            else f"evaluated {', '.join(s.label for s in sources)} on {count:,} images",
+            markup=False,
+        )
     index, labels = torch.cat(index), torch.cat(labels)
     stacked = {key: torch.cat(v) for key, v in probs.items()}
     if ctx.world > 1:  # gather every rank's share on rank 0, in image order
@@ -294,8 +345,9 @@ def evaluate_sources(job: EvalJob, devices: int = 1, cuda: bool | None = None) -
     for s in job.sources:
         if not Path(s).exists():
             raise ArchspecError(f"{s}: no such run folder or weights file; expected an archspec train run")
-    cfg = TrainConfig(spec="eval", devices=devices, cuda=cuda, out=str(Path(job.sources[0]) / "eval"),
-                      progress=job.progress)  # fmt: skip
+    cfg = TrainConfig(
+        spec="eval", devices=devices, cuda=cuda, out=str(Path(job.sources[0]) / "eval"), progress=job.progress
+    )
     return launch(_Eval(job), cfg)
 
 

@@ -42,9 +42,18 @@ def export_run(run: str | Path, output: str | Path, weights: str = "final") -> P
     path = checkpoint.weights_of(run, weights)
     model = load_pretrained(archspec.compile(net), path)
     std = (1.0,) * len(stats.mean)
-    info = {"classes": classes, "mean": list(stats.mean), "std": list(std), "crop": cfg.data.crop_size,
-            "train_scales": list(cfg.data.scales), "test_scale": cfg.data.test_scale, "weights": str(path),
-            "input": "float32 (N, C, crop, crop), pixels in [0, 1]: smallest side rescaled to test_scale, centre "
-                     "crop; the mean is subtracted inside", "archspec_network": net.name}  # fmt: skip
-    return export(model, output, wrap=lambda m: Preprocessed(m, stats.mean, std),
-                  extra_files={"archspec.json": json.dumps(info)})  # fmt: skip
+    info = {
+        "classes": classes,
+        "mean": list(stats.mean),
+        "std": list(std),
+        "crop": cfg.data.crop_size,
+        "train_scales": list(cfg.data.scales),
+        "test_scale": cfg.data.test_scale,
+        "weights": str(path),
+        "input": "float32 (N, C, crop, crop), pixels in [0, 1]: smallest side rescaled to test_scale, centre "
+        "crop; the mean is subtracted inside",
+        "archspec_network": net.name,
+    }
+    return export(
+        model, output, wrap=lambda m: Preprocessed(m, stats.mean, std), extra_files={"archspec.json": json.dumps(info)}
+    )

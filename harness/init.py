@@ -62,8 +62,10 @@ def preinit_from_a(model: nn.Module, state_a: dict, net_a: Network) -> list[tupl
     own = model.state_dict()
     copied = []
     for src, dst in pairs:
-        if all(f"{src}.{p}" in state_a and state_a[f"{src}.{p}"].shape == own[f"{dst}.{p}"].shape
-               for p in ("weight", "bias")):  # fmt: skip
+        if all(
+            f"{src}.{p}" in state_a and state_a[f"{src}.{p}"].shape == own[f"{dst}.{p}"].shape
+            for p in ("weight", "bias")
+        ):
             for p in ("weight", "bias"):
                 own[f"{dst}.{p}"].copy_(state_a[f"{src}.{p}"])
             copied.append((src, dst))

@@ -13,16 +13,27 @@ from archspec.atomic import atomic_path
 
 PLOT_EVERY_S = 60.0
 
-FIELDS = ["epoch", "lr", "train_loss", "train_top1_err", "holdout_loss", "holdout_top1_err", "holdout_top5_err",
-          "images_per_s", "seconds", "skipped_images"]  # fmt: skip
+FIELDS = [
+    "epoch",
+    "lr",
+    "train_loss",
+    "train_top1_err",
+    "holdout_loss",
+    "holdout_top1_err",
+    "holdout_top5_err",
+    "images_per_s",
+    "seconds",
+    "skipped_images",
+]
 
 
 def read(path: Path) -> list[dict]:
     if not path.is_file():
         return []
     with path.open(newline="") as f:
-        return [{k: int(v) if k == "epoch" else float(v) for k, v in row.items() if v != ""}
-                for row in csv.DictReader(f)]  # fmt: skip
+        return [
+            {k: int(v) if k == "epoch" else float(v) for k, v in row.items() if v != ""} for row in csv.DictReader(f)
+        ]
 
 
 def write(path: Path, rows: list[dict]) -> None:

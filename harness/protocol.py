@@ -66,8 +66,15 @@ def centre_posterior(model: nn.Module, x: torch.Tensor, crop: int) -> torch.Tens
 
 
 @torch.no_grad()
-def scale_posteriors(model: nn.Module, dense: nn.Module, x01: torch.Tensor, q: int, crop: int, normalise,
-                     methods: tuple[str, ...] = METHODS) -> tuple[dict[str, torch.Tensor], dict[str, int]]:  # fmt: skip
+def scale_posteriors(
+    model: nn.Module,
+    dense: nn.Module,
+    x01: torch.Tensor,
+    q: int,
+    crop: int,
+    normalise,
+    methods: tuple[str, ...] = METHODS,
+) -> tuple[dict[str, torch.Tensor], dict[str, int]]:
     """Dense and multi-crop posteriors at one test scale q for same-size images x01 in [0, 1]: {method: (B, K)},
     and the views behind them: {"dense_map": smaller side of the score map, "crop_views": distinct crops}."""
     xq = normalise(rescale(x01, q)).contiguous(memory_format=torch.channels_last)
@@ -81,8 +88,11 @@ def scale_posteriors(model: nn.Module, dense: nn.Module, x01: torch.Tensor, q: i
 
 def combine(per_scale: dict[int, dict[str, torch.Tensor]], scales: list[int], methods: tuple[str, ...] = METHODS):
     """Average per-scale posteriors over `scales`; multi-crop & dense averages the two methods."""
-    out = {m: sum(per_scale[q][m] for q in scales) / len(scales) for m in ("dense", "multi-crop")
-           if m in per_scale[scales[0]]}  # fmt: skip
+    out = {
+        m: sum(per_scale[q][m] for q in scales) / len(scales)
+        for m in ("dense", "multi-crop")
+        if m in per_scale[scales[0]]
+    }
     if "multi-crop & dense" in methods:
         out["multi-crop & dense"] = (out["dense"] + out["multi-crop"]) / 2
     return {m: p for m, p in out.items() if m in methods}

@@ -87,8 +87,10 @@ class Table(Strict):
 class Claim(Strict):
     text: str
     kind: Literal["lower", "no_worse"] = Field(
-        default="lower", description="lower: the first row of each pair has lower top-1 error; no_worse: its "
-        "error is at most `margin` points above the second's")  # fmt: skip
+        default="lower",
+        description="lower: the first row of each pair has lower top-1 error; no_worse: its "
+        "error is at most `margin` points above the second's",
+    )
     margin: float = Field(default=0.0, ge=0)
     pairs: list[tuple[str, str]] = Field(min_length=1, description="[claimed row, compared row] per configuration")
 
@@ -169,8 +171,9 @@ def load_suite(path: str | Path) -> Suite:
         err = e.errors()[0]
         where = ".".join(map(str, err["loc"]))
         what = "unknown key" if err["type"] == "extra_forbidden" else err["msg"].removeprefix("Value error, ")
-        raise ArchspecError(f"{p}: {where + ': ' if where else ''}{what}; expected the keys documented in "
-                            "suites/README.md") from None  # fmt: skip
+        raise ArchspecError(
+            f"{p}: {where + ': ' if where else ''}{what}; expected the keys documented in suites/README.md"
+        ) from None
     scales = ScaleMap(suite.suite.crop or PAPER_CROP)
     for entry in suite.train:
         scales.train(entry.scale)  # a bad or too small scale fails here, before any training
@@ -191,8 +194,10 @@ class ScaleMap:
         lo, hi = parse_scale(scale)
         ours = (self(lo), self(hi))
         if ours[0] < self.crop:
-            raise ArchspecError(f"scale {scale!r}: S = {lo} maps to {ours[0]} at crop {self.crop}, smaller than the "
-                                f"crop; expected S >= {PAPER_CROP} (scales are the paper's pixels)")  # fmt: skip
+            raise ArchspecError(
+                f"scale {scale!r}: S = {lo} maps to {ours[0]} at crop {self.crop}, smaller than the "
+                f"crop; expected S >= {PAPER_CROP} (scales are the paper's pixels)"
+            )
         return ours
 
     def test_scales(self, scale: str) -> tuple[list[int], list[int]]:
@@ -216,6 +221,7 @@ class ScaleMap:
             ours = self.train(e.scale)
             s_ours = str(ours[0]) if lo == hi else f"[{ours[0]};{ours[1]}]"
             paper_q, ours_q = self.test_scales(e.scale)
-            parts.append(f"S {s_paper} -> {s_ours}, Q {{{','.join(map(str, paper_q))}}} -> "
-                         f"{{{','.join(map(str, ours_q))}}}")  # fmt: skip
+            parts.append(
+                f"S {s_paper} -> {s_ours}, Q {{{','.join(map(str, paper_q))}}} -> {{{','.join(map(str, ours_q))}}}"
+            )
         return f"crop 224 -> {self.crop} (x{self.crop / PAPER_CROP:.4g}): " + "; ".join(parts)

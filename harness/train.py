@@ -91,8 +91,7 @@ def _optimizer(model: nn.Module, cfg: TrainConfig):
     groups = [{"params": decay, "weight_decay": r.weight_decay}, {"params": rest, "weight_decay": 0.0}]
     opt = torch.optim.SGD(groups, lr=r.lr, momentum=r.momentum)
     floor = r.lr * 0.1**r.lr_decays * (1 - 1e-6)  # lr is divided by 10 at most `lr_decays` times
-    sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="max", factor=0.1, patience=r.patience,
-                                                       min_lr=floor)  # fmt: skip
+    sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="max", factor=0.1, patience=r.patience, min_lr=floor)
     return opt, sched
 
 
@@ -103,8 +102,9 @@ def _net_a(cfg: TrainConfig, net) -> Network:
         return checkpoint.read_run(source)[1]
     classes = next(layer.out_features for layer in reversed(net.layers) if layer.kind == "fc")
     i = net.input
-    return archspec.network("A", num_classes=classes, input=f"{i.height}x{i.width}x{i.channels}",
-                            width=cfg.width, batch_norm=cfg.batch_norm)  # fmt: skip
+    return archspec.network(
+        "A", num_classes=classes, input=f"{i.height}x{i.width}x{i.channels}", width=cfg.width, batch_norm=cfg.batch_norm
+    )
 
 
 def _model(cfg: TrainConfig, net, ctx: Context) -> tuple[nn.Module, list]:
@@ -133,8 +133,10 @@ def prepare(cfg: TrainConfig) -> None:
     if not cfg.resume and (run / "checkpoint.pt").exists():
         raise ArchspecError(f"{run}: already holds a checkpoint; expected --resume {run} or a new --out")
     if not cfg.data.small and not Path(cfg.data.source).is_dir():
-        raise ArchspecError(f"{cfg.data.source}: no such folder; expected an ImageNet-layout folder or one of "
-                            "embedded, fashion-mnist, mnist, synthetic")  # fmt: skip
+        raise ArchspecError(
+            f"{cfg.data.source}: no such folder; expected an ImageNet-layout folder or one of "
+            "embedded, fashion-mnist, mnist, synthetic"
+        )
 
 
 def train(cfg: TrainConfig) -> Result:
@@ -152,10 +154,14 @@ def train(cfg: TrainConfig) -> Result:
 
 def _progress(cfg: TrainConfig, ctx: Context) -> Progress:
     return Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-        TextColumn("{task.fields[ips]:>7.0f} img/s  loss {task.fields[loss]:.3f}"), TimeRemainingColumn(),
-        console=Console(stderr=True), disable=not (cfg.progress and ctx.main),
-    )  # fmt: skip
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[ips]:>7.0f} img/s  loss {task.fields[loss]:.3f}"),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        disable=not (cfg.progress and ctx.main),
+    )
 
 
 @dataclass
@@ -180,8 +186,13 @@ def setup(cfg: TrainConfig, ctx: Context, data) -> tuple[Network, State, list]:
         net = checkpoint.read_run(out)[1]
     else:
         crop = cfg.data.crop_size
-        net = archspec.network(cfg.spec, num_classes=len(data.classes), input=f"{crop}x{crop}x{data.channels}",
-                               width=cfg.width, batch_norm=cfg.batch_norm)  # fmt: skip
+        net = archspec.network(
+            cfg.spec,
+            num_classes=len(data.classes),
+            input=f"{crop}x{crop}x{data.channels}",
+            width=cfg.width,
+            batch_norm=cfg.batch_norm,
+        )
     if ctx.device.type == "cpu":  # before the model or a batch is allocated
         memory.check(archspec.infer(net), cfg.recipe.batch // ctx.world, training=True, what=f"{cfg.out}: {net.name}")
     model, copied = _model(cfg, net, ctx)
@@ -224,8 +235,9 @@ def train_epoch(st: State, data, cfg: TrainConfig, ctx: Context, progress, amp, 
     """The rest of the current epoch, with step checkpoints; Ctrl-C or SIGTERM saves where it stopped.
     Returns the epoch's training figures."""
     r, out = cfg.recipe, Path(cfg.out)
-    task = progress.add_task(f"epoch {st.epoch + 1}/{r.epochs}", total=data.steps(r.batch), completed=st.step,
-                             ips=0.0, loss=float("nan"))  # fmt: skip
+    task = progress.add_task(
+        f"epoch {st.epoch + 1}/{r.epochs}", total=data.steps(r.batch), completed=st.step, ips=0.0, loss=float("nan")
+    )
     start, seen, loss_sum, correct = time.perf_counter(), 0, 0.0, 0.0
     saved_at, since = time.monotonic(), 0
     try:
@@ -237,8 +249,10 @@ def train_epoch(st: State, data, cfg: TrainConfig, ctx: Context, progress, amp, 
             if not math.isfinite(value):
                 kept = out / "checkpoint.pt"
                 keep = f"kept the last good checkpoint {kept}" if kept.is_file() else "no checkpoint was saved yet"
-                raise ArchspecError(f"{out}: loss became {value} at epoch {st.epoch + 1}, step {st.step + 1}; "
-                                    f"stopped, and {keep} (try a lower --lr)")  # fmt: skip
+                raise ArchspecError(
+                    f"{out}: loss became {value} at epoch {st.epoch + 1}, step {st.step + 1}; "
+                    f"stopped, and {keep} (try a lower --lr)"
+                )
             st.step, st.done, seen, since = st.step + 1, st.done + 1, seen + len(y) * ctx.world, since + 1
             loss_sum, correct = loss_sum + value * len(y), correct + hits.item()
             progress.update(task, advance=1, loss=value, ips=seen / (time.perf_counter() - start))
@@ -250,14 +264,20 @@ def train_epoch(st: State, data, cfg: TrainConfig, ctx: Context, progress, amp, 
     except KeyboardInterrupt:
         if ctx.main:
             checkpoint.save(out, st.plain, st.optimizer, st.scheduler, epoch=st.epoch, step=st.step, best=st.best)
-        raise Interrupted(f"saved {out / 'checkpoint.pt'} at epoch {st.epoch + 1}, step {st.step}; continue with: "
-                          f"archspec train --resume {out}") from None  # fmt: skip
+        raise Interrupted(
+            f"saved {out / 'checkpoint.pt'} at epoch {st.epoch + 1}, step {st.step}; continue with: "
+            f"archspec train --resume {out}"
+        ) from None
     finally:
         progress.remove_task(task)
     seconds = time.perf_counter() - start
     loss_sum, correct, n = all_reduce_sum([loss_sum, correct, seen / ctx.world], ctx)
-    return {"train_loss": loss_sum / n, "train_top1_err": 100 * (1 - correct / n), "images_per_s": seen / seconds,
-            "seconds": seconds}  # fmt: skip
+    return {
+        "train_loss": loss_sum / n,
+        "train_top1_err": 100 * (1 - correct / n),
+        "images_per_s": seen / seconds,
+        "seconds": seconds,
+    }
 
 
 def end_epoch(st: State, figures: dict, data, cfg: TrainConfig, ctx: Context, amp) -> None:
@@ -271,16 +291,28 @@ def end_epoch(st: State, figures: dict, data, cfg: TrainConfig, ctx: Context, am
     values = all_reduce_sum([result.get(k, 0.0) for k in keys] + [float(bool(result))], ctx)
     held = dict(zip(keys, values, strict=False)) if values[-1] else {}
     lr = st.optimizer.param_groups[0]["lr"]
-    st.rows.append({"epoch": st.epoch + 1, "lr": lr, **figures, **{f"holdout_{k}": v for k, v in held.items()},
-                    "skipped_images": data.skipped})  # fmt: skip
+    st.rows.append(
+        {
+            "epoch": st.epoch + 1,
+            "lr": lr,
+            **figures,
+            **{f"holdout_{k}": v for k, v in held.items()},
+            "skipped_images": data.skipped,
+        }
+    )
     accuracy = 100 - (held["top1_err"] if held else figures["train_top1_err"])
     st.scheduler.step(accuracy)
     st.epoch, st.step = st.epoch + 1, 0
     if ctx.main:
         checkpoint.save(out, st.plain, st.optimizer, st.scheduler, epoch=st.epoch, step=0, best=max(st.best, accuracy))
         if held and accuracy > st.best:
-            checkpoint.save_weights(st.plain, out / "best.safetensors", epoch=st.epoch, selected_on="holdout",
-                                    holdout_top1_err=100 - accuracy)  # fmt: skip
+            checkpoint.save_weights(
+                st.plain,
+                out / "best.safetensors",
+                epoch=st.epoch,
+                selected_on="holdout",
+                holdout_top1_err=100 - accuracy,
+            )
         metrics.write(out / "metrics.csv", st.rows)
         _plain_line(st.rows[-1], cfg)
         _warn_if_at_chance(st, cfg, len(data.classes))
@@ -293,9 +325,13 @@ def _plain_line(row: dict, cfg: TrainConfig) -> None:
     if not cfg.progress or console.is_terminal:
         return
     held = f", held-out top-1 err {row['holdout_top1_err']:.2f}%" if "holdout_top1_err" in row else ""
-    console.print(f"{cfg.out}: epoch {row['epoch']}/{cfg.recipe.epochs}: train loss {row['train_loss']:.4f}, "
-                  f"train top-1 err {row['train_top1_err']:.2f}%{held}, lr {row['lr']:g}, "
-                  f"{row['images_per_s']:.0f} img/s, {row['seconds']:.1f} s", markup=False, soft_wrap=True)  # fmt: skip
+    console.print(
+        f"{cfg.out}: epoch {row['epoch']}/{cfg.recipe.epochs}: train loss {row['train_loss']:.4f}, "
+        f"train top-1 err {row['train_top1_err']:.2f}%{held}, lr {row['lr']:g}, "
+        f"{row['images_per_s']:.0f} img/s, {row['seconds']:.1f} s",
+        markup=False,
+        soft_wrap=True,
+    )
 
 
 def _warn_if_at_chance(st: State, cfg: TrainConfig, classes: int) -> None:
@@ -308,7 +344,9 @@ def _warn_if_at_chance(st: State, cfg: TrainConfig, classes: int) -> None:
         Console(stderr=True).print(
             f"warning: {cfg.out}: top-1 error {err:.1f}% after 3 epochs is chance level ({classes} classes); likely "
             f"causes: the {init} (try --init torchvision, or --init-std 0.1 at small width) or the lr {r.lr}",
-            markup=False, soft_wrap=True)  # fmt: skip
+            markup=False,
+            soft_wrap=True,
+        )
 
 
 @contextmanager
@@ -368,8 +406,10 @@ def resumed(run: str, given: dict, devices: int) -> TrainConfig:
     changed = sorted(k for k in given if k not in RESUME_OPTIONS)
     if changed:
         names = ", ".join("--" + k.replace("_", "-") for k in changed)
-        raise ArchspecError(f"--resume {run}: {names} would change the run's recipe mid-run; expected only --epochs "
-                            "(to extend it), --gpus/--nproc, --workers, --threads or --checkpoint-every")  # fmt: skip
+        raise ArchspecError(
+            f"--resume {run}: {names} would change the run's recipe mid-run; expected only --epochs "
+            "(to extend it), --gpus/--nproc, --workers, --threads or --checkpoint-every"
+        )
     update = {"resume": True, "devices": devices, "out": run}
     if "epochs" in given and given["epochs"] != cfg.recipe.epochs:
         update["recipe"] = cfg.recipe.model_copy(update={"epochs": given["epochs"]})
@@ -396,17 +436,49 @@ def run_cli(args: dict, given: set[str] = frozenset()) -> Result:
     if not args["spec"]:
         raise ArchspecError("train: no spec; expected a spec file or name (e.g. specs/A.txt), or --resume RUN")
     data = DataConfig(
-        source=args["data"], root=args["data_root"], crop=args["crop"], flip=not args["no_flip"],
-        scale=parse_scale(args["scale"]) if args["scale"] else None, pca_std=args["pca"], workers=args["workers"],
+        source=args["data"],
+        root=args["data_root"],
+        crop=args["crop"],
+        flip=not args["no_flip"],
+        scale=parse_scale(args["scale"]) if args["scale"] else None,
+        pca_std=args["pca"],
+        workers=args["workers"],
         holdout=args["holdout"],
-    )  # fmt: skip
-    recipe = Recipe(**{k: args[k] for k in ("epochs", "batch", "lr", "momentum", "weight_decay", "dropout",
-                                            "patience", "init", "init_std", "pretrained_a", "finetune", "seed",
-                                            "max_steps")})  # fmt: skip
+    )
+    recipe = Recipe(
+        **{
+            k: args[k]
+            for k in (
+                "epochs",
+                "batch",
+                "lr",
+                "momentum",
+                "weight_decay",
+                "dropout",
+                "patience",
+                "init",
+                "init_std",
+                "pretrained_a",
+                "finetune",
+                "seed",
+                "max_steps",
+            )
+        }
+    )
     name = Path(args["spec"]).stem if Path(args["spec"]).suffix else args["spec"]
     minutes, steps = parse_every(args["checkpoint_every"])
-    cfg = TrainConfig(spec=args["spec"], width=args["width"], batch_norm=args["bn"], data=data, recipe=recipe,
-                      out=args["out"] or f"runs/{name}", backend=args["backend"], devices=devices,
-                      cuda=None if args["gpus"] > 1 or args["nproc"] == 1 else False,
-                      checkpoint_minutes=minutes, checkpoint_steps=steps, threads=args["threads"])  # fmt: skip
+    cfg = TrainConfig(
+        spec=args["spec"],
+        width=args["width"],
+        batch_norm=args["bn"],
+        data=data,
+        recipe=recipe,
+        out=args["out"] or f"runs/{name}",
+        backend=args["backend"],
+        devices=devices,
+        cuda=None if args["gpus"] > 1 or args["nproc"] == 1 else False,
+        checkpoint_minutes=minutes,
+        checkpoint_steps=steps,
+        threads=args["threads"],
+    )
     return train(cfg)

@@ -66,8 +66,9 @@ def test_check_passes_on_the_repos_golden_and_fails_with_a_diff(monkeypatch, cap
 
 def test_compile_prints_summary_and_total(monkeypatch, capsys, tmp_path):
     out_file = tmp_path / "a.pt2"
-    code, out, _ = run(monkeypatch, capsys, "compile", "A", "--classes", "10", "--input", "32x32x3", "--width",
-                       "0.125", "-o", out_file)  # fmt: skip
+    code, out, _ = run(
+        monkeypatch, capsys, "compile", "A", "--classes", "10", "--input", "32x32x3", "--width", "0.125", "-o", out_file
+    )
     assert code == 0 and "features.0" in out and "classifier.6" in out and out_file.is_file()
     # by hand: convs 8,16,32,32,64,64,64,64 -> 144,560; FC 64->512->512->10 -> 301,066
     assert "total parameters: 445,626" in out
@@ -116,8 +117,9 @@ def test_bad_input_is_one_line_and_exit_2(monkeypatch, capsys, tmp_path, args, m
 def test_console_script_checks_the_golden_file_from_a_shell():
     """The CI guard exactly as .ci/run calls it, through the installed `archspec` script."""
     env = {**os.environ, "COLUMNS": "200"}
-    ok = subprocess.run(["archspec", "params", *PAPER_SPECS, "--check", str(GOLDEN)], capture_output=True,
-                        text=True, env=env)  # fmt: skip
+    ok = subprocess.run(
+        ["archspec", "params", *PAPER_SPECS, "--check", str(GOLDEN)], capture_output=True, text=True, env=env
+    )
     assert ok.returncode == 0, ok.stderr
     bad = subprocess.run(["archspec", "params", str(ROOT / "pyproject.toml")], capture_output=True, text=True)
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
@@ -127,8 +129,26 @@ def test_console_script_checks_the_golden_file_from_a_shell():
 def test_train_writes_a_run_and_prints_the_epochs(monkeypatch, capsys, tmp_path):
     spec = tmp_path / "tiny.txt"
     spec.write_text("input 16x16x3 conv3-4 maxpool FC-8 FC-4 soft-max")
-    args = ["train", spec, "--data", "synthetic", "--crop", "16", "--scale", "16:20", "--epochs", "2", "--batch",
-            "32", "--init", "glorot", "--out", tmp_path / "run", "--backend", "torch"]  # fmt: skip
+    args = [
+        "train",
+        spec,
+        "--data",
+        "synthetic",
+        "--crop",
+        "16",
+        "--scale",
+        "16:20",
+        "--epochs",
+        "2",
+        "--batch",
+        "32",
+        "--init",
+        "glorot",
+        "--out",
+        tmp_path / "run",
+        "--backend",
+        "torch",
+    ]
     code, out, _ = run(monkeypatch, capsys, *args)
     assert code == 0 and "last epochs" in out and "holdout top1 err" in out
     assert {p.name for p in (tmp_path / "run").iterdir()} >= {
@@ -154,14 +174,39 @@ def test_train_writes_a_run_and_prints_the_epochs(monkeypatch, capsys, tmp_path)
 def test_eval_prints_every_protocol_as_json(monkeypatch, capsys, tmp_path):
     spec = tmp_path / "tiny.txt"
     spec.write_text("input 16x16x3 conv3-4 maxpool FC-8 FC-4 soft-max")
-    run(monkeypatch, capsys, "train", spec, "--data", "synthetic", "--crop", "16", "--scale", "18", "--epochs", "1",
-        "--batch", "32", "--init", "glorot", "--out", tmp_path / "run", "--backend", "torch")  # fmt: skip
+    run(
+        monkeypatch,
+        capsys,
+        "train",
+        spec,
+        "--data",
+        "synthetic",
+        "--crop",
+        "16",
+        "--scale",
+        "18",
+        "--epochs",
+        "1",
+        "--batch",
+        "32",
+        "--init",
+        "glorot",
+        "--out",
+        tmp_path / "run",
+        "--backend",
+        "torch",
+    )
     code, out, _ = run(monkeypatch, capsys, "eval", tmp_path / "run", "--limit", "8", "-f", "json")
     rows = json.loads(out)
     assert code == 0 and {(r["protocol"], r["method"]) for r in rows} == {
-        ("single", "dense"), ("single", "multi-crop"), ("single", "multi-crop & dense"), ("single", "centre"),
-        ("multi", "dense"), ("multi", "multi-crop"), ("multi", "multi-crop & dense"),
-    }  # fmt: skip
+        ("single", "dense"),
+        ("single", "multi-crop"),
+        ("single", "multi-crop & dense"),
+        ("single", "centre"),
+        ("multi", "dense"),
+        ("multi", "multi-crop"),
+        ("multi", "multi-crop & dense"),
+    }
     assert rows[0]["model"] == "tiny/18/18" and rows[0]["images"] == 8
     assert next(r for r in rows if r["protocol"] == "multi")["test_scales"] == "16,18,20"
     assert all(r["top1_lo"] <= r["top1_err"] <= r["top1_hi"] for r in rows)  # 95% Wilson intervals

@@ -9,8 +9,14 @@ from archspec.infer import infer
 from .compiler.torchvision_vgg import NUM_PARAMS
 
 # Table 2 exact counts (paper.md) and the MACs at 224x224.
-TABLE2 = {"A": 132_863_336, "A-LRN": 132_863_336, "B": 133_047_848, "C": 133_638_952, "D": 138_357_544,
-          "E": 143_667_240}  # fmt: skip
+TABLE2 = {
+    "A": 132_863_336,
+    "A-LRN": 132_863_336,
+    "B": 133_047_848,
+    "C": 133_638_952,
+    "D": 138_357_544,
+    "E": 143_667_240,
+}
 MACS = {"A": 7_609_090_048, "D": 15_470_264_320, "E": 19_632_062_464}
 
 

@@ -27,9 +27,12 @@ def test_nodes_are_frozen():
 def test_validation_errors_name_the_node():
     with pytest.raises(pydantic.ValidationError, match=r"layers\.0\.conv\.kernel"):
         Network.model_validate(
-            {"name": "x", "input": {"channels": 3, "height": 8, "width": 8},
-             "layers": [{"kind": "conv", "kernel": 0, "out_channels": 4}]}
-        )  # fmt: skip
+            {
+                "name": "x",
+                "input": {"channels": 3, "height": 8, "width": 8},
+                "layers": [{"kind": "conv", "kernel": 0, "out_channels": 4}],
+            }
+        )
     with pytest.raises(pydantic.ValidationError, match="odd kernel"):
         Conv(kernel=4, out_channels=8)
 

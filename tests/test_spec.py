@@ -15,9 +15,18 @@ def test_table_form_with_unicode_times_and_implied_layers():
     net = parse("input (224 × 224 RGB image)\nconv3-64\nmaxpool\nFC-4096\nFC-4096\nFC-1000\nsoft-max\n")
     assert (net.input.height, net.input.width, net.input.channels) == (224, 224, 3)
     assert kinds(net) == [
-        "conv", "relu", "maxpool",
-        "fc", "relu", "dropout", "fc", "relu", "dropout", "fc", "softmax",
-    ]  # fmt: skip
+        "conv",
+        "relu",
+        "maxpool",
+        "fc",
+        "relu",
+        "dropout",
+        "fc",
+        "relu",
+        "dropout",
+        "fc",
+        "softmax",
+    ]
     assert net.weight_layers == 4
 
 
@@ -137,5 +146,7 @@ def test_a_byte_order_mark_is_accepted(tmp_path):
 
 @pytest.mark.parametrize("word, fixed", [("conv３-６４", "conv3-64"), ("FC-٤٠٩٦", "FC-4096")])
 def test_non_ascii_digits_are_refused_with_the_ascii_spelling(word, fixed):
-    with pytest.raises(SpecError, match=f"found the non-ASCII digit .* expected ASCII digits 0-9 .did you mean '{fixed}"):  # noqa: E501
+    with pytest.raises(
+        SpecError, match=f"found the non-ASCII digit .* expected ASCII digits 0-9 .did you mean '{fixed}"
+    ):  # noqa: E501
         parse(f"conv3-8 {word} FC-10")

@@ -25,10 +25,16 @@ def configs() -> list[triton.Config]:
     return [
         triton.Config({"BLOCK_M": bm, "BLOCK_N": bn, "BLOCK_K": bk}, num_warps=w, num_stages=s)
         for bm, bn, bk, w, s in [
-            (128, 128, 32, 8, 3), (128, 64, 32, 4, 4), (64, 128, 32, 4, 4), (128, 128, 64, 8, 3),
-            (64, 64, 32, 4, 4), (128, 32, 32, 4, 4), (64, 32, 16, 4, 4), (256, 64, 32, 8, 3),
+            (128, 128, 32, 8, 3),
+            (128, 64, 32, 4, 4),
+            (64, 128, 32, 4, 4),
+            (128, 128, 64, 8, 3),
+            (64, 64, 32, 4, 4),
+            (128, 32, 32, 4, 4),
+            (64, 32, 16, 4, 4),
+            (256, 64, 32, 8, 3),
         ]
-    ]  # fmt: skip
+    ]
 
 
 def pack_weight(weight: torch.Tensor) -> torch.Tensor:
@@ -39,10 +45,27 @@ def pack_weight(weight: torch.Tensor) -> torch.Tensor:
 
 @triton.jit
 def conv_tile(
-    x_ptr, w_ptr, n, oh, ow, mask_m, offs_n, mask_n, H, W, C_in, C_out,
-    sxn, sxc, sxh, sxw,
-    KSIZE: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr,
-):  # fmt: skip
+    x_ptr,
+    w_ptr,
+    n,
+    oh,
+    ow,
+    mask_m,
+    offs_n,
+    mask_n,
+    H,
+    W,
+    C_in,
+    C_out,
+    sxn,
+    sxc,
+    sxh,
+    sxw,
+    KSIZE: tl.constexpr,
+    BLOCK_M: tl.constexpr,
+    BLOCK_N: tl.constexpr,
+    BLOCK_K: tl.constexpr,
+):
     """fp32 [BLOCK_M, BLOCK_N] conv outputs for pixels (n, oh, ow) and channels offs_n."""
     PAD: tl.constexpr = KSIZE // 2
     acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)
@@ -73,11 +96,30 @@ def conv_tile(
 @triton.autotune(configs=configs(), key=["M", "C_in", "C_out", "KSIZE"])
 @triton.jit
 def _conv_kernel(
-    x_ptr, w_ptr, b_ptr, y_ptr, M, H, W, C_in, C_out,
-    sxn, sxc, sxh, sxw, syn, syc, syh, syw,
-    KSIZE: tl.constexpr, RELU: tl.constexpr, INT64: tl.constexpr,
-    BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr,
-):  # fmt: skip
+    x_ptr,
+    w_ptr,
+    b_ptr,
+    y_ptr,
+    M,
+    H,
+    W,
+    C_in,
+    C_out,
+    sxn,
+    sxc,
+    sxh,
+    sxw,
+    syn,
+    syc,
+    syh,
+    syw,
+    KSIZE: tl.constexpr,
+    RELU: tl.constexpr,
+    INT64: tl.constexpr,
+    BLOCK_M: tl.constexpr,
+    BLOCK_N: tl.constexpr,
+    BLOCK_K: tl.constexpr,
+):
     offs_m = tl.program_id(0) * BLOCK_M + tl.arange(0, BLOCK_M)
     if INT64:
         offs_m = offs_m.to(tl.int64)
@@ -88,9 +130,27 @@ def _conv_kernel(
     oh = (offs_m // W) % H
     ow = offs_m % W
     acc = conv_tile(
-        x_ptr, w_ptr, n, oh, ow, mask_m, offs_n, mask_n, H, W, C_in, C_out,
-        sxn, sxc, sxh, sxw, KSIZE, BLOCK_M, BLOCK_N, BLOCK_K,
-    )  # fmt: skip
+        x_ptr,
+        w_ptr,
+        n,
+        oh,
+        ow,
+        mask_m,
+        offs_n,
+        mask_n,
+        H,
+        W,
+        C_in,
+        C_out,
+        sxn,
+        sxc,
+        sxh,
+        sxw,
+        KSIZE,
+        BLOCK_M,
+        BLOCK_N,
+        BLOCK_K,
+    )
     acc += tl.load(b_ptr + offs_n, mask=mask_n, other=0.0).to(tl.float32)[None, :]
     if RELU:
         acc = tl.maximum(acc, 0.0)
@@ -126,7 +186,19 @@ def conv2d_bias_relu(
         return triton.cdiv(m, meta["BLOCK_M"]), triton.cdiv(c_out, meta["BLOCK_N"])
 
     _conv_kernel[grid](
-        x, pack_weight(weight), bias, y, m, h, w, c_in, c_out, *x.stride(), *y.stride(),
-        KSIZE=k, RELU=relu, INT64=force_int64 or needs_int64(x, y),
-    )  # fmt: skip
+        x,
+        pack_weight(weight),
+        bias,
+        y,
+        m,
+        h,
+        w,
+        c_in,
+        c_out,
+        *x.stride(),
+        *y.stride(),
+        KSIZE=k,
+        RELU=relu,
+        INT64=force_int64 or needs_int64(x, y),
+    )
     return y

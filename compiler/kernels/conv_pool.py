@@ -21,11 +21,32 @@ from .conv import check_conv, configs, conv_tile, pack_weight
 @triton.autotune(configs=configs(), key=["M", "C_in", "C_out", "KSIZE"])
 @triton.jit
 def _conv_pool_kernel(
-    x_ptr, w_ptr, b_ptr, y_ptr, idx_ptr, M, H, W, HP, WP, C_in, C_out,
-    sxn, sxc, sxh, sxw, syn, syc, syh, syw,
-    KSIZE: tl.constexpr, INT64: tl.constexpr,
-    BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr,
-):  # fmt: skip
+    x_ptr,
+    w_ptr,
+    b_ptr,
+    y_ptr,
+    idx_ptr,
+    M,
+    H,
+    W,
+    HP,
+    WP,
+    C_in,
+    C_out,
+    sxn,
+    sxc,
+    sxh,
+    sxw,
+    syn,
+    syc,
+    syh,
+    syw,
+    KSIZE: tl.constexpr,
+    INT64: tl.constexpr,
+    BLOCK_M: tl.constexpr,
+    BLOCK_N: tl.constexpr,
+    BLOCK_K: tl.constexpr,
+):
     offs_m = tl.program_id(0) * BLOCK_M + tl.arange(0, BLOCK_M)  # pooled pixels
     if INT64:
         offs_m = offs_m.to(tl.int64)
@@ -36,15 +57,51 @@ def _conv_pool_kernel(
     ph = (offs_m // WP) % HP
     pw = offs_m % WP
     best = conv_tile(
-        x_ptr, w_ptr, n, 2 * ph, 2 * pw, mask_m, offs_n, mask_n, H, W, C_in, C_out,
-        sxn, sxc, sxh, sxw, KSIZE, BLOCK_M, BLOCK_N, BLOCK_K,
-    )  # fmt: skip
+        x_ptr,
+        w_ptr,
+        n,
+        2 * ph,
+        2 * pw,
+        mask_m,
+        offs_n,
+        mask_n,
+        H,
+        W,
+        C_in,
+        C_out,
+        sxn,
+        sxc,
+        sxh,
+        sxw,
+        KSIZE,
+        BLOCK_M,
+        BLOCK_N,
+        BLOCK_K,
+    )
     arg = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.int8)
     for q in tl.static_range(1, 4):
         acc = conv_tile(
-            x_ptr, w_ptr, n, 2 * ph + q // 2, 2 * pw + q % 2, mask_m, offs_n, mask_n, H, W, C_in, C_out,
-            sxn, sxc, sxh, sxw, KSIZE, BLOCK_M, BLOCK_N, BLOCK_K,
-        )  # fmt: skip
+            x_ptr,
+            w_ptr,
+            n,
+            2 * ph + q // 2,
+            2 * pw + q % 2,
+            mask_m,
+            offs_n,
+            mask_n,
+            H,
+            W,
+            C_in,
+            C_out,
+            sxn,
+            sxc,
+            sxh,
+            sxw,
+            KSIZE,
+            BLOCK_M,
+            BLOCK_N,
+            BLOCK_K,
+        )
         win = acc > best  # strict: the first maximum wins, as in torch
         best = tl.where(win, acc, best)
         arg = tl.where(win, q, arg).to(tl.int8)
@@ -74,7 +131,21 @@ def conv2d_bias_relu_pool(
         return triton.cdiv(m, meta["BLOCK_M"]), triton.cdiv(c_out, meta["BLOCK_N"])
 
     _conv_pool_kernel[grid](
-        x, pack_weight(weight), bias, y, idx, m, h, w, hp, wp, c_in, c_out, *x.stride(), *y.stride(),
-        KSIZE=k, INT64=force_int64 or needs_int64(x, y),
-    )  # fmt: skip
+        x,
+        pack_weight(weight),
+        bias,
+        y,
+        idx,
+        m,
+        h,
+        w,
+        hp,
+        wp,
+        c_in,
+        c_out,
+        *x.stride(),
+        *y.stride(),
+        KSIZE=k,
+        INT64=force_int64 or needs_int64(x, y),
+    )
     return y, idx

@@ -19,19 +19,41 @@ def configs() -> list[triton.Config]:
     return [
         triton.Config({"BLOCK_M": bm, "BLOCK_N": bn, "BLOCK_K": bk, "GROUP_M": 8}, num_warps=w, num_stages=s)
         for bm, bn, bk, w, s in [
-            (128, 128, 64, 8, 3), (64, 128, 64, 4, 4), (128, 64, 64, 4, 4), (64, 64, 64, 4, 4),
-            (32, 128, 64, 4, 4), (16, 128, 128, 4, 4), (16, 64, 128, 4, 5), (32, 64, 128, 4, 4),
+            (128, 128, 64, 8, 3),
+            (64, 128, 64, 4, 4),
+            (128, 64, 64, 4, 4),
+            (64, 64, 64, 4, 4),
+            (32, 128, 64, 4, 4),
+            (16, 128, 128, 4, 4),
+            (16, 64, 128, 4, 5),
+            (32, 64, 128, 4, 4),
         ]
-    ]  # fmt: skip
+    ]
 
 
 @triton.autotune(configs=configs(), key=["M", "N", "K"])
 @triton.jit
 def _linear_kernel(
-    x_ptr, w_ptr, b_ptr, y_ptr, M, N, K, sxm, sxk, swn, swk, sym, syn,
-    RELU: tl.constexpr, INT64: tl.constexpr,
-    BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr, GROUP_M: tl.constexpr,
-):  # fmt: skip
+    x_ptr,
+    w_ptr,
+    b_ptr,
+    y_ptr,
+    M,
+    N,
+    K,
+    sxm,
+    sxk,
+    swn,
+    swk,
+    sym,
+    syn,
+    RELU: tl.constexpr,
+    INT64: tl.constexpr,
+    BLOCK_M: tl.constexpr,
+    BLOCK_N: tl.constexpr,
+    BLOCK_K: tl.constexpr,
+    GROUP_M: tl.constexpr,
+):
     pid = tl.program_id(0)
     grid_m = tl.cdiv(M, BLOCK_M)
     grid_n = tl.cdiv(N, BLOCK_N)
@@ -51,10 +73,12 @@ def _linear_kernel(
     acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)
     for k0 in range(0, K, BLOCK_K):
         k = k0 + offs_k
-        a = tl.load(x_ptr + offs_m[:, None] * sxm + k[None, :] * sxk,
-                    mask=mask_m[:, None] & (k[None, :] < K), other=0.0)  # [BLOCK_M, BLOCK_K]  # fmt: skip
-        b = tl.load(w_ptr + offs_n[None, :] * swn + k[:, None] * swk,
-                    mask=mask_n[None, :] & (k[:, None] < K), other=0.0)  # [BLOCK_K, BLOCK_N]  # fmt: skip
+        a = tl.load(
+            x_ptr + offs_m[:, None] * sxm + k[None, :] * sxk, mask=mask_m[:, None] & (k[None, :] < K), other=0.0
+        )  # [BLOCK_M, BLOCK_K]
+        b = tl.load(
+            w_ptr + offs_n[None, :] * swn + k[:, None] * swk, mask=mask_n[None, :] & (k[:, None] < K), other=0.0
+        )  # [BLOCK_K, BLOCK_N]
         acc = tl.dot(a, b, acc)
     acc += tl.load(b_ptr + offs_n, mask=mask_n, other=0.0).to(tl.float32)[None, :]
     if RELU:
@@ -67,8 +91,10 @@ def linear_bias_relu(
     x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, relu: bool = True, force_int64: bool = False
 ) -> torch.Tensor:
     """y = relu(x @ weight.T + bias) for x (M, K), weight (N, K), bias (N,)."""
-    check(x.dim() == 2 and weight.dim() == 2, f"expected x (M, K) and weight (N, K), got {tuple(x.shape)}, "
-          f"{tuple(weight.shape)}")  # fmt: skip
+    check(
+        x.dim() == 2 and weight.dim() == 2,
+        f"expected x (M, K) and weight (N, K), got {tuple(x.shape)}, {tuple(weight.shape)}",
+    )
     m, k = x.shape
     n = weight.shape[0]
     check(weight.shape[1] == k, f"x has {k} features, weight expects {weight.shape[1]}")
@@ -82,7 +108,17 @@ def linear_bias_relu(
         return (triton.cdiv(m, meta["BLOCK_M"]) * triton.cdiv(n, meta["BLOCK_N"]),)
 
     _linear_kernel[grid](
-        x, weight, bias, y, m, n, k, *x.stride(), *weight.stride(), *y.stride(),
-        RELU=relu, INT64=force_int64 or needs_int64(x, weight, y),
-    )  # fmt: skip
+        x,
+        weight,
+        bias,
+        y,
+        m,
+        n,
+        k,
+        *x.stride(),
+        *weight.stride(),
+        *y.stride(),
+        RELU=relu,
+        INT64=force_int64 or needs_int64(x, weight, y),
+    )
     return y

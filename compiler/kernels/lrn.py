@@ -18,9 +18,28 @@ from . import check_activation, needs_int64
 
 @triton.jit
 def _lrn_kernel(
-    x_ptr, y_ptr, P, HW, W, C, sxn, sxc, sxh, sxw, syn, syc, syh, syw, alpha, beta, k,
-    SIZE: tl.constexpr, INT64: tl.constexpr, BLOCK_P: tl.constexpr, BLOCK_C: tl.constexpr,
-):  # fmt: skip
+    x_ptr,
+    y_ptr,
+    P,
+    HW,
+    W,
+    C,
+    sxn,
+    sxc,
+    sxh,
+    sxw,
+    syn,
+    syc,
+    syh,
+    syw,
+    alpha,
+    beta,
+    k,
+    SIZE: tl.constexpr,
+    INT64: tl.constexpr,
+    BLOCK_P: tl.constexpr,
+    BLOCK_C: tl.constexpr,
+):
     offs_p = tl.program_id(0) * BLOCK_P + tl.arange(0, BLOCK_P)
     if INT64:
         offs_p = offs_p.to(tl.int64)
@@ -35,8 +54,11 @@ def _lrn_kernel(
     sq = tl.zeros((BLOCK_P, BLOCK_C), dtype=tl.float32)
     for d in tl.static_range(SIZE):
         c = offs_c + (d - SIZE // 2)
-        v = tl.load(x_ptr + base[:, None] + c[None, :] * sxc,
-                    mask=mask_p[:, None] & (c[None, :] >= 0) & (c[None, :] < C), other=0.0).to(tl.float32)  # fmt: skip
+        v = tl.load(
+            x_ptr + base[:, None] + c[None, :] * sxc,
+            mask=mask_p[:, None] & (c[None, :] >= 0) & (c[None, :] < C),
+            other=0.0,
+        ).to(tl.float32)
         sq += v * v
     y = x * tl.exp2(-beta * tl.log2(k + alpha * sq))
     out = y_ptr + (n * syn + h * syh + w * syw)[:, None] + offs_c[None, :] * syc
@@ -52,7 +74,20 @@ def local_response_norm(x: torch.Tensor, size: int, alpha_sum: float, beta: floa
     block_c = triton.next_power_of_2(c)
     block_p = max(1, min(64, 4096 // block_c))
     _lrn_kernel[(triton.cdiv(p, block_p),)](
-        x, y, p, h * w, w, c, *x.stride(), *y.stride(), alpha_sum, beta, k,
-        SIZE=size, INT64=needs_int64(x, y), BLOCK_P=block_p, BLOCK_C=block_c,
-    )  # fmt: skip
+        x,
+        y,
+        p,
+        h * w,
+        w,
+        c,
+        *x.stride(),
+        *y.stride(),
+        alpha_sum,
+        beta,
+        k,
+        SIZE=size,
+        INT64=needs_int64(x, y),
+        BLOCK_P=block_p,
+        BLOCK_C=block_c,
+    )
     return y

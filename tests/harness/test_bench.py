@@ -137,13 +137,19 @@ def test_tiny_suite_end_to_end_then_reuse(tmp_path):
 def test_an_edited_suite_is_noted_and_a_changed_entry_is_never_silently_reused(tmp_path):
     path = write(tmp_path, SUITE.replace('finetune = "T/16"\n', "").replace("seeds = 2", "seeds = 1"))
     run_suite(path, str(tmp_path / "out"), log=lambda line: None)
-    write(tmp_path, SUITE.replace('finetune = "T/16"\n', "").replace("seeds = 2", "seeds = 1")
-          .replace("conv3-6 maxpool FC-16", "conv3-7 maxpool FC-16"))  # fmt: skip
+    write(
+        tmp_path,
+        SUITE.replace('finetune = "T/16"\n', "")
+        .replace("seeds = 2", "seeds = 1")
+        .replace("conv3-6 maxpool FC-16", "conv3-7 maxpool FC-16"),
+    )
     lines = []
     result = run_suite(path, str(tmp_path / "out"), log=lines.append)
     assert any("the suite file changed" in line for line in lines)
-    assert not result["complete"] and "U_16/seed0: holds a run of another configuration (differs in spec)" in \
-        result["status"]  # fmt: skip
+    assert (
+        not result["complete"]
+        and "U_16/seed0: holds a run of another configuration (differs in spec)" in result["status"]
+    )
     assert "changed since this folder's runs were made" in (tmp_path / "out" / "report.md").read_text()
 
 
@@ -188,8 +194,12 @@ def test_a_failed_entry_makes_the_report_say_incomplete(tmp_path, monkeypatch):
     monkeypatch.setattr(bench, "train", real)
     resumed = run_suite(suite, str(tmp_path / "out"), log=lambda line: None)  # rerun: only U is trained
     assert resumed["complete"]
-    assert resumed["trained"] == {"T/16 seed 0": "reused", "U/16 seed 0": "trained", "T/16 seed 1": "reused",
-                                  "U/16 seed 1": "trained"}  # fmt: skip
+    assert resumed["trained"] == {
+        "T/16 seed 0": "reused",
+        "U/16 seed 0": "trained",
+        "T/16 seed 1": "reused",
+        "U/16 seed 1": "trained",
+    }
 
 
 def test_scaling_measures_one_and_two_processes(tmp_path):
@@ -227,11 +237,18 @@ def test_an_imagenet_layout_folder_trains_evaluates_and_benches(tmp_path, image_
     from archspec.harness.evaluation import EvalJob, evaluate_checkpoints
 
     data = DataConfig(source=str(image_folder), crop=16, scale=(18, 22), workers=0)
-    cfg = TrainConfig(spec="input 16x16x3 conv3-4 maxpool FC-8 FC-3 soft-max", data=data, out=str(tmp_path / "run"),
-                      recipe=Recipe(epochs=1, batch=6, init="glorot"), backend="torch", progress=True)  # fmt: skip
+    cfg = TrainConfig(
+        spec="input 16x16x3 conv3-4 maxpool FC-8 FC-3 soft-max",
+        data=data,
+        out=str(tmp_path / "run"),
+        recipe=Recipe(epochs=1, batch=6, init="glorot"),
+        backend="torch",
+        progress=True,
+    )
     assert len(train(cfg).metrics) == 1
     rows = evaluate_checkpoints(EvalJob([str(tmp_path / "run")], progress=False))
     assert {r["images"] for r in rows} == {6}  # the folder's val/ images
-    result = run_suite(write(tmp_path, FOLDER_SUITE.replace("DATA", str(image_folder))), str(tmp_path / "bench"),
-                       log=lambda line: None)  # fmt: skip
+    result = run_suite(
+        write(tmp_path, FOLDER_SUITE.replace("DATA", str(image_folder))), str(tmp_path / "bench"), log=lambda line: None
+    )
     assert result["complete"] and result["tables"][0]["rows"][0]["images"] == 6

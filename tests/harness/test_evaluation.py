@@ -18,8 +18,14 @@ from .conftest import TINY, synthetic
 def runs(tmp_path_factory):
     root = tmp_path_factory.mktemp("runs")
     for seed in (0, 1):
-        cfg = TrainConfig(spec=TINY, data=synthetic(), out=str(root / f"r{seed}"), backend="torch", progress=False,
-                          recipe=Recipe(epochs=1, batch=16, init="glorot", seed=seed))  # fmt: skip
+        cfg = TrainConfig(
+            spec=TINY,
+            data=synthetic(),
+            out=str(root / f"r{seed}"),
+            backend="torch",
+            progress=False,
+            recipe=Recipe(epochs=1, batch=16, init="glorot", seed=seed),
+        )
         train(cfg)
     return root
 
@@ -27,8 +33,13 @@ def runs(tmp_path_factory):
 def test_every_protocol_and_fusion(runs):
     rows = evaluate_checkpoints(EvalJob([str(runs / "r0"), str(runs / "r1")], progress=False))
     methods = {(r["protocol"], r["method"]) for r in rows}
-    assert {("single", "centre"), ("single", "dense"), ("multi", "multi-crop"), ("multi", "multi-crop & dense"),
-            ("multi", "fusion: multi-crop & dense")} <= methods  # fmt: skip
+    assert {
+        ("single", "centre"),
+        ("single", "dense"),
+        ("multi", "multi-crop"),
+        ("multi", "multi-crop & dense"),
+        ("multi", "fusion: multi-crop & dense"),
+    } <= methods
     single = next(r for r in rows if r["protocol"] == "single" and r["method"] == "dense")
     assert single["model"] == "spec/[16;20]/18" and single["images"] == 8  # Q = (Smin + Smax) / 2
     multi = next(r for r in rows if r["protocol"] == "multi" and r["method"] == "dense")

@@ -13,8 +13,14 @@ from .conftest import TINY, synthetic
 
 
 def test_exported_run_subtracts_the_mean_inside_and_matches_the_run(tmp_path):
-    cfg = TrainConfig(spec=TINY, data=synthetic(), out=str(tmp_path / "run"), backend="torch", progress=False,
-                      recipe=Recipe(epochs=1, batch=16, init="glorot"))  # fmt: skip
+    cfg = TrainConfig(
+        spec=TINY,
+        data=synthetic(),
+        out=str(tmp_path / "run"),
+        backend="torch",
+        progress=False,
+        recipe=Recipe(epochs=1, batch=16, init="glorot"),
+    )
     train(cfg)
     path = export_run(tmp_path / "run", tmp_path / "model.pt2")
     extra = {"archspec.json": ""}

@@ -25,9 +25,15 @@ def test_preinit_copies_a_first_four_convs_and_last_three_fcs():
     a, d = archspec.compile("A", **small), archspec.compile("D", **small)
     copied = preinit_from_a(d, a.state_dict(), a.net)
     # A: conv1 | conv2 | conv3_1 conv3_2 -> D: conv1_1 (features.0), conv2_1 (5), conv3_1 (10), conv3_2 (12)
-    assert copied == [("features.0", "features.0"), ("features.3", "features.5"), ("features.6", "features.10"),
-                      ("features.8", "features.12"), ("classifier.0", "classifier.0"),
-                      ("classifier.3", "classifier.3"), ("classifier.6", "classifier.6")]  # fmt: skip
+    assert copied == [
+        ("features.0", "features.0"),
+        ("features.3", "features.5"),
+        ("features.6", "features.10"),
+        ("features.8", "features.12"),
+        ("classifier.0", "classifier.0"),
+        ("classifier.3", "classifier.3"),
+        ("classifier.6", "classifier.6"),
+    ]
     for src, dst in copied:
         assert torch.equal(dict(a.named_modules())[src].weight, dict(d.named_modules())[dst].weight)
     assert not torch.equal(a.features[3].weight[:, :64], d.features[2].weight[:, :64])  # conv1_2 stays random

@@ -14,7 +14,7 @@ from archspec.harness.protocol import (
     paper_scales,
     scale_posteriors,
     wrong,
-)  # fmt: skip
+)
 
 SPEC = "input 16x16x3 conv3-6 maxpool conv3-8 maxpool FC-12 FC-5 soft-max"
 
@@ -65,8 +65,9 @@ def test_flip_averaging_is_symmetric(model):
 
 
 def test_combine_averages_scales_and_methods():
-    p = {q: {"dense": torch.tensor([[q / 100, 1 - q / 100]]), "multi-crop": torch.tensor([[0.5, 0.5]])}
-         for q in (20, 40)}  # fmt: skip
+    p = {
+        q: {"dense": torch.tensor([[q / 100, 1 - q / 100]]), "multi-crop": torch.tensor([[0.5, 0.5]])} for q in (20, 40)
+    }
     out = combine(p, [20, 40])
     torch.testing.assert_close(out["dense"], torch.tensor([[0.3, 0.7]]))
     torch.testing.assert_close(out["multi-crop & dense"], torch.tensor([[0.4, 0.6]]))

@@ -18,8 +18,7 @@ train_module = importlib.import_module("archspec.harness.train")  # the module, 
 
 def tiny(out, **recipe) -> TrainConfig:
     r = {"epochs": 2, "batch": 16, "init": "glorot", "dropout": 0.0} | recipe
-    return TrainConfig(spec=TINY, data=synthetic(), recipe=Recipe(**r), out=str(out), backend="torch",
-                       progress=False)  # fmt: skip
+    return TrainConfig(spec=TINY, data=synthetic(), recipe=Recipe(**r), out=str(out), backend="torch", progress=False)
 
 
 def weights(run):
@@ -28,8 +27,15 @@ def weights(run):
 
 def test_width_reduced_a_learns_fashion_mnist_far_above_chance(tmp_path):
     """The embedded real subset: 10 classes (chance: 90% top-1 error), a few seconds on 2 cores."""
-    cfg = TrainConfig(spec="specs/A.txt", width=0.125, batch_norm=True, out=str(tmp_path / "a"), backend="torch",
-                      progress=False, recipe=Recipe(epochs=4, batch=64, lr=0.05, init="torchvision"))  # fmt: skip
+    cfg = TrainConfig(
+        spec="specs/A.txt",
+        width=0.125,
+        batch_norm=True,
+        out=str(tmp_path / "a"),
+        backend="torch",
+        progress=False,
+        recipe=Recipe(epochs=4, batch=64, lr=0.05, init="torchvision"),
+    )
     result = train(cfg)
     assert min(m["holdout_top1_err"] for m in result.metrics) < 60
     assert result.metrics[-1]["train_loss"] < result.metrics[0]["train_loss"]
@@ -45,8 +51,7 @@ def test_resume_continues_exactly(tmp_path):
     for key, value in weights(tmp_path / "straight").items():
         torch.testing.assert_close(weights(tmp_path / "split")[key], value, rtol=0, atol=1e-6)
     assert [m["epoch"] for m in resumed.metrics] == [1, 2, 3]
-    assert [round(m["train_loss"], 5) for m in resumed.metrics] == [round(m["train_loss"], 5)
-                                                                  for m in straight.metrics]  # fmt: skip
+    assert [round(m["train_loss"], 5) for m in resumed.metrics] == [round(m["train_loss"], 5) for m in straight.metrics]
 
 
 def test_ctrl_c_saves_mid_epoch_and_resume_matches(tmp_path, monkeypatch):
@@ -179,7 +184,13 @@ def test_two_processes_train_like_one(tmp_path):
 
 def test_folder_training_runs(tmp_path, image_folder):
     data = DataConfig(source=str(image_folder), crop=16, scale=(18, 22), workers=0)
-    cfg = TrainConfig(spec="input 16x16x3 conv3-4 maxpool FC-8 FC-3 soft-max", data=data, out=str(tmp_path / "f"),
-                      recipe=Recipe(epochs=1, batch=6, init="glorot"), backend="torch", progress=False)  # fmt: skip
+    cfg = TrainConfig(
+        spec="input 16x16x3 conv3-4 maxpool FC-8 FC-3 soft-max",
+        data=data,
+        out=str(tmp_path / "f"),
+        recipe=Recipe(epochs=1, batch=6, init="glorot"),
+        backend="torch",
+        progress=False,
+    )
     result = train(cfg)
     assert len(result.metrics) == 1 and read_run(tmp_path / "f")[2] == ["n01", "n02", "n03"]
