@@ -193,6 +193,14 @@ def setup(cfg: TrainConfig, ctx: Context, data) -> tuple[Network, State, list]:
             width=cfg.width,
             batch_norm=cfg.batch_norm,
         )
+        written = archspec.resolve(cfg.spec).input
+        if ctx.main and cfg.progress and written != net.input:  # the data decides; say so, once
+            Console(stderr=True).print(
+                f"note: {net.name}: the spec's input {written} is replaced by the data's {net.input} "
+                f"(crop {crop}, {data.channels} channel{'s' if data.channels > 1 else ''})",
+                markup=False,
+                soft_wrap=True,
+            )
     if ctx.device.type == "cpu":  # before the model or a batch is allocated
         memory.check(archspec.infer(net), cfg.recipe.batch // ctx.world, training=True, what=f"{cfg.out}: {net.name}")
     model, copied = _model(cfg, net, ctx)

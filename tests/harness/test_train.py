@@ -194,3 +194,12 @@ def test_folder_training_runs(tmp_path, image_folder):
     )
     result = train(cfg)
     assert len(result.metrics) == 1 and read_run(tmp_path / "f")[2] == ["n01", "n02", "n03"]
+
+
+def test_off_a_terminal_each_epoch_is_one_plain_line(tmp_path, capfd):
+    train(tiny(tmp_path / "r").model_copy(update={"progress": True}))
+    err = capfd.readouterr().err
+    lines = [line for line in err.splitlines() if ": epoch " in line]
+    assert [line.split(": epoch ")[1][:3] for line in lines] == ["1/2", "2/2"]
+    assert "held-out top-1 err" in lines[0] and "img/s" in lines[0]
+    assert "note: spec: the spec's input 16x16x3 is replaced by the data's" not in err  # same shape: no note
