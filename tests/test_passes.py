@@ -24,6 +24,12 @@ def test_batch_norm_goes_between_conv_and_relu():
     assert [layer.kind for layer in net.layers][:3] == ["conv", "batchnorm", "relu"] and net.name.endswith("-BN")
 
 
+def test_batch_norm_on_a_batch_normalised_net_is_not_doubled():
+    once = archspec.network("vgg16_bn")
+    assert archspec.network("vgg16_bn", batch_norm=True) == once
+    assert sum(layer.kind == "batchnorm" for layer in once.layers) == 13
+
+
 def test_override_errors():
     with pytest.raises(ArchspecError, match="expected HxWxC"):
         parse_shape("32by32")

@@ -91,6 +91,7 @@ def test_scale_mapping_keeps_the_papers_ratios():
         (lambda s: s.replace('id = "U/16"', 'id = "T_16"'), "'T/16' and 'T_16' share the run folder"),
         (lambda s: s.replace('id = "U/16"', 'id = "T/16"'), "train id 'T/16' appears twice"),
         (lambda s: s.replace('["T multi", "T single"]', '["T multi", "T nope"]'), "no table row 'T nope'"),
+        (lambda s: s.replace("eval_limit = 60", "eval_limit = 0"), r"suite\.eval_limit: Input should be greater"),
     ],
 )
 def test_bad_suites_are_clear_errors(tmp_path, edit, message):
@@ -252,3 +253,21 @@ def test_an_imagenet_layout_folder_trains_evaluates_and_benches(tmp_path, image_
         write(tmp_path, FOLDER_SUITE.replace("DATA", str(image_folder))), str(tmp_path / "bench"), log=lambda line: None
     )
     assert result["complete"] and result["tables"][0]["rows"][0]["images"] == 6
+
+
+def test_an_edited_spec_file_under_the_same_id_is_never_reused(tmp_path):
+    spec = tmp_path / "t.txt"
+    spec.write_text("input 16x16x3 conv3-4 maxpool conv3-6 maxpool FC-16 FC-4 soft-max")
+    text = SUITE.replace('finetune = "T/16"\n', "").replace("seeds = 2", "seeds = 1")
+    text = text.replace(
+        'spec = "input 16x16x3 conv3-4 maxpool conv3-8 maxpool FC-16 FC-4 soft-max"', f'spec = "{spec}"'
+    )
+    path = write(tmp_path, text)
+    assert run_suite(path, str(tmp_path / "out"), log=lambda line: None)["complete"]
+    spec.write_text(
+        "# a comment moves every position\ninput 16x16x3 conv3-4 maxpool conv3-6 maxpool FC-16 FC-4 soft-max"
+    )
+    assert set(run_suite(path, str(tmp_path / "out"), log=lambda line: None)["trained"].values()) == {"reused"}
+    spec.write_text("input 16x16x3 conv3-4 maxpool conv3-5 maxpool FC-16 FC-4 soft-max")
+    result = run_suite(path, str(tmp_path / "out"), log=lambda line: None)
+    assert "T_16/seed0: holds a run of another network (the spec" in result["status"]

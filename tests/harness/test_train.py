@@ -202,4 +202,32 @@ def test_off_a_terminal_each_epoch_is_one_plain_line(tmp_path, capfd):
     lines = [line for line in err.splitlines() if ": epoch " in line]
     assert [line.split(": epoch ")[1][:3] for line in lines] == ["1/2", "2/2"]
     assert "held-out top-1 err" in lines[0] and "img/s" in lines[0]
-    assert "note: spec: the spec's input 16x16x3 is replaced by the data's" not in err  # same shape: no note
+    assert "is replaced by the data's" not in err  # the spec's own input: no note
+    other = tiny(tmp_path / "other", epochs=1).model_copy(
+        update={"progress": True, "spec": TINY.replace("16x16", "24x24")}
+    )
+    train(other)
+    assert (
+        "note: spec: the spec's input 24x24x3 is replaced by the data's 16x16x3 (crop 16, 3 channels)"
+        in capfd.readouterr().err
+    )
+
+
+def test_a_full_disk_is_one_line_and_the_last_checkpoint_survives(tmp_path, monkeypatch):
+    """Epoch 1 is saved; saving epoch 2 hits ENOSPC: one line, epoch 1's state intact, and resume completes."""
+    real, calls = torch.save, {"n": 0}
+
+    def full_after_one(obj, path, *args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise OSError(28, "No space left on device")
+        return real(obj, path, *args, **kwargs)
+
+    monkeypatch.setattr(torch, "save", full_after_one)
+    with pytest.raises(ArchspecError, match=r"checkpoint.pt: could not be written \(No space left on device\)"):
+        train(tiny(tmp_path / "r"))
+    assert torch.load(tmp_path / "r" / "checkpoint.pt", weights_only=True)["epoch"] == 1
+    assert [p.name for p in (tmp_path / "r").iterdir() if p.name.startswith(".checkpoint")] == []  # no debris
+    monkeypatch.setattr(torch, "save", real)
+    result = train(tiny(tmp_path / "r").model_copy(update={"resume": True}))
+    assert [m["epoch"] for m in result.metrics] == [1, 2] and (tmp_path / "r" / "best.safetensors").is_file()
