@@ -260,7 +260,7 @@ def outcome(row: Row, per_seed: list[list[Evaluation]]) -> Outcome | None:
     )
 
 
-def table_row(row: Row, o: Outcome | None, counts: np.ndarray | None) -> dict:
+def table_row(row: Row, o: Outcome | None, rs: stats.Resamples | None) -> dict:
     """A report row: mean error over seeds, its 95% bootstrap interval over images, the spread between seeds."""
     r = {"row": row.label, "ours": o.model if o else "missing", "protocol": row.protocol, "method": row.method}
     for k in ("1", "5"):
@@ -268,7 +268,7 @@ def table_row(row: Row, o: Outcome | None, counts: np.ndarray | None) -> dict:
             r |= {f"top{k}_err": None, f"top{k}_lo": None, f"top{k}_hi": None, f"top{k}_seed_sd": None}
             continue
         w = o.wrong1 if k == "1" else o.wrong5
-        mean, lo, hi = stats.mean_interval(w, counts)
+        mean, lo, hi = stats.mean_interval(w, rs)
         sd = float(np.std(100 * w.mean(1), ddof=1)) if len(w) > 1 else None
         r |= {
             f"top{k}_err": round(mean, 2),
@@ -290,17 +290,18 @@ def table_row(row: Row, o: Outcome | None, counts: np.ndarray | None) -> dict:
 
 
 CLAIM_RULE = (
-    "Each configuration is one pair of rows compared on the same test images: the per-image difference in top-1 "
-    "mistakes (first minus second), averaged over seeds, with a 95% bootstrap interval over images "
-    f"({stats.RESAMPLES} resamples, fixed seed). `lower` claims hold when the interval lies below 0 and are "
-    "contradicted when it lies above 0; `no_worse` claims hold when it lies below +margin and are contradicted "
-    "when it lies above it; otherwise inconclusive. Overall: the same test on the mean of the per-image "
-    "differences over every usable configuration of the claim. Rows that are missing or not comparable at this "
-    "scale are left out of every verdict."
+    "Each configuration is one pair of rows compared on the same test images and seeds: the per-image difference "
+    "in top-1 mistakes (first minus second), averaged over seeds, with a 95% interval from a two-level bootstrap "
+    f"that resamples both the test images and the seeds ({stats.RESAMPLES} resamples, fixed seed), so that "
+    "training noise between seeds widens it as the test set's size does. `lower` claims hold when the interval "
+    "lies below 0 and are contradicted when it lies above 0; `no_worse` claims hold when it lies below +margin "
+    "and are contradicted when it lies above it; otherwise inconclusive. Overall: the same test on the mean of "
+    "the per-image differences over every usable configuration of the claim. Rows that are missing or not "
+    "comparable at this scale are left out of every verdict."
 )
 
 
-def decide(claim: Claim, outcomes: dict[str, Outcome], rows: dict[str, dict], counts) -> tuple[dict, list[dict]]:
+def decide(claim: Claim, outcomes: dict[str, Outcome], rows: dict[str, dict], rs) -> tuple[dict, list[dict]]:
     """(overall row, per-configuration rows) for one claim."""
     per, diffs = [], []
     for first, second in claim.pairs:
@@ -319,8 +320,8 @@ def decide(claim: Claim, outcomes: dict[str, Outcome], rows: dict[str, dict], co
         if a.wrong1.shape != b.wrong1.shape:
             per.append(entry | {"diff": None, "lo": None, "hi": None, "verdict": "not measured (seeds differ)"})
             continue
-        p = stats.paired(a.wrong1, b.wrong1, counts)
-        diffs.append(a.wrong1.mean(0) - b.wrong1.mean(0))
+        p = stats.paired(a.wrong1, b.wrong1, rs)
+        diffs.append(a.wrong1 - b.wrong1)
         per.append(
             entry
             | {
@@ -345,7 +346,7 @@ def decide(claim: Claim, outcomes: dict[str, Outcome], rows: dict[str, dict], co
             "hi": None,
             "verdict": "not comparable" if verdicts == {"not comparable"} else "not measured",
         }, per
-    p = stats.pooled(diffs, counts)
+    p = stats.pooled(diffs, rs)
     tally = ", ".join(f"{sum(r['verdict'] == v for r in per)} {v}" for v in ("holds", "contradicted", "inconclusive"))
     return overall | {
         "diff": round(p.diff, 2),
@@ -466,21 +467,21 @@ def _run_suite(suite: Suite, path: str, root: Path, devices: int, data: str | No
             except ArchspecError as e:
                 failed.append(f"eval {entry.id} seed {seed}: {e}")
     n = {len(ev.labels) for ev in evals.values()}
-    counts = stats.bootstrap_counts(n.pop()) if len(n) == 1 else None
+    rs = stats.resamples(n.pop(), len(seeds)) if len(n) == 1 else None
     tables, outcomes, rows_by_label = [], {}, {}
     for table in suite.table:
         rows = []
         for row in table.rows:
             per_seed = [[evals[i, s] for i in row.train] for s in seeds if all((i, s) in evals for i in row.train)]
-            o = outcome(row, per_seed) if counts is not None and len(per_seed) == len(seeds) else None
+            o = outcome(row, per_seed) if rs is not None and len(per_seed) == len(seeds) else None
             if o is not None:
                 outcomes[row.label] = o
-            rows_by_label[row.label] = table_row(row, o, counts)
+            rows_by_label[row.label] = table_row(row, o, rs)
             rows.append(rows_by_label[row.label])
         tables.append({"name": table.name, "title": table.title, "rows": rows, "plot": f"{safe(table.name)}.png"})
     claims, per_config = [], []
     for claim in suite.claim:
-        overall, per = decide(claim, outcomes, rows_by_label, counts)
+        overall, per = decide(claim, outcomes, rows_by_label, rs)
         claims.append(overall)
         per_config += per
     missing = sum(r["top1_err"] is None for t in tables for r in t["rows"])

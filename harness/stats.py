@@ -2,12 +2,14 @@
 
 - `wilson`: the Wilson score interval of one error rate (k wrong of n), the interval `archspec eval`
   reports for a single model.
-- `bootstrap_counts`: resampling weights over test images (fixed seed, so a report is reproducible);
-  every interval and test in one bench report uses the same resamples, so all comparisons are paired.
+- `resamples`: a two-level bootstrap drawn once (fixed seed, so a report is reproducible): the test
+  images and the training seeds, each resampled with replacement. Intervals therefore hold both the test
+  set's sampling error and the variation between training runs; every interval and test of one report
+  uses the same draws, so all comparisons are paired.
 - `mean_interval`: an error rate averaged over seeds (each seed a 0/1 vector over the same images) with
-  the 95% bootstrap interval over images.
-- `paired`: the difference of two such rates on the same images (pooled over seeds) and its 95%
-  bootstrap interval; `verdict` turns it into `holds`, `contradicted` or `inconclusive`.
+  its 95% interval.
+- `paired`: the difference of two such rates on the same images and seeds, with its 95% interval;
+  `verdict` turns it into `holds`, `contradicted` or `inconclusive`.
 
 Vectors are `wrong` indicators: 1 where a model's top-1 (or top-5) guess is wrong.
 """
@@ -34,23 +36,36 @@ def wilson(k: int, n: int, z: float = Z95) -> tuple[float, float]:
     return (100 * max(0.0, centre - half), 100 * min(1.0, centre + half))
 
 
-def bootstrap_counts(n: int, resamples: int = RESAMPLES, seed: int = BOOT_SEED) -> np.ndarray:
-    """(resamples, n) int32: how often each image is drawn in each resample of n images with replacement."""
+@dataclass(frozen=True)
+class Resamples:
+    """A two-level bootstrap, fixed in advance so every interval and test of one report uses the same draws:
+    `counts` (B, n) says how often each test image is drawn, `seeds` (B, S) which seeds (with replacement)."""
+
+    counts: np.ndarray
+    seeds: np.ndarray
+
+
+def resamples(n: int, seeds: int = 1, b: int = RESAMPLES, seed: int = BOOT_SEED) -> Resamples:
+    """B resamples of n test images and of the S training seeds, each with replacement."""
     rng = np.random.default_rng(seed)
-    return rng.multinomial(n, np.full(n, 1.0 / n), size=resamples).astype(np.int32)
+    counts = rng.multinomial(n, np.full(n, 1.0 / n), size=b).astype(np.int32)
+    return Resamples(counts, rng.integers(0, seeds, size=(b, seeds)))
 
 
-def _boot_means(values: np.ndarray, counts: np.ndarray) -> np.ndarray:
-    """Mean of `values` (n,) under each resample: (resamples,)."""
-    return counts @ values.astype(np.float64) / values.shape[0]
+def _boot(values: np.ndarray, rs: Resamples) -> np.ndarray:
+    """values (S, n), one row per seed: the mean over seeds and images under each resample, (B,)."""
+    per_seed = rs.counts @ values.T.astype(np.float64) / values.shape[1]  # (B, S): each seed's resampled mean
+    return np.take_along_axis(per_seed, rs.seeds, axis=1).mean(1)  # (B,): over resampled seeds
 
 
-def mean_interval(wrong: np.ndarray, counts: np.ndarray) -> tuple[float, float, float]:
-    """wrong: (seeds, n) 0/1. Mean error (%) over seeds and its 95% bootstrap interval over images."""
-    per_image = wrong.mean(0)  # (n,)
-    boot = _boot_means(per_image, counts)
-    lo, hi = np.percentile(boot, [2.5, 97.5])
-    return 100 * float(per_image.mean()), 100 * float(lo), 100 * float(hi)
+def _interval(values: np.ndarray, rs: Resamples) -> tuple[float, float, float]:
+    lo, hi = np.percentile(_boot(values, rs), [2.5, 97.5])
+    return 100 * float(values.mean()), 100 * float(lo), 100 * float(hi)
+
+
+def mean_interval(wrong: np.ndarray, rs: Resamples) -> tuple[float, float, float]:
+    """wrong: (seeds, n) 0/1. Mean error (%) over seeds and its 95% interval over images and seeds."""
+    return _interval(wrong, rs)
 
 
 @dataclass(frozen=True)
@@ -62,20 +77,16 @@ class Paired:
     hi: float
 
 
-def paired(first: np.ndarray, second: np.ndarray, counts: np.ndarray) -> Paired:
-    """first, second: (seeds, n) 0/1 on the same n images (seed k of one paired with seed k of the other)."""
-    d = first.mean(0) - second.mean(0)  # (n,) per-image difference, averaged over seeds
-    boot = _boot_means(d, counts)
-    lo, hi = np.percentile(boot, [2.5, 97.5])
-    return Paired(100 * float(d.mean()), 100 * float(lo), 100 * float(hi))
+def paired(first: np.ndarray, second: np.ndarray, rs: Resamples) -> Paired:
+    """first, second: (seeds, n) 0/1 on the same n images; seed k of one is paired with seed k of the other
+    (a chain's runs share their starting point), and images and seeds are resampled together."""
+    return Paired(*_interval(first - second, rs))
 
 
-def pooled(diffs: list[np.ndarray], counts: np.ndarray) -> Paired:
-    """The mean of several per-image differences (n,) each: one claim over several configurations."""
-    d = np.mean(diffs, axis=0)
-    boot = _boot_means(d, counts)
-    lo, hi = np.percentile(boot, [2.5, 97.5])
-    return Paired(100 * float(d.mean()), 100 * float(lo), 100 * float(hi))
+def pooled(diffs: list[np.ndarray], rs: Resamples) -> Paired:
+    """The mean of several per-seed, per-image differences (seeds, n) each: one claim over several
+    configurations."""
+    return Paired(*_interval(np.mean(diffs, axis=0), rs))
 
 
 def verdict(p: Paired, kind: str, margin: float = 0.0) -> str:

@@ -33,7 +33,7 @@ def test_wilson_ends_solve_the_score_equation(k, n):
 def test_mean_interval_of_one_seed_is_close_to_wilson():
     wrong = np.zeros((1, 10_000))
     wrong[0, :700] = 1  # 7% error on 10,000 images: the note's 0.26-point standard error
-    mean, lo, hi = stats.mean_interval(wrong, stats.bootstrap_counts(10_000))
+    mean, lo, hi = stats.mean_interval(wrong, stats.resamples(10_000))
     assert mean == pytest.approx(7.0)
     wlo, whi = stats.wilson(700, 10_000)
     assert lo == pytest.approx(wlo, abs=0.1) and hi == pytest.approx(whi, abs=0.1)
@@ -44,12 +44,12 @@ def test_paired_difference_has_the_known_effect_and_standard_error():
     n = 1000
     first, second = np.zeros((1, n)), np.zeros((1, n))
     first[0, :100], second[0, :50] = 1, 1  # first is wrong on 50 more images, the same 50 as second otherwise
-    p = stats.paired(first, second, stats.bootstrap_counts(n))
+    p = stats.paired(first, second, stats.resamples(n))
     se = 100 * math.sqrt(0.05 * 0.95 / n)  # per-image difference: 1 on 50 images, 0 elsewhere
     assert p.diff == pytest.approx(5.0)
     assert p.lo == pytest.approx(5.0 - 1.96 * se, abs=0.3) and p.hi == pytest.approx(5.0 + 1.96 * se, abs=0.3)
     assert stats.verdict(p, "lower") == "contradicted"  # "first has lower error" is refuted
-    assert stats.verdict(stats.paired(second, first, stats.bootstrap_counts(n)), "lower") == "holds"
+    assert stats.verdict(stats.paired(second, first, stats.resamples(n)), "lower") == "holds"
 
 
 def test_pairing_is_what_gives_power():
@@ -59,29 +59,35 @@ def test_pairing_is_what_gives_power():
     a, b = np.zeros((1, n)), np.zeros((1, n))
     b[0, :300] = 1
     a[0, 12:300] = 1
-    counts = stats.bootstrap_counts(n)
+    rs = stats.resamples(n)
     assert stats.wilson(288, n)[1] > stats.wilson(300, n)[0]  # unpaired intervals overlap
-    assert stats.verdict(stats.paired(a, b, counts), "lower") == "holds"
+    assert stats.verdict(stats.paired(a, b, rs), "lower") == "holds"
 
 
 def test_identical_models_are_inconclusive_for_lower_and_hold_for_no_worse():
     same = (np.random.default_rng(0).random((3, 500)) < 0.2).astype(float)
-    p = stats.paired(same, same, stats.bootstrap_counts(500))
+    p = stats.paired(same, same, stats.resamples(500, 3))
     assert (p.diff, p.lo, p.hi) == (0.0, 0.0, 0.0)
     assert stats.verdict(p, "lower") == "inconclusive"
     assert stats.verdict(p, "no_worse", margin=0.5) == "holds"
 
 
-def test_seeds_are_pooled_by_their_mean():
+def test_seeds_are_pooled_by_their_mean_and_their_spread_widens_the_interval():
     n = 1000
     first = np.zeros((2, n))
     first[0, :20], first[1, :40] = 1, 1  # seed 0: +2 points, seed 1: +4 points over a perfect second model
-    p = stats.paired(first, np.zeros((2, n)), stats.bootstrap_counts(n))
+    p = stats.paired(first, np.zeros((2, n)), stats.resamples(n, 2))
     assert p.diff == pytest.approx(3.0)
-    pooled = stats.pooled([first.mean(0), -first.mean(0)], stats.bootstrap_counts(n))
+    alike = np.zeros((2, n))
+    alike[:, :30] = 1  # both seeds +3 points: only the test images vary
+    q = stats.paired(alike, np.zeros((2, n)), stats.resamples(n, 2))
+    assert p.hi - p.lo > q.hi - q.lo  # seeds that disagree give a wider interval than seeds that agree
+    assert p.lo < 2.5 and p.hi > 3.5  # about the seed-level range {2, 3, 4}
+    pooled = stats.pooled([first, -first], stats.resamples(n, 2))
     assert pooled.diff == pytest.approx(0.0)
 
 
-def test_resamples_are_reproducible():
-    assert np.array_equal(stats.bootstrap_counts(50, 10), stats.bootstrap_counts(50, 10))
-    assert stats.bootstrap_counts(50, 10).sum(1).tolist() == [50] * 10
+def test_one_seed_is_a_plain_image_bootstrap_and_resamples_are_reproducible():
+    one = stats.resamples(50, 1, b=10)
+    assert not one.seeds.any() and one.counts.sum(1).tolist() == [50] * 10
+    assert np.array_equal(one.counts, stats.resamples(50, 1, b=10).counts)
