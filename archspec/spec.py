@@ -18,6 +18,7 @@ from __future__ import annotations
 import bisect
 import difflib
 import re
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -231,19 +232,22 @@ def _imply(layers: list[_Token]):
 
 
 def _ascii_digits(t: _Text) -> None:
-    """Digits are ASCII: a full-width or other script's digit is an error that shows the ASCII spelling."""
+    """Digits are ASCII: a full-width or other script's decimal digit outside a comment is an error that shows
+    the ASCII spelling."""
     for m in re.finditer(r"[^\x00-\x7f]", t.text):
-        if m.group().isdigit():
-            end = re.search(r"[\s#|]|$", t.text[m.start() :]).start() + m.start()
-            start = max(t.text.rfind(c, 0, m.start()) for c in " \t\n|") + 1
-            word = t.text[start:end]
-            fixed = "".join(str(int(c)) if c.isdigit() else c for c in word)
-            raise t.error(
-                m.start(),
-                f"the non-ASCII digit {m.group()!r} in {word!r}",
-                "ASCII digits 0-9",
-                f"did you mean {fixed!r}?",
-            )
+        line_start = t.text.rfind("\n", 0, m.start()) + 1
+        if not m.group().isdecimal() or "#" in t.text[line_start : m.start()]:
+            continue
+        end = re.search(r"[\s#|]|$", t.text[m.start() :]).start() + m.start()
+        start = max(line_start, *(t.text.rfind(c, 0, m.start()) + 1 for c in " \t|"))
+        word = t.text[start:end]
+        fixed = "".join(str(unicodedata.decimal(c)) if c.isdecimal() else c for c in word)
+        raise t.error(
+            m.start(),
+            f"the non-ASCII digit {m.group()!r} in {word!r}",
+            "ASCII digits 0-9",
+            f"did you mean {fixed!r}?",
+        )
 
 
 def parse(text: str, *, name: str = "spec", path: str | None = None) -> Network:

@@ -150,3 +150,7 @@ def test_non_ascii_digits_are_refused_with_the_ascii_spelling(word, fixed):
         SpecError, match=f"found the non-ASCII digit .* expected ASCII digits 0-9 .did you mean '{fixed}"
     ):  # noqa: E501
         parse(f"conv3-8 {word} FC-10")
+
+
+def test_non_ascii_digits_in_comments_are_fine():
+    assert parse("# ３ layers, ¹ note\nconv3-8 FC-10").layers[0].label == "conv3-8"

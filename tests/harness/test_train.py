@@ -82,6 +82,7 @@ def test_sigterm_checkpoints_like_ctrl_c(tmp_path, monkeypatch):
 
     train(tiny(tmp_path / "straight"))
     real, calls = train_module.train_step, {"n": 0}
+    before = signal.getsignal(signal.SIGTERM)
 
     def preempted(*args):
         calls["n"] += 1
@@ -94,7 +95,7 @@ def test_sigterm_checkpoints_like_ctrl_c(tmp_path, monkeypatch):
         train(tiny(tmp_path / "cut"))
     state = torch.load(tmp_path / "cut" / "checkpoint.pt", weights_only=True)
     assert (state["epoch"], state["step"]) == (1, 2)  # 3 steps an epoch: stopped during epoch 2's third step
-    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # the handler is the run's only
+    assert signal.getsignal(signal.SIGTERM) is before  # the run's handler is gone with the run
     monkeypatch.setattr(train_module, "train_step", real)
     train(tiny(tmp_path / "cut").model_copy(update={"resume": True}))
     for key, value in weights(tmp_path / "straight").items():
