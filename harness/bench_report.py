@@ -130,8 +130,9 @@ def header(result: dict) -> list[str]:
         f"- **Wall time:** {result['wall_s_total'] / 60:.1f} min over every invocation that built this folder "
         f"({result['wall_s']:.0f} s for the last); {sum(t['train_s_all_seeds'] for t in result['throughput']):.0f} s "
         "of it training",
-        "- **Intervals:** 95%, bootstrap over the scored images of the mean over seeds; `seed sd` is the "
-        "standard deviation between seeds.",
+        "- **Intervals:** 95%, of the mean over seeds, from a two-level bootstrap over the scored images and the "
+        "seeds (so they hold both the test set's sampling error and training noise); `±` is the standard "
+        "deviation between seeds.",
         f"- {DETERMINISM}",
         "",
     ]
