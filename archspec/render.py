@@ -19,6 +19,8 @@ class Format(str, Enum):
 
 
 def _cell(value) -> str:
+    if value is None:
+        return ""  # not applicable (e.g. a method without crops has no crop views)
     return f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else str(value)
 
 

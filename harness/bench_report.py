@@ -11,6 +11,7 @@ import json
 import os
 import platform
 import subprocess
+import textwrap
 from importlib.metadata import version
 from pathlib import Path
 
@@ -224,25 +225,25 @@ def plot(path: Path, table: dict, subtitle: str) -> None:
     """Ours (mean over seeds, 95% interval as error bars) beside the paper's top-1 error, per row."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
+    from matplotlib.patches import Patch
 
     rows = [r for r in table["rows"] if r["top1_err"] is not None]
-    fig = Figure(figsize=(max(7, 0.9 * len(rows) + 3), 4.6))
+    fig = Figure(figsize=(max(8, 0.9 * len(rows) + 3), 5.0))
     FigureCanvasAgg(fig)
     ax = fig.subplots()
     xs = list(range(len(rows)))
     ours = [r["top1_err"] for r in rows]
     yerr = [[r["top1_err"] - r["top1_lo"] for r in rows], [r["top1_hi"] - r["top1_err"] for r in rows]]
     colours = ["tab:blue" if r["comparable"] == "yes" else "lightgray" for r in rows]
-    ax.bar([x - 0.2 for x in xs], ours, 0.4, yerr=yerr, capsize=3, color=colours, label="archspec, 95% CI")
-    ax.bar(
-        [x + 0.2 for x in xs], [r["paper_top1"] or 0 for r in rows], 0.4, color="tab:orange", label="paper (ImageNet)"
-    )
+    ax.bar([x - 0.2 for x in xs], ours, 0.4, yerr=yerr, capsize=3, color=colours)
+    ax.bar([x + 0.2 for x in xs], [r["paper_top1"] or 0 for r in rows], 0.4, color="tab:orange")
     ax.set_xticks(xs, [r["row"] for r in rows], rotation=30, ha="right", fontsize=8)
     ax.set(ylabel="top-1 error (%)")
-    ax.set_title(f"{table['name']}: {table['title']}\n{subtitle}", fontsize=9)
-    if any(c == "lightgray" for c in colours):
-        ax.bar([], [], color="lightgray", label="not comparable at this scale")
-    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
+    ax.set_title(f"{table['name']}: {table['title']}\n{subtitle}", fontsize=8)
+    handles = [Patch(color="tab:blue", label="archspec, 95% CI"), Patch(color="tab:orange", label="paper (ImageNet)")]
+    if "lightgray" in colours:
+        handles.append(Patch(color="lightgray", label="archspec, not comparable\nat this scale"))
+    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=100)
@@ -252,9 +253,11 @@ def write(result: dict) -> None:
     root: Path = result["root"]
     suite: Suite = result["suite"]
     crop = suite.suite.crop or PAPER_CROP
-    subtitle = f"ours: {ScaleMap(crop).describe(suite.train)}" if crop != PAPER_CROP else "paper's scales"
-    for table in result["tables"]:
-        plot(root / table["plot"], table, subtitle if len(subtitle) < 160 else f"ours: crop {crop} (paper: 224)")
+    for table, spec in zip(result["tables"], suite.table, strict=True):
+        ids = {i for row in spec.rows for i in row.train}
+        entries = [e for e in suite.train if e.id in ids]
+        scales = f"paper -> ours, {ScaleMap(crop).describe(entries)}" if crop != PAPER_CROP else "the paper's scales"
+        plot(root / table["plot"], table, "\n".join(textwrap.wrap(scales, 120)))
     all_rows = [{"table": t["name"], **r} for t in result["tables"] for r in t["rows"]]
     with atomic_path(root / "report.csv") as tmp:
         _frame(all_rows).to_csv(tmp, index=False)

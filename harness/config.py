@@ -2,7 +2,7 @@
 
 `TrainConfig` = what to train (spec + overrides) + `DataConfig` + `Recipe` +
 where and how to run. Defaults are the paper's Section 3.1 values; small data
-scales the protocol down through `crop` and `scale` (e.g. crop 32 from S = 36).
+scales the protocol down through `crop` and `scale` (e.g. crop 32 from S = 37 = 256/224 x 32).
 """
 
 from __future__ import annotations
@@ -61,7 +61,9 @@ class DataConfig(Node):
 
     @property
     def scales(self) -> tuple[int, int]:
-        return self.scale or ((36, 36) if self.small else (256, 256))
+        """[Smin, Smax]; by default the paper's S = 256 at the paper's ratio to the crop (224 -> 256, 32 -> 37)."""
+        s = round(256 * self.crop_size / 224)
+        return self.scale or (s, s)
 
     @property
     def test_scale(self) -> int:
