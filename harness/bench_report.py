@@ -10,14 +10,13 @@ from __future__ import annotations
 import json
 import os
 import platform
-import subprocess
 import textwrap
-from importlib.metadata import version
 from pathlib import Path
 
 import torch
 
 from archspec.atomic import atomic_path
+from archspec.provenance import code_version
 
 from .bench import CLAIM_RULE, PAPER_SPEEDUP_4GPU, run_dir, seeds_of
 from .checkpoint import read_run
@@ -35,28 +34,6 @@ DETERMINISM = (
 # ---------------------------------------------------------------- header
 
 
-def _commit() -> str:
-    """The git commit of the code that ran, with '+dirty' for uncommitted changes; '' outside a checkout."""
-    here = Path(__file__).resolve().parent.parent
-    try:
-        sha = subprocess.run(
-            ["git", "-C", str(here), "rev-parse", "--short", "HEAD"],
-            capture_output=True,
-            text=True,
-            timeout=5,
-            check=True,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "-C", str(here), "status", "--porcelain", "--untracked-files=no"],
-            capture_output=True,
-            text=True,
-            timeout=5,
-        ).stdout.strip()
-        return sha + ("+dirty" if dirty else "")
-    except (OSError, subprocess.SubprocessError):
-        return ""
-
-
 def _machine() -> str:
     cpu = platform.processor() or platform.machine()
     try:
@@ -69,6 +46,19 @@ def _machine() -> str:
     device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
     py, tv = platform.python_version(), torch.__version__
     return f"{cpu}, {os.cpu_count()} logical CPUs, {device}; Python {py}, torch {tv}"
+
+
+def _trained_by(result: dict) -> str:
+    """The code versions recorded in the suite's run folders, with how many runs each trained."""
+    suite: Suite = result["suite"]
+    made: dict[str, int] = {}
+    for seed in seeds_of(suite):
+        for entry in suite.train:
+            path = run_dir(result["root"], entry.id, seed) / "run.json"
+            if path.is_file():
+                code = json.loads(path.read_text()).get("code", "an unrecorded version")
+                made[code] = made.get(code, 0) + 1
+    return "; ".join(f"{code} ({n} runs)" for code, n in made.items()) or "no run yet"
 
 
 def _data_line(result: dict) -> str:
@@ -120,7 +110,7 @@ def header(result: dict) -> list[str]:
         lines += [f"> {s.note}", ""]
     lines += ["## What produced this report", ""]
     lines += [
-        f"- **Code:** archspec {version('archspec')}" + (f", commit {_commit()}" if _commit() else ""),
+        f"- **Code:** this report by {code_version()}; its runs trained by {_trained_by(result)}",
         f"- **Suite:** `{suite_path(result['suite_path']).name}`, sha256 {sha}"
         + (f" (changed since this folder's runs were made: was {changed})" if changed else ""),
         f"- **Data:** {_data_line(result)}",

@@ -31,6 +31,7 @@ from safetensors.torch import save_file
 from archspec.atomic import atomic_path
 from archspec.errors import ArchspecError
 from archspec.ir import Network
+from archspec.provenance import code_version
 
 from .augment import Stats
 from .config import TrainConfig
@@ -111,7 +112,13 @@ def load(run: Path) -> dict:
 
 
 def write_run(run: Path, cfg: TrainConfig, net: Network, classes: list[str], stats: Stats, holdout: dict) -> None:
-    info = {"config": cfg.model_dump(), "network": net.model_dump(), "classes": classes, "stats": stats.model_dump()}
+    info = {
+        "config": cfg.model_dump(),
+        "network": net.model_dump(),
+        "classes": classes,
+        "stats": stats.model_dump(),
+        "code": code_version(),
+    }
     with atomic_path(run / "holdout.json") as tmp:
         tmp.write_text(json.dumps(holdout))
     with atomic_path(run / "run.json") as tmp:
