@@ -6,6 +6,7 @@ one line on stderr with exit status 2; no traceback.
 
 from __future__ import annotations
 
+import os
 import sys
 import warnings
 from pathlib import Path
@@ -136,7 +137,9 @@ def train(
     crop: Annotated[int | None, typer.Option("--crop", min=1, help="Crop side (224; 32 for small sets).")] = None,
     no_flip: Annotated[bool, typer.Option("--no-flip", help="No random horizontal flips.")] = False,
     pca: Annotated[float, typer.Option("--pca", help="Std of AlexNet's PCA colour shift.")] = 0.1,
-    workers: Annotated[int, typer.Option(help="Loader workers for folders.")] = 4,
+    workers: Annotated[int, typer.Option(help="Loader workers for folders (default: up to 4, one per core).")] = min(
+        4, os.cpu_count() or 1
+    ),
     holdout: Annotated[
         float, typer.Option("--holdout", min=0, max=0.99, help="Share of each training class held out for the lr rule.")
     ] = 0.05,

@@ -7,6 +7,7 @@ scales the protocol down through `crop` and `scale` (e.g. crop 32 from S = 37 = 
 
 from __future__ import annotations
 
+import os
 import re
 from typing import Literal
 
@@ -41,7 +42,7 @@ class DataConfig(Node):
     scale: tuple[int, int] | None = Field(default=None, description="[Smin, Smax]; equal for a fixed S")
     flip: bool = True
     pca_std: float = Field(default=0.1, ge=0, description="AlexNet lighting: alpha ~ N(0, pca_std)")
-    workers: int = Field(default=4, ge=0)
+    workers: int = Field(default=min(4, os.cpu_count() or 1), ge=0, description="loader processes for folders")
     synthetic: tuple[int, int, int] = Field(default=(2048, 10, 32), description="synthetic: images, classes, side")
     holdout: float = Field(
         default=0.05,
