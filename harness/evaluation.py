@@ -27,7 +27,7 @@ from archspec.errors import ArchspecError
 
 from . import checkpoint
 from .config import DataConfig, TrainConfig
-from .data import FolderData, load_small, to_rgb8
+from .data import FolderData, TensorData, load_small, to_rgb8
 from .distributed import Context, launch
 from .protocol import METHODS, centre_posterior, combine, paper_scales, scale_posteriors, single_scale, wrong
 from .stats import wilson
@@ -80,11 +80,11 @@ def load_source(
     return Source(f"{model.net.name}/256", model, classes, IMAGENET_MEAN, IMAGENET_STD, 224, (256, 256), data)
 
 
-def val_images(data: DataConfig, rank: int, world: int, limit: int | None):
+def val_images(data: DataConfig, rank: int, world: int, limit: int | None, loaded: TensorData | None = None):
     """(number of images, iterator of (index, uint8 batch (B, C, H, W), labels)) for this rank's share;
-    B = 1 for folders, whose images differ in size."""
+    B = 1 for folders, whose images differ in size. `loaded`: the small set, if already read."""
     if data.small:
-        d = load_small(data)
+        d = loaded or load_small(data)
         n = min(limit or len(d.val_y), len(d.val_y))
         mine = torch.arange(rank, n, world)
         return len(mine), ((part, d.val_x[part], d.val_y[part]) for part in mine.split(64))
@@ -106,12 +106,11 @@ def _folder_images(folder: FolderData, rank: int, world: int, n: int):
         yield torch.tensor([i]), x[None], torch.tensor([label])
 
 
-def _check_data(source: Source, data: DataConfig, given: str | None) -> None:
-    """The scored data must have the run's classes and channels: anything else is one line, not a traceback
-    or a meaningless 95% error."""
-    if data.small:
-        d = load_small(data)
-        classes, channels = d.classes, d.channels
+def _check_data(source: Source, data: DataConfig, given: str | None, loaded: TensorData | None) -> None:
+    """The scored data (`loaded`, for a small set) must have the run's classes and channels: anything else is
+    one line, not a traceback or a meaningless 95% error."""
+    if loaded is not None:
+        classes, channels = loaded.classes, loaded.channels
     elif data.source == "imagenet" or not Path(data.source).is_dir():
         raise ArchspecError(
             f"{data.source}: no such folder; expected the scored data as --data (an ImageNet-layout "
@@ -268,13 +267,13 @@ def _run(job: EvalJob, ctx: Context) -> Evaluation:
         multi = job.scales or paper_scales(s.train_scales, s.crop)
         both = ((s, "single", single_scale(s.train_scales)), (s, "multi", multi))
         plans += [plan for plan in both if plan[1] in job.protocols]
-    for s, _, scales in plans:  # a huge --scales is refused before an image is rescaled
-        need = memory.needed(archspec.infer(s.model.net), 2 * (64 if data.small else 1))
-        if ctx.device.type == "cpu" and (have := memory.available()) and need * (max(scales) / s.crop) ** 2 > have:
+    for s in sources:  # a huge --scales is refused before an image is rescaled
+        scales = [q for src, _, qs in plans if src is s for q in qs]
+        need = memory.needed(archspec.infer(s.model.net), 2 * (64 if data.small else 1)) * (max(scales) / s.crop) ** 2
+        if ctx.device.type == "cpu" and (have := memory.available()) and need > have:
             raise ArchspecError(
-                f"--scales {max(scales)}: evaluating {s.label} at that scale needs about "
-                f"{need * (max(scales) / s.crop) ** 2 / 2**30:.0f} GiB; expected at most the "
-                f"{have / 2**30:.1f} GiB available"
+                f"--scales {max(scales)}: evaluating {s.label} at that scale needs about {need / 2**30:.0f} GiB; "
+                f"expected at most the {have / 2**30:.1f} GiB available"
             )
         if min(scales) < s.crop:
             raise ArchspecError(
@@ -286,8 +285,9 @@ def _run(job: EvalJob, ctx: Context) -> Evaluation:
     views: dict[tuple[int, int], dict[str, int]] = {}  # (source index, q) -> fewest views over images
     at = {id(s): i for i, s in enumerate(sources)}
     index, labels = [], []
-    _check_data(first, data, job.data)
-    count, images = val_images(data, ctx.rank, ctx.world, job.limit)
+    loaded = load_small(data) if data.small else None  # read once: checked, then scored
+    _check_data(first, data, job.data, loaded)
+    count, images = val_images(data, ctx.rank, ctx.world, job.limit, loaded)
     with Progress(console=Console(stderr=True), disable=not (job.progress and ctx.main), transient=True) as bar:
         task = bar.add_task(f"evaluating {', '.join(s.label for s in sources)}", total=count)
         for idx, x, y in images:

@@ -16,11 +16,10 @@ from pathlib import Path
 import torch
 from torch import nn
 
-import archspec
 from archspec.compiler.export import check_output, export
-from archspec.compiler.weights import load_pretrained
 
 from . import checkpoint
+from .evaluation import load_source
 
 
 class Preprocessed(nn.Module):
@@ -38,22 +37,23 @@ class Preprocessed(nn.Module):
 
 def export_run(run: str | Path, output: str | Path, weights: str = "final") -> Path:
     check_output(output)
-    cfg, net, classes, stats = checkpoint.read_run(run)
+    source = load_source(str(run), weights=weights)  # the model and normalisation `archspec eval` uses
     path = checkpoint.weights_of(run, weights)
-    model = load_pretrained(archspec.compile(net), path)
-    std = (1.0,) * len(stats.mean)
     info = {
-        "classes": classes,
-        "mean": list(stats.mean),
-        "std": list(std),
-        "crop": cfg.data.crop_size,
-        "train_scales": list(cfg.data.scales),
-        "test_scale": cfg.data.test_scale,
+        "classes": source.classes,
+        "mean": list(source.mean),
+        "std": list(source.std),
+        "crop": source.crop,
+        "train_scales": list(source.train_scales),
+        "test_scale": source.data.test_scale,
         "weights": str(path),
         "input": "float32 (N, C, crop, crop), pixels in [0, 1]: smallest side rescaled to test_scale, centre "
         "crop; the mean is subtracted inside",
-        "archspec_network": net.name,
+        "archspec_network": source.model.net.name,
     }
     return export(
-        model, output, wrap=lambda m: Preprocessed(m, stats.mean, std), extra_files={"archspec.json": json.dumps(info)}
+        source.model,
+        output,
+        wrap=lambda m: Preprocessed(m, source.mean, source.std),
+        extra_files={"archspec.json": json.dumps(info)},
     )
