@@ -51,8 +51,9 @@ def export_run(run: str | Path, output: str | Path, weights: str = "final") -> P
         "crop; the mean is subtracted inside",
         "archspec_network": source.model.net.name,
     }
+    model = source.model.to(memory_format=torch.contiguous_format)  # eval's channels-last would split weights
     return export(
-        source.model,
+        model,
         output,
         wrap=lambda m: Preprocessed(m, source.mean, source.std),
         extra_files={"archspec.json": json.dumps(info)},
