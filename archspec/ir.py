@@ -1,21 +1,36 @@
-"""The typed intermediate representation of a network.
+"""The typed intermediate representation of a network, and every layer kind in one place each.
 
-A `Network` is an immutable pydantic model: an input shape and a flat tuple of
-layer nodes, one discriminated union keyed by `kind`. Every node implied by the
-paper but not written in Table 1 (ReLU after each hidden weight layer, dropout
-after the first two FC layers, batch norm in `_bn` variants) is an explicit node
-here, carrying the source position of the table token that implied it.
+A `Network` is an immutable pydantic model: an input shape and a tuple of layer
+nodes, one discriminated union keyed by `kind`. Groups nest: a `Stage` holds
+residual blocks (`Residual`: a body and a shortcut, added, then ReLU), and a
+`Concat` holds parallel branches joined along channels (an Inception module).
+Every node implied by a paper but not written in its table (ReLU after each hidden
+weight layer, dropout after the hidden FC layers, the projection shortcut of a block
+that changes shape) is an explicit node here, carrying the source position of the
+token that implied it.
 
-This module must not import torch: counting and validation are pure Python.
-Passes over the IR live in `archspec.passes` (overrides) and `archspec.infer`
-(shapes, parameters, compute).
+Each layer kind is one class below, and the class is the whole definition of the
+kind: its written token (`token`, `read`), its shape / parameter / MAC inference
+(`infer`), how the width and batch-norm overrides act on it (`scaled`,
+`batch_normed`), the torch module it compiles to (`torch`, handed `torch.nn` by the
+compiler, so this module never imports torch) and the Triton fusion patterns that
+start at it (`fusion`). `archspec.spec` reads tokens through `KINDS`,
+`archspec.infer` and `archspec.passes` walk the tree, and `module_paths` gives
+every node its module name in torchvision's layout of the net's family.
+
+Shapes are (C, H, W) for a map and (N,) for a vector, everywhere in the Python API;
+the CLI prints them as HxWxC, as the papers' tables do.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+import re
+from collections.abc import Callable, Iterator
+from typing import Annotated, Any, ClassVar, Literal, NamedTuple, Union
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+Dims = tuple[int, ...]  # (C, H, W) for a map, (N,) for a vector
 
 
 class Node(BaseModel):
@@ -34,17 +49,107 @@ class Src(Node):
         return f"{self.path or '<spec>'}:{self.line}:{self.col}"
 
 
+class ShapeError(ValueError):
+    """Raised by `Layer.infer`; `archspec.infer` turns it into a `SpecError` at the layer's source."""
+
+    def __init__(self, found: str, expected: str) -> None:
+        self.found, self.expected = found, expected
+        super().__init__(f"found {found}; expected {expected}")
+
+
+class Pattern(NamedTuple):
+    """A Triton fusion pattern starting at a layer: the op, what the next layers must be, and a condition on
+    the first layer. `archspec.compiler.fusion` tries a kind's patterns in order."""
+
+    op: str
+    follow: tuple[Callable[[Layer], bool], ...] = ()
+    when: Callable[[Layer], bool] = lambda layer: True
+
+
+Out = tuple[Dims, int, int, int, int]  # out shape, params, MACs, receptive field, jump
+
+
+def _map(layer: Layer, shape: Dims) -> Dims:
+    if len(shape) != 3:
+        raise ShapeError(f"{layer.written!r} on a flat vector of {shape[0]}", "a feature map (put FC layers last)")
+    return shape
+
+
+def _pool_side(n: int, k: int, s: int, p: int, ceil: bool) -> int:
+    """torch's pooling output size (ceil mode: a last window may start in the padding, never past it)."""
+    span = n + 2 * p - k
+    out = (-(-span // s) if ceil else span // s) + 1
+    return out - 1 if ceil and (out - 1) * s >= n + p else out
+
+
 class Layer(Node):
+    """A layer kind. Subclasses set `kind` and override what differs from these defaults: a shape-keeping,
+    parameter-free layer that is written as its `token` and compiles to no module."""
+
     src: Src | None = None
+    token: ClassVar[str | None] = None  # the written word, a regex matched in full, case-insensitive
+    weight: ClassVar[bool] = False  # a hidden weight layer implies a ReLU after it
+    fusion: ClassVar[tuple[Pattern, ...]] = ()
+
+    @classmethod
+    def read(cls, m: re.Match, num: Callable[..., int]) -> Layer:
+        """The node for a written token; `num(group, what, lo, hi)` reads and range-checks a number."""
+        return cls()
 
     @property
     def label(self) -> str:
         """The layer as the paper would write it (implied layers get a lower-case name)."""
         return self.kind
 
+    @property
+    def written(self) -> str:
+        return self.src.text if self.src else self.label
+
+    def infer(self, shape: Dims, rf: int, jump: int) -> Out:
+        return shape, 0, 0, rf, jump
+
+    def scaled(self, scale: Callable[[int], int]) -> Layer:
+        """The width override: `scale` maps a channel count to the scaled one."""
+        return self
+
+    def batch_normed(self) -> tuple[Layer, ...]:
+        """The batch-norm override (`--bn`, `_bn`): what replaces this layer."""
+        return (self,)
+
+    def torch(self, shape: Dims, nn: Any) -> Any:
+        """The torch module for this layer on an input of `shape`; `nn` is `torch.nn`. None: no module."""
+        return None
+
+    def children(self) -> tuple[tuple[Layer, ...], ...]:
+        """Nested layer sequences (groups only)."""
+        return ()
+
+    def depth(self) -> int:
+        """Weight layers on the longest path through this node (the papers' "18-layer", "22 layers deep")."""
+        return int(self.weight)
+
+    def with_children(self, seqs: tuple[tuple[Layer, ...], ...]) -> Layer:
+        return self
+
+
+# ---------------------------------------------------------------- leaf kinds
+
+
+def _relu(layer: Layer | None) -> bool:
+    return isinstance(layer, ReLU)
+
+
+def _pool2(layer: Layer | None) -> bool:
+    return isinstance(layer, MaxPool) and (layer.kernel, layer.stride, layer.padding, layer.ceil) == (2, 2, 0, False)
+
+
+def _same_odd_conv(layer: Layer) -> bool:
+    return layer.stride == 1 and layer.padding == -1 and layer.kernel % 2 == 1
+
 
 class Conv(Layer):
-    """`conv<k>-<c>`: k x k convolution, c output channels, bias, zero padding."""
+    """`conv<k>-<c>[/<stride>][p<pad>]`: k x k convolution, c output channels, zero padding ('same', k // 2,
+    unless written), bias unless batch norm is written after it."""
 
     kind: Literal["conv"] = "conv"
     kernel: int = Field(ge=1, le=31)
@@ -53,11 +158,32 @@ class Conv(Layer):
     padding: int = Field(default=-1, ge=-1, description="-1 means 'same' (kernel // 2)")
     bias: bool = True
 
+    token: ClassVar[str] = r"conv([0-9]+)-([0-9]+)(?:/([0-9]+))?(?:p([0-9]+))?"
+    weight: ClassVar[bool] = True
+    fusion: ClassVar[tuple[Pattern, ...]] = (
+        Pattern("conv_bias_relu_pool", (_relu, _pool2), _same_odd_conv),
+        Pattern("conv_bias_relu", (_relu,), _same_odd_conv),
+        Pattern("conv_bias", (), _same_odd_conv),
+    )
+
     @model_validator(mode="after")
     def _odd_same(self) -> Conv:
         if self.padding == -1 and self.kernel % 2 == 0:
             raise ValueError(f"conv{self.kernel}-{self.out_channels}: 'same' padding needs an odd kernel")
         return self
+
+    @classmethod
+    def read(cls, m, num):
+        k = num(1, "kernel size", 1, 31)
+        c = num(2, "channel count", 1, 65536)
+        stride = num(3, "stride", 1, 31) if m.group(3) else 1
+        pad = num(4, "padding", 0, 31) if m.group(4) else -1
+        if pad == -1 and k % 2 == 0:
+            raise ShapeError(
+                f"even kernel size {k} in {m.group(0)!r}",
+                "an odd kernel size (1, 3, 5, ...) or written padding",
+            )
+        return cls(kernel=k, out_channels=c, stride=stride, padding=pad)
 
     @property
     def pad(self) -> int:
@@ -65,27 +191,118 @@ class Conv(Layer):
 
     @property
     def label(self) -> str:
-        return f"conv{self.kernel}-{self.out_channels}"
+        stride = f"/{self.stride}" if self.stride != 1 else ""
+        pad = f"p{self.padding}" if self.padding != -1 else ""
+        return f"conv{self.kernel}-{self.out_channels}{stride}{pad}"
+
+    def infer(self, shape, rf, jump):
+        c, h, w = _map(self, shape)
+        k, s, p = self.kernel, self.stride, self.pad
+        oh, ow = (h + 2 * p - k) // s + 1, (w + 2 * p - k) // s + 1
+        if oh < 1 or ow < 1:
+            raise ShapeError(f"{self.label} on a {h}x{w} map", f"a map of at least {k - 2 * p}x{k - 2 * p}")
+        weights = k * k * c * self.out_channels
+        params = weights + (self.out_channels if self.bias else 0)
+        return (self.out_channels, oh, ow), params, weights * oh * ow, rf + (k - 1) * jump, jump * s
+
+    def scaled(self, scale):
+        return self.model_copy(update={"out_channels": scale(self.out_channels)})
+
+    def batch_normed(self):
+        return (self, BatchNorm(src=self.src))
+
+    def torch(self, shape, nn):
+        return nn.Conv2d(shape[0], self.out_channels, self.kernel, self.stride, self.pad, bias=self.bias)
 
 
 class BatchNorm(Layer):
-    """Batch normalisation after a conv (torchvision's `vgg*_bn`)."""
+    """`bn`: batch normalisation over channels (written in ResNet/GoogLeNet specs; `--bn` adds it after every
+    conv, as torchvision's `vgg*_bn`)."""
 
     kind: Literal["batchnorm"] = "batchnorm"
-    eps: float = 1e-5
+    eps: float = Field(default=1e-5, gt=0)
     momentum: float = 0.1
+
+    token: ClassVar[str] = r"bn|batchnorm"
+
+    def infer(self, shape, rf, jump):
+        return _map(self, shape), 2 * shape[0], 0, rf, jump
+
+    def torch(self, shape, nn):
+        return nn.BatchNorm2d(shape[0], eps=self.eps, momentum=self.momentum)
 
 
 class ReLU(Layer):
+    """Implied after every hidden weight layer (after its batch norm, if one is written)."""
+
     kind: Literal["relu"] = "relu"
+
+    def torch(self, shape, nn):
+        return nn.ReLU(inplace=True)
 
 
 class MaxPool(Layer):
-    """`maxpool`: the paper's 2x2 window, stride 2 (floor on odd sizes)."""
+    """`maxpool`: the paper's 2x2 window, stride 2 (floor on odd sizes); `maxpool<k>[/<s>][p<pad>][ceil]`
+    for other windows (stride defaults to the window), padding and torch's ceil mode."""
 
     kind: Literal["maxpool"] = "maxpool"
     kernel: int = Field(default=2, ge=1)
     stride: int = Field(default=2, ge=1)
+    padding: int = Field(default=0, ge=0)
+    ceil: bool = False
+
+    token: ClassVar[str] = r"maxpool(?:([0-9]+)(?:/([0-9]+))?(?:p([0-9]+))?(ceil)?)?"
+
+    @model_validator(mode="after")
+    def _half_window(self) -> MaxPool:
+        if 2 * self.padding > self.kernel:
+            raise ValueError(f"maxpool{self.kernel}: padding {self.padding} is more than half the window")
+        return self
+
+    @classmethod
+    def read(cls, m, num):
+        if m.group(1) is None:
+            return cls()
+        k = num(1, "pool window", 1, 31)
+        s = num(2, "pool stride", 1, 31) if m.group(2) else k
+        p = num(3, "pool padding", 0, k // 2) if m.group(3) else 0
+        return cls(kernel=k, stride=s, padding=p, ceil=bool(m.group(4)))
+
+    @property
+    def label(self) -> str:
+        if (self.kernel, self.stride, self.padding, self.ceil) == (2, 2, 0, False):
+            return "maxpool"
+        pad = f"p{self.padding}" if self.padding else ""
+        return f"maxpool{self.kernel}/{self.stride}{pad}{'ceil' if self.ceil else ''}"
+
+    def infer(self, shape, rf, jump):
+        c, h, w = _map(self, shape)
+        k, s, p = self.kernel, self.stride, self.padding
+        if h + 2 * p < k or w + 2 * p < k:
+            raise ShapeError(
+                f"{self.label} on a {h}x{w} map, which would shrink it below 1x1",
+                f"a map of at least {k}x{k} (remove a maxpool or use a larger input)",
+            )
+        out = (c, _pool_side(h, k, s, p, self.ceil), _pool_side(w, k, s, p, self.ceil))
+        return out, 0, 0, rf + (k - 1) * jump, jump * s
+
+    def torch(self, shape, nn):
+        return nn.MaxPool2d(self.kernel, self.stride, self.padding, ceil_mode=self.ceil)
+
+
+class GlobalAvgPool(Layer):
+    """`avgpool`: average over the whole map, to 1x1 (ResNet, GoogLeNet)."""
+
+    kind: Literal["avgpool"] = "avgpool"
+
+    token: ClassVar[str] = r"avgpool"
+
+    def infer(self, shape, rf, jump):
+        c, h, w = _map(self, shape)
+        return (c, 1, 1), 0, 0, rf + (max(h, w) - 1) * jump, jump
+
+    def torch(self, shape, nn):
+        return nn.AdaptiveAvgPool2d((1, 1))
 
 
 class LRN(Layer):
@@ -104,6 +321,9 @@ class LRN(Layer):
     k: float = 2.0
     alpha_convention: Literal["sum", "mean"] = "sum"
 
+    token: ClassVar[str] = r"lrn"
+    fusion: ClassVar[tuple[Pattern, ...]] = (Pattern("lrn"),)
+
     @property
     def label(self) -> str:
         return "LRN"
@@ -113,21 +333,64 @@ class LRN(Layer):
         """The `alpha` to give `torch.nn.LocalResponseNorm` (which divides by size)."""
         return self.alpha * self.size if self.alpha_convention == "sum" else self.alpha
 
+    def infer(self, shape, rf, jump):
+        return _map(self, shape), 0, 0, rf, jump
+
+    def torch(self, shape, nn):
+        return nn.LocalResponseNorm(self.size, self.torch_alpha, self.beta, self.k)
+
 
 class FC(Layer):
-    """`FC-<n>`: fully connected layer with n outputs and bias."""
+    """`FC-<n>`: fully connected layer with n outputs and bias; on a map it flattens C*H*W."""
 
     kind: Literal["fc"] = "fc"
     out_features: int = Field(ge=1)
+
+    token: ClassVar[str] = r"fc-([0-9]+)"
+    weight: ClassVar[bool] = True
+    fusion: ClassVar[tuple[Pattern, ...]] = (Pattern("linear_bias_relu", (_relu,)), Pattern("linear_bias"))
+
+    @classmethod
+    def read(cls, m, num):
+        return cls(out_features=num(1, "FC width", 1, 1_000_000))
 
     @property
     def label(self) -> str:
         return f"FC-{self.out_features}"
 
+    def infer(self, shape, rf, jump):
+        n_in = 1
+        for d in shape:
+            n_in *= d
+        span = max(shape[1], shape[2]) if len(shape) == 3 else 1  # the larger side of the map
+        out = (self.out_features,)
+        return out, n_in * self.out_features + self.out_features, n_in * self.out_features, rf + (span - 1) * jump, jump
+
+    def scaled(self, scale):
+        return self.model_copy(update={"out_features": scale(self.out_features)})
+
+    def torch(self, shape, nn):
+        n_in = 1
+        for d in shape:
+            n_in *= d
+        return nn.Linear(n_in, self.out_features)
+
 
 class Dropout(Layer):
+    """Implied after the hidden FC layers; `dropout[<p>]` (e.g. `dropout0.2`) writes it where a net has it,
+    and then none is implied."""
+
     kind: Literal["dropout"] = "dropout"
     p: float = Field(default=0.5, ge=0.0, lt=1.0)
+
+    token: ClassVar[str] = r"dropout(0?\.[0-9]+)?"
+
+    @classmethod
+    def read(cls, m, num):
+        return cls(p=float(m.group(1))) if m.group(1) else cls()
+
+    def torch(self, shape, nn):
+        return nn.Dropout(self.p)
 
 
 class Softmax(Layer):
@@ -135,16 +398,156 @@ class Softmax(Layer):
 
     kind: Literal["softmax"] = "softmax"
 
+    token: ClassVar[str] = r"soft-?max"
+
     @property
     def label(self) -> str:
         return "soft-max"
 
 
-AnyLayer = Annotated[
-    Conv | BatchNorm | ReLU | MaxPool | LRN | FC | Dropout | Softmax,
-    Field(discriminator="kind"),
-]
-WEIGHT_KINDS = frozenset({"conv", "fc"})
+# ---------------------------------------------------------------- groups
+
+
+def infer_seq(layers: tuple[Layer, ...], shape: Dims, rf: int, jump: int, emit) -> tuple[Dims, int, int]:
+    """Shapes through a sequence; `emit(layer, in_shape, out)` records each node (children before groups). A
+    `ShapeError` leaves with `.layer`, the innermost node that raised it."""
+    for layer in layers:
+        try:
+            out = layer.infer_group(shape, rf, jump, emit) if layer.children() else layer.infer(shape, rf, jump)
+        except ShapeError as e:
+            e.layer = getattr(e, "layer", None) or layer
+            raise
+        emit(layer, shape, out)
+        shape, rf, jump = out[0], out[3], out[4]
+    return shape, rf, jump
+
+
+def _dims(shape: Dims) -> str:
+    return "x".join(map(str, shape[1:] + shape[:1])) if len(shape) == 3 else str(shape[0])
+
+
+class Residual(Layer):
+    """One residual block: `body(x) + shortcut(x)`, then ReLU. An empty shortcut is the identity."""
+
+    kind: Literal["residual"] = "residual"
+    body: tuple[AnyLayer, ...] = Field(min_length=1)
+    shortcut: tuple[AnyLayer, ...] = ()
+
+    @property
+    def label(self) -> str:
+        return "add, relu" if not self.shortcut else "add (projection), relu"
+
+    def children(self):
+        return (self.body, self.shortcut)
+
+    def depth(self):
+        return max(depth(self.body), depth(self.shortcut))
+
+    def with_children(self, seqs):
+        return self.model_copy(update={"body": seqs[0], "shortcut": seqs[1]})
+
+    def infer_group(self, shape, rf, jump, emit) -> Out:
+        _map(self, shape)
+        out, rf_b, jump_b = infer_seq(self.body, shape, rf, jump, emit)
+        short, _, _ = infer_seq(self.shortcut, shape, rf, jump, emit)
+        if out != short:
+            what = "the projection" if self.shortcut else "the identity shortcut"
+            raise ShapeError(
+                f"a residual add of the body's {_dims(out)} and {what}'s {_dims(short)}",
+                "equal shapes (write a projection shortcut: [... + conv1-<c>/<stride> bn])",
+            )
+        return out, 0, 0, rf_b, jump_b
+
+
+class Stage(Layer):
+    """`[ ... ] ×n`: n residual blocks; the first as written, the others stride 1 with identity shortcuts
+    (torchvision's `layer1` ... `layer4`)."""
+
+    kind: Literal["stage"] = "stage"
+    blocks: tuple[Residual, ...] = Field(min_length=1)
+
+    @property
+    def label(self) -> str:
+        return f"[...] ×{len(self.blocks)}"
+
+    def children(self):
+        return (self.blocks,)
+
+    def depth(self):
+        return depth(self.blocks)
+
+    def with_children(self, seqs):
+        return self.model_copy(update={"blocks": seqs[0]})
+
+    def infer_group(self, shape, rf, jump, emit) -> Out:
+        out, rf, jump = infer_seq(self.blocks, shape, rf, jump, emit)
+        return out, 0, 0, rf, jump
+
+
+class Concat(Layer):
+    """`{ a | b | ... }`: parallel branches on the same input, joined by channel concatenation (Inception)."""
+
+    kind: Literal["concat"] = "concat"
+    branches: tuple[tuple[AnyLayer, ...], ...] = Field(min_length=1)
+
+    @property
+    def label(self) -> str:
+        return f"concat of {len(self.branches)}"
+
+    def children(self):
+        return self.branches
+
+    def depth(self):
+        return max(depth(branch) for branch in self.branches)
+
+    def with_children(self, seqs):
+        return self.model_copy(update={"branches": seqs})
+
+    def infer_group(self, shape, rf, jump, emit) -> Out:
+        _map(self, shape)
+        outs = [infer_seq(b, shape, rf, jump, emit) for b in self.branches]
+        first = outs[0][0]
+        for j, (out, _, _) in enumerate(outs[1:], 2):
+            if len(out) != 3 or out[1:] != first[1:]:
+                raise ShapeError(
+                    f"branch {j}'s {_dims(out)} beside branch 1's {_dims(first)}",
+                    "every branch to keep the same map size (pad its convs and pools)",
+                )
+        rf_max = max(o[1] for o in outs)
+        return (sum(o[0][0] for o in outs), *first[1:]), 0, 0, rf_max, max(o[2] for o in outs)
+
+
+KINDS: tuple[type[Layer], ...] = (Conv, BatchNorm, ReLU, MaxPool, GlobalAvgPool, LRN, FC, Dropout, Softmax)
+GROUPS: tuple[type[Layer], ...] = (Residual, Stage, Concat)
+AnyLayer = Annotated[Union[KINDS + GROUPS], Field(discriminator="kind")]  # noqa: UP007 (a runtime tuple)
+for _group in GROUPS:
+    _group.model_rebuild()
+
+
+def depth(layers: tuple[Layer, ...]) -> int:
+    return sum(layer.depth() for layer in layers)
+
+
+def walk(layers: tuple[Layer, ...]) -> Iterator[Layer]:
+    """Every node, children before their group (the order `archspec.infer` reports them in)."""
+    for layer in layers:
+        for seq in layer.children():
+            yield from walk(seq)
+        yield layer
+
+
+def map_layers(layers: tuple[Layer, ...], fn: Callable[[Layer], tuple[Layer, ...]]) -> tuple[Layer, ...]:
+    """Rebuild a tree: `fn` maps each leaf to the nodes that replace it; groups are rebuilt around the result."""
+    out: list[Layer] = []
+    for layer in layers:
+        if layer.children():
+            out.append(layer.with_children(tuple(map_layers(seq, fn) for seq in layer.children())))
+        else:
+            out.extend(fn(layer))
+    return tuple(out)
+
+
+# ---------------------------------------------------------------- the network
 
 
 class Shape(Node):
@@ -159,7 +562,7 @@ class Shape(Node):
 
 
 class Network(Node):
-    """A whole network: name, input shape and the explicit layer sequence."""
+    """A whole network: name, input shape and the explicit layer tree."""
 
     name: str
     input: Shape
@@ -168,7 +571,14 @@ class Network(Node):
 
     @property
     def weight_layers(self) -> int:
-        return sum(layer.kind in WEIGHT_KINDS for layer in self.layers)
+        """Depth in weight layers, as the papers count it: the longest path (a projection shortcut or a
+        parallel branch adds none)."""
+        return depth(self.layers)
+
+    @property
+    def flat(self) -> bool:
+        """No groups: the VGG family (torchvision's features / avgpool / classifier layout)."""
+        return not any(layer.children() for layer in self.layers)
 
     def to_json(self) -> str:
         return self.model_dump_json(indent=2)
@@ -179,10 +589,141 @@ class Network(Node):
         import hashlib
         import json
 
-        layers = [layer.model_dump(exclude={"src"}) for layer in self.layers]
+        def strip(value):
+            if isinstance(value, dict):
+                return {k: strip(v) for k, v in value.items() if k != "src"}
+            return [strip(v) for v in value] if isinstance(value, list) else value
+
+        layers = [strip(layer.model_dump()) for layer in self.layers]
         text = json.dumps({"input": self.input.model_dump(), "layers": layers}, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     @classmethod
     def from_json(cls, text: str) -> Network:
         return cls.model_validate_json(text)
+
+
+# ---------------------------------------------------------------- module names
+
+
+def classifier_start(layers: tuple[Layer, ...]) -> int:
+    """Where torchvision's `classifier` starts in a flat net: the first FC, or the dropout written right before
+    it (AlexNet); len(layers) when there is no FC."""
+    first = next((i for i, layer in enumerate(layers) if isinstance(layer, FC)), len(layers))
+    while first > 0 and first < len(layers) and isinstance(layers[first - 1], Dropout):
+        first -= 1
+    return first
+
+
+def _flat_paths(layers: tuple[Layer, ...]) -> list[str | None]:
+    cut = classifier_start(layers)
+    return [
+        None if isinstance(layer, Softmax) else f"features.{i}" if i < cut else f"classifier.{i - cut}"
+        for i, layer in enumerate(layers)
+    ]
+
+
+def _named(layers: tuple[Layer, ...], always: tuple[str, ...]) -> list[str]:
+    """Top-level names as torchvision writes them: the kind, numbered when there are several (or always, for
+    the kinds in `always`): conv1, bn1, relu, maxpool, avgpool, fc."""
+    names = {"batchnorm": "bn"}
+    totals: dict[str, int] = {}
+    for layer in layers:
+        totals[layer.kind] = totals.get(layer.kind, 0) + 1
+    seen: dict[str, int] = {}
+    out = []
+    for layer in layers:
+        seen[layer.kind] = seen.get(layer.kind, 0) + 1
+        base = names.get(layer.kind, layer.kind)
+        out.append(f"{base}{seen[layer.kind]}" if layer.kind in always or totals[layer.kind] > 1 else base)
+    return out
+
+
+def _block_paths(block: Residual, prefix: str) -> list[str | None]:
+    """torchvision's BasicBlock / Bottleneck: conv1, bn1, ..., one shared `relu`, `downsample.0|1`."""
+    body = [
+        f"{prefix}.{n}" if layer.kind != "relu" else f"{prefix}.relu"
+        for layer, n in zip(block.body, _named(block.body, ("conv", "batchnorm")), strict=True)
+    ]
+    short = [f"{prefix}.downsample.{i}" for i in range(len(block.shortcut))]
+    return body + short + [None]
+
+
+def _resnet_paths(layers: tuple[Layer, ...]) -> list[str | None]:
+    out: list[str | None] = []
+    stage = 0
+    for layer, name in zip(layers, _named(layers, ("conv", "batchnorm")), strict=True):
+        if isinstance(layer, Stage):
+            stage += 1
+            for j, block in enumerate(layer.blocks):
+                out += _block_paths(block, f"layer{stage}.{j}")
+            out.append(None)
+        else:
+            out.append(None if isinstance(layer, Softmax) else name)
+    return out
+
+
+def _units(seq: tuple[Layer, ...]) -> list[list[Layer]]:
+    """GoogLeNet's BasicConv2d units: a conv with the batch norm and ReLU after it; anything else alone."""
+    units: list[list[Layer]] = []
+    for layer in seq:
+        if units and isinstance(units[-1][0], Conv) and isinstance(layer, (BatchNorm, ReLU)):
+            units[-1].append(layer)
+        else:
+            units.append([layer])
+    return units
+
+
+def _unit_paths(unit: list[Layer], prefix: str) -> list[str | None]:
+    if not isinstance(unit[0], Conv):
+        return [prefix]
+    return [
+        f"{prefix}.conv" if isinstance(u, Conv) else f"{prefix}.bn" if isinstance(u, BatchNorm) else None for u in unit
+    ]
+
+
+def _inception_paths(layers: tuple[Layer, ...]) -> list[str | None]:
+    """torchvision's GoogLeNet: conv1..3 and maxpool1..4 numbered, `inception3a` ... named by the stage (one
+    more than the max-pools before it) and a letter, `branch1..4`, then avgpool, dropout, fc."""
+    out: list[str | None] = []
+    counts = {"conv": 0, "maxpool": 0}
+    stage, letter = 0, 0
+    units = _units(layers)
+    tops = _named(tuple(u[0] for u in units), ("conv", "maxpool"))
+    for unit, name in zip(units, tops, strict=True):
+        head = unit[0]
+        if isinstance(head, Concat):
+            pools = counts["maxpool"] + 1
+            letter = letter + 1 if pools == stage else 1
+            stage = pools
+            prefix = f"inception{stage}{'abcdefghijklmnopqrstuvwxyz'[letter - 1]}"
+            for j, branch in enumerate(head.branches, 1):
+                parts = _units(branch)
+                for u, part in enumerate(parts):
+                    out += _unit_paths(part, f"{prefix}.branch{j}" if len(parts) == 1 else f"{prefix}.branch{j}.{u}")
+            out.append(None)
+            continue
+        if head.kind in counts:
+            counts[head.kind] += 1
+        out += [None] if isinstance(head, Softmax) else _unit_paths(unit, name)
+    return out
+
+
+def module_paths(net: Network) -> list[str | None]:
+    """Each node's module path in torchvision's layout for its family, in `walk` order; None for a node with no
+    module of its own (soft-max, a residual add, a concatenation, GoogLeNet's functional ReLU).
+
+    Families: flat nets (VGG, AlexNet) `features.N` / `classifier.N`; nets with residual stages (ResNet)
+    `conv1`, `bn1`, `layer1.0.conv1`, `layer1.0.downsample.0`, `fc`; nets with concatenations (GoogLeNet)
+    `conv1.conv`, `inception3a.branch2.1.conv`, `fc`.
+    """
+    if any(isinstance(layer, Stage) for layer in net.layers):
+        return _resnet_paths(net.layers)
+    if any(isinstance(layer, Concat) for layer in net.layers):
+        return _inception_paths(net.layers)
+    return _flat_paths(net.layers)
+
+
+def where(layer: Layer) -> str:
+    """A node as the tables and plans name it: its label and source position (`conv3-64 @3:1`)."""
+    return f"{layer.label} @{layer.src.line}:{layer.src.col}" if layer.src else layer.label

@@ -12,7 +12,7 @@ import re
 from pydantic import Field
 
 from .errors import ArchspecError
-from .ir import FC, BatchNorm, Conv, Network, Node, Shape
+from .ir import FC, BatchNorm, Network, Node, Shape, map_layers, walk
 
 
 def with_classes(net: Network, n: int) -> Network:
@@ -30,34 +30,24 @@ def with_input(net: Network, shape: Shape) -> Network:
 
 
 def with_width(net: Network, multiplier: float) -> Network:
-    """Scale every conv's channels and every hidden FC's width (not the class count)."""
+    """Scale every conv's channels and every hidden FC's width (not the class count), inside groups too."""
     fcs = [i for i, layer in enumerate(net.layers) if isinstance(layer, FC)]
-    last_fc = fcs[-1] if fcs else None
+    classes = net.layers[fcs[-1]] if fcs else None
 
-    def scaled(n: int) -> int:
+    def scale(n: int) -> int:
         return max(1, round(n * multiplier))
 
-    layers = []
-    for i, layer in enumerate(net.layers):
-        if isinstance(layer, Conv):
-            layer = layer.model_copy(update={"out_channels": scaled(layer.out_channels)})
-        elif isinstance(layer, FC) and i != last_fc:
-            layer = layer.model_copy(update={"out_features": scaled(layer.out_features)})
-        layers.append(layer)
-    return net.model_copy(update={"layers": tuple(layers)})
+    layers = map_layers(net.layers, lambda layer: (layer if layer is classes else layer.scaled(scale),))
+    return net.model_copy(update={"layers": layers})
 
 
 def with_batch_norm(net: Network) -> Network:
     """Insert BatchNorm right after every conv (before its ReLU), as torchvision's `vgg*_bn`; a net that
     already has batch norm is returned as it is (`vgg16_bn --bn` is vgg16_bn, not doubled)."""
-    if any(isinstance(layer, BatchNorm) for layer in net.layers):
+    if any(isinstance(layer, BatchNorm) for layer in walk(net.layers)):
         return net
-    layers = []
-    for layer in net.layers:
-        layers.append(layer)
-        if isinstance(layer, Conv):
-            layers.append(BatchNorm(src=layer.src))
-    return net.model_copy(update={"layers": tuple(layers), "name": f"{net.name}-BN"})
+    layers = map_layers(net.layers, lambda layer: layer.batch_normed())
+    return net.model_copy(update={"layers": layers, "name": f"{net.name}-BN"})
 
 
 def parse_shape(text: str) -> Shape:

@@ -1,4 +1,4 @@
-"""The registry of shipped specs: the paper's Table 1 columns and Sec. 4.1's B-conv5.
+"""The registry of shipped specs: the paper's Table 1 columns, Sec. 4.1's B-conv5, and what came next.
 
 Specs are package data: the repository's `specs/` folder, installed as
 `archspec/specs/` by a wheel (an editable install reads the checkout's folder).
@@ -11,12 +11,26 @@ from __future__ import annotations
 from pathlib import Path
 
 PAPER = ("A", "A-LRN", "B", "C", "D", "E", "B-conv5")
+# torchvision's ResNets (stride on the 3x3 of a bottleneck), the ResNet paper's v1 (stride on the first 1x1),
+# torchvision's single-tower AlexNet and its GoogLeNet without auxiliary heads.
+BEYOND = (
+    "resnet18",
+    "resnet34",
+    "resnet50",
+    "resnet101",
+    "resnet152",
+    "resnet50-v1",
+    "resnet101-v1",
+    "resnet152-v1",
+    "alexnet",
+    "googlenet",
+)
 TORCHVISION = {"vgg11": "A", "vgg13": "B", "vgg16": "D", "vgg19": "E"}
 
 
 def names() -> tuple[str, ...]:
-    """Every shipped spec, in Table 1 order."""
-    return PAPER
+    """Every shipped spec: Table 1 order, then the nets that came after."""
+    return PAPER + BEYOND
 
 
 def spec_dir() -> Path:
@@ -32,5 +46,5 @@ def lookup(name: str) -> tuple[Path, bool] | None:
     """`D` -> (path of D.txt, False); `vgg16_bn` -> (path of D.txt, True); unknown -> None."""
     bn = name.lower().endswith("_bn")
     base = name[:-3] if bn else name
-    spec = TORCHVISION.get(base.lower()) or next((n for n in PAPER if n.lower() == base.lower()), None)
+    spec = TORCHVISION.get(base.lower()) or next((n for n in names() if n.lower() == base.lower()), None)
     return (spec_path(spec), bn) if spec else None

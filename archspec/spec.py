@@ -1,57 +1,87 @@
-"""The spec language: Table 1 columns as text -> `ir.Network`.
+"""The spec language: a column of a paper's architecture table as text -> `ir.Network`.
 
-A spec is a sequence of layer tokens separated by whitespace, newlines or `|`,
-exactly as a column of the paper's Table 1 reads:
+A spec is a sequence of layer tokens separated by whitespace, newlines, `|` or `;`,
+as a column of the VGG paper's Table 1 reads:
 
     input (224 × 224 RGB image)      # or: input 224x224x3
     conv3-64  LRN  maxpool  conv3-128 ...  FC-4096 FC-4096 FC-1000 soft-max
 
-`#` starts a comment; keywords are case-insensitive; `×` and `x` are the same.
-The parser checks the text and the order of layers; it then expands what the
-paper implies but the table omits (ReLU after every hidden weight layer, dropout
-after the hidden FC layers) into explicit IR nodes. Shape problems (a pool that
-shrinks the map below 1x1) are found by `archspec.infer`, which names the layer.
+and, for the nets that came after, as the ResNet and GoogLeNet tables read:
+
+    conv7-64/2 bn  maxpool3/2p1                        # stride after '/', padding after 'p'
+    [conv1-64 bn; conv3-64 bn; conv1-256 bn] ×3        # a residual block, repeated (a stage)
+    [conv1-128 bn; conv3-128/2 bn; conv1-512 bn] ×4    # the stride is on the conv that carries it
+    { conv1-64 bn | conv1-96 bn conv3-128 bn | maxpool3/1p1ceil conv1-32 bn }   # branches, concatenated
+    avgpool  dropout0.2  FC-1000  soft-max             # global average pool; written dropout
+
+`#` starts a comment; keywords are case-insensitive; `×` and `x` are the same. A
+block's shortcut is the identity where the block keeps its input's shape and a 1x1
+projection conv (with batch norm, if the body has it) where it does not; write it
+explicitly after `+` (`[conv3-64 bn conv3-64 bn + conv1-64/2 bn]`, or `+ identity`).
+The first block of a stage is as written; the others have stride 1. `set bn-eps 0.001`
+before the first layer sets every written batch norm's epsilon.
+
+The parser checks the text and the order of layers; it then expands what the papers
+imply but the tables omit into explicit IR nodes: ReLU after every hidden weight layer
+(after its batch norm, if one is written; after the add for a block's last conv),
+no conv bias before a written batch norm, dropout after the hidden FC layers unless a
+spec writes its dropout. Shape problems (a pool that shrinks the map below 1x1, a
+residual add of different shapes) are found by `archspec.infer`, which names the layer.
 """
 
 from __future__ import annotations
 
 import bisect
 import difflib
+import math
 import re
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import ArchspecError, SpecError
-from .ir import FC, LRN, Conv, Dropout, MaxPool, Network, ReLU, Shape, Softmax, Src
+from .ir import (
+    FC,
+    KINDS,
+    BatchNorm,
+    Concat,
+    Conv,
+    Dropout,
+    Layer,
+    MaxPool,
+    Network,
+    ReLU,
+    Residual,
+    Shape,
+    ShapeError,
+    Src,
+    Stage,
+)
 
-MAX_KERNEL = 31
-MAX_CHANNELS = 65536
-MAX_FEATURES = 1_000_000
 MAX_SIDE = 16384
 MAX_INPUT_CHANNELS = 64
+MAX_REPEAT = 1000
 DEFAULT_INPUT = Shape(channels=3, height=224, width=224)
 
-_TOKEN = re.compile(r"(?P<ws>\s+)|(?P<comment>\#[^\n]*)|(?P<sep>\|)|(?P<word>[^\s#|]+)")
+_TOKEN = re.compile(
+    r"(?P<ws>\s+)|(?P<comment>\#[^\n]*)|(?P<sep>;)|(?P<bar>\|)|(?P<punct>[\[\]{}+])"
+    r"|(?P<rep>[x×]\s*[0-9]+(?=[\s#|;\[\]{}+]|$))|(?P<word>[^\s#|;\[\]{}+]+)"
+)
 _X = r"\s*[x×]\s*"
 _COLOUR = {"rgb": 3, "bgr": 3, "gray": 1, "grey": 1, "grayscale": 1, "greyscale": 1}
 _INPUT_TABLE = re.compile(rf"input\s*\(\s*([0-9]+){_X}([0-9]+)(?:{_X}([0-9]+))?\s*(?:([a-z]+)\s+)?image\s*\)", re.I)
 _INPUT_PLAIN = re.compile(rf"input\s+([0-9]+){_X}([0-9]+)(?:{_X}([0-9]+))?(?=[\s#|]|$)", re.I)
 _INPUT_START = re.compile(r"input(?=[\s(#|]|$)", re.I)
-_CONV = re.compile(r"conv([0-9]+)-([0-9]+)", re.I)
-_FC = re.compile(r"fc-([0-9]+)", re.I)
+_SET_START = re.compile(r"set(?=[\s#|]|$)", re.I)
+_SET = re.compile(r"set\s+bn-eps\s+([0-9]*\.?[0-9]+(?:e-?[0-9]+)?)(?=[\s#|;]|$)", re.I)
+_KIND_TOKENS = [(kind, re.compile(kind.token, re.I)) for kind in KINDS if kind.token]
 MAX_SPEC_BYTES = 1 << 20  # a spec is a column of a table: 1 MiB is thousands of layers
-_KEYWORDS = {"maxpool": "maxpool", "lrn": "lrn", "soft-max": "softmax", "softmax": "softmax"}
-_IMPLIED = {"relu", "dropout", "bn", "batchnorm"}
-_EXAMPLES = ["conv3-64", "maxpool", "LRN", "FC-4096", "soft-max", "input"]
-EXPECTED_LAYER = "a layer: conv<k>-<c>, maxpool, LRN, FC-<n> or soft-max"
-
-
-@dataclass(frozen=True)
-class _Token:
-    kind: str  # conv | fc | maxpool | lrn | softmax | input
-    src: Src
-    values: tuple[int, ...] = ()
+_IMPLIED = {"relu"}
+_EXAMPLES = ["conv3-64", "maxpool", "LRN", "FC-4096", "soft-max", "input", "avgpool", "bn", "dropout"]
+EXPECTED_LAYER = (
+    "a layer: conv<k>-<c>[/<stride>][p<pad>], bn, maxpool[<k>/<s>], avgpool, LRN, dropout, FC-<n> or soft-max"
+)
+_MAP_KINDS = ("conv", "batchnorm", "maxpool", "avgpool", "lrn")
 
 
 class _Text:
@@ -74,6 +104,20 @@ class _Text:
         return SpecError(found, expected, path=self.path, line=line, col=col, hint=hint)
 
 
+@dataclass
+class _Item:
+    """A parsed token or group, before the implied layers are added."""
+
+    kind: str  # a layer kind ("conv", "fc", ...), "input", "block" or "branches"
+    src: Src
+    node: Layer | None = None
+    values: tuple[int, ...] = ()  # input: (C, H, W)
+    body: list[_Item] = field(default_factory=list)  # block
+    shortcut: list[_Item] | None = None  # block: None for auto, [] for the identity
+    repeat: int = 1  # block
+    branches: list[list[_Item]] = field(default_factory=list)
+
+
 # ---------------------------------------------------------------- numbers
 
 
@@ -86,41 +130,10 @@ def _number(t: _Text, m: re.Match, group: int, what: str, lo: int, hi: int) -> i
     return value
 
 
-def _check_kernel(t: _Text, m: re.Match) -> int:
-    k = _number(t, m, 1, "kernel size", 1, MAX_KERNEL)
-    if k % 2 == 0:
-        raise t.error(
-            m.start(1),
-            f"even kernel size {k} in {m.group(0)!r}",
-            "an odd kernel size (1, 3, 5, ...)",
-            "stride-1 'same' convolutions keep the map size only with odd kernels",
-        )
-    return k
-
-
 # ---------------------------------------------------------------- tokens
 
 
-def _suggest(word: str) -> str | None:
-    low = word.lower()
-    nums = re.findall(r"[0-9]+", low)
-    if low.startswith("conv") and len(nums) == 2:
-        return f"did you mean 'conv{nums[0]}-{nums[1]}'?"
-    if low.startswith("fc") and len(nums) == 1:
-        return f"did you mean 'FC-{nums[0]}'?"
-    if re.fullmatch(r"max[-_ ]?pool(ing)?|pool", low):
-        return "did you mean 'maxpool'?"
-    if re.fullmatch(r"soft[-_ ]?max", low):
-        return "did you mean 'soft-max'?"
-    if low in _IMPLIED:
-        return f"{word} is implied by the paper and not written in the table; remove it"
-    close = difflib.get_close_matches(low, [e.lower() for e in _EXAMPLES], n=1, cutoff=0.6)
-    if close:
-        return f"did you mean '{_EXAMPLES[[e.lower() for e in _EXAMPLES].index(close[0])]}'?"
-    return None
-
-
-def _input(t: _Text, offset: int) -> tuple[_Token, int]:
+def _input(t: _Text, offset: int) -> tuple[_Item, int]:
     m = _INPUT_TABLE.match(t.text, offset) or _INPUT_PLAIN.match(t.text, offset)
     if not m:
         line_end = t.text.find("\n", offset)
@@ -138,46 +151,218 @@ def _input(t: _Text, offset: int) -> tuple[_Token, int]:
             raise t.error(m.start(3), f"{c} channels for a {colour} image", f"{implied}")
         c = implied
     src = t.src(offset, re.sub(r"\s+", " ", m.group(0)))
-    return _Token("input", src, (c or 3, h, w)), m.end()
+    return _Item("input", src, values=(c or 3, h, w)), m.end()
 
 
-def _word(t: _Text, offset: int, word: str) -> _Token:
-    src = t.src(offset, word)
+def _suggest(word: str) -> str | None:
+    """A hint for a word that is no layer: the spelling of a construct the language has, or a close match."""
     low = word.lower()
-    if low in _KEYWORDS:
-        return _Token(_KEYWORDS[low], src)
-    if _CONV.fullmatch(word):
-        m = _CONV.match(t.text, offset)  # matched in place so groups carry file offsets
-        k = _check_kernel(t, m)
-        return _Token("conv", src, (k, _number(t, m, 2, "channel count", 1, MAX_CHANNELS)))
-    if _FC.fullmatch(word):
-        m = _FC.match(t.text, offset)
-        return _Token("fc", src, (_number(t, m, 1, "FC width", 1, MAX_FEATURES),))
+    nums = re.findall(r"[0-9]+", low)
+    if low.startswith("conv") and re.search(r"s(tride)?[-_=]?[0-9]+$|,", low) and len(nums) >= 3:
+        return f"strides are written conv{nums[0]}-{nums[1]}/{nums[2]}"
+    if low.startswith("conv") and re.match(r"conv[0-9]+x[0-9]+", low):
+        return f"kernels are written by one side: conv{nums[0]}-{nums[-1]}" if len(nums) == 3 else "e.g. conv3-64"
+    if low.startswith("conv") and re.search(r"(pad|p)[-_=]?[0-9]+$", low) and len(nums) >= 3:
+        return f"padding is written conv{nums[0]}-{nums[1]}p{nums[-1]} (after any /stride)"
+    if low.startswith("conv") and len(nums) == 2:
+        return f"did you mean 'conv{nums[0]}-{nums[1]}'?"
+    if low.startswith("fc") and len(nums) == 1:
+        return f"did you mean 'FC-{nums[0]}'?"
+    if low in ("stride", "strides", "pad", "padding", "ceil"):
+        return "strides and padding are written on the layer: conv7-64/2p3, maxpool3/2p1ceil"
+    if re.fullmatch(r"(global[-_ ]?)?(avg|average)[-_ ]?pool(ing)?[0-9/]*|gap", low):
+        return "global average pooling is written avgpool"
+    if re.fullmatch(r"max[-_ ]?pool(ing)?[0-9x/p]*|pool", low):
+        return "did you mean 'maxpool'? (maxpool3/2p1 is a 3x3 window, stride 2, padding 1)"
+    if re.fullmatch(r"soft[-_ ]?max", low):
+        return "did you mean 'soft-max'?"
+    if low in ("concat", "inception", "branch", "branches", "cat"):
+        return "parallel branches are written { conv1-64 | conv3-128 | ... } and concatenated"
+    if low in ("residual", "shortcut", "add", "block", "downsample", "projection", "identity", "id"):
+        return "residual blocks are written [conv3-64 bn conv3-64 bn] ×2; a shortcut after '+' inside the block"
+    if low in ("batch-norm", "batch_norm", "batchnorm2d", "norm"):
+        return "batch norm is written bn"
+    if low in _IMPLIED:
+        return f"{word} is implied by the paper and not written in the table; remove it"
+    close = difflib.get_close_matches(low, [e.lower() for e in _EXAMPLES], n=1, cutoff=0.6)
+    if close:
+        return f"did you mean '{_EXAMPLES[[e.lower() for e in _EXAMPLES].index(close[0])]}'?"
+    return None
+
+
+def _leaf(t: _Text, offset: int, word: str) -> _Item:
+    src = t.src(offset, word)
+    for kind, pattern in _KIND_TOKENS:
+        m = pattern.fullmatch(t.text, offset, offset + len(word))  # in place: groups carry file offsets
+        if m:
+
+            def num(group, what, lo, hi, m=m):
+                return _number(t, m, group, what, lo, hi)
+
+            try:
+                node = kind.read(m, num)
+            except ShapeError as e:
+                hint = (
+                    "stride-1 'same' convolutions keep the map size only with odd kernels; pad an even one: conv4-64p1"
+                )
+                raise t.error(m.start(1) if m.lastindex else offset, e.found, e.expected, hint) from None
+            return _Item(node.kind, src, node=node.model_copy(update={"src": src}))
     raise t.error(offset, repr(word[:40]), EXPECTED_LAYER, _suggest(word))
 
 
-def _tokens(t: _Text) -> list[_Token]:
-    tokens, offset = [], 0
+def _lex(t: _Text) -> list[tuple[str, int, str, _Item | None]]:
+    """(type, offset, text, item): words become items; punctuation, bars and repeats stay as they are."""
+    out, offset = [], 0
+    eps = None
     while offset < len(t.text):
         m = _TOKEN.match(t.text, offset)
-        if m.lastgroup == "word" and _INPUT_START.match(t.text, offset):
-            token, offset = _input(t, offset)
-            tokens.append(token)
+        kind = m.lastgroup
+        if kind == "word" and _INPUT_START.match(t.text, offset):
+            item, offset = _input(t, offset)
+            out.append(("item", item.src.col, item.src.text, item))
             continue
-        if m.lastgroup == "word":
-            tokens.append(_word(t, offset, m.group()))
+        if kind == "word" and _SET_START.match(t.text, offset):
+            s = _SET.match(t.text, offset)
+            if not s:
+                found = t.text[offset : t.text.find("\n", offset) if "\n" in t.text[offset:] else None].strip()
+                raise t.error(offset, repr(found[:60]), "'set bn-eps <value>', e.g. set bn-eps 0.001")
+            if any(o[0] != "set" and not (o[3] and o[3].kind == "input") for o in out):
+                raise t.error(offset, "'set' after the first layer", "settings before the first layer")
+            eps = float(s.group(1))
+            if not 0 < eps < 1:
+                raise t.error(s.start(1), f"bn-eps {s.group(1)}", "an epsilon between 0 and 1")
+            out.append(("set", offset, s.group(0), None))
+            offset = s.end()
+            continue
+        if kind == "word" and m.group().lower() in ("identity", "id"):
+            out.append(("identity", offset, m.group(), None))
+        elif kind == "word":
+            item = _leaf(t, offset, m.group())
+            if eps is not None and isinstance(item.node, BatchNorm):
+                item.node = item.node.model_copy(update={"eps": eps})
+            out.append(("item", offset, m.group(), item))
+        elif kind in ("punct", "bar", "rep"):
+            out.append((kind if kind != "punct" else m.group(), offset, m.group(), None))
         offset = m.end()
-    return tokens
+    return [o for o in out if o[0] != "set"]
+
+
+class _Parser:
+    """Recursive descent over the lexemes: sequences, [ blocks ] ×n and { branches | ... }."""
+
+    def __init__(self, t: _Text, lexemes) -> None:
+        self.t, self.lx, self.i = t, lexemes, 0
+
+    def error(self, offset: int, found: str, expected: str, hint: str | None = None) -> SpecError:
+        return self.t.error(offset, found, expected, hint)
+
+    def peek(self):
+        return self.lx[self.i] if self.i < len(self.lx) else None
+
+    def seq(self, closers: tuple[str, ...]) -> list[_Item]:
+        items: list[_Item] = []
+        while (lx := self.peek()) is not None and lx[0] not in closers:
+            typ, offset, text, item = lx
+            self.i += 1
+            if typ == "item":
+                items.append(item)
+            elif typ == "[":
+                items.append(self.block(offset))
+            elif typ == "{":
+                items.append(self.branches(offset))
+            elif typ == "bar" and "|" not in closers:
+                continue  # outside { }, '|' separates tokens as in a printed table
+            elif typ == "rep":
+                after = f" after {items[-1].src.text!r}" if items else ""
+                raise self.error(offset, f"{text!r}{after}", "a repeat ×n right after a residual block [ ... ]")
+            elif typ == "identity":
+                raise self.error(
+                    offset,
+                    f"{text!r} outside a shortcut",
+                    "identity right after a block's '+'",
+                    "residual blocks are written [conv3-64 bn conv3-64 bn + identity] ×2",
+                )
+            elif typ == "+":
+                raise self.error(offset, "'+' outside a residual block", "'+' inside [ ... ] before its shortcut")
+            else:  # a closer of an outer group that is not ours
+                raise self.error(offset, f"an unmatched {text!r}", f"{' or '.join(map(repr, closers)) or 'a layer'}")
+        return items
+
+    def close(self, opener: str, offset: int, closer: str) -> tuple[str, int, str, None]:
+        lx = self.peek()
+        if lx is None or lx[0] != closer:
+            raise self.error(offset, f"an unclosed {opener!r}", f"{closer!r} to close it")
+        self.i += 1
+        return lx
+
+    def block(self, offset: int) -> _Item:
+        body = self.seq(("]", "+"))
+        if not body:
+            raise self.error(offset, "an empty residual block", "layers inside [ ... ]")
+        shortcut = None
+        if (lx := self.peek()) is not None and lx[0] == "+":
+            self.i += 1
+            if (lx := self.peek()) is not None and lx[0] == "identity":
+                self.i += 1
+                shortcut = []
+            else:
+                shortcut = self.seq(("]",))
+                if not shortcut:
+                    raise self.error(
+                        lx[1] if lx else offset,
+                        "an empty shortcut after '+'",
+                        "a projection (conv1-<c>/<stride> bn) or identity",
+                    )
+        self.close("[", offset, "]")
+        repeat = 1
+        if (lx := self.peek()) is not None and lx[0] == "rep":
+            self.i += 1
+            m = re.compile(r"[0-9]+").search(self.t.text, lx[1])
+            repeat = _number(self.t, m, 0, "repeat count", 1, MAX_REPEAT)
+        first = body[0].src.text
+        src = self.t.src(offset, f"[{first} ...]" + (f" ×{repeat}" if repeat > 1 else ""))
+        return _Item("block", src, body=body, shortcut=shortcut, repeat=repeat)
+
+    def branches(self, offset: int) -> _Item:
+        branches = [self.seq(("}", "bar"))]
+        while (lx := self.peek()) is not None and lx[0] == "bar":
+            self.i += 1
+            branches.append(self.seq(("}", "bar")))
+        self.close("{", offset, "}")
+        for branch in branches:
+            if not branch:
+                raise self.error(offset, "an empty branch in { ... }", "layers in every branch, separated by '|'")
+        first = branches[0][0].src.text
+        return _Item("branches", self.t.src(offset, f"{{{first} | ...}}"), branches=branches)
 
 
 # ---------------------------------------------------------------- structure
 
 
-def _order(t: _Text, tokens: list[_Token]) -> tuple[Shape, list[_Token]]:
-    """Check the order of tokens; return the input shape and the layer tokens."""
+def _where(item: _Item) -> tuple[int, int]:
+    return item.src.line, item.src.col
+
+
+def _check_group(t: _Text, items: list[_Item], what: str) -> None:
+    for item in items:
+        if item.kind in ("block", "branches"):
+            _check_group(t, item.body + [i for b in item.branches for i in b] + (item.shortcut or []), what)
+        elif item.kind not in _MAP_KINDS:
+            line, col = _where(item)
+            raise SpecError(
+                f"{item.src.text!r} inside {what}",
+                "map layers inside [ ] and { } (conv, bn, maxpool, avgpool, LRN); FC layers come last",
+                path=t.path,
+                line=line,
+                col=col,
+            )
+
+
+def _order(t: _Text, items: list[_Item]) -> tuple[Shape, list[_Item]]:
+    """Check the order of the top-level items; return the input shape and the layer items."""
     shape, layers = None, []
-    for tok in tokens:
-        off = (tok.src.line, tok.src.col)
+    for tok in items:
+        line, col = _where(tok)
         last = layers[-1] if layers else None
         err = None
         if tok.kind == "input":
@@ -190,42 +375,111 @@ def _order(t: _Text, tokens: list[_Token]) -> tuple[Shape, list[_Token]]:
                 continue
         elif last is not None and last.kind == "softmax":
             err = (f"{tok.src.text!r} after soft-max", "soft-max to be the last layer")
-        elif last is not None and last.kind == "fc" and tok.kind not in ("fc", "softmax"):
-            err = (f"{tok.src.text!r} after {last.src.text!r}", "FC-<n> or soft-max (FC layers come last)")
+        elif last is not None and last.kind in ("fc", "dropout") and tok.kind not in ("fc", "dropout", "softmax"):
+            after = next(x for x in reversed(layers) if x.kind == "fc") if any(x.kind == "fc" for x in layers) else None
+            if after is not None:
+                err = (f"{tok.src.text!r} after {after.src.text!r}", "FC-<n> or soft-max (FC layers come last)")
         elif tok.kind == "softmax" and (last is None or last.kind != "fc"):
             err = ("soft-max without an FC layer before it", "FC-<n> before soft-max")
         if err:
-            raise SpecError(*err, path=t.path, line=off[0], col=off[1])
+            raise SpecError(*err, path=t.path, line=line, col=col)
+        if tok.kind == "block":
+            _check_group(t, tok.body + (tok.shortcut or []), "a residual block")
+        elif tok.kind == "branches":
+            _check_group(t, [i for b in tok.branches for i in b], "a branch")
         layers.append(tok)
     if not layers:
         line, col = t.pos(len(t.text.rstrip()) if t.text.strip() else 0)
         raise SpecError("no layers", f"at least one layer ({EXPECTED_LAYER})", path=t.path, line=line, col=col)
-    if not any(tok.kind in ("conv", "fc") for tok in layers):
-        first = layers[0].src
-        raise SpecError(
-            "no weight layer", "at least one conv<k>-<c> or FC-<n>", path=t.path, line=first.line, col=first.col
-        )
+    if not any(isinstance(n, (Conv, FC)) for n in _all_nodes(layers)):
+        line, col = _where(layers[0])
+        raise SpecError("no weight layer", "at least one conv<k>-<c> or FC-<n>", path=t.path, line=line, col=col)
     return shape or DEFAULT_INPUT, layers
 
 
-def _imply(layers: list[_Token]):
-    """Expand table tokens into explicit IR nodes, adding what the paper implies."""
-    last_fc = max((i for i, tok in enumerate(layers) if tok.kind == "fc"), default=None)
-    for i, tok in enumerate(layers):
-        if tok.kind == "conv":
-            yield Conv(kernel=tok.values[0], out_channels=tok.values[1], src=tok.src)
-            yield ReLU(src=tok.src)
-        elif tok.kind == "fc":
-            yield FC(out_features=tok.values[0], src=tok.src)
-            if i != last_fc:
-                yield ReLU(src=tok.src)
-                yield Dropout(p=0.5, src=tok.src)
-        elif tok.kind == "maxpool":
-            yield MaxPool(src=tok.src)
-        elif tok.kind == "lrn":
-            yield LRN(src=tok.src)
-        elif tok.kind == "softmax":
-            yield Softmax(src=tok.src)
+def _all_nodes(items: list[_Item]):
+    for item in items:
+        if item.node is not None:
+            yield item.node
+        yield from _all_nodes(item.body + (item.shortcut or []) + [i for b in item.branches for i in b])
+
+
+# ---------------------------------------------------------------- implied layers
+
+
+def _channels(nodes, c: int) -> int:
+    """Channels out of a built node sequence that takes c channels."""
+    for node in nodes:
+        if isinstance(node, Conv):
+            c = node.out_channels
+        elif isinstance(node, Stage):
+            c = _channels(node.blocks[-1].body, c)
+        elif isinstance(node, Concat):
+            c = sum(_channels(branch, c) for branch in node.branches)
+    return c
+
+
+def _stride(nodes) -> int:
+    return math.prod(n.stride for n in nodes if isinstance(n, (Conv, MaxPool)))
+
+
+class _Imply:
+    """Expands items into IR nodes, adding what the papers imply (see the module docstring)."""
+
+    def __init__(self, items: list[_Item]) -> None:
+        self.last_fc = max((i for i, it in enumerate(items) if it.kind == "fc"), default=None)
+        self.dropout_written = any(it.kind == "dropout" for it in items)
+
+    def seq(self, items: list[_Item], c: int, top: bool = False, residual: bool = False) -> tuple[Layer, ...]:
+        out: list[Layer] = []
+        weights = [j for j, it in enumerate(items) if it.kind in ("conv", "fc")]
+        i = 0
+        while i < len(items):
+            it = items[i]
+            if it.kind == "block":
+                out.append(self.stage(it, _channels(out, c)))
+            elif it.kind == "branches":
+                c_in = _channels(out, c)
+                out.append(Concat(branches=tuple(self.seq(b, c_in) for b in it.branches), src=it.src))
+            else:
+                j, node = i, it.node
+                bn = items[i + 1].node if i + 1 < len(items) and items[i + 1].kind == "batchnorm" else None
+                if isinstance(node, Conv) and bn is not None:
+                    node = node.model_copy(update={"bias": False})  # a bias before batch norm is redundant
+                out.append(node)
+                if node.weight and bn is not None:
+                    out.append(bn)
+                    i += 1
+                last = (top and j == self.last_fc) or (residual and j == weights[-1])
+                if node.weight and not last:
+                    out.append(ReLU(src=it.src))
+                    if isinstance(node, FC) and not self.dropout_written:
+                        out.append(Dropout(p=0.5, src=it.src))
+            i += 1
+        return tuple(out)
+
+    def stage(self, it: _Item, c_in: int) -> Stage:
+        blocks, c = [], c_in
+        for j in range(it.repeat):
+            body = self.seq(it.body, c, residual=True)
+            if j:  # later blocks: stride 1, identity where the shape allows
+                body = tuple(n.model_copy(update={"stride": 1}) if isinstance(n, Conv) else n for n in body)
+            written = it.shortcut if j == 0 else None
+            short = self.seq(written, c) if written else () if written is not None else self.auto(body, c, it.src)
+            blocks.append(Residual(body=body, shortcut=short, src=it.src))
+            c = _channels(body, c)
+        return Stage(blocks=tuple(blocks), src=it.src)
+
+    @staticmethod
+    def auto(body: tuple[Layer, ...], c_in: int, src: Src) -> tuple[Layer, ...]:
+        """ResNet's option B: the identity where the block keeps its shape, else a 1x1 projection with the
+        block's stride (and batch norm if the body has it), as torchvision's `downsample`."""
+        c_out, stride = _channels(body, c_in), _stride(body)
+        if c_out == c_in and stride == 1:
+            return ()
+        bn = [n for n in body if isinstance(n, BatchNorm)]
+        proj = Conv(kernel=1, out_channels=c_out, stride=stride, bias=not bn, src=src)
+        return (proj, bn[0].model_copy(update={"src": src})) if bn else (proj,)
 
 
 # ---------------------------------------------------------------- entry points
@@ -255,8 +509,10 @@ def parse(text: str, *, name: str = "spec", path: str | None = None) -> Network:
     text = text.removeprefix("\ufeff")  # a UTF-8 byte order mark, as some editors write
     t = _Text(text, path)
     _ascii_digits(t)
-    shape, layers = _order(t, _tokens(t))
-    return Network(name=name, input=shape, layers=tuple(_imply(layers)), source=path)
+    parser = _Parser(t, _lex(t))
+    items = parser.seq(())
+    shape, layers = _order(t, items)
+    return Network(name=name, input=shape, layers=_Imply(layers).seq(layers, shape.channels, top=True), source=path)
 
 
 def read_text(path: str | Path) -> str:

@@ -51,6 +51,12 @@ def build(net: Network, backend: str = "torch") -> nn.Module:
     if resolve_backend(backend) == "triton":
         from .triton_backend import TritonVGG
 
+        if not net.flat:
+            raise ArchspecError(
+                f"{net.name}: the triton backend compiles flat nets (VGG, AlexNet) so far; expected a net without "
+                "residual blocks or branches, or --backend torch"
+            )
+
         return TritonVGG(net)
     return eager.build(net)
 

@@ -5,6 +5,11 @@ point (7x7 at 224x224), the other FC layers become 1x1 convs; weights are the
 same numbers reshaped. On a crop-size input the output (N, classes, 1, 1) equals
 the classifier's logits; on a larger image it is a class score map
 (N, classes, h, w) that evaluation averages spatially.
+
+A net that ends in global average pooling (ResNet, GoogLeNet) is fully convolutional
+already: its dense form leaves the pooling out and applies the FC layer at every
+position, so the spatial mean of its score map is exactly the net's output (the
+FC layer is linear), and the map shows how many positions were scored.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .eager import VGG
+from .eager import VGG, GraphNet
 
 
 def _fc_to_conv(fc: nn.Linear, channels: int, kh: int, kw: int) -> nn.Conv2d:
@@ -32,8 +37,21 @@ class DenseVGG(nn.Module):
         return self.head(self.features(x))  # (N, classes, h, w) class score map
 
 
-def to_dense(model: VGG) -> DenseVGG:
-    """Convert a compiled VGG into its fully convolutional form (shares `features`)."""
+class DenseGraph(nn.Module):
+    def __init__(self, model: GraphNet) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x, dense=True)  # (N, classes, h, w) class score map
+
+
+def to_dense(model: VGG | GraphNet) -> DenseVGG | DenseGraph:
+    """Convert a compiled net into its fully convolutional form (sharing its weights)."""
+    if isinstance(model, GraphNet):
+        if not any(layer.kind == "fc" for layer in model.net.layers):
+            raise ValueError(f"{model.net.name}: has no FC layer, so it is fully convolutional already")
+        return DenseGraph(model).train(model.training)
     if not len(model.classifier):
         raise ValueError(f"{model.net.name}: has no FC layer, so it is fully convolutional already")
     c, h, w = model.stats.layers[len(model.features)].in_shape

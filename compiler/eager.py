@@ -1,67 +1,50 @@
-"""The eager backend: IR -> `nn.Module` from standard torch layers.
+"""The eager backend: IR -> `nn.Module` from standard torch layers, in torchvision's layout.
 
-One builder turns each IR node into a torch layer (`LAYERS`), and `VGG` puts
-them in torchvision's layout: `features` (everything before the first FC),
-`avgpool`, `classifier` (the FC part). Module indices therefore equal
-torchvision's (`features.0.weight`, `classifier.0|3|6`), so torchvision's VGG
-checkpoints load with `strict=True`.
+Each IR node's own `torch` method (in `archspec.ir`) builds its torch layer; this
+file only places the layers. `build(net)` gives:
 
-Input sizes: `avgpool` is `AdaptiveAvgPool2d` to the map size the spec has at
-its own input size (7x7 for 224x224). At that size it is the identity; at other
-sizes it behaves as torchvision does. The paper's way to run a net on another
-size is the fully convolutional form: `archspec.compiler.dense.to_dense`.
-Soft-max is not a module: the model returns logits (the loss applies soft-max).
+- `VGG` for a flat net (VGG, AlexNet): `features` (everything before the classifier),
+  `avgpool`, `classifier` (from the first FC, or the dropout written before it).
+  Module indices equal torchvision's (`features.0.weight`, `classifier.0|3|6`), so
+  torchvision's checkpoints load with `strict=True`. `avgpool` is `AdaptiveAvgPool2d`
+  to the map size the spec has at its own input size (7x7 for VGG at 224x224, 6x6 for
+  AlexNet): the identity there, torchvision's behaviour elsewhere.
+- `GraphNet` for a net with groups (ResNet's stages, GoogLeNet's Inception modules):
+  every node's module at the path `ir.module_paths` names (`layer1.0.downsample.0`,
+  `inception3a.branch2.1.conv`), and a forward that walks the IR tree: a residual block
+  adds its body and shortcut and applies ReLU, a concatenation joins its branches.
+
+Soft-max is not a module: the model returns logits (the loss applies soft-max). The
+paper's way to run a net on another size is the fully convolutional form:
+`archspec.compiler.dense.to_dense`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import torch
+import torch.nn.functional as F
 from torch import nn
 
-from archspec.infer import Dims, NetworkStats, infer
-from archspec.ir import FC, LRN, BatchNorm, Conv, Dropout, Layer, MaxPool, Network, ReLU, Softmax
-
-
-def _conv(layer: Conv, shape: Dims) -> nn.Module:
-    return nn.Conv2d(shape[0], layer.out_channels, layer.kernel, layer.stride, layer.pad, bias=layer.bias)
-
-
-def _fc(layer: FC, shape: Dims) -> nn.Module:
-    n_in = 1
-    for d in shape:
-        n_in *= d
-    return nn.Linear(n_in, layer.out_features)
-
-
-LAYERS: dict[type, Callable[[Layer, Dims], nn.Module]] = {
-    Conv: _conv,
-    FC: _fc,
-    BatchNorm: lambda layer, shape: nn.BatchNorm2d(shape[0], eps=layer.eps, momentum=layer.momentum),
-    ReLU: lambda layer, shape: nn.ReLU(inplace=True),
-    MaxPool: lambda layer, shape: nn.MaxPool2d(layer.kernel, layer.stride),
-    LRN: lambda layer, shape: nn.LocalResponseNorm(layer.size, layer.torch_alpha, layer.beta, layer.k),
-    Dropout: lambda layer, shape: nn.Dropout(layer.p),
-}
+from archspec.infer import NetworkStats, infer
+from archspec.ir import GlobalAvgPool, Network, classifier_start, module_paths, walk
 
 
 def split(net: Network) -> int:
-    """Index of the first FC layer (where `classifier` starts), or len(layers)."""
-    return next((i for i, layer in enumerate(net.layers) if isinstance(layer, FC)), len(net.layers))
+    """Index of the first classifier layer (where `classifier` starts), or len(layers)."""
+    return classifier_start(net.layers)
 
 
 class VGG(nn.Module):
-    """A compiled spec in torchvision's VGG layout. `net` and `stats` keep the IR it came from."""
+    """A compiled flat spec in torchvision's VGG layout. `net` and `stats` keep the IR it came from."""
 
     def __init__(self, net: Network, stats: NetworkStats | None = None) -> None:
         super().__init__()
         self.net, self.stats = net, stats or infer(net)
         cut = split(net)
         modules = [
-            LAYERS[type(layer)](layer, s.in_shape)
+            layer.torch(s.in_shape, nn)
             for layer, s in zip(net.layers, self.stats.layers, strict=True)
-            if not isinstance(layer, Softmax)
+            if layer.kind != "softmax"
         ]
         self.features = nn.Sequential(*modules[:cut])
         if cut < len(net.layers):
@@ -81,8 +64,95 @@ class VGG(nn.Module):
         return x
 
 
+class _Container(nn.Module):
+    """A named level of torchvision's layout (a residual block, an Inception module, a BasicConv2d): it holds
+    modules; `GraphNet` runs them."""
+
+    def forward(self, x):  # pragma: no cover - never called: GraphNet walks the IR
+        raise TypeError("run the enclosing GraphNet; its forward walks the IR")
+
+
+def _place(root: nn.Module, path: str, module: nn.Module) -> None:
+    """Register `module` at a dotted path, creating containers on the way (Sequential where children are
+    numbered, as torchvision's `layer1` and `downsample`)."""
+    *parents, name = path.split(".")
+    node = root
+    for i, part in enumerate(parents):
+        child = (parents + [name])[i + 1]
+        if part not in node._modules:
+            node.add_module(part, nn.Sequential() if child.isdigit() else _Container())
+        node = node._modules[part]
+    node.add_module(name, module)
+
+
+class GraphNet(nn.Module):
+    """A compiled spec with residual blocks or branches, in torchvision's layout for its family."""
+
+    def __init__(self, net: Network, stats: NetworkStats | None = None) -> None:
+        super().__init__()
+        self.net, self.stats = net, stats or infer(net)
+        paths = module_paths(net)
+        placed: dict[str, nn.Module] = {}
+        modules: list[nn.Module | None] = []
+        for node, path, s in zip(walk(net.layers), paths, self.stats.layers, strict=True):
+            module = placed.get(path) if path else None
+            if module is None and not node.children():
+                module = node.torch(s.in_shape, nn)
+                if path and module is not None:
+                    _place(self, path, module)
+                    placed[path] = module
+                elif module is not None and any(True for _ in module.parameters()):
+                    raise AssertionError(f"{node.label}: a module with parameters needs a path")
+            modules.append(module)
+        it = iter(range(len(modules)))
+        self._program = self._compile(net.layers, it, modules)
+        init_weights(self)
+
+    def _compile(self, layers, it, modules) -> list[tuple]:
+        steps = []
+        for layer in layers:
+            if layer.children():
+                subs = [self._compile(seq, it, modules) for seq in layer.children()]
+                next(it)
+                steps.append((layer.kind, subs))
+                continue
+            module = modules[next(it)]
+            if module is not None:
+                steps.append(("avgpool" if isinstance(layer, GlobalAvgPool) else "module", module))
+        return steps
+
+    def _run(self, steps, x: torch.Tensor, dense: bool) -> torch.Tensor:
+        for kind, arg in steps:
+            if kind == "module":
+                if isinstance(arg, nn.Linear) and x.dim() > 2:
+                    x = _linear_on_map(arg, x) if dense else torch.flatten(x, 1)  # (N, C*H*W)
+                    if dense:
+                        continue
+                x = arg(x)
+            elif kind == "avgpool":
+                x = x if dense else arg(x)  # dense: the FC layers score every position, averaged later
+            elif kind == "residual":
+                body, short = arg
+                x = F.relu(self._run(body, x, dense) + (self._run(short, x, dense) if short else x))
+            elif kind == "stage":
+                x = self._run(arg[0], x, dense)
+            elif kind == "concat":
+                x = torch.cat([self._run(branch, x, dense) for branch in arg], 1)  # (N, sum of C, H, W)
+        return x
+
+    def forward(self, x: torch.Tensor, dense: bool = False) -> torch.Tensor:
+        """Logits (N, classes); with `dense`, the class score map (N, classes, h, w) of the fully convolutional
+        form (global pooling left out, each FC applied at every position)."""
+        return self._run(self._program, x, dense)
+
+
+def _linear_on_map(fc: nn.Linear, x: torch.Tensor) -> torch.Tensor:
+    """An FC layer applied at every position of a map whose channels are its inputs (a 1x1 conv)."""
+    return F.conv2d(x, fc.weight[:, :, None, None], fc.bias)  # (N, out, H, W)
+
+
 def init_weights(model: nn.Module) -> None:
-    """torchvision's VGG initialisation (Kaiming-normal convs, N(0, 0.01) FC, zero biases).
+    """torchvision's VGG initialisation (Kaiming-normal convs, N(0, 0.01) FC, zero biases, BN at 1 and 0).
 
     The paper's own schemes (normal with a chosen std, Glorot, pre-initialisation
     from net A) belong to training: `archspec.harness` applies them.
@@ -100,5 +170,5 @@ def init_weights(model: nn.Module) -> None:
             nn.init.zeros_(m.bias)
 
 
-def build(net: Network) -> VGG:
-    return VGG(net)
+def build(net: Network) -> VGG | GraphNet:
+    return VGG(net) if net.flat else GraphNet(net)

@@ -1,5 +1,5 @@
-"""What `archspec compile` prints: one row per IR layer with the torch module built for it, and every module
-without a spec token (torchvision's `avgpool`), each once, in the module's order.
+"""What `archspec compile` prints: one row per IR node with the torch module built for it, and every module
+without a spec token (torchvision's `avgpool` of a flat net), each once, in the module's order.
 
 Parameters are counted on the built module (not the IR), so the table doubles as
 a check that the compiler built what the analysis counted.
@@ -9,41 +9,40 @@ from __future__ import annotations
 
 from torch import nn
 
+from archspec.ir import module_paths, walk, where
 from archspec.report import shape_text
 
-from .eager import VGG, split
+from .eager import VGG, GraphNet, split
+
+_NO_MODULE = {"softmax": "(loss)", "residual": "(add)", "concat": "(concat)"}
 
 
-def module_rows(model: VGG) -> list[dict]:
-    cut = split(model.net)
-    features, classifier = list(model.features), list(model.classifier)  # indexing nn.Sequential is O(n)
-    rows = []
-    for i, (layer, s) in enumerate(zip(model.net.layers, model.stats.layers, strict=True)):
-        if layer.kind == "softmax":
-            name, module = "(loss)", None
-        elif i < cut:
-            name, module = f"features.{i}", features[i]
+def _row(name: str, module: nn.Module | None, spec: str, out_shape: str) -> dict:
+    return {
+        "module": name,
+        "op": type(module).__name__ if module is not None else spec.split(" @")[0],
+        "spec": spec,
+        "out_shape": out_shape,
+        "params": sum(p.numel() for p in module.parameters()) if module is not None else 0,
+    }
+
+
+def module_rows(model: VGG | GraphNet) -> list[dict]:
+    nodes, paths, stats = list(walk(model.net.layers)), module_paths(model.net), model.stats.layers
+    named = dict(model.named_modules())
+    rows, seen = [], set()
+    for node, path, s in zip(nodes, paths, stats, strict=True):
+        if node.kind == "stage" or (path is not None and path in seen):
+            continue  # a stage is its blocks; a shared module (a block's relu) is listed once
+        if path is None and node.kind not in _NO_MODULE:
+            name, module = "(functional)", None  # GoogLeNet's ReLU inside BasicConv2d
         else:
-            name, module = f"classifier.{i - cut}", classifier[i - cut]
-        rows.append(
-            {
-                "module": name,
-                "op": type(module).__name__ if module is not None else "soft-max",
-                "spec": f"{layer.label} @{layer.src.line}:{layer.src.col}" if layer.src else layer.label,
-                "out_shape": shape_text(s.out_shape),
-                "params": sum(p.numel() for p in module.parameters()) if isinstance(module, nn.Module) else 0,
-            }
-        )
-    others = [(name, m) for name, m in model.named_children() if name not in ("features", "classifier")]
-    last = shape_text(model.stats.layers[cut - 1].out_shape) if cut else ""
-    extra = [
-        {
-            "module": name,
-            "op": type(m).__name__,
-            "spec": "(torchvision layout; no spec token)",
-            "out_shape": last,
-            "params": sum(p.numel() for p in m.parameters()),
-        }
-        for name, m in others
-    ]
+            name, module = (path, named[path]) if path is not None else (_NO_MODULE[node.kind], None)
+        seen.add(path)
+        rows.append(_row(name, module, where(node), shape_text(s.out_shape)))
+    if not isinstance(model, VGG):
+        return rows
+    cut = split(model.net)
+    last = shape_text(stats[cut - 1].out_shape) if cut else ""
+    extra = [_row("avgpool", model.avgpool, "(torchvision layout; no spec token)", last)]
     return rows[:cut] + extra + rows[cut:]  # every module once, in state_dict order

@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from archspec.errors import ArchspecError
+from archspec.ir import module_paths, walk
 
 _TIMM_HEAD = {"pre_logits.fc1.": "classifier.0.", "pre_logits.fc2.": "classifier.3.", "head.fc.": "classifier.6."}
 
@@ -56,15 +57,13 @@ def from_timm(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 def describe(model: nn.Module, key: str) -> str:
     """`features.1.weight` -> `features.1.weight (batchnorm for conv3-64 at specs/A.txt:3:1)`."""
     net = getattr(model, "net", None)
-    part, index = key.split(".")[:2] if key.count(".") >= 2 else (key, "")
-    if net is None or part not in ("features", "classifier") or not index.isdigit():
+    if net is None:
         return key
-    i = int(index) + (len(model.features) if part == "classifier" else 0)
-    layer = net.layers[i] if i < len(net.layers) else None
-    if layer is None or layer.src is None:
+    owner = dict(zip(module_paths(net), walk(net.layers), strict=True)).get(key.rsplit(".", 1)[0])
+    if owner is None or owner.src is None:
         return key
-    what = layer.label if layer.label == layer.src.text else f"{layer.label} for {layer.src.text}"
-    return f"{key} ({what} at {layer.src})"
+    what = owner.label if owner.label == owner.src.text else f"{owner.label} for {owner.src.text}"
+    return f"{key} ({what} at {owner.src})"
 
 
 def load_weights(model: nn.Module, state: dict[str, torch.Tensor], source: str = "checkpoint") -> nn.Module:

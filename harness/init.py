@@ -18,7 +18,8 @@ from __future__ import annotations
 from torch import nn
 
 from archspec.compiler.eager import init_weights
-from archspec.ir import FC, Conv, MaxPool, Network
+from archspec.errors import ArchspecError
+from archspec.ir import FC, Conv, MaxPool, Network, module_paths
 
 
 def initialise(model: nn.Module, scheme: str, std: float = 0.01) -> None:
@@ -40,22 +41,28 @@ def initialise(model: nn.Module, scheme: str, std: float = 0.01) -> None:
 def conv_slots(net: Network) -> dict[tuple[int, int], str]:
     """(block, position in block) -> module name of each conv, in torchvision's layout."""
     slots, block, pos = {}, 0, 0
-    for i, layer in enumerate(net.layers):
+    for layer, path in zip(net.layers, module_paths(net), strict=True):
         if isinstance(layer, MaxPool):
             block, pos = block + 1, 0
         elif isinstance(layer, Conv):
-            slots[(block, pos)] = f"features.{i}"
+            slots[(block, pos)] = path
             pos += 1
     return slots
 
 
 def fc_names(net: Network) -> list[str]:
-    first = next(i for i, layer in enumerate(net.layers) if isinstance(layer, FC))
-    return [f"classifier.{i - first}" for i, layer in enumerate(net.layers) if isinstance(layer, FC)]
+    return [path for layer, path in zip(net.layers, module_paths(net), strict=True) if isinstance(layer, FC)]
 
 
 def preinit_from_a(model: nn.Module, state_a: dict, net_a: Network) -> list[tuple[str, str]]:
-    """Copy net A's first 4 convs and last 3 FCs onto `model` where shapes match; returns (from, to) pairs."""
+    """Copy net A's first 4 convs and last 3 FCs onto `model` where shapes match; returns (from, to) pairs.
+    Both nets are flat (Sec. 3.1 is about the plain nets of Table 1)."""
+    for net in (model.net, net_a):
+        if not net.flat:
+            raise ArchspecError(
+                f"{net.name}: has residual blocks or branches; expected plain nets for pre-initialisation from "
+                "net A (Sec. 3.1): train it from random initialisation (torchvision init) instead"
+            )
     target = conv_slots(model.net)
     pairs = [(name, target[slot]) for slot, name in list(conv_slots(net_a).items())[:4] if slot in target]
     pairs += list(zip(fc_names(net_a)[-3:], fc_names(model.net)[-3:], strict=False))

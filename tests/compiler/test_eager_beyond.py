@@ -1,0 +1,52 @@
+"""ResNet, AlexNet and GoogLeNet specs compile to torchvision's layouts: checkpoints load strictly and give
+the same outputs in eval mode."""
+
+import pytest
+import torch
+from torch import nn
+
+import archspec
+
+from .torchvision_beyond import NUM_PARAMS, reference
+
+
+def _busy_batch_norm(model: nn.Module) -> None:
+    """Non-trivial running statistics and affine parameters, so eval-mode BN is really exercised."""
+    for m in model.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.1, 0.1)
+            m.running_var.uniform_(0.5, 1.5)
+            m.weight.data.uniform_(0.5, 1.5)
+            m.bias.data.uniform_(-0.1, 0.1)
+
+
+@pytest.mark.parametrize(
+    "name, side", [("resnet18", 64), ("resnet50", 64), ("resnet50-v1", 64), ("alexnet", 224), ("googlenet", 64)]
+)
+def test_torchvision_checkpoint_loads_strict_and_gives_same_outputs(name, side):
+    ref = reference(name).eval()
+    _busy_batch_norm(ref)
+    ours = archspec.compile(name).eval()
+    ours.load_state_dict(ref.state_dict(), strict=True)
+    x = torch.randn(2, 3, side, side)
+    with torch.no_grad():
+        torch.testing.assert_close(ours(x), ref(x), rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("name", ["resnet34", "resnet101", "resnet152", "resnet101-v1", "resnet152-v1"])
+def test_deeper_resnets_have_torchvisions_keys_and_shapes(name):
+    ours = {k: tuple(v.shape) for k, v in archspec.compile(name).state_dict().items()}
+    ref = {k: tuple(v.shape) for k, v in reference(name).state_dict().items()}
+    assert list(ours) == list(ref) and ours == ref
+
+
+@pytest.mark.parametrize("name", NUM_PARAMS)
+def test_module_parameters_equal_torchvisions_published_counts(name):
+    assert sum(p.numel() for p in archspec.compile(name).parameters()) == NUM_PARAMS[name]
+
+
+def test_a_narrow_resnet_trains_one_step_with_every_parameter_reached():
+    model = archspec.compile("resnet18", num_classes=10, input="32x32x3", width=0.25)
+    x, y = torch.randn(4, 3, 32, 32), torch.randint(0, 10, (4,))
+    nn.functional.cross_entropy(model(x), y).backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in model.parameters())
