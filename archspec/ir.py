@@ -452,9 +452,10 @@ class Residual(Layer):
         short, _, _ = infer_seq(self.shortcut, shape, rf, jump, emit)
         if out != short:
             what = "the projection" if self.shortcut else "the identity shortcut"
+            fix = "a projection with the body's channels and stride" if self.shortcut else "a projection shortcut"
             raise ShapeError(
                 f"a residual add of the body's {_dims(out)} and {what}'s {_dims(short)}",
-                "equal shapes (write a projection shortcut: [... + conv1-<c>/<stride> bn])",
+                f"equal shapes (write {fix}: [... + conv1-<c>/<stride> bn])",
             )
         return out, 0, 0, rf_b, jump_b
 
@@ -568,6 +569,19 @@ class Network(Node):
     input: Shape
     layers: tuple[AnyLayer, ...]
     source: str | None = Field(default=None, description="the spec file it was read from")
+
+    @model_validator(mode="after")
+    def _one_family(self) -> Network:
+        """torchvision's layouts: stages of residual blocks (ResNet) or concatenations (Inception) at the top
+        level, not both, and no group inside a block or a branch."""
+        kinds = {layer.kind for layer in self.layers if layer.children()}
+        if "residual" in kinds or {"stage", "concat"} <= kinds:
+            raise ValueError("expected residual blocks inside stages, and stages or concatenations, not both")
+        for layer in self.layers:
+            seqs = [s for b in layer.blocks for s in b.children()] if isinstance(layer, Stage) else layer.children()
+            if any(x.children() for seq in seqs for x in seq):
+                raise ValueError(f"{layer.label}: a group inside a group; expected groups at the top level only")
+        return self
 
     @property
     def weight_layers(self) -> int:

@@ -180,6 +180,8 @@ def _suggest(word: str) -> str | None:
         return "parallel branches are written { conv1-64 | conv3-128 | ... } and concatenated"
     if low in ("residual", "shortcut", "add", "block", "downsample", "projection", "identity", "id"):
         return "residual blocks are written [conv3-64 bn conv3-64 bn] ×2; a shortcut after '+' inside the block"
+    if low.startswith("dropout"):
+        return "dropout is written dropout (p 0.5) or with its probability below 1, e.g. dropout0.2"
     if low in ("batch-norm", "batch_norm", "batchnorm2d", "norm"):
         return "batch norm is written bn"
     if low in _IMPLIED:
@@ -346,8 +348,16 @@ def _where(item: _Item) -> tuple[int, int]:
 def _check_group(t: _Text, items: list[_Item], what: str) -> None:
     for item in items:
         if item.kind in ("block", "branches"):
-            _check_group(t, item.body + [i for b in item.branches for i in b] + (item.shortcut or []), what)
-        elif item.kind not in _MAP_KINDS:
+            line, col = _where(item)
+            inner = "a residual block" if item.kind == "block" else "branches"
+            raise SpecError(
+                f"{inner} inside {what}",
+                "[ ] and { } groups at the top level (torchvision's layouts do not nest them)",
+                path=t.path,
+                line=line,
+                col=col,
+            )
+        if item.kind not in _MAP_KINDS:
             line, col = _where(item)
             raise SpecError(
                 f"{item.src.text!r} inside {what}",
@@ -387,6 +397,16 @@ def _order(t: _Text, items: list[_Item]) -> tuple[Shape, list[_Item]]:
             _check_group(t, tok.body + (tok.shortcut or []), "a residual block")
         elif tok.kind == "branches":
             _check_group(t, [i for b in tok.branches for i in b], "a branch")
+        other = {"block": "branches", "branches": "block"}.get(tok.kind)
+        if other and any(x.kind == other for x in layers):
+            raise SpecError(
+                f"{'a residual block' if tok.kind == 'block' else 'branches'} in a net with "
+                f"{'branches' if tok.kind == 'block' else 'residual blocks'}",
+                "one family per net: residual stages (ResNet) or branches (Inception), as torchvision lays them out",
+                path=t.path,
+                line=line,
+                col=col,
+            )
         layers.append(tok)
     if not layers:
         line, col = t.pos(len(t.text.rstrip()) if t.text.strip() else 0)
@@ -465,7 +485,13 @@ class _Imply:
             if j:  # later blocks: stride 1, identity where the shape allows
                 body = tuple(n.model_copy(update={"stride": 1}) if isinstance(n, Conv) else n for n in body)
             written = it.shortcut if j == 0 else None
-            short = self.seq(written, c) if written else () if written is not None else self.auto(body, c, it.src)
+            short = (
+                self.seq(written, c, residual=True)
+                if written
+                else ()
+                if written is not None
+                else self.auto(body, c, it.src)
+            )
             blocks.append(Residual(body=body, shortcut=short, src=it.src))
             c = _channels(body, c)
         return Stage(blocks=tuple(blocks), src=it.src)

@@ -72,3 +72,64 @@ def test_pool_below_one_pixel_names_the_maxpool():
 def test_pool_below_one_pixel_from_an_input_override():
     with pytest.raises(SpecError, match=r"D.txt:\d+:1: found maxpool on a 1x1 map"):
         archspec.network("D", input="16x16x3")
+
+
+# The figures: analytic, conv + FC MACs at 224x224 (torchvision's published parameter counts).
+BEYOND = {
+    "resnet18": (18, 11_689_512, 1_814_073_344),
+    "resnet34": (34, 21_797_672, 3_663_761_408),
+    "resnet50": (50, 25_557_032, 4_089_184_256),
+    "resnet101": (101, 44_549_160, 7_801_405_440),
+    "resnet152": (152, 60_192_808, 11_513_626_624),
+    "resnet50-v1": (50, 25_557_032, 3_857_973_248),
+    "resnet101-v1": (101, 44_549_160, 7_570_194_432),
+    "resnet152-v1": (152, 60_192_808, 11_282_415_616),
+    "alexnet": (8, 61_100_840, 714_188_480),
+    "googlenet": (22, 6_624_904, 1_498_376_192),
+}
+
+
+@pytest.mark.parametrize("name", BEYOND)
+def test_beyond_vgg_exact_depth_params_and_macs(name):
+    stats = infer(archspec.network(name))
+    assert (stats.weight_layers, stats.params, stats.macs) == BEYOND[name]
+
+
+def test_v1_resnets_reproduce_the_resnet_papers_gflops():
+    # Table 1 of the ResNet paper: 1.8, 3.6, 3.8, 7.6, 11.3 x 10^9 FLOPs (multiply-adds)
+    got = [round(infer(archspec.network(n)).macs / 1e9, 1) for n in ("resnet18", "resnet34")]
+    got += [round(infer(archspec.network(f"resnet{d}-v1")).macs / 1e9, 1) for d in (50, 101, 152)]
+    assert got == [1.8, 3.7, 3.9, 7.6, 11.3] or got == [1.8, 3.6, 3.8, 7.6, 11.3]
+
+
+def test_hand_computed_residual_block_with_a_projection():
+    stats = infer(archspec.parse("input 8x8x4 [conv3-8/2 bn conv3-8 bn] FC-2"))
+    rows = {(s.kind, s.label): s for s in stats.layers}
+    first, proj = [s for s in stats.layers if s.kind == "conv"][0], [s for s in stats.layers if s.kind == "conv"][2]
+    assert first.out_shape == (8, 4, 4) and first.params == 9 * 4 * 8 and first.macs == 9 * 4 * 8 * 16
+    assert (proj.label, proj.out_shape, proj.params, proj.macs) == ("conv1-8/2", (8, 4, 4), 32, 32 * 16)
+    add = rows[("residual", "add (projection), relu")]
+    assert add.in_shape == (4, 8, 8) and add.out_shape == (8, 4, 4) and add.params == 0
+    assert stats.params == 288 + 16 + 576 + 16 + 32 + 16 + (128 * 2 + 2)
+    assert stats.layers[-2] is not add and stats.layers[-2].kind == "stage"  # a group after its children
+
+
+def test_hand_computed_concat_and_ceil_mode_pool():
+    stats = infer(archspec.parse("input 7x7x2 maxpool3/2ceil {conv1-3 | conv3-5 | maxpool3/1p1ceil}"))
+    assert stats.layers[0].out_shape == (2, 3, 3)  # ceil((7 - 3) / 2) + 1, where floor mode also gives 3
+    assert infer(archspec.parse("input 8x8x2 conv1-2 maxpool3/2ceil")).layers[-1].out_shape == (2, 4, 4)  # floor: 3
+    concat = stats.layers[-1]
+    assert concat.kind == "concat" and concat.out_shape == (3 + 5 + 2, 3, 3)
+    assert stats.params == (2 * 3 + 3) + (9 * 2 * 5 + 5)
+
+
+def test_a_residual_add_of_different_shapes_names_the_block():
+    with pytest.raises(SpecError) as info:
+        infer(archspec.parse("input 8x8x3\nconv3-4\n  [conv3-8 + identity] FC-2", path="r.txt"))
+    assert (info.value.line, info.value.col) == (3, 3) and "8x8x8 and the identity shortcut's 8x8x4" in info.value.found
+
+
+def test_a_too_small_map_inside_a_block_names_the_layer_in_it():
+    with pytest.raises(SpecError) as info:
+        infer(archspec.parse("input 8x8x3\n{conv1-2 | conv3-8/2 conv5-8p0\n conv5-8p0}", path="b.txt"))
+    assert (info.value.line, info.value.col) == (2, 22) and info.value.found == "conv5-8p0 on a 4x4 map"

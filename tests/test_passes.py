@@ -36,3 +36,17 @@ def test_override_errors():
     with pytest.raises(ArchspecError, match="no FC layer"):
         archspec.network("conv3-4 maxpool", num_classes=3)
     assert parse_shape("28x28").channels == 3
+
+
+def test_width_reaches_inside_blocks_and_branches_and_keeps_the_class_count():
+    net = archspec.network("resnet50", width=0.25, num_classes=10)
+    block = net.layers[4].blocks[0]
+    assert [c.out_channels for c in block.body if c.kind == "conv"] == [16, 16, 64]
+    assert block.shortcut[0].out_channels == 64 and net.layers[-2].out_features == 10
+    inception3a = archspec.network("googlenet", width=0.5).layers[11]
+    assert [b[0].out_channels for b in inception3a.branches[:3]] == [32, 48, 8]  # 64, 96, 16 halved
+    assert inception3a.branches[3][1].out_channels == 16  # the pool projection, after the branch's max-pool
+
+
+def test_batch_norm_override_leaves_nets_with_written_batch_norm_alone():
+    assert archspec.network("resnet18", batch_norm=True) == archspec.network("resnet18")

@@ -154,3 +154,109 @@ def test_non_ascii_digits_are_refused_with_the_ascii_spelling(word, fixed):
 
 def test_non_ascii_digits_in_comments_are_fine():
     assert parse("# ３ layers, ¹ note\nconv3-8 FC-10").layers[0].label == "conv3-8"
+
+
+# ---------------------------------------------------------------- the language beyond VGG
+
+
+def test_strides_windows_padding_and_ceil_mode():
+    net = parse("input 224x224x3 conv11-64/4p2 maxpool3/2 conv7-8/2 maxpool3/2p1 maxpool3/1p1ceil maxpool FC-2")
+    conv, _, pool, conv7, _, pool_p, pool_c, pool2, _ = net.layers
+    assert (conv.kernel, conv.stride, conv.pad) == (11, 4, 2) and conv7.pad == 3  # 'same' is k // 2
+    assert (pool.kernel, pool.stride, pool.padding, pool.ceil) == (3, 2, 0, False)
+    assert (pool_p.padding, pool_c.stride, pool_c.ceil) == (1, 1, True)
+    assert (pool2.kernel, pool2.stride) == (2, 2) and pool2.label == "maxpool"
+    assert [layer.label for layer in (conv, pool_p, pool_c)] == ["conv11-64/4p2", "maxpool3/2p1", "maxpool3/1p1ceil"]
+
+
+def test_written_batch_norm_drops_the_conv_bias_and_comes_before_the_relu():
+    net = parse("set bn-eps 0.001\nconv3-8 bn conv3-8 maxpool bn avgpool FC-2")
+    assert kinds(net) == ["conv", "batchnorm", "relu", "conv", "relu", "maxpool", "batchnorm", "avgpool", "fc"]
+    assert net.layers[0].bias is False and net.layers[3].bias is True
+    assert net.layers[1].eps == net.layers[6].eps == 0.001
+
+
+def test_written_dropout_replaces_the_implied_one():
+    net = parse("conv3-8 maxpool dropout FC-16 dropout0.2 FC-16 FC-2")
+    assert kinds(net)[3:] == ["dropout", "fc", "relu", "dropout", "fc", "relu", "fc"]
+    assert [layer.p for layer in net.layers if isinstance(layer, Dropout)] == [0.5, 0.2]
+
+
+def test_a_stage_repeats_its_block_with_the_stride_on_the_first_only_and_auto_shortcuts():
+    net = parse("input 32x32x3 conv3-16 bn\n[conv1-8 bn; conv3-8/2 bn; conv1-32 bn] ×3\navgpool FC-2")
+    stage = net.layers[3]
+    assert stage.kind == "stage" and len(stage.blocks) == 3
+    first, second, _ = stage.blocks
+    body = [layer.kind for layer in first.body]
+    assert body == ["conv", "batchnorm", "relu", "conv", "batchnorm", "relu", "conv", "batchnorm"]  # ReLU after add
+    assert [c.stride for c in first.body if isinstance(c, Conv)] == [1, 2, 1]
+    assert [c.stride for c in second.body if isinstance(c, Conv)] == [1, 1, 1]
+    proj, bn = first.shortcut  # 16 -> 32 channels, stride 2: torchvision's downsample
+    assert (proj.kernel, proj.out_channels, proj.stride, proj.bias, bn.kind) == (1, 32, 2, False, "batchnorm")
+    assert second.shortcut == ()  # the identity
+    assert net.weight_layers == 1 + 3 * 3 + 1  # the projection is not on the longest path
+
+
+def test_explicit_shortcuts_and_the_identity():
+    net = parse("input 8x8x3 conv3-4 [conv3-4 + identity] [conv3-8/2 + conv1-8/2 bn] FC-2")
+    assert net.layers[2].blocks[0].shortcut == ()
+    proj = net.layers[3].blocks[0].shortcut
+    assert [layer.label for layer in proj] == ["conv1-8/2", "batchnorm"] and proj[0].bias is False
+
+
+def test_branches_are_concatenated_and_every_conv_gets_its_relu():
+    net = parse("input 8x8x3 conv3-8 {conv1-4 | conv1-2 conv3-6 | maxpool3/1p1 conv1-2} FC-2")
+    concat = net.layers[2]
+    assert concat.kind == "concat" and [len(b) for b in concat.branches] == [2, 4, 3]
+    assert [layer.kind for layer in concat.branches[2]] == ["maxpool", "conv", "relu"]
+    assert net.weight_layers == 1 + 2 + 1
+
+
+@pytest.mark.parametrize(
+    "text, where, found, hint",
+    [
+        ("conv7-64s2", "1:1", "'conv7-64s2'", "strides are written conv7-64/2"),
+        ("conv7-64-stride2", "1:1", "'conv7-64-stride2'", "strides are written conv7-64/2"),
+        ("conv3-64 stride 2", "1:10", "'stride'", "written on the layer"),
+        ("conv7x7-64", "1:1", "'conv7x7-64'", "kernels are written by one side: conv7-64"),
+        ("conv3-8 avg-pool FC-2", "1:9", "'avg-pool'", "global average pooling is written avgpool"),
+        ("conv3-8 concat", "1:9", "'concat'", "parallel branches are written {"),
+        ("conv3-8 shortcut", "1:9", "'shortcut'", "residual blocks are written ["),
+        ("conv3-8 dropout1.5", "1:9", "'dropout1.5'", "probability below 1"),
+        ("conv3-8 [conv3-8 bn", "1:9", "an unclosed '['", None),
+        ("conv3-8 ]", "1:9", "an unmatched ']'", None),
+        ("conv3-8 {conv3-8 | conv3-8", "1:9", "an unclosed '{'", None),
+        ("conv3-8 ×3", "1:9", "'×3' after 'conv3-8'", None),
+        ("conv3-8 [conv3-8] x0", "1:20", "repeat count 0", None),
+        ("conv3-8 []", "1:9", "an empty residual block", None),
+        ("conv3-8 {conv3-8 | }", "1:9", "an empty branch", None),
+        ("conv3-8 + conv3-8", "1:9", "'+' outside a residual block", None),
+        ("conv3-8 [conv3-8 +]", "1:19", "an empty shortcut", None),
+        ("conv3-8 identity", "1:9", "'identity' outside a shortcut", None),
+        ("conv3-8 [FC-3]", "1:10", "'FC-3' inside a residual block", None),
+        ("conv3-8 FC-3 [conv3-8]", "1:14", "'[conv3-8 ...]' after 'FC-3'", None),
+        ("maxpool3/2p2 conv3-8", "1:12", "pool padding 2", None),
+        ("conv3-8 set bn-eps 0.1", "1:9", "'set' after the first layer", None),
+        ("set bn-eps 2 conv3-8", "1:12", "bn-eps 2", None),
+        ("set momentum 1 conv3-8", "1:1", "'set momentum 1 conv3-8'", None),
+        ("conv3-8 {conv1-2 | [conv3-2]}", "1:20", "a residual block inside a branch", None),
+        ("conv3-8 [conv3-8] {conv1-2 | conv3-2}", "1:19", "branches in a net with residual blocks", None),
+    ],
+)
+def test_constructs_the_language_cannot_express_name_themselves(text, where, found, hint):
+    with pytest.raises(SpecError) as info:
+        parse(text, path="bad.txt")
+    err = info.value
+    assert f"{err.line}:{err.col}" == where and err.found.startswith(found), str(err)
+    assert str(err).startswith(f"bad.txt:{where}: found ")
+    if hint:
+        assert hint in err.hint
+    assert "did you mean 'conv" not in str(err) and "\n" not in str(err)
+
+
+def test_shipped_resnet_specs_put_the_stride_where_their_names_say(spec_dir):
+    def strides(name):
+        stage = load(spec_dir / f"{name}.txt").layers[5]  # conv3_x
+        return [c.stride for c in stage.blocks[0].body if isinstance(c, Conv)]
+
+    assert strides("resnet50") == [1, 2, 1] and strides("resnet50-v1") == [2, 1, 1] and strides("resnet18") == [2, 1]

@@ -41,3 +41,12 @@ def test_vgg_d_dense_head_shapes():
 def test_dense_needs_fc_layers():
     with pytest.raises(ValueError, match="no FC layer"):
         to_dense(archspec.compile("conv3-4 maxpool"))
+
+
+def test_a_global_pool_net_is_fully_convolutional_and_its_mean_score_is_its_output():
+    model = archspec.compile("googlenet", num_classes=5, input="64x64x3", width=0.25).eval()
+    x = torch.randn(2, 3, 96, 96)
+    with torch.no_grad():
+        scores = to_dense(model)(x)  # (N, K, h, w): the FC layer at every position of the last map
+        assert scores.shape == (2, 5, 3, 3)
+        torch.testing.assert_close(scores.mean((2, 3)), model(x), rtol=1e-4, atol=1e-5)

@@ -232,3 +232,25 @@ def test_a_full_disk_is_one_line_and_the_last_checkpoint_survives(tmp_path, monk
     monkeypatch.setattr(torch, "save", real)
     result = train(tiny(tmp_path / "r").model_copy(update={"resume": True}))
     assert [m["epoch"] for m in result.metrics] == [1, 2] and (tmp_path / "r" / "best.safetensors").is_file()
+
+
+def test_a_quarter_width_resnet18_learns_the_embedded_data_and_evaluates_dense_and_multi_crop(tmp_path):
+    """Any spec trains: resnet18 (residual stages, written batch norm, global pooling) on the embedded
+    Fashion-MNIST subset, then the paper's dense and multi-crop protocols on its scored split."""
+    from archspec.harness.evaluation import EvalJob, evaluate_checkpoints
+
+    cfg = TrainConfig(
+        spec="resnet18",
+        width=0.25,
+        out=str(tmp_path / "r18"),
+        backend="torch",
+        progress=False,
+        recipe=Recipe(epochs=3, batch=64, lr=0.05, init="torchvision"),
+    )
+    result = train(cfg)
+    assert min(m["holdout_top1_err"] for m in result.metrics) < 60  # chance: 90%
+    rows = evaluate_checkpoints(EvalJob([str(tmp_path / "r18")], progress=False, protocols=("multi",)))
+    errors = {r["method"]: r for r in rows}
+    assert {"dense", "multi-crop", "multi-crop & dense"} <= set(errors)
+    assert all(r["top1_err"] < 60 for r in errors.values())
+    assert errors["dense"]["dense_map"] >= 2  # a global-pool net scores every position of its last map
