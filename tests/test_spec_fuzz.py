@@ -48,7 +48,10 @@ WORDS = [
     "set bn-eps 0.001",
 ]
 REAL = "input (32 × 32 RGB image)\nconv3-64 LRN maxpool\nconv3-128 maxpool  # block 2\nFC-4096 FC-10 soft-max\n"
-RESNET = "input 32x32x3\nset bn-eps 0.001\nconv7-8/2 bn maxpool3/2p1\n[conv1-8 bn; conv3-8/2 bn; conv1-32 bn] ×2\n{conv1-4 | maxpool3/1p1ceil conv1-4} avgpool FC-10\n"
+RESNET = (
+    "input 32x32x3\nset bn-eps 0.001\nconv7-8/2 bn maxpool3/2p1\n[conv1-8 bn; conv3-8/2 bn; conv1-32 bn] ×2\n"
+    "{conv1-4 | maxpool3/1p1ceil conv1-4} avgpool FC-10\n"
+)
 
 
 def parses_or_spec_error(text: str) -> None:
