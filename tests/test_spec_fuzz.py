@@ -48,10 +48,8 @@ WORDS = [
     "set bn-eps 0.001",
 ]
 REAL = "input (32 × 32 RGB image)\nconv3-64 LRN maxpool\nconv3-128 maxpool  # block 2\nFC-4096 FC-10 soft-max\n"
-RESNET = (
-    "input 32x32x3\nset bn-eps 0.001\nconv7-8/2 bn maxpool3/2p1\n[conv1-8 bn; conv3-8/2 bn; conv1-32 bn] ×2\n"
-    "{conv1-4 | maxpool3/1p1ceil conv1-4} avgpool FC-10\n"
-)
+RESNET = "input 32x32x3\nconv7-8/2 bn maxpool3/2p1\n[conv1-8 bn; conv3-8/2 bn; conv1-32 bn] ×2\navgpool FC-10\n"
+INCEPTION = "set bn-eps 0.001\nconv3-8 bn {conv1-4 bn | conv1-2 conv3-4 | maxpool3/1p1ceil conv1-4} avgpool FC-2\n"
 
 
 def parses_or_spec_error(text: str) -> None:
@@ -83,3 +81,9 @@ def test_mutated_real_spec(pos, cut, insert):
 @given(st.integers(0, len(RESNET)), st.integers(0, 6), st.text(max_size=4))
 def test_mutated_resnet_spec(pos, cut, insert):
     parses_or_spec_error(RESNET[:pos] + insert + RESNET[pos + cut :])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(0, len(INCEPTION)), st.integers(0, 6), st.text(max_size=4))
+def test_mutated_inception_spec(pos, cut, insert):
+    parses_or_spec_error(INCEPTION[:pos] + insert + INCEPTION[pos + cut :])
