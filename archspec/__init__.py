@@ -59,7 +59,10 @@ def resolve(source: str | Path | Network) -> Network:
                 stacklevel=2,
             )
         return load(source)
-    if "\n" not in text and re.search(r"[/\\]|\.[A-Za-z0-9]{1,5}$", text.strip()):
+    one_line = text.strip()
+    if "\n" not in text and (
+        re.search(r"\.[A-Za-z][A-Za-z0-9]{0,4}$", one_line) or (re.search(r"[/\\]", one_line) and " " not in one_line)
+    ):  # a file name, or a path; spec text has spaces between its tokens (and strides such as conv7-64/2)
         raise ArchspecError(f"{text}: no such file; expected a spec file, a registered name or spec text")
     if (found := registry.lookup(text)) is not None:
         path, bn = found

@@ -59,11 +59,13 @@ class ShapeError(ValueError):
 
 class Pattern(NamedTuple):
     """A Triton fusion pattern starting at a layer: the op, what the next layers must be, and a condition on
-    the first layer. `archspec.compiler.fusion` tries a kind's patterns in order."""
+    the first layer. `tail`: the pattern ends a residual block's body, and the block's add and ReLU join the
+    kernel. `archspec.compiler.fusion` tries a kind's patterns in order."""
 
     op: str
     follow: tuple[Callable[[Layer], bool], ...] = ()
     when: Callable[[Layer], bool] = lambda layer: True
+    tail: bool = False
 
 
 Out = tuple[Dims, int, int, int, int]  # out shape, params, MACs, receptive field, jump
@@ -139,12 +141,20 @@ def _relu(layer: Layer | None) -> bool:
     return isinstance(layer, ReLU)
 
 
+def _bn(layer: Layer | None) -> bool:
+    return isinstance(layer, BatchNorm)
+
+
 def _pool2(layer: Layer | None) -> bool:
     return isinstance(layer, MaxPool) and (layer.kernel, layer.stride, layer.padding, layer.ceil) == (2, 2, 0, False)
 
 
 def _same_odd_conv(layer: Layer) -> bool:
     return layer.stride == 1 and layer.padding == -1 and layer.kernel % 2 == 1
+
+
+def _any_conv(layer: Layer) -> bool:
+    return layer.pad < layer.kernel  # the Triton conv takes any stride and padding below the kernel size
 
 
 class Conv(Layer):
@@ -162,8 +172,11 @@ class Conv(Layer):
     weight: ClassVar[bool] = True
     fusion: ClassVar[tuple[Pattern, ...]] = (
         Pattern("conv_bias_relu_pool", (_relu, _pool2), _same_odd_conv),
-        Pattern("conv_bias_relu", (_relu,), _same_odd_conv),
-        Pattern("conv_bias", (), _same_odd_conv),
+        Pattern("conv_bn_add_relu", (_bn,), _any_conv, tail=True),  # batch norm folded in eval mode
+        Pattern("conv_bn_relu", (_bn, _relu), _any_conv),
+        Pattern("conv_bn", (_bn,), _any_conv),
+        Pattern("conv_bias_relu", (_relu,), _any_conv),
+        Pattern("conv_bias", (), _any_conv),
     )
 
     @model_validator(mode="after")

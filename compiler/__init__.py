@@ -49,15 +49,9 @@ def resolve_backend(backend: str) -> str:
 
 def build(net: Network, backend: str = "torch") -> nn.Module:
     if resolve_backend(backend) == "triton":
-        from .triton_backend import TritonVGG
+        from .triton_backend import TritonGraph, TritonVGG
 
-        if not net.flat:
-            raise ArchspecError(
-                f"{net.name}: the triton backend compiles flat nets (VGG, AlexNet) so far; expected a net without "
-                "residual blocks or branches, or --backend torch"
-            )
-
-        return TritonVGG(net)
+        return TritonVGG(net) if net.flat else TritonGraph(net)
     return eager.build(net)
 
 

@@ -104,9 +104,17 @@ class GraphNet(nn.Module):
                 elif module is not None and any(True for _ in module.parameters()):
                     raise AssertionError(f"{node.label}: a module with parameters needs a path")
             modules.append(module)
+        self._by_index = modules  # a plain list: the modules are registered at their paths
         it = iter(range(len(modules)))
         self._program = self._compile(net.layers, it, modules)
         init_weights(self)
+
+    def module_at(self, i: int) -> nn.Module | None:
+        """The module of the node with `ir.walk` index i (None for soft-max and groups)."""
+        return self._by_index[i]
+
+    def node_at(self, i: int):
+        return list(walk(self.net.layers))[i]
 
     def _compile(self, layers, it, modules) -> list[tuple]:
         steps = []

@@ -1,70 +1,106 @@
-"""The fusion pass: group IR layers into kernel launches for the Triton backend.
+"""The fusion pass: group IR nodes into kernel launches for the Triton backend.
 
-Patterns, in order of preference at each position:
+Fusion is a table: each layer kind lists its patterns in `archspec.ir` (`fusion`,
+tried in order where a sequence has that kind), e.g. for a conv:
   conv, relu, maxpool(2x2/2)  -> conv_bias_relu_pool   (one Triton kernel)
-  conv, relu                  -> conv_bias_relu        (one Triton kernel)
-  conv (e.g. before BN)       -> conv_bias             (Triton, no ReLU)
+  conv, bn  at a block's end  -> conv_bn_add_relu      (conv + folded BN + residual add + ReLU)
+  conv, bn, relu              -> conv_bn_relu          (conv + folded BN + ReLU)
+  conv, bn                    -> conv_bn               (a projection shortcut)
+  conv, relu / conv           -> conv_bias_relu / conv_bias (any stride, padding below the kernel)
   fc, relu / fc               -> linear_bias_relu / linear_bias (Triton GEMM)
   lrn                         -> lrn                   (Triton)
-Everything else (batch norm, a max-pool that follows no conv+ReLU, dropout, ReLU
-after BN) runs as the torch module of that layer. Soft-max is no launch: the
-model returns logits. Convs that are not stride-1 "same" with an odd kernel fall
-back to torch. The pass is pure: it reads the IR and imports no torch.
+A node no pattern starts at runs as its torch module (impl "torch"); groups add
+torch steps for a residual add a kernel did not absorb (`add_relu`) and for a
+concatenation. Batch norm folds into the conv only in eval mode: in training it
+needs the batch's statistics, so the conv runs in Triton and the batch norm, ReLU
+and add in torch; `training` in each row says so. Soft-max is no launch: the model
+returns logits. Steps are in execution order (a block's shortcut before its body).
+Kernel `layers` are node indices in `ir.walk` order (the layer index, for a flat
+net). The pass is pure: it reads the IR and imports no torch.
 """
 
 from __future__ import annotations
 
+from itertools import count
 from typing import Literal
 
-from archspec.ir import FC, LRN, Conv, Layer, MaxPool, Network, Node, ReLU, Softmax
+from archspec.ir import Concat, Layer, Network, Node, Residual, Softmax, walk, where
+
+Numbered = list[tuple[Layer, int, list]]  # (node, walk index, numbered children sequences)
 
 
 class Kernel(Node):
     op: str
     impl: Literal["triton", "torch"]
-    layers: tuple[int, ...]  # indices into Network.layers
+    layers: tuple[int, ...]  # node indices in ir.walk order
+    training: str = "same"  # what runs where in training mode, when it differs
 
     def spec(self, net: Network) -> list[str]:
-        return [_where(net.layers[i]) for i in self.layers]
+        nodes = list(walk(net.layers))
+        return [where(nodes[i]) for i in self.layers]
 
 
-def _where(layer: Layer) -> str:
-    return f"{layer.label} @{layer.src.line}:{layer.src.col}" if layer.src else layer.label
+def number(layers: tuple[Layer, ...], counter=None) -> Numbered:
+    """Each node with its `ir.walk` index (children before their group) and its numbered children."""
+    counter = counter if counter is not None else count()
+    out = []
+    for layer in layers:
+        subs = [number(seq, counter) for seq in layer.children()]
+        out.append((layer, next(counter), subs))
+    return out
 
 
-def _fusable_conv(layer: Layer) -> bool:
-    return isinstance(layer, Conv) and layer.stride == 1 and layer.padding == -1 and layer.kernel % 2 == 1
+def _match(items: Numbered, i: int, tail: int | None) -> Kernel | None:
+    layer = items[i][0]
+    for pattern in layer.fusion:
+        ahead = items[i + 1 : i + 1 + len(pattern.follow)]
+        if len(ahead) < len(pattern.follow) or not pattern.when(layer):
+            continue
+        if any(
+            node_children or not ok(node) for (node, _, node_children), ok in zip(ahead, pattern.follow, strict=True)
+        ):
+            continue
+        if pattern.tail and (tail is None or i + len(pattern.follow) != len(items) - 1):
+            continue
+        layers = tuple(idx for _, idx, _ in items[i : i + 1 + len(pattern.follow)]) + ((tail,) if pattern.tail else ())
+        training = (
+            "conv in Triton; batch norm (batch statistics) and the rest in torch" if "_bn" in pattern.op else "same"
+        )
+        return Kernel(op=pattern.op, impl="triton", layers=layers, training=training)
+    return None
 
 
-def _pool2(layer: Layer | None) -> bool:
-    return isinstance(layer, MaxPool) and layer.kernel == 2 and layer.stride == 2
+def _plan(items: Numbered, tail: int | None = None) -> list[Kernel]:
+    steps: list[Kernel] = []
+    i = 0
+    while i < len(items):
+        layer, idx, subs = items[i]
+        i += 1
+        if isinstance(layer, Residual):
+            body = _plan(subs[0], tail=idx)
+            steps += _plan(subs[1]) + body  # the shortcut first: the body's last kernel may add it
+            if not any(idx in k.layers for k in body):
+                steps.append(Kernel(op="add_relu", impl="torch", layers=(idx,)))
+        elif isinstance(layer, Concat):
+            steps += [k for branch in subs for k in _plan(branch)]
+            steps.append(Kernel(op="concat", impl="torch", layers=(idx,)))
+        elif subs:  # a stage: its blocks
+            steps += [k for seq in subs for k in _plan(seq)]
+        elif (kernel := _match(items, i - 1, tail)) is not None:
+            steps.append(kernel)
+            i += len(kernel.layers) - 1 - (kernel.layers[-1] == tail and tail is not None)
+        elif not isinstance(layer, Softmax):
+            steps.append(Kernel(op=layer.kind, impl="torch", layers=(idx,)))
+    return steps
 
 
 def plan(net: Network) -> tuple[Kernel, ...]:
-    layers = list(net.layers) + [None, None]  # lookahead padding
-    steps, i = [], 0
-    while i < len(net.layers):
-        layer, nxt, nxt2 = layers[i], layers[i + 1], layers[i + 2]
-        if _fusable_conv(layer) and isinstance(nxt, ReLU) and _pool2(nxt2):
-            steps.append(Kernel(op="conv_bias_relu_pool", impl="triton", layers=(i, i + 1, i + 2)))
-        elif _fusable_conv(layer) and isinstance(nxt, ReLU):
-            steps.append(Kernel(op="conv_bias_relu", impl="triton", layers=(i, i + 1)))
-        elif _fusable_conv(layer):
-            steps.append(Kernel(op="conv_bias", impl="triton", layers=(i,)))
-        elif isinstance(layer, FC) and isinstance(nxt, ReLU):
-            steps.append(Kernel(op="linear_bias_relu", impl="triton", layers=(i, i + 1)))
-        elif isinstance(layer, FC):
-            steps.append(Kernel(op="linear_bias", impl="triton", layers=(i,)))
-        elif isinstance(layer, LRN):
-            steps.append(Kernel(op="lrn", impl="triton", layers=(i,)))
-        elif not isinstance(layer, Softmax):
-            steps.append(Kernel(op=layer.kind, impl="torch", layers=(i,)))
-        i += len(steps[-1].layers) if steps and steps[-1].layers[0] == i else 1
-    return tuple(steps)
+    return tuple(_plan(number(net.layers)))
 
 
 def plan_rows(net: Network) -> list[dict]:
-    """The plan as rows: one per kernel launch, with the spec layers it covers."""
+    """The plan as rows: one per kernel launch, with the spec layers it covers and what runs where in training."""
     return [
-        {"kernel": k, "op": step.op, "impl": step.impl, "layers": step.spec(net)} for k, step in enumerate(plan(net))
+        {"kernel": k, "op": step.op, "impl": step.impl, "layers": step.spec(net), "training": step.training}
+        for k, step in enumerate(plan(net))
     ]

@@ -11,17 +11,17 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from .kernels.conv import conv2d_bias_relu
+from .kernels.conv import conv2d
 from .kernels.conv_pool import conv2d_bias_relu_pool
 from .kernels.linear import linear_bias_relu
 from .kernels.lrn import local_response_norm
 
 
-def _conv_backward(ctx, grad_pre: torch.Tensor, x: torch.Tensor, weight: torch.Tensor):
-    pad = weight.shape[-1] // 2
+def _conv_backward(ctx, grad_pre: torch.Tensor, x: torch.Tensor, weight: torch.Tensor, stride: int = 1, pad=None):
+    pad = weight.shape[-1] // 2 if pad is None else pad
     mask = [ctx.needs_input_grad[0], ctx.needs_input_grad[1], ctx.needs_input_grad[2]]
     return torch.ops.aten.convolution_backward(
-        grad_pre, x, weight, [weight.shape[0]], [1, 1], [pad, pad], [1, 1], False, [0, 0], 1, mask
+        grad_pre, x, weight, [weight.shape[0]], [stride, stride], [pad, pad], [1, 1], False, [0, 0], 1, mask
     )
 
 
@@ -39,16 +39,22 @@ def _through_relu(ctx, grad):
     return x, weight, grad * (y > 0) if ctx.relu else grad
 
 
-class ConvBiasReLU(torch.autograd.Function):
+class Conv(torch.autograd.Function):
+    """relu(conv2d(x, weight, bias, stride, padding) + residual), ReLU and residual optional: strided convs,
+    conv + folded batch norm (+ ReLU), and a residual block's conv + batch norm + add + ReLU."""
+
     @staticmethod
-    def forward(ctx, x, weight, bias, relu: bool = True):
-        return _forward_bias_relu(ctx, conv2d_bias_relu, x, weight, bias, relu)
+    def forward(ctx, x, weight, bias, stride: int, padding: int, relu: bool, residual=None):
+        y = conv2d(x, weight, bias, stride, padding, relu, residual)
+        ctx.relu, ctx.stride, ctx.padding, ctx.residual = relu, stride, padding, residual is not None
+        ctx.save_for_backward(x, weight, y)
+        return y
 
     @staticmethod
     def backward(ctx, grad):
         x, weight, grad = _through_relu(ctx, grad)
-        dx, dw, db = _conv_backward(ctx, grad, x, weight)
-        return dx, dw, db, None
+        dx, dw, db = _conv_backward(ctx, grad, x, weight, ctx.stride, ctx.padding)
+        return dx, dw, db, None, None, None, grad if ctx.residual and ctx.needs_input_grad[6] else None
 
 
 class ConvBiasReLUPool(torch.autograd.Function):

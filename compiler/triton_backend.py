@@ -1,55 +1,163 @@
-"""The Triton backend: the eager `VGG` module, run through the fusion plan.
+"""The Triton backend: the eager modules, run through the fusion plan.
 
-`TritonVGG` subclasses `VGG`, so parameters, initialisation and `state_dict`
-are identical to the torch backend (torchvision checkpoints load the same way);
-only `forward` differs: each step of `fusion.plan(net)` is one Triton kernel
-launch (an autograd Function) or the torch module of a layer the plan leaves to
-torch. Activations are channels-last throughout. Under autocast the
-compute dtype is autocast's (weights are cast, differentiably, per call).
+`TritonVGG` subclasses `VGG` and `TritonGraph` subclasses `GraphNet`, so parameters,
+initialisation and `state_dict` are identical to the torch backend (torchvision
+checkpoints load the same way); only `forward` differs: each step of
+`fusion.plan(net)` is one Triton kernel launch (an autograd Function) or the torch
+module of a node the plan leaves to torch. `LAUNCHERS` maps every Triton op of the
+plan to its launcher; an op without one is an error when the model is built, never
+a silent fallback. Batch norm folds into its conv's weights and bias in eval mode;
+in training its batch statistics are computed by the torch module after a Triton
+conv. Activations are channels-last throughout. Under autocast the compute dtype is
+autocast's (weights are cast, differentiably, per call).
 """
 
 from __future__ import annotations
 
-import torch
+from collections.abc import Callable
 
-from archspec.ir import Network
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from archspec.errors import ArchspecError
+from archspec.ir import Concat, Network, Residual
 
 from . import ops
-from .eager import VGG
-from .fusion import Kernel, plan
+from .eager import VGG, GraphNet
+from .fusion import Kernel, number, plan
 
 
-class TritonVGG(VGG):
+def _bias(conv: nn.Conv2d, dtype: torch.dtype) -> torch.Tensor:
+    if conv.bias is not None:
+        return conv.bias.to(dtype)
+    return torch.zeros(conv.out_channels, device=conv.weight.device, dtype=dtype)
+
+
+def _conv(model, step: Kernel, x: torch.Tensor, dtype, residual=None) -> torch.Tensor:
+    """conv_bias(_relu), conv_bn(_relu), conv_bn_add_relu: one Triton conv, batch norm folded in eval mode."""
+    conv = model.module_at(step.layers[0])
+    stride, pad, relu = conv.stride[0], conv.padding[0], step.op.endswith("relu")
+    if "_bn" not in step.op:
+        return ops.Conv.apply(x, conv.weight.to(dtype), _bias(conv, dtype), stride, pad, relu, None)
+    bn = model.module_at(step.layers[1])
+    if bn.training:  # batch statistics: the conv in Triton, the rest in torch
+        y = bn(ops.Conv.apply(x, conv.weight.to(dtype), _bias(conv, dtype), stride, pad, False, None))
+        y = y + residual if residual is not None else y
+        return F.relu(y) if relu else y
+    scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)  # (C_out,)
+    weight = (conv.weight * scale[:, None, None, None]).to(dtype)  # (C_out, C_in, k, k), BN folded in
+    bias = ((_bias(conv, torch.float32) - bn.running_mean) * scale + bn.bias).to(dtype)
+    return ops.Conv.apply(x, weight, bias, stride, pad, relu, residual)
+
+
+def _conv_pool(model, step: Kernel, x, dtype, residual=None) -> torch.Tensor:
+    conv = model.module_at(step.layers[0])
+    return ops.ConvBiasReLUPool.apply(x, conv.weight.to(dtype), conv.bias.to(dtype))
+
+
+def _linear(model, step: Kernel, x, dtype, residual=None) -> torch.Tensor:
+    fc = model.module_at(step.layers[0])
+    return ops.LinearBiasReLU.apply(x, fc.weight.to(dtype), fc.bias.to(dtype), step.op == "linear_bias_relu")
+
+
+def _lrn(model, step: Kernel, x, dtype, residual=None) -> torch.Tensor:
+    lrn = model.node_at(step.layers[0])
+    return ops.LocalResponseNorm.apply(x, lrn.size, lrn.torch_alpha / lrn.size, lrn.beta, lrn.k)
+
+
+LAUNCHERS: dict[str, Callable[..., torch.Tensor]] = {
+    "conv_bias_relu_pool": _conv_pool,
+    "conv_bias_relu": _conv,
+    "conv_bias": _conv,
+    "conv_bn_relu": _conv,
+    "conv_bn": _conv,
+    "conv_bn_add_relu": _conv,
+    "linear_bias_relu": _linear,
+    "linear_bias": _linear,
+    "lrn": _lrn,
+}
+
+
+def checked_plan(net: Network) -> tuple[Kernel, ...]:
+    steps = plan(net)
+    for step in steps:
+        if step.impl == "triton" and step.op not in LAUNCHERS:
+            raise ArchspecError(f"{net.name}: the fusion plan's op {step.op!r} has no Triton launcher")
+    return steps
+
+
+def _dtype(x: torch.Tensor) -> torch.dtype:
+    kind = x.device.type
+    return torch.get_autocast_dtype(kind) if torch.is_autocast_enabled(kind) else x.dtype
+
+
+class _Launch:
+    """What both Triton modules share: the checked plan and one step's launch."""
+
+    def _launch(self, step: Kernel, x: torch.Tensor, dtype, residual=None) -> torch.Tensor:
+        if step.impl == "torch":
+            return self.module_at(step.layers[0])(x)
+        return LAUNCHERS[step.op](self, step, x, dtype, residual)
+
+
+class TritonVGG(_Launch, VGG):
     def __init__(self, net: Network) -> None:
         super().__init__(net)
-        self.plan = plan(net)
+        self.plan = checked_plan(net)
         self._cut = len(self.features)
 
-    def _module(self, i: int) -> torch.nn.Module:
+    def module_at(self, i: int) -> nn.Module:
         return self.features[i] if i < self._cut else self.classifier[i - self._cut]
 
-    def _step(self, step: Kernel, x: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-        first = self._module(step.layers[0])
-        if step.impl == "torch":
-            return first(x)
-        if step.op == "lrn":
-            lrn = self.net.layers[step.layers[0]]
-            return ops.LocalResponseNorm.apply(x, lrn.size, lrn.torch_alpha / lrn.size, lrn.beta, lrn.k)
-        w, b = first.weight.to(dtype), first.bias.to(dtype)
-        if step.op == "conv_bias_relu_pool":
-            return ops.ConvBiasReLUPool.apply(x, w, b)
-        if step.op in ("conv_bias_relu", "conv_bias"):
-            return ops.ConvBiasReLU.apply(x, w, b, step.op == "conv_bias_relu")
-        return ops.LinearBiasReLU.apply(x, w, b, step.op == "linear_bias_relu")
+    def node_at(self, i: int):
+        return self.net.layers[i]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        kind = x.device.type
-        dtype = torch.get_autocast_dtype(kind) if torch.is_autocast_enabled(kind) else x.dtype
+        dtype = _dtype(x)
         x = x.to(dtype=dtype, memory_format=torch.channels_last)  # (N, C, H, W), channels-last
         flat = False
         for step in self.plan:
             if not flat and step.layers[0] >= self._cut:
                 x = torch.flatten(self.avgpool(x), 1)  # (N, C*H7*W7) in torchvision's C, H, W order
                 flat = True
-            x = self._step(step, x, dtype)
+            x = self._launch(step, x, dtype)
         return x
+
+
+class TritonGraph(_Launch, GraphNet):
+    """Residual and Inception nets: the IR tree walked as `GraphNet` does, each leaf run by its plan step."""
+
+    def __init__(self, net: Network) -> None:
+        super().__init__(net)
+        self.plan = checked_plan(net)
+        self._starts = {step.layers[0]: step for step in self.plan}
+        self._fused_adds = {step.layers[-1] for step in self.plan if step.op == "conv_bn_add_relu"}
+        self._tree = number(net.layers)
+
+    def _seq(self, items, x: torch.Tensor, dtype, residual=None) -> torch.Tensor:
+        covered: set[int] = set()
+        for layer, idx, subs in items:
+            if idx in covered:
+                continue
+            if isinstance(layer, Residual):
+                r = self._seq(subs[1], x, dtype) if layer.shortcut else x
+                y = self._seq(subs[0], x, dtype, residual=r)  # its last kernel may add r and apply ReLU
+                x = y if idx in self._fused_adds else F.relu(y + r)
+            elif isinstance(layer, Concat):
+                x = torch.cat([self._seq(branch, x, dtype) for branch in subs], 1)  # (N, sum of C, H, W)
+            elif subs:  # a stage
+                x = self._seq(subs[0], x, dtype)
+            elif (step := self._starts.get(idx)) is not None:
+                covered.update(step.layers[1:])
+                if isinstance(self.module_at(idx), nn.Linear) and x.dim() > 2:
+                    x = torch.flatten(x, 1)  # (N, C*H*W)
+                x = self._launch(step, x, dtype, residual if step.op == "conv_bn_add_relu" else None)
+        return x
+
+    def forward(self, x: torch.Tensor, dense: bool = False) -> torch.Tensor:
+        """Logits through the plan; the dense form (`dense=True`, evaluation only) runs the eager graph."""
+        if dense:
+            return super().forward(x, dense=True)
+        dtype = _dtype(x)
+        return self._seq(self._tree, x.to(dtype=dtype, memory_format=torch.channels_last), dtype)

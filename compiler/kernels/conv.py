@@ -1,10 +1,13 @@
-"""Conv2d (stride 1, "same" padding, odd k) + bias (+ ReLU) as an implicit GEMM in Triton.
+"""Conv2d (any stride and zero padding, square k) + bias (+ residual) (+ ReLU) as an implicit GEMM in Triton.
 
-GEMM view: M = N*H*W output pixels, N_gemm = C_out, K = k*k*C_in. Activations
+GEMM view: M = N*OH*OW output pixels, N_gemm = C_out, K = k*k*C_in. Activations
 are read through their strides, so NCHW and channels-last both work; channels-
 last makes the C_in loads contiguous. Weights are packed once per call to
 (k*k*C_in, C_out), rows ordered (kh, kw, c_in). Accumulation is fp32; the
-output has the input's dtype and channels-last layout.
+output has the input's dtype and channels-last layout. The epilogue adds the
+bias, then optionally a residual tensor of the output's shape (a ResNet block's
+shortcut), then optionally applies ReLU: conv + folded batch norm + add + ReLU is
+one launch.
 
 `conv_tile` is the shared main loop: `conv_pool.py` calls it four times per
 pooled pixel.
@@ -62,18 +65,19 @@ def conv_tile(
     sxh,
     sxw,
     KSIZE: tl.constexpr,
+    STRIDE: tl.constexpr,
+    PAD: tl.constexpr,
     BLOCK_M: tl.constexpr,
     BLOCK_N: tl.constexpr,
     BLOCK_K: tl.constexpr,
 ):
-    """fp32 [BLOCK_M, BLOCK_N] conv outputs for pixels (n, oh, ow) and channels offs_n."""
-    PAD: tl.constexpr = KSIZE // 2
+    """fp32 [BLOCK_M, BLOCK_N] conv outputs for output pixels (n, oh, ow) and channels offs_n."""
     acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)
     offs_k = tl.arange(0, BLOCK_K)
     for kh in tl.static_range(KSIZE):
         for kw in tl.static_range(KSIZE):
-            ih = oh + (kh - PAD)
-            iw = ow + (kw - PAD)
+            ih = oh * STRIDE + (kh - PAD)
+            iw = ow * STRIDE + (kw - PAD)
             inside = mask_m & (ih >= 0) & (ih < H) & (iw >= 0) & (iw < W)  # zero padding
             base = n * sxn + ih * sxh + iw * sxw  # [BLOCK_M]
             for c0 in range(0, C_in, BLOCK_K):
@@ -93,27 +97,37 @@ def conv_tile(
     return acc
 
 
-@triton.autotune(configs=configs(), key=["M", "C_in", "C_out", "KSIZE"])
+@triton.autotune(configs=configs(), key=["M", "C_in", "C_out", "KSIZE", "STRIDE"])
 @triton.jit
 def _conv_kernel(
     x_ptr,
     w_ptr,
     b_ptr,
+    r_ptr,
     y_ptr,
     M,
     H,
     W,
+    OH,
+    OW,
     C_in,
     C_out,
     sxn,
     sxc,
     sxh,
     sxw,
+    srn,
+    src,
+    srh,
+    srw,
     syn,
     syc,
     syh,
     syw,
     KSIZE: tl.constexpr,
+    STRIDE: tl.constexpr,
+    PAD: tl.constexpr,
+    RESIDUAL: tl.constexpr,
     RELU: tl.constexpr,
     INT64: tl.constexpr,
     BLOCK_M: tl.constexpr,
@@ -126,9 +140,9 @@ def _conv_kernel(
     offs_n = tl.program_id(1) * BLOCK_N + tl.arange(0, BLOCK_N)
     mask_m = offs_m < M
     mask_n = offs_n < C_out
-    n = offs_m // (H * W)
-    oh = (offs_m // W) % H
-    ow = offs_m % W
+    n = offs_m // (OH * OW)
+    oh = (offs_m // OW) % OH
+    ow = offs_m % OW
     acc = conv_tile(
         x_ptr,
         w_ptr,
@@ -147,22 +161,28 @@ def _conv_kernel(
         sxh,
         sxw,
         KSIZE,
+        STRIDE,
+        PAD,
         BLOCK_M,
         BLOCK_N,
         BLOCK_K,
     )
     acc += tl.load(b_ptr + offs_n, mask=mask_n, other=0.0).to(tl.float32)[None, :]
+    mask = mask_m[:, None] & mask_n[None, :]
+    if RESIDUAL:
+        res = r_ptr + (n * srn + oh * srh + ow * srw)[:, None] + offs_n[None, :] * src
+        acc += tl.load(res, mask=mask, other=0.0).to(tl.float32)
     if RELU:
         acc = tl.maximum(acc, 0.0)
     out = y_ptr + (n * syn + oh * syh + ow * syw)[:, None] + offs_n[None, :] * syc
-    tl.store(out, acc.to(y_ptr.dtype.element_ty), mask=mask_m[:, None] & mask_n[None, :])
+    tl.store(out, acc.to(y_ptr.dtype.element_ty), mask=mask)
 
 
-def check_conv(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> int:
-    """Validate conv inputs; returns the kernel size."""
+def check_conv(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, same: bool = True) -> int:
+    """Validate conv inputs; returns the kernel size. `same`: 'same' padding, which needs an odd kernel."""
     check_activation(x)
     c_out, c_in, kh, kw = weight.shape
-    check(kh == kw and kh % 2 == 1, f"weight: expected an odd square kernel, got {kh}x{kw}")
+    check(kh == kw and (kh % 2 == 1 or not same), f"weight: expected an odd square kernel, got {kh}x{kw}")
     check(x.shape[1] == c_in, f"x has {x.shape[1]} channels, weight expects {c_in}")
     check(bias.shape == (c_out,), f"bias: expected shape ({c_out},), got {tuple(bias.shape)}")
     check(
@@ -172,33 +192,67 @@ def check_conv(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> int
     return kh
 
 
-def conv2d_bias_relu(
-    x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, relu: bool = True, force_int64: bool = False
+def out_side(n: int, k: int, stride: int, pad: int) -> int:
+    return (n + 2 * pad - k) // stride + 1
+
+
+def conv2d(
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor,
+    stride: int = 1,
+    padding: int | None = None,
+    relu: bool = True,
+    residual: torch.Tensor | None = None,
+    force_int64: bool = False,
 ) -> torch.Tensor:
-    """y = relu(conv2d(x, weight, bias, padding=k//2)); y is channels-last, x's dtype."""
-    k = check_conv(x, weight, bias)
+    """y = relu(conv2d(x, weight, bias, stride, padding) + residual); padding None is 'same' (k // 2); the
+    residual and the ReLU are optional. y is channels-last, x's dtype."""
+    k = check_conv(x, weight, bias, same=padding is None)
+    pad = k // 2 if padding is None else padding
+    check(stride >= 1 and 0 <= pad < k, f"stride {stride}, padding {pad}: expected stride >= 1, 0 <= padding < {k}")
     n, _, h, w = x.shape
+    oh, ow = out_side(h, k, stride, pad), out_side(w, k, stride, pad)
+    check(oh >= 1 and ow >= 1, f"x: a {h}x{w} map is smaller than the {k}x{k} kernel with padding {pad}")
     c_in, c_out = weight.shape[1], weight.shape[0]
-    y = torch.empty((n, c_out, h, w), device=x.device, dtype=x.dtype, memory_format=torch.channels_last)
-    m = n * h * w
+    y = torch.empty((n, c_out, oh, ow), device=x.device, dtype=x.dtype, memory_format=torch.channels_last)
+    if residual is not None:
+        check(residual.shape == y.shape, f"residual: expected shape {tuple(y.shape)}, got {tuple(residual.shape)}")
+        check(residual.dtype == x.dtype and residual.device == x.device, "residual: expected x's dtype and device")
+    m = n * oh * ow
 
     def grid(meta):
         return triton.cdiv(m, meta["BLOCK_M"]), triton.cdiv(c_out, meta["BLOCK_N"])
 
+    r = residual if residual is not None else y  # never read without RESIDUAL
     _conv_kernel[grid](
         x,
         pack_weight(weight),
         bias,
+        r,
         y,
         m,
         h,
         w,
+        oh,
+        ow,
         c_in,
         c_out,
         *x.stride(),
+        *r.stride(),
         *y.stride(),
         KSIZE=k,
+        STRIDE=stride,
+        PAD=pad,
+        RESIDUAL=residual is not None,
         RELU=relu,
-        INT64=force_int64 or needs_int64(x, y),
+        INT64=force_int64 or needs_int64(x, y, r),
     )
     return y
+
+
+def conv2d_bias_relu(
+    x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, relu: bool = True, force_int64: bool = False
+) -> torch.Tensor:
+    """y = relu(conv2d(x, weight, bias, padding=k//2)); y is channels-last, x's dtype."""
+    return conv2d(x, weight, bias, relu=relu, force_int64=force_int64)

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from archspec.compiler import kernels
-from archspec.compiler.kernels.conv import conv2d_bias_relu, pack_weight
+from archspec.compiler.kernels.conv import conv2d, conv2d_bias_relu, pack_weight
 
 from .conftest import tolerance
 
@@ -68,3 +68,31 @@ def test_cpu_tensors_need_the_interpreter(monkeypatch):
     monkeypatch.setattr(kernels, "interpreted", lambda: False)
     with pytest.raises(ValueError, match="need a CUDA tensor"):
         conv2d_bias_relu(torch.randn(1, 3, 4, 4), torch.randn(4, 3, 3, 3), torch.randn(4))
+
+
+STRIDED = [  # (N, C_in, C_out, H, W, k, stride, padding): ResNet's stem, a downsampling 3x3, a projection
+    (1, 3, 8, 15, 13, 7, 2, 3),
+    (2, 6, 10, 9, 8, 3, 2, 1),
+    (2, 5, 7, 7, 7, 1, 2, 0),
+    (1, 3, 6, 12, 12, 4, 4, 1),  # an even kernel with written padding
+]
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16])
+@pytest.mark.parametrize("shape", STRIDED)
+def test_strided_and_padded_convs_with_a_residual_match_torch(shape, dtype):
+    n, ci, co, h, w, k, s, p = shape
+    x = torch.randn(n, ci, h, w, dtype=dtype).to(memory_format=torch.channels_last)
+    wt, b = (torch.randn(co, ci, k, k) * 0.3).to(dtype), torch.randn(co).to(dtype)
+    pre = F.conv2d(x.float(), wt.float(), b.float(), stride=s, padding=p)
+    r = torch.randn(pre.shape).to(dtype)  # NCHW: the residual is read through its strides
+    y = conv2d(x, wt, b, stride=s, padding=p, relu=True, residual=r)
+    assert y.shape == pre.shape and y.is_contiguous(memory_format=torch.channels_last)
+    torch.testing.assert_close(y.float(), F.relu(pre + r.float()), **tolerance(dtype))
+    torch.testing.assert_close(conv2d(x, wt, b, stride=s, padding=p, relu=False).float(), pre, **tolerance(dtype))
+
+
+def test_the_residual_must_have_the_outputs_shape():
+    x, wt, b = torch.randn(1, 3, 8, 8), torch.randn(4, 3, 3, 3), torch.randn(4)
+    with pytest.raises(ValueError, match=re.escape("residual: expected shape (1, 4, 4, 4)")):
+        conv2d(x, wt, b, stride=2, padding=1, residual=torch.randn(1, 4, 8, 8))

@@ -23,9 +23,21 @@ def grads(fn, *tensors):
 def test_conv_bias_relu_gradients(shape, relu):
     n, ci, co, h, w, k = shape
     x, wt, b = torch.randn(n, ci, h, w), torch.randn(co, ci, k, k) * 0.3, torch.randn(co) * 0.1
-    y1, g1 = grads(lambda x, w, b: ops.ConvBiasReLU.apply(x, w, b, relu), x, wt, b)
+    y1, g1 = grads(lambda x, w, b: ops.Conv.apply(x, w, b, 1, k // 2, relu), x, wt, b)
     ref = lambda x, w, b: F.relu(F.conv2d(x, w, b, padding=k // 2)) if relu else F.conv2d(x, w, b, padding=k // 2)  # noqa: E731
     y2, g2 = grads(ref, x, wt, b)
+    torch.testing.assert_close(y1, y2, **TOL)
+    for a, e in zip(g1, g2, strict=True):
+        torch.testing.assert_close(a, e, **TOL)
+
+
+@pytest.mark.parametrize("shape", [(2, 3, 8, 9, 7, 3, 2, 1), (1, 5, 6, 9, 9, 1, 2, 0), (1, 3, 4, 12, 11, 7, 2, 3)])
+def test_strided_conv_with_a_residual_gradients(shape):
+    n, ci, co, h, w, k, s, p = shape
+    x, wt, b = torch.randn(n, ci, h, w), torch.randn(co, ci, k, k) * 0.3, torch.randn(co) * 0.1
+    r = torch.randn(F.conv2d(x, wt, stride=s, padding=p).shape)
+    y1, g1 = grads(lambda x, w, b, r: ops.Conv.apply(x, w, b, s, p, True, r), x, wt, b, r)
+    y2, g2 = grads(lambda x, w, b, r: F.relu(F.conv2d(x, w, b, stride=s, padding=p) + r), x, wt, b, r)
     torch.testing.assert_close(y1, y2, **TOL)
     for a, e in zip(g1, g2, strict=True):
         torch.testing.assert_close(a, e, **TOL)

@@ -61,3 +61,34 @@ def test_backend_choice(monkeypatch):
         archspec.compile("A", backend="triton")
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     assert resolve_backend("auto") == "triton"
+
+
+RESNET = "input 12x12x3 conv3-8/2 bn [conv3-8 bn conv3-8 bn] [conv1-4 bn conv3-4/2 bn conv1-12 bn] avgpool FC-5"
+INCEPTION = (
+    "input 9x9x3 conv3-6 bn maxpool3/2ceil {conv1-4 bn | conv1-3 bn conv3-5 bn | maxpool3/1p1ceil conv1-2 bn} "
+    "avgpool FC-5"
+)
+
+
+def _busy(model):
+    for m in model.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.2, 0.2)
+            m.running_var.uniform_(0.5, 1.5)
+
+
+@pytest.mark.parametrize("spec", [RESNET, INCEPTION], ids=["resnet", "inception"])
+@pytest.mark.parametrize("train", [False, True], ids=["eval: BN folded", "train: BN in torch"])
+def test_residual_and_inception_nets_match_torch_forward_and_backward(spec, train):
+    ref, tri = both(spec)
+    _busy(ref)
+    tri.load_state_dict(ref.state_dict(), strict=True)
+    x = torch.randn(2, 3, *archspec.network(spec).input.model_dump(include={"height", "width"}).values())
+    y1, g1 = run(ref.train(train), x, 1)
+    y2, g2 = run(tri.train(train), x, 1)
+    torch.testing.assert_close(y2, y1, rtol=1e-4, atol=1e-4)
+    for name in g1:
+        torch.testing.assert_close(g2[name], g1[name], rtol=1e-4, atol=1e-4, msg=name)
+    if train:  # the running statistics move the same way
+        for (name, a), b in zip(ref.state_dict().items(), tri.state_dict().values(), strict=True):
+            torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-6, msg=name)
