@@ -31,6 +31,7 @@ __all__ = [
     "NetworkStats",
     "Overrides",
     "compile",
+    "compile_spec",
     "infer",
     "load",
     "network",
@@ -97,3 +98,16 @@ def compile(source: str | Path | Network, *, backend: str = "torch", **overrides
     from .compiler import build
 
     return build(network(source, **overrides), backend=backend)
+
+
+def compile_spec(
+    source: str | Path | Network, *, backend: str = "torch", output: str | Path | None = None, **overrides
+):
+    """What `archspec compile` does: resolve the spec, build the module, summarise it, optionally export it
+    (an output that is the input spec, a folder or a device is refused before any work)."""
+    from .compiler import compile_network
+    from .compiler.export import check_output
+
+    if output is not None:
+        check_output(output, (source if isinstance(source, (str, Path)) else None,))
+    return compile_network(network(source, **overrides), backend=backend, output=output)

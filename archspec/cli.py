@@ -96,7 +96,7 @@ def compile_(
     bn: BN = False,
 ) -> None:
     """Build the PyTorch module for a spec and print a per-layer summary."""
-    from .compiler import compile_spec
+    from . import compile_spec
 
     result = compile_spec(spec, backend=backend, output=output, **_overrides(classes, input, width, bn))
     net = result.model.net

@@ -435,7 +435,8 @@ def infer_seq(layers: tuple[Layer, ...], shape: Dims, rf: int, jump: int, emit) 
     return shape, rf, jump
 
 
-def _dims(shape: Dims) -> str:
+def dims_text(shape: Dims) -> str:
+    """(C, H, W) -> `HxWxC`, as the papers' tables (and the CLI) write a map; (N,) -> `N`."""
     return "x".join(map(str, shape[1:] + shape[:1])) if len(shape) == 3 else str(shape[0])
 
 
@@ -467,7 +468,7 @@ class Residual(Layer):
             what = "the projection" if self.shortcut else "the identity shortcut"
             fix = "a projection with the body's channels and stride" if self.shortcut else "a projection shortcut"
             raise ShapeError(
-                f"a residual add of the body's {_dims(out)} and {what}'s {_dims(short)}",
+                f"a residual add of the body's {dims_text(out)} and {what}'s {dims_text(short)}",
                 f"equal shapes (write {fix}: [... + conv1-<c>/<stride> bn])",
             )
         return out, 0, 0, rf_b, jump_b
@@ -524,7 +525,7 @@ class Concat(Layer):
         for j, (out, _, _) in enumerate(outs[1:], 2):
             if len(out) != 3 or out[1:] != first[1:]:
                 raise ShapeError(
-                    f"branch {j}'s {_dims(out)} beside branch 1's {_dims(first)}",
+                    f"branch {j}'s {dims_text(out)} beside branch 1's {dims_text(first)}",
                     "every branch to keep the same map size (pad its convs and pools)",
                 )
         rf_max = max(o[1] for o in outs)

@@ -16,6 +16,7 @@ from pathlib import Path
 from . import network, registry
 from .errors import ArchspecError
 from .infer import NetworkStats, infer
+from .ir import dims_text
 
 GOLDEN_KEYS = ("name", "weight_layers", "params", "macs")
 
@@ -30,14 +31,10 @@ def significant(x: float, digits: int = 3) -> float:
     return float(f"{x:.{digits}g}")
 
 
-def shape_text(dims: tuple[int, ...]) -> str:
-    return "x".join(map(str, dims[1:] + dims[:1])) if len(dims) == 3 else str(dims[0])
-
-
 def summary_row(s: NetworkStats) -> dict:
     return {
         "name": s.name,
-        "input": shape_text(s.input),
+        "input": dims_text(s.input),
         "weight_layers": s.weight_layers,
         "params": s.params,
         "params_m": millions(s.params) if s.params >= 10**7 else significant(s.params / 1e6),
@@ -52,7 +49,7 @@ def layer_rows(s: NetworkStats) -> list[dict]:
             "index": r.index,
             "layer": r.label,
             "src": f"{r.layer.src.line}:{r.layer.src.col}" if r.layer.src else "",
-            "out_shape": shape_text(r.out_shape),
+            "out_shape": dims_text(r.out_shape),
             "params": r.params,
             "macs": r.macs,
             "activations": r.activations,

@@ -2,7 +2,7 @@
 summary indexed `nn.Sequential` once per row. Building and summarising 4x the layers must cost about 4x, not 16x:
 the ratio of the two, measured in the same run, is reported beside the linear 4.0."""
 
-from archspec.compiler import compile_spec
+from archspec import compile_spec
 
 from .conftest import RATIOS
 

@@ -3,7 +3,9 @@
 `build(net, backend)` is the one entry point; backends: `torch` (standard torch
 layers, `eager.py`), `triton` (fused Triton kernels, `triton_backend.py`, planned
 by `fusion.py`) and `auto` (triton on CUDA, torch elsewhere). `dense.to_dense` gives the fully convolutional form and
-`export.export` a `.pt2` file loadable without archspec.
+`export.export` a `.pt2` file loadable without archspec. The compiler takes a
+`Network`; resolving spec files, names and overrides is the facade's
+(`archspec.compile`, `archspec.compile_spec`).
 """
 
 from __future__ import annotations
@@ -14,9 +16,10 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from archspec import infer, memory, network
 from archspec.errors import ArchspecError
+from archspec.infer import infer
 from archspec.ir import Network
+from archspec.memory import check as check_memory
 
 from . import eager
 from .fusion import plan_rows
@@ -69,14 +72,13 @@ class Compiled:
         return sum(p.numel() for p in self.model.parameters())
 
 
-def compile_spec(source, *, backend: str = "torch", output: str | Path | None = None, **overrides) -> Compiled:
-    """What `archspec compile` does: build the module, summarise it, optionally export it."""
+def compile_network(net: Network, *, backend: str = "torch", output: str | Path | None = None) -> Compiled:
+    """What `archspec compile` does with a network: build the module, summarise it, optionally export it."""
     from .export import check_output, export
 
-    if output is not None:  # refused before any work: an input, a folder, a device
-        check_output(output, (source if isinstance(source, (str, Path)) else None,))
-    net = network(source, **overrides)
-    memory.check(infer(net), what=net.name)  # before a byte of weights is allocated
+    if output is not None:
+        check_output(output)
+    check_memory(infer(net), what=net.name)  # before a byte of weights is allocated
     model = build(net, backend)
     if output is not None:
         output = export(model, output)

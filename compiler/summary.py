@@ -9,8 +9,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from archspec.ir import module_paths, walk, where
-from archspec.report import shape_text
+from archspec.ir import dims_text, module_paths, walk, where
 
 from .eager import VGG, GraphNet, split
 
@@ -39,10 +38,10 @@ def module_rows(model: VGG | GraphNet) -> list[dict]:
         else:
             name, module = (path, named[path]) if path is not None else (_NO_MODULE[node.kind], None)
         seen.add(path)
-        rows.append(_row(name, module, where(node), shape_text(s.out_shape)))
+        rows.append(_row(name, module, where(node), dims_text(s.out_shape)))
     if not isinstance(model, VGG):
         return rows
     cut = split(model.net)
-    last = shape_text(stats[cut - 1].out_shape) if cut else ""
+    last = dims_text(stats[cut - 1].out_shape) if cut else ""
     extra = [_row("avgpool", model.avgpool, "(torchvision layout; no spec token)", last)]
     return rows[:cut] + extra + rows[cut:]  # every module once, in state_dict order

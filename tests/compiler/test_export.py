@@ -4,7 +4,7 @@ import pytest
 import torch
 
 import archspec
-from archspec.compiler import compile_spec
+from archspec import compile_spec
 from archspec.errors import ArchspecError
 
 SPEC = "input 16x16x1 conv3-4 maxpool conv3-8 maxpool FC-16 FC-3 soft-max"
