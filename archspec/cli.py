@@ -15,6 +15,7 @@ from typing import Annotated
 import typer
 from pydantic import ValidationError
 
+from .choices import Backend, Init
 from .errors import ArchspecError
 from .render import Format, console, show
 
@@ -37,6 +38,9 @@ Fmt = Annotated[Format, typer.Option("--format", "-f", help="Output format.")]
 Threads = Annotated[
     int | None, typer.Option("--threads", min=1, help="torch CPU threads (default: torch's own; 1 on a busy machine).")
 ]
+
+
+BACKEND_HELP = f"{' | '.join(Backend)} (auto: triton on CUDA, torch elsewhere)."  # checked by the library
 
 
 def _overrides(classes, input, width, bn) -> dict:
@@ -87,7 +91,7 @@ def params(
 @app.command("compile")
 def compile_(
     spec: Annotated[str, typer.Argument(help="Spec file or registered name.")],
-    backend: Annotated[str, typer.Option("--backend", help="torch | triton | auto (triton on CUDA).")] = "torch",
+    backend: Annotated[str, typer.Option("--backend", help=BACKEND_HELP)] = Backend.torch.value,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write a torch.export .pt2 file.")] = None,
     fmt: Fmt = Format.table,
     classes: Classes = None,
@@ -121,7 +125,7 @@ def train(
     ] = "embedded",
     data_root: Annotated[str | None, typer.Option("--data-root", help="Folder of idx files (MNIST sets).")] = None,
     out: Annotated[str | None, typer.Option("--out", "-o", help="Run folder (default runs/<spec>).")] = None,
-    resume: Annotated[str | None, typer.Option("--resume", help="Continue the run in this folder.")] = None,
+    resume_run: Annotated[str | None, typer.Option("--resume", help="Continue the run in this folder.")] = None,
     epochs: Annotated[int, typer.Option(help="Epochs (paper: 74).")] = 74,
     batch: Annotated[int, typer.Option(help="Global batch size (paper: 256).")] = 256,
     lr: Annotated[float, typer.Option(help="Initial learning rate (paper: 0.01).")] = 0.01,
@@ -129,7 +133,7 @@ def train(
     weight_decay: Annotated[float, typer.Option("--weight-decay", help="L2 multiplier (paper: 5e-4).")] = 5e-4,
     dropout: Annotated[float, typer.Option(help="Dropout after the hidden FC layers (paper: 0.5).")] = 0.5,
     patience: Annotated[int, typer.Option(help="Epochs without improvement before lr /= 10.")] = 2,
-    init: Annotated[str, typer.Option(help="normal | glorot | torchvision.")] = "normal",
+    init: Annotated[str, typer.Option(help=f"{' | '.join(Init)} (paper: normal).")] = Init.normal.value,
     init_std: Annotated[float, typer.Option("--init-std", help="Std of the normal init.")] = 0.01,
     pretrained_a: Annotated[str | None, typer.Option("--pretrained-a", help="Net-A run or weights.")] = None,
     finetune: Annotated[str | None, typer.Option("--finetune", help="Start from this net's run/weights.")] = None,
@@ -147,7 +151,7 @@ def train(
     max_steps: Annotated[int | None, typer.Option("--max-steps", min=1, help="Stop after N steps.")] = None,
     gpus: Annotated[int, typer.Option("--gpus", min=1, help="Data-parallel GPU processes (NCCL).")] = 1,
     nproc: Annotated[int, typer.Option("--nproc", min=1, help="Data-parallel CPU processes (gloo).")] = 1,
-    backend: Annotated[str, typer.Option("--backend", help="torch | triton | auto.")] = "auto",
+    backend: Annotated[str, typer.Option("--backend", help=BACKEND_HELP)] = Backend.auto.value,
     checkpoint_every: Annotated[
         str, typer.Option("--checkpoint-every", help="Step checkpoints: every N steps (500) or minutes (10m).")
     ] = "10m",
@@ -156,12 +160,57 @@ def train(
     bn: BN = False,
 ) -> None:
     """Train a spec with the paper's Section 3.1 recipe; leaves a checkpoint and metrics."""
+    from .harness.config import DataConfig, Recipe, TrainConfig, parse_every, parse_scale
+    from .harness.distributed import processes
     from .harness.metrics import FIELDS
-    from .harness.train import run_cli
+    from .harness.train import resume, train
+    from .passes import Overrides
 
-    args = {k: v for k, v in locals().items() if k != "ctx"}
-    given = {p for p in ctx.params if ctx.get_parameter_source(p).name == "COMMANDLINE"}  # what the user wrote
-    result = run_cli(args, given)
+    devices = processes(gpus, nproc)
+    if resume_run:
+        given = {p: ctx.params[p] for p in ctx.params if ctx.get_parameter_source(p).name == "COMMANDLINE"}
+        result = resume(resume_run, {k: v for k, v in given.items() if k != "resume_run"}, devices)
+    elif not spec:
+        raise ArchspecError("train: no spec; expected a spec file or name (e.g. specs/A.txt), or --resume RUN")
+    else:
+        minutes, steps = parse_every(checkpoint_every)
+        cfg = TrainConfig(
+            spec=spec,
+            model=Overrides(width=width, batch_norm=bn),
+            data=DataConfig(
+                source=data,
+                root=data_root,
+                crop=crop,
+                flip=not no_flip,
+                scale=parse_scale(scale) if scale else None,
+                pca_std=pca,
+                workers=workers,
+                holdout=holdout,
+            ),
+            recipe=Recipe(
+                epochs=epochs,
+                batch=batch,
+                lr=lr,
+                momentum=momentum,
+                weight_decay=weight_decay,
+                dropout=dropout,
+                patience=patience,
+                init=init,
+                init_std=init_std,
+                pretrained_a=pretrained_a,
+                finetune=finetune,
+                seed=seed,
+                max_steps=max_steps,
+            ),
+            out=out or f"runs/{Path(spec).stem if Path(spec).suffix else spec}",
+            backend=backend,
+            devices=devices,
+            cuda=None if gpus > 1 or nproc == 1 else False,
+            checkpoint_minutes=minutes,
+            checkpoint_steps=steps,
+            threads=threads,
+        )
+        result = train(cfg)
     rows = [
         {k: round(v, 3) if isinstance(v, float) else v for k, v in ((k, r.get(k)) for k in FIELDS)}
         for r in result.metrics

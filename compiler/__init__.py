@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from archspec.choices import Backend
 from archspec.errors import ArchspecError
 from archspec.infer import infer
 from archspec.ir import Network
@@ -26,23 +27,23 @@ from .fusion import plan_rows
 from .kernels import interpreted
 from .summary import module_rows
 
-BACKENDS = ("torch", "triton", "auto")
 
-
-def backend_reason(backend: str) -> str:
+def backend_reason(backend: Backend | str) -> str:
     """Why `auto` chose what it chose, in a few words (what `compile` prints)."""
-    if backend != "auto":
+    if backend != Backend.auto:
         return "asked for"
     return "auto: CUDA is available" if torch.cuda.is_available() else "auto: no CUDA"
 
 
-def resolve_backend(backend: str) -> str:
+def resolve_backend(backend: Backend | str) -> Backend:
     """`auto` -> `triton` on CUDA, else `torch`; `triton` without CUDA needs the interpreter."""
-    if backend not in BACKENDS:
-        raise ArchspecError(f"backend {backend!r}: expected one of {', '.join(BACKENDS)}")
-    if backend == "auto":
-        return "triton" if torch.cuda.is_available() else "torch"
-    if backend == "triton" and not torch.cuda.is_available() and not interpreted():
+    try:
+        backend = Backend(backend)
+    except ValueError:
+        raise ArchspecError(f"backend {backend!r}: expected one of {', '.join(b.value for b in Backend)}") from None
+    if backend is Backend.auto:
+        return Backend.triton if torch.cuda.is_available() else Backend.torch
+    if backend is Backend.triton and not torch.cuda.is_available() and not interpreted():
         raise ArchspecError(
             "backend 'triton' needs a CUDA GPU; on a CPU set TRITON_INTERPRET=1 before starting "
             "(slow, for testing), or use --backend torch"
@@ -50,8 +51,8 @@ def resolve_backend(backend: str) -> str:
     return backend
 
 
-def build(net: Network, backend: str = "torch") -> nn.Module:
-    if resolve_backend(backend) == "triton":
+def build(net: Network, backend: Backend | str = Backend.torch) -> nn.Module:
+    if resolve_backend(backend) is Backend.triton:
         from .triton_backend import TritonGraph, TritonVGG
 
         return TritonVGG(net) if net.flat else TritonGraph(net)
@@ -64,7 +65,7 @@ class Compiled:
     rows: list[dict]
     output: Path | None = None
     plan: list[dict] | None = None  # the Triton backend's kernel launches
-    backend: str = "torch"  # what was built
+    backend: Backend = Backend.torch  # what was built
     reason: str = "asked for"  # why: "auto: no CUDA", ...
 
     @property
@@ -72,7 +73,9 @@ class Compiled:
         return sum(p.numel() for p in self.model.parameters())
 
 
-def compile_network(net: Network, *, backend: str = "torch", output: str | Path | None = None) -> Compiled:
+def compile_network(
+    net: Network, *, backend: Backend | str = Backend.torch, output: str | Path | None = None
+) -> Compiled:
     """What `archspec compile` does with a network: build the module, summarise it, optionally export it."""
     from .export import check_output, export
 

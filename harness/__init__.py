@@ -1,7 +1,8 @@
 """The training harness: the paper's recipe (Sec. 3.1) on real data, on one process or many.
 
 from archspec.harness import TrainConfig, train
-result = train(TrainConfig(spec="specs/A.txt", width=0.125))
+from archspec.passes import Overrides
+result = train(TrainConfig(spec="specs/A.txt", model=Overrides(width=0.125, batch_norm=True)))
 """
 
 from .config import DataConfig, Recipe, TrainConfig, parse_scale

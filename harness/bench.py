@@ -25,6 +25,7 @@ import numpy as np
 import archspec
 from archspec.atomic import atomic_path
 from archspec.errors import ArchspecError
+from archspec.passes import Overrides
 
 from . import metrics, stats
 from .checkpoint import locked, read_run
@@ -68,8 +69,7 @@ def entry_config(suite: Suite, entry: Entry, root: Path, seed: int, devices: int
     return TrainConfig(
         spec=entry.spec,
         name=entry.id,
-        width=s.width,
-        batch_norm=s.batch_norm,
+        model=Overrides(width=s.width, batch_norm=s.batch_norm),
         data=dc,
         recipe=recipe,
         out=str(run_dir(root, entry.id, seed)),
@@ -78,7 +78,7 @@ def entry_config(suite: Suite, entry: Entry, root: Path, seed: int, devices: int
     )
 
 
-IDENTITY = ("spec", "name", "width", "batch_norm", "data", "recipe", "backend")
+IDENTITY = ("spec", "name", "model", "data", "recipe", "backend")
 
 
 def _finished(cfg: TrainConfig) -> bool:
@@ -96,8 +96,8 @@ def _finished(cfg: TrainConfig) -> bool:
         cfg.spec,
         num_classes=len(classes),
         input=f"{i.height}x{i.width}x{i.channels}",
-        width=cfg.width,
-        batch_norm=cfg.batch_norm,
+        width=cfg.model.width,
+        batch_norm=cfg.model.batch_norm,
     )
     if now.structure_hash() != net.structure_hash():
         raise ArchspecError(

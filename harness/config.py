@@ -1,20 +1,23 @@
 """Training configuration, composed from small frozen pieces (torchtitan style).
 
-`TrainConfig` = what to train (spec + overrides) + `DataConfig` + `Recipe` +
-where and how to run. Defaults are the paper's Section 3.1 values; small data
-scales the protocol down through `crop` and `scale` (e.g. crop 32 from S = 37 = 256/224 x 32).
+`TrainConfig` = what to train (spec + the model `Overrides` of `archspec.passes`)
++ `DataConfig` + `Recipe` + where and how to run (`Launch` for the processes).
+The class count and input shape come from the data, not from the overrides.
+Defaults are the paper's Section 3.1 values; small data scales the protocol down through `crop` and `scale` (e.g. crop 32 from S = 37 = 256/224 x 32).
 """
 
 from __future__ import annotations
 
 import os
 import re
-from typing import Literal
+from typing import Any
 
 from pydantic import Field, model_validator
 
+from archspec.choices import Backend, Init
 from archspec.errors import ArchspecError
 from archspec.ir import Node
+from archspec.passes import Overrides
 
 SMALL_SOURCES = ("embedded", "fashion-mnist", "mnist", "synthetic")
 
@@ -90,7 +93,7 @@ class Recipe(Node):
     dropout: float = Field(default=0.5, ge=0, lt=1)
     lr_decays: int = Field(default=3, ge=0, description="how many times lr may be divided by 10")
     patience: int = Field(default=2, ge=0, description="epochs without val improvement before dividing lr")
-    init: Literal["normal", "glorot", "torchvision"] = "normal"
+    init: Init = Init.normal
     init_std: float = Field(default=0.01, gt=0, description="std of the 'normal' init")
     pretrained_a: str | None = Field(default=None, description="net-A checkpoint: first 4 convs and last 3 FCs")
     finetune: str | None = Field(default=None, description="checkpoint of this net to start from")
@@ -98,15 +101,23 @@ class Recipe(Node):
     max_steps: int | None = Field(default=None, ge=1, description="stop after this many steps (throughput runs)")
 
 
+class Launch(Node):
+    """How `distributed.launch` runs a job: how many processes, whether on CUDA, and where a worker leaves its
+    one-line error for the launching process."""
+
+    devices: int = Field(default=1, ge=1, description="processes: GPUs on CUDA, CPU processes (gloo) otherwise")
+    cuda: bool | None = Field(default=None, description="None: use CUDA when available")
+    errors: str = Field(description="folder for a worker's one-line error")
+
+
 class TrainConfig(Node):
     spec: str
     name: str | None = Field(default=None, description="the run's label, e.g. D/[256;512] (default: spec/S)")
-    width: float | None = None
-    batch_norm: bool = False
+    model: Overrides = Field(default=Overrides(), description="width and batch norm (classes and input: the data's)")
     data: DataConfig = DataConfig()
     recipe: Recipe = Recipe()
     out: str = "runs/run"
-    backend: Literal["torch", "triton", "auto"] = "auto"
+    backend: Backend = Backend.auto
     devices: int = Field(default=1, ge=1, description="processes: GPUs on CUDA, CPU processes (gloo) otherwise")
     cuda: bool | None = Field(default=None, description="None: use CUDA when available")
     progress: bool = True
@@ -114,6 +125,20 @@ class TrainConfig(Node):
     threads: int | None = Field(default=None, ge=1, description="torch CPU threads (default: torch's own)")
     checkpoint_minutes: float | None = Field(default=10.0, gt=0, description="step checkpoint every N minutes")
     checkpoint_steps: int | None = Field(default=None, ge=1, description="step checkpoint every N steps (wins)")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _flat_overrides(cls, data: Any) -> Any:
+        """run.json files written before `model` held the overrides had `width` and `batch_norm` at the top."""
+        if isinstance(data, dict) and ("width" in data or "batch_norm" in data):
+            data = dict(data)
+            old = {k: data.pop(k) for k in ("width", "batch_norm") if k in data}
+            data["model"] = {**dict(data.get("model") or {}), **{k: v for k, v in old.items() if v is not None}}
+        return data
+
+    @property
+    def launch(self) -> Launch:
+        return Launch(devices=self.devices, cuda=self.cuda, errors=self.out)
 
     @model_validator(mode="after")
     def _batch_splits(self) -> TrainConfig:

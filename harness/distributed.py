@@ -1,7 +1,7 @@
 """Data parallelism, the paper's scheme (Sec. 3.3): the global batch is split across
 processes and gradients are averaged synchronously, so N processes train as one.
 
-`launch(fn, cfg)` runs `fn(cfg, ctx)` in `cfg.devices` processes through torch's
+`launch(fn, lc, arg)` runs `fn(arg, ctx)` in `lc.devices` processes through torch's
 elastic launcher (what `torchrun` uses): NCCL on CUDA, gloo on CPU. Run under
 `torchrun` yourself (multi-node, its rendezvous options), the processes are
 already there and `launch` only joins the group:
@@ -23,7 +23,7 @@ import torch.distributed as dist
 
 from archspec.errors import ArchspecError
 
-from .config import TrainConfig
+from .config import Launch
 
 
 @dataclass(frozen=True)
@@ -41,12 +41,12 @@ def under_torchrun() -> bool:
     return "TORCHELASTIC_RUN_ID" in os.environ and "LOCAL_RANK" in os.environ
 
 
-def use_cuda(cfg: TrainConfig) -> bool:
-    return torch.cuda.is_available() if cfg.cuda is None else cfg.cuda
+def use_cuda(lc: Launch) -> bool:
+    return torch.cuda.is_available() if lc.cuda is None else lc.cuda
 
 
-def _join(cfg: TrainConfig) -> Context:
-    cuda = use_cuda(cfg)
+def _join(lc: Launch) -> Context:
+    cuda = use_cuda(lc)
     local = int(os.environ.get("LOCAL_RANK", 0))
     device = torch.device("cuda", local) if cuda else torch.device("cpu")
     if cuda:
@@ -57,15 +57,15 @@ def _join(cfg: TrainConfig) -> Context:
     return Context(rank=dist.get_rank() if dist.is_initialized() else 0, world=world, device=device)
 
 
-def _worker(fn: Callable, cfg_json: str):
-    cfg = TrainConfig.model_validate_json(cfg_json)
-    ctx = _join(cfg)
+def _worker(fn: Callable, lc_json: str, arg):
+    lc = Launch.model_validate_json(lc_json)
+    ctx = _join(lc)
     try:
-        return fn(cfg, ctx)
+        return fn(arg, ctx)
     except ArchspecError as e:  # hand the one-line message back to the launching process
         if ctx.main:
-            Path(cfg.out).mkdir(parents=True, exist_ok=True)
-            (Path(cfg.out) / ".error").write_text(str(e))
+            Path(lc.errors).mkdir(parents=True, exist_ok=True)
+            (Path(lc.errors) / ".error").write_text(str(e))
         raise
     finally:
         if dist.is_initialized():
@@ -83,34 +83,34 @@ def processes(gpus: int = 1, nproc: int = 1) -> int:
     return max(gpus, nproc)
 
 
-def launch(fn: Callable, cfg: TrainConfig):
-    """Run fn(cfg, ctx) on every process; returns rank 0's result."""
-    if cfg.devices == 1 or under_torchrun():
-        ctx = _join(cfg)
+def launch(fn: Callable, lc: Launch, arg):
+    """Run fn(arg, ctx) on every process (`arg` is pickled to the workers); returns rank 0's result."""
+    if lc.devices == 1 or under_torchrun():
+        ctx = _join(lc)
         try:
-            return fn(cfg, ctx)
+            return fn(arg, ctx)
         finally:
             if dist.is_initialized():
                 dist.destroy_process_group()
-    if use_cuda(cfg) and torch.cuda.device_count() < cfg.devices:
-        raise ArchspecError(f"--gpus {cfg.devices}: only {torch.cuda.device_count()} CUDA devices are visible")
+    if use_cuda(lc) and torch.cuda.device_count() < lc.devices:
+        raise ArchspecError(f"--gpus {lc.devices}: only {torch.cuda.device_count()} CUDA devices are visible")
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.launcher.api import LaunchConfig, elastic_launch
 
-    lc = LaunchConfig(
+    elastic = LaunchConfig(
         min_nodes=1,
         max_nodes=1,
-        nproc_per_node=cfg.devices,
+        nproc_per_node=lc.devices,
         run_id=uuid.uuid4().hex,
         rdzv_backend="c10d",
         rdzv_endpoint="127.0.0.1:0",
         max_restarts=0,
         monitor_interval=0.1,
     )
-    error = Path(cfg.out) / ".error"
+    error = Path(lc.errors) / ".error"
     error.unlink(missing_ok=True)
     try:
-        return elastic_launch(lc, _worker)(fn, cfg.model_dump_json())[0]
+        return elastic_launch(elastic, _worker)(fn, lc.model_dump_json(), arg)[0]
     except ChildFailedError:
         if error.is_file():
             raise ArchspecError(error.read_text()) from None

@@ -26,7 +26,7 @@ from archspec.compiler.weights import load_pretrained
 from archspec.errors import ArchspecError
 
 from . import checkpoint
-from .config import DataConfig, TrainConfig
+from .config import DataConfig, Launch
 from .data import FolderData, TensorData, load_small, to_rgb8
 from .distributed import Context, launch
 from .protocol import METHODS, centre_posterior, combine, paper_scales, scale_posteriors, single_scale, wrong
@@ -345,10 +345,8 @@ def evaluate_sources(job: EvalJob, devices: int = 1, cuda: bool | None = None) -
     for s in job.sources:
         if not Path(s).exists():
             raise ArchspecError(f"{s}: no such run folder or weights file; expected an archspec train run")
-    cfg = TrainConfig(
-        spec="eval", devices=devices, cuda=cuda, out=str(Path(job.sources[0]) / "eval"), progress=job.progress
-    )
-    return launch(_Eval(job), cfg)
+    lc = Launch(devices=devices, cuda=cuda, errors=str(Path(job.sources[0]) / "eval"))
+    return launch(_Eval(job), lc, None)
 
 
 def evaluate_checkpoints(job: EvalJob, devices: int = 1, cuda: bool | None = None) -> list[dict]:
@@ -362,5 +360,5 @@ class _Eval:
     def __init__(self, job: EvalJob) -> None:
         self.job = job
 
-    def __call__(self, cfg, ctx):
+    def __call__(self, arg, ctx):
         return _run(self.job, ctx)

@@ -19,13 +19,13 @@ from typing import Literal
 import tomllib
 from pydantic import ConfigDict, Field, ValidationError, model_validator
 
+from archspec.choices import Init
 from archspec.errors import ArchspecError
 from archspec.ir import Node
 
 from .config import parse_scale
 
 PAPER_CROP = 224
-Init = Literal["normal", "glorot", "torchvision"]
 
 
 class Strict(Node):
@@ -45,7 +45,7 @@ class Settings(Strict):
     epochs: int = Field(default=74, ge=1)
     batch: int = Field(default=256, ge=1)
     lr: float = Field(default=0.01, gt=0)
-    init: Init = "normal"
+    init: Init = Init.normal
     init_std: float = Field(default=0.01, gt=0)
     patience: int = Field(default=2, ge=0)
     holdout: float = Field(default=0.05, ge=0, lt=1)

@@ -103,7 +103,11 @@ def _net_a(cfg: TrainConfig, net) -> Network:
     classes = next(layer.out_features for layer in reversed(net.layers) if layer.kind == "fc")
     i = net.input
     return archspec.network(
-        "A", num_classes=classes, input=f"{i.height}x{i.width}x{i.channels}", width=cfg.width, batch_norm=cfg.batch_norm
+        "A",
+        num_classes=classes,
+        input=f"{i.height}x{i.width}x{i.channels}",
+        width=cfg.model.width,
+        batch_norm=cfg.model.batch_norm,
     )
 
 
@@ -143,10 +147,10 @@ def train(cfg: TrainConfig) -> Result:
     """Train `cfg` in its run folder, which this process owns (locked) until the run ends."""
     if os.environ.get("RANK", "0") != "0":  # under torchrun: rank 0 holds the lock for all
         prepare(cfg)
-        return launch(run, cfg)
+        return launch(run, cfg.launch, cfg)
     with checkpoint.locked(cfg.out):
         prepare(cfg)
-        return launch(run, cfg)
+        return launch(run, cfg.launch, cfg)
 
 
 # ---------------------------------------------------------------- the loop
@@ -190,8 +194,8 @@ def setup(cfg: TrainConfig, ctx: Context, data) -> tuple[Network, State, list]:
             cfg.spec,
             num_classes=len(data.classes),
             input=f"{crop}x{crop}x{data.channels}",
-            width=cfg.width,
-            batch_norm=cfg.batch_norm,
+            width=cfg.model.width,
+            batch_norm=cfg.model.batch_norm,
         )
         written = archspec.resolve(cfg.spec).input
         if ctx.main and cfg.progress and written != net.input:  # the data decides; say so, once
@@ -206,7 +210,7 @@ def setup(cfg: TrainConfig, ctx: Context, data) -> tuple[Network, State, list]:
     model, copied = _model(cfg, net, ctx)
     plain = model
     if ctx.world > 1:
-        if cfg.batch_norm:
+        if any(isinstance(m, nn.BatchNorm2d) for m in model.modules()):
             model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
         model = plain = nn.parallel.DistributedDataParallel(model)
     st = State(model, plain, *_optimizer(model, cfg))
@@ -433,60 +437,6 @@ def resumed(run: str, given: dict, devices: int) -> TrainConfig:
     return new
 
 
-def run_cli(args: dict, given: set[str] = frozenset()) -> Result:
-    """The `archspec train` options -> TrainConfig -> train(); `given`: the options written on the command line."""
-    from .config import DataConfig, Recipe, parse_scale
-    from .distributed import processes
-
-    devices = processes(args["gpus"], args["nproc"])
-    if args["resume"]:
-        return train(resumed(args["resume"], {k: args[k] for k in given}, devices))
-    if not args["spec"]:
-        raise ArchspecError("train: no spec; expected a spec file or name (e.g. specs/A.txt), or --resume RUN")
-    data = DataConfig(
-        source=args["data"],
-        root=args["data_root"],
-        crop=args["crop"],
-        flip=not args["no_flip"],
-        scale=parse_scale(args["scale"]) if args["scale"] else None,
-        pca_std=args["pca"],
-        workers=args["workers"],
-        holdout=args["holdout"],
-    )
-    recipe = Recipe(
-        **{
-            k: args[k]
-            for k in (
-                "epochs",
-                "batch",
-                "lr",
-                "momentum",
-                "weight_decay",
-                "dropout",
-                "patience",
-                "init",
-                "init_std",
-                "pretrained_a",
-                "finetune",
-                "seed",
-                "max_steps",
-            )
-        }
-    )
-    name = Path(args["spec"]).stem if Path(args["spec"]).suffix else args["spec"]
-    minutes, steps = parse_every(args["checkpoint_every"])
-    cfg = TrainConfig(
-        spec=args["spec"],
-        width=args["width"],
-        batch_norm=args["bn"],
-        data=data,
-        recipe=recipe,
-        out=args["out"] or f"runs/{name}",
-        backend=args["backend"],
-        devices=devices,
-        cuda=None if args["gpus"] > 1 or args["nproc"] == 1 else False,
-        checkpoint_minutes=minutes,
-        checkpoint_steps=steps,
-        threads=args["threads"],
-    )
-    return train(cfg)
+def resume(run: str, given: dict, devices: int = 1) -> Result:
+    """`archspec train --resume RUN`: continue the run (see `resumed` for what `given` may change)."""
+    return train(resumed(run, given, devices))

@@ -25,7 +25,9 @@ def imports(path: Path) -> set[str]:
 
 @pytest.mark.parametrize("name", LOWER)
 def test_the_language_and_the_ir_import_no_torch_compiler_or_harness(name):
-    bad = {m for m in imports(ROOT / name) if m.split(".")[0] in ("torch", "triton") or "compiler" in m or "harness" in m}
+    bad = {
+        m for m in imports(ROOT / name) if m.split(".")[0] in ("torch", "triton") or "compiler" in m or "harness" in m
+    }
     assert not bad, f"{name} imports {bad}"
 
 

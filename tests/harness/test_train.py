@@ -10,6 +10,7 @@ import archspec
 from archspec.errors import ArchspecError
 from archspec.harness import DataConfig, Recipe, TrainConfig, train
 from archspec.harness.checkpoint import read_run
+from archspec.passes import Overrides
 
 from .conftest import TINY, synthetic
 
@@ -29,8 +30,7 @@ def test_width_reduced_a_learns_fashion_mnist_far_above_chance(tmp_path):
     """The embedded real subset: 10 classes (chance: 90% top-1 error), a few seconds on 2 cores."""
     cfg = TrainConfig(
         spec="specs/A.txt",
-        width=0.125,
-        batch_norm=True,
+        model=Overrides(width=0.125, batch_norm=True),
         out=str(tmp_path / "a"),
         backend="torch",
         progress=False,
@@ -241,7 +241,7 @@ def test_a_quarter_width_resnet18_learns_the_embedded_data_and_evaluates_dense_a
 
     cfg = TrainConfig(
         spec="resnet18",
-        width=0.25,
+        model=Overrides(width=0.25),
         out=str(tmp_path / "r18"),
         backend="torch",
         progress=False,

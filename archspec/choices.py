@@ -1,0 +1,26 @@
+"""The option choices shared by the CLI, the compiler, training and bench: one enum each, no torch import."""
+
+from __future__ import annotations
+
+from enum import Enum
+
+
+class _Choice(str, Enum):
+    def __str__(self) -> str:  # the value, as the option is written: `torch`, not `Backend.torch`
+        return self.value
+
+
+class Backend(_Choice):
+    """Which compiler builds the module: torch layers, fused Triton kernels, or triton on CUDA and torch elsewhere."""
+
+    torch = "torch"
+    triton = "triton"
+    auto = "auto"
+
+
+class Init(_Choice):
+    """Weight initialisation (Sec. 3.1): N(0, std), Glorot uniform, or torchvision's (Kaiming convs)."""
+
+    normal = "normal"
+    glorot = "glorot"
+    torchvision = "torchvision"
