@@ -3,7 +3,8 @@
 `TrainConfig` = what to train (spec + the model `Overrides` of `archspec.passes`)
 + `DataConfig` + `Recipe` + where and how to run (`Launch` for the processes).
 The class count and input shape come from the data, not from the overrides.
-Defaults are the paper's Section 3.1 values; small data scales the protocol down through `crop` and `scale` (e.g. crop 32 from S = 37 = 256/224 x 32).
+Defaults are the paper's Section 3.1 values; small data scales the protocol down
+through `crop` and `scale` (e.g. crop 32 from S = 37 = 256/224 x 32).
 """
 
 from __future__ import annotations
