@@ -90,6 +90,10 @@ class Layer(Node):
 
     src: Src | None = None
     token: ClassVar[str | None] = None  # the written word, a regex matched in full, case-insensitive
+    syntax: ClassVar[str] = ""  # how the word is written, for error messages (e.g. conv<k>-<c>)
+    example: ClassVar[str] = ""  # a written word, for did-you-mean hints
+    on_maps: ClassVar[bool] = True  # may stand inside a residual block or a branch
+    global_pool: ClassVar[bool] = False  # pools the whole map: the fully convolutional form leaves it out
     weight: ClassVar[bool] = False  # a hidden weight layer implies a ReLU after it
     fusion: ClassVar[tuple[Pattern, ...]] = ()
 
@@ -169,6 +173,8 @@ class Conv(Layer):
     bias: bool = True
 
     token: ClassVar[str] = r"conv([0-9]+)-([0-9]+)(?:/([0-9]+))?(?:p([0-9]+))?"
+    syntax: ClassVar[str] = "conv<k>-<c>[/<stride>][p<pad>]"
+    example: ClassVar[str] = "conv3-64"
     weight: ClassVar[bool] = True
     fusion: ClassVar[tuple[Pattern, ...]] = (
         Pattern("conv_bias_relu_pool", (_relu, _pool2), _same_odd_conv),
@@ -237,6 +243,8 @@ class BatchNorm(Layer):
     momentum: float = 0.1
 
     token: ClassVar[str] = r"bn|batchnorm"
+    syntax: ClassVar[str] = "bn"
+    example: ClassVar[str] = "bn"
 
     def infer(self, shape, rf, jump):
         return _map(self, shape), 2 * shape[0], 0, rf, jump
@@ -265,6 +273,8 @@ class MaxPool(Layer):
     ceil: bool = False
 
     token: ClassVar[str] = r"maxpool(?:([0-9]+)(?:/([0-9]+))?(?:p([0-9]+))?(ceil)?)?"
+    syntax: ClassVar[str] = "maxpool[<k>/<s>]"
+    example: ClassVar[str] = "maxpool"
 
     @model_validator(mode="after")
     def _half_window(self) -> MaxPool:
@@ -309,6 +319,9 @@ class GlobalAvgPool(Layer):
     kind: Literal["avgpool"] = "avgpool"
 
     token: ClassVar[str] = r"avgpool"
+    syntax: ClassVar[str] = "avgpool"
+    example: ClassVar[str] = "avgpool"
+    global_pool: ClassVar[bool] = True
 
     def infer(self, shape, rf, jump):
         c, h, w = _map(self, shape)
@@ -335,6 +348,8 @@ class LRN(Layer):
     alpha_convention: Literal["sum", "mean"] = "sum"
 
     token: ClassVar[str] = r"lrn"
+    syntax: ClassVar[str] = "LRN"
+    example: ClassVar[str] = "LRN"
     fusion: ClassVar[tuple[Pattern, ...]] = (Pattern("lrn"),)
 
     @property
@@ -360,6 +375,9 @@ class FC(Layer):
     out_features: int = Field(ge=1)
 
     token: ClassVar[str] = r"fc-([0-9]+)"
+    syntax: ClassVar[str] = "FC-<n>"
+    example: ClassVar[str] = "FC-4096"
+    on_maps: ClassVar[bool] = False
     weight: ClassVar[bool] = True
     fusion: ClassVar[tuple[Pattern, ...]] = (Pattern("linear_bias_relu", (_relu,)), Pattern("linear_bias"))
 
@@ -397,6 +415,9 @@ class Dropout(Layer):
     p: float = Field(default=0.5, ge=0.0, lt=1.0)
 
     token: ClassVar[str] = r"dropout(0?\.[0-9]+)?"
+    syntax: ClassVar[str] = "dropout"
+    example: ClassVar[str] = "dropout"
+    on_maps: ClassVar[bool] = False
 
     @classmethod
     def read(cls, m, num):
@@ -412,6 +433,9 @@ class Softmax(Layer):
     kind: Literal["softmax"] = "softmax"
 
     token: ClassVar[str] = r"soft-?max"
+    syntax: ClassVar[str] = "soft-max"
+    example: ClassVar[str] = "soft-max"
+    on_maps: ClassVar[bool] = False
 
     @property
     def label(self) -> str:

@@ -77,11 +77,9 @@ _SET = re.compile(r"set\s+bn-eps\s+([0-9]*\.?[0-9]+(?:e-?[0-9]+)?)(?=[\s#|;]|$)"
 _KIND_TOKENS = [(kind, re.compile(kind.token, re.I)) for kind in KINDS if kind.token]
 MAX_SPEC_BYTES = 1 << 20  # a spec is a column of a table: 1 MiB is thousands of layers
 _IMPLIED = {"relu"}
-_EXAMPLES = ["conv3-64", "maxpool", "LRN", "FC-4096", "soft-max", "input", "avgpool", "bn", "dropout"]
-EXPECTED_LAYER = (
-    "a layer: conv<k>-<c>[/<stride>][p<pad>], bn, maxpool[<k>/<s>], avgpool, LRN, dropout, FC-<n> or soft-max"
-)
-_MAP_KINDS = ("conv", "batchnorm", "maxpool", "avgpool", "lrn")
+_EXAMPLES = [kind.example for kind in KINDS if kind.example] + ["input"]
+EXPECTED_LAYER = "a layer: " + ", ".join(kind.syntax for kind in KINDS if kind.syntax)
+_MAP_KINDS = tuple(kind.model_fields["kind"].default for kind in KINDS if kind.token and kind.on_maps)
 
 
 class _Text:
@@ -361,7 +359,8 @@ def _check_group(t: _Text, items: list[_Item], what: str) -> None:
             line, col = _where(item)
             raise SpecError(
                 f"{item.src.text!r} inside {what}",
-                "map layers inside [ ] and { } (conv, bn, maxpool, avgpool, LRN); FC layers come last",
+                f"map layers inside [ ] and {{ }} ({', '.join(k.syntax for k in KINDS if k.token and k.on_maps)}); "
+                "FC layers come last",
                 path=t.path,
                 line=line,
                 col=col,

@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from archspec.infer import NetworkStats, infer
-from archspec.ir import GlobalAvgPool, Network, classifier_start, module_paths, walk
+from archspec.ir import Network, classifier_start, module_paths, walk
 
 
 def split(net: Network) -> int:
@@ -126,7 +126,7 @@ class GraphNet(nn.Module):
                 continue
             module = modules[next(it)]
             if module is not None:
-                steps.append(("avgpool" if isinstance(layer, GlobalAvgPool) else "module", module))
+                steps.append(("global_pool" if layer.global_pool else "module", module))
         return steps
 
     def _run(self, steps, x: torch.Tensor, dense: bool) -> torch.Tensor:
@@ -137,7 +137,7 @@ class GraphNet(nn.Module):
                     if dense:
                         continue
                 x = arg(x)
-            elif kind == "avgpool":
+            elif kind == "global_pool":
                 x = x if dense else arg(x)  # dense: the FC layers score every position, averaged later
             elif kind == "residual":
                 body, short = arg
