@@ -313,6 +313,44 @@ class MaxPool(Layer):
         return nn.MaxPool2d(self.kernel, self.stride, self.padding, ceil_mode=self.ceil)
 
 
+class AvgPool(Layer):
+    """`avgpool<k>[/<s>][p<pad>][ceil]`: k x k average pooling (stride defaults to the window; padding counts
+    as zeros, as torch's default), e.g. GoogLeNet's auxiliary heads (avgpool5/3) or DenseNet's transitions."""
+
+    kind: Literal["avgpool_window"] = "avgpool_window"
+    kernel: int = Field(ge=1, le=31)
+    stride: int = Field(ge=1, le=31)
+    padding: int = Field(default=0, ge=0)
+    ceil: bool = False
+
+    token: ClassVar[str] = r"avgpool([0-9]+)(?:/([0-9]+))?(?:p([0-9]+))?(ceil)?"
+    syntax: ClassVar[str] = "avgpool<k>[/<s>]"
+    example: ClassVar[str] = "avgpool5/3"
+
+    @classmethod
+    def read(cls, m, num):
+        k = num(1, "pool window", 1, 31)
+        s = num(2, "pool stride", 1, 31) if m.group(2) else k
+        p = num(3, "pool padding", 0, k // 2) if m.group(3) else 0
+        return cls(kernel=k, stride=s, padding=p, ceil=bool(m.group(4)))
+
+    @property
+    def label(self) -> str:
+        pad = f"p{self.padding}" if self.padding else ""
+        return f"avgpool{self.kernel}/{self.stride}{pad}{'ceil' if self.ceil else ''}"
+
+    def infer(self, shape, rf, jump):
+        c, h, w = _map(self, shape)
+        k, s, p = self.kernel, self.stride, self.padding
+        if h + 2 * p < k or w + 2 * p < k:
+            raise ShapeError(f"{self.label} on a {h}x{w} map", f"a map of at least {k}x{k}")
+        out = (c, _pool_side(h, k, s, p, self.ceil), _pool_side(w, k, s, p, self.ceil))
+        return out, 0, 0, rf + (k - 1) * jump, jump * s
+
+    def torch(self, shape, nn):
+        return nn.AvgPool2d(self.kernel, self.stride, self.padding, ceil_mode=self.ceil)
+
+
 class GlobalAvgPool(Layer):
     """`avgpool`: average over the whole map, to 1x1 (ResNet, GoogLeNet)."""
 
@@ -556,7 +594,7 @@ class Concat(Layer):
         return (sum(o[0][0] for o in outs), *first[1:]), 0, 0, rf_max, max(o[2] for o in outs)
 
 
-KINDS: tuple[type[Layer], ...] = (Conv, BatchNorm, ReLU, MaxPool, GlobalAvgPool, LRN, FC, Dropout, Softmax)
+KINDS: tuple[type[Layer], ...] = (Conv, BatchNorm, ReLU, MaxPool, AvgPool, GlobalAvgPool, LRN, FC, Dropout, Softmax)
 GROUPS: tuple[type[Layer], ...] = (Residual, Stage, Concat)
 AnyLayer = Annotated[Union[KINDS + GROUPS], Field(discriminator="kind")]  # noqa: UP007 (a runtime tuple)
 for _group in GROUPS:
