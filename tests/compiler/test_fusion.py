@@ -32,7 +32,7 @@ def test_a_lrn_keeps_the_pool_after_lrn_in_torch():
 def test_batch_norm_folds_into_the_conv_and_says_what_runs_where_in_training():
     net = archspec.network("conv3-4 maxpool FC-2", batch_norm=True)
     assert ops(net)[:2] == [("conv_bn_relu", "triton", 3), ("maxpool", "torch", 1)]
-    assert "batch norm (batch statistics)" in plan(net)[0].training and plan(net)[-1].training == "same"
+    assert "BN (batch statistics)" in plan(net)[0].training and plan(net)[-1].training == "same"
 
 
 def test_strided_convs_run_in_triton_and_padding_past_the_kernel_in_torch():
