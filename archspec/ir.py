@@ -262,41 +262,31 @@ class ReLU(Layer):
         return nn.ReLU(inplace=True)
 
 
-class MaxPool(Layer):
-    """`maxpool`: the paper's 2x2 window, stride 2 (floor on odd sizes); `maxpool<k>[/<s>][p<pad>][ceil]`
-    for other windows (stride defaults to the window), padding and torch's ceil mode."""
+class _WindowPool(Layer):
+    """What max and average pooling share: a k x k window, a stride (the window's, unless written), zero
+    padding of at most half the window, torch's floor or ceil mode; written `<name><k>[/<s>][p<pad>][ceil]`."""
 
-    kind: Literal["maxpool"] = "maxpool"
-    kernel: int = Field(default=2, ge=1)
-    stride: int = Field(default=2, ge=1)
+    kernel: int = Field(default=2, ge=1, le=31)
+    stride: int = Field(default=2, ge=1, le=31)
     padding: int = Field(default=0, ge=0)
     ceil: bool = False
 
-    token: ClassVar[str] = r"maxpool(?:([0-9]+)(?:/([0-9]+))?(?:p([0-9]+))?(ceil)?)?"
-    syntax: ClassVar[str] = "maxpool[<k>/<s>]"
-    example: ClassVar[str] = "maxpool"
-
     @model_validator(mode="after")
-    def _half_window(self) -> MaxPool:
+    def _half_window(self) -> _WindowPool:
         if 2 * self.padding > self.kernel:
-            raise ValueError(f"maxpool{self.kernel}: padding {self.padding} is more than half the window")
+            raise ValueError(f"{self.label}: padding {self.padding} is more than half the window")
         return self
 
     @classmethod
     def read(cls, m, num):
-        if m.group(1) is None:
-            return cls()
         k = num(1, "pool window", 1, 31)
         s = num(2, "pool stride", 1, 31) if m.group(2) else k
         p = num(3, "pool padding", 0, k // 2) if m.group(3) else 0
         return cls(kernel=k, stride=s, padding=p, ceil=bool(m.group(4)))
 
-    @property
-    def label(self) -> str:
-        if (self.kernel, self.stride, self.padding, self.ceil) == (2, 2, 0, False):
-            return "maxpool"
+    def window_label(self, name: str) -> str:
         pad = f"p{self.padding}" if self.padding else ""
-        return f"maxpool{self.kernel}/{self.stride}{pad}{'ceil' if self.ceil else ''}"
+        return f"{name}{self.kernel}/{self.stride}{pad}{'ceil' if self.ceil else ''}"
 
     def infer(self, shape, rf, jump):
         c, h, w = _map(self, shape)
@@ -304,48 +294,48 @@ class MaxPool(Layer):
         if h + 2 * p < k or w + 2 * p < k:
             raise ShapeError(
                 f"{self.label} on a {h}x{w} map, which would shrink it below 1x1",
-                f"a map of at least {k}x{k} (remove a maxpool or use a larger input)",
+                f"a map of at least {k}x{k} (remove a pool or use a larger input)",
             )
         out = (c, _pool_side(h, k, s, p, self.ceil), _pool_side(w, k, s, p, self.ceil))
         return out, 0, 0, rf + (k - 1) * jump, jump * s
+
+
+class MaxPool(_WindowPool):
+    """`maxpool`: the paper's 2x2 window, stride 2 (floor on odd sizes); `maxpool<k>[/<s>][p<pad>][ceil]`
+    for other windows (stride defaults to the window), padding and torch's ceil mode."""
+
+    kind: Literal["maxpool"] = "maxpool"
+
+    token: ClassVar[str] = r"maxpool(?:([0-9]+)(?:/([0-9]+))?(?:p([0-9]+))?(ceil)?)?"
+    syntax: ClassVar[str] = "maxpool[<k>/<s>]"
+    example: ClassVar[str] = "maxpool"
+
+    @classmethod
+    def read(cls, m, num):
+        return cls() if m.group(1) is None else super().read(m, num)
+
+    @property
+    def label(self) -> str:
+        paper = (self.kernel, self.stride, self.padding, self.ceil) == (2, 2, 0, False)
+        return "maxpool" if paper else self.window_label("maxpool")
 
     def torch(self, shape, nn):
         return nn.MaxPool2d(self.kernel, self.stride, self.padding, ceil_mode=self.ceil)
 
 
-class AvgPool(Layer):
+class AvgPool(_WindowPool):
     """`avgpool<k>[/<s>][p<pad>][ceil]`: k x k average pooling (stride defaults to the window; padding counts
     as zeros, as torch's default), e.g. GoogLeNet's auxiliary heads (avgpool5/3) or DenseNet's transitions."""
 
     kind: Literal["avgpool_window"] = "avgpool_window"
-    kernel: int = Field(ge=1, le=31)
-    stride: int = Field(ge=1, le=31)
-    padding: int = Field(default=0, ge=0)
-    ceil: bool = False
 
     token: ClassVar[str] = r"avgpool([0-9]+)(?:/([0-9]+))?(?:p([0-9]+))?(ceil)?"
     syntax: ClassVar[str] = "avgpool<k>[/<s>]"
     example: ClassVar[str] = "avgpool5/3"
 
-    @classmethod
-    def read(cls, m, num):
-        k = num(1, "pool window", 1, 31)
-        s = num(2, "pool stride", 1, 31) if m.group(2) else k
-        p = num(3, "pool padding", 0, k // 2) if m.group(3) else 0
-        return cls(kernel=k, stride=s, padding=p, ceil=bool(m.group(4)))
-
     @property
     def label(self) -> str:
-        pad = f"p{self.padding}" if self.padding else ""
-        return f"avgpool{self.kernel}/{self.stride}{pad}{'ceil' if self.ceil else ''}"
-
-    def infer(self, shape, rf, jump):
-        c, h, w = _map(self, shape)
-        k, s, p = self.kernel, self.stride, self.padding
-        if h + 2 * p < k or w + 2 * p < k:
-            raise ShapeError(f"{self.label} on a {h}x{w} map", f"a map of at least {k}x{k}")
-        out = (c, _pool_side(h, k, s, p, self.ceil), _pool_side(w, k, s, p, self.ceil))
-        return out, 0, 0, rf + (k - 1) * jump, jump * s
+        return self.window_label("avgpool")
 
     def torch(self, shape, nn):
         return nn.AvgPool2d(self.kernel, self.stride, self.padding, ceil_mode=self.ceil)

@@ -42,7 +42,7 @@ def test_it_compiles_to_avgpool2d_and_computes_it():
 def test_a_window_larger_than_the_map_names_the_layer():
     with pytest.raises(SpecError) as info:
         infer(archspec.parse("input 4x4x3\nconv3-4 avgpool5/3 FC-2", path="p.txt"))
-    assert (info.value.line, info.value.col) == (2, 9) and info.value.found == "avgpool5/3 on a 4x4 map"
+    assert (info.value.line, info.value.col) == (2, 9) and info.value.found.startswith("avgpool5/3 on a 4x4 map")
 
 
 def test_global_average_pooling_is_still_plain_avgpool():
