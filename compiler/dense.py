@@ -17,7 +17,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .eager import VGG, GraphNet
+from .eager import VGG, GraphNet, split
 
 
 def _fc_to_conv(fc: nn.Linear, channels: int, kh: int, kw: int) -> nn.Conv2d:
@@ -54,7 +54,7 @@ def to_dense(model: VGG | GraphNet) -> DenseVGG | DenseGraph:
         return DenseGraph(model).train(model.training)
     if not len(model.classifier):
         raise ValueError(f"{model.net.name}: has no FC layer, so it is fully convolutional already")
-    c, h, w = model.stats.layers[len(model.features)].in_shape
+    c, h, w = model.stats.layers[split(model.net)].in_shape  # the map the first FC layer flattens
     head, first = [], True
     for m in model.classifier:
         if isinstance(m, nn.Linear):
