@@ -63,9 +63,7 @@ def _match(items: Numbered, i: int, tail: int | None) -> Kernel | None:
         if pattern.tail and (tail is None or i + len(pattern.follow) != len(items) - 1):
             continue
         layers = tuple(idx for _, idx, _ in items[i : i + 1 + len(pattern.follow)]) + ((tail,) if pattern.tail else ())
-        training = (
-            "conv in Triton; batch norm (batch statistics) and the rest in torch" if "_bn" in pattern.op else "same"
-        )
+        training = "conv Triton; BN (batch statistics) and the rest torch" if "_bn" in pattern.op else "same"
         return Kernel(op=pattern.op, impl="triton", layers=layers, training=training)
     return None
 
