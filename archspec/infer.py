@@ -8,6 +8,10 @@ its input and output shape, parameters, multiply-accumulates (MACs; FLOPs are
 jump (the input-pixel stride between neighbouring outputs). Counting is
 analytic: no weights are allocated and torch is not imported.
 
+Shapes are named tuples in torch's order: `MapShape(channels, height, width)` for a
+map, `VectorShape(features)` after an FC layer; they compare equal to plain tuples,
+and tables print them as the papers do, `HxWxC` (`ir.dims_text`).
+
 Conventions: MACs count conv and FC multiply-accumulates only (bias adds, ReLU,
 pooling and normalisation are not multiply-accumulates). An FC layer on a map
 flattens it (C*H*W inputs); its receptive field is the whole map. On a
@@ -16,10 +20,33 @@ non-square map `rf` is the larger side.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from pydantic import Field
 
 from .errors import SpecError
 from .ir import Dims, Layer, Network, Node, ShapeError, infer_seq
+
+
+class MapShape(NamedTuple):
+    """A feature map's shape, in torch's order: `(C, H, W)`, printed `HxWxC` (`ir.dims_text`)."""
+
+    channels: int
+    height: int
+    width: int
+
+
+class VectorShape(NamedTuple):
+    """A flat vector's shape (after an FC layer): `(N,)`."""
+
+    features: int
+
+
+LayerShape = MapShape | VectorShape
+
+
+def named(dims: Dims) -> LayerShape:
+    return MapShape(*dims) if len(dims) == 3 else VectorShape(*dims)
 
 
 class LayerStats(Node):
@@ -27,8 +54,8 @@ class LayerStats(Node):
     layer: Layer = Field(exclude=True)
     kind: str
     label: str
-    in_shape: Dims
-    out_shape: Dims
+    in_shape: LayerShape = Field(description="(channels, height, width) of a map, (features,) of a vector")
+    out_shape: LayerShape
     params: int
     macs: int
     activations: int = Field(description="elements in the output, per image")
@@ -42,7 +69,7 @@ class LayerStats(Node):
 
 class NetworkStats(Node):
     name: str
-    input: Dims
+    input: MapShape
     layers: tuple[LayerStats, ...]
     weight_layers: int = Field(description="depth in weight layers, on the longest path")
 
@@ -59,7 +86,7 @@ class NetworkStats(Node):
         return 2 * self.macs
 
     @property
-    def out_shape(self) -> Dims:
+    def out_shape(self) -> LayerShape:
         return self.layers[-1].out_shape
 
 
@@ -84,8 +111,8 @@ def infer(net: Network) -> NetworkStats:
                 layer=layer,
                 kind=layer.kind,
                 label=layer.label,
-                in_shape=shape,
-                out_shape=out_shape,
+                in_shape=named(shape),
+                out_shape=named(out_shape),
                 params=params,
                 macs=macs,
                 activations=n,
@@ -99,4 +126,4 @@ def infer(net: Network) -> NetworkStats:
         infer_seq(net.layers, shape, 1, 1, emit)
     except ShapeError as e:
         raise _fail(e.layer, e.found, e.expected) from None
-    return NetworkStats(name=net.name, input=shape, layers=tuple(rows), weight_layers=net.weight_layers)
+    return NetworkStats(name=net.name, input=MapShape(*shape), layers=tuple(rows), weight_layers=net.weight_layers)

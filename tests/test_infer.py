@@ -133,3 +133,14 @@ def test_a_too_small_map_inside_a_block_names_the_layer_in_it():
     with pytest.raises(SpecError) as info:
         infer(archspec.parse("input 8x8x3\n{conv1-2 | conv3-8/2 conv5-8p0\n conv5-8p0}", path="b.txt"))
     assert (info.value.line, info.value.col) == (2, 22) and info.value.found == "conv5-8p0 on a 4x4 map"
+
+
+def test_shapes_have_named_fields_in_torchs_order_and_print_as_the_papers_do():
+    from archspec.infer import MapShape, VectorShape
+    from archspec.ir import dims_text
+
+    stats = infer(archspec.network("D"))
+    first, last = stats.layers[0].out_shape, stats.out_shape
+    assert first == MapShape(channels=64, height=224, width=224) == (64, 224, 224) and first.width == 224
+    assert last == VectorShape(features=1000) and stats.input.channels == 3
+    assert (dims_text(first), dims_text(last)) == ("224x224x64", "1000")
