@@ -24,6 +24,7 @@ the CLI prints them as HxWxC, as the papers' tables do.
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Callable, Iterator
 from typing import Annotated, Any, ClassVar, Literal, NamedTuple, Union
@@ -52,8 +53,8 @@ class Src(Node):
 class ShapeError(ValueError):
     """Raised by `Layer.infer`; `archspec.infer` turns it into a `SpecError` at the layer's source."""
 
-    def __init__(self, found: str, expected: str) -> None:
-        self.found, self.expected = found, expected
+    def __init__(self, found: str, expected: str, hint: str | None = None) -> None:
+        self.found, self.expected, self.hint = found, expected, hint
         super().__init__(f"found {found}; expected {expected}")
 
 
@@ -201,6 +202,7 @@ class Conv(Layer):
             raise ShapeError(
                 f"even kernel size {k} in {m.group(0)!r}",
                 "an odd kernel size (1, 3, 5, ...) or written padding",
+                "stride-1 'same' convolutions keep the map size only with odd kernels; pad an even one: conv4-64p1",
             )
         return cls(kernel=k, out_channels=c, stride=stride, padding=pad)
 
@@ -601,6 +603,20 @@ def walk(layers: tuple[Layer, ...]) -> Iterator[Layer]:
         for seq in layer.children():
             yield from walk(seq)
         yield layer
+
+
+Numbered = list[tuple[Layer, int, list]]  # (node, walk index, its numbered children sequences)
+
+
+def numbered(layers: tuple[Layer, ...], counter: Iterator[int] | None = None) -> Numbered:
+    """The tree with each node's `walk` index (children before their group): what compiled modules and the
+    fusion plan name nodes by."""
+    counter = counter if counter is not None else itertools.count()
+    out = []
+    for layer in layers:
+        subs = [numbered(seq, counter) for seq in layer.children()]
+        out.append((layer, next(counter), subs))
+    return out
 
 
 def map_layers(layers: tuple[Layer, ...], fn: Callable[[Layer], tuple[Layer, ...]]) -> tuple[Layer, ...]:

@@ -201,11 +201,8 @@ def _leaf(t: _Text, offset: int, word: str) -> _Item:
 
             try:
                 node = kind.read(m, num)
-            except ShapeError as e:
-                hint = (
-                    "stride-1 'same' convolutions keep the map size only with odd kernels; pad an even one: conv4-64p1"
-                )
-                raise t.error(m.start(1) if m.lastindex else offset, e.found, e.expected, hint) from None
+            except ShapeError as e:  # a value the kind refuses: at its first number
+                raise t.error(m.start(1) if m.lastindex else offset, e.found, e.expected, e.hint) from None
             return _Item(node.kind, src, node=node.model_copy(update={"src": src}))
     raise t.error(offset, repr(word[:40]), EXPECTED_LAYER, _suggest(word))
 
@@ -218,8 +215,9 @@ def _lex(t: _Text) -> list[tuple[str, int, str, _Item | None]]:
         m = _TOKEN.match(t.text, offset)
         kind = m.lastgroup
         if kind == "word" and _INPUT_START.match(t.text, offset):
-            item, offset = _input(t, offset)
-            out.append(("item", item.src.col, item.src.text, item))
+            item, end = _input(t, offset)
+            out.append(("item", offset, item.src.text, item))
+            offset = end
             continue
         if kind == "word" and _SET_START.match(t.text, offset):
             s = _SET.match(t.text, offset)
@@ -270,7 +268,7 @@ class _Parser:
                 items.append(self.block(offset))
             elif typ == "{":
                 items.append(self.branches(offset))
-            elif typ == "bar" and "|" not in closers:
+            elif typ == "bar":
                 continue  # outside { }, '|' separates tokens as in a printed table
             elif typ == "rep":
                 after = f" after {items[-1].src.text!r}" if items else ""

@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from archspec.infer import NetworkStats, infer
-from archspec.ir import Network, classifier_start, module_paths, walk
+from archspec.ir import Concat, Layer, Network, Numbered, Residual, classifier_start, module_paths, numbered, walk
 
 
 def split(net: Network) -> int:
@@ -105,53 +105,54 @@ class GraphNet(nn.Module):
                     raise AssertionError(f"{node.label}: a module with parameters needs a path")
             modules.append(module)
         self._by_index = modules  # a plain list: the modules are registered at their paths
-        it = iter(range(len(modules)))
-        self._program = self._compile(net.layers, it, modules)
+        self._nodes = list(walk(net.layers))
+        self._tree = numbered(net.layers)
         init_weights(self)
 
     def module_at(self, i: int) -> nn.Module | None:
         """The module of the node with `ir.walk` index i (None for soft-max and groups)."""
         return self._by_index[i]
 
-    def node_at(self, i: int):
-        return list(walk(self.net.layers))[i]
+    def node_at(self, i: int) -> Layer:
+        return self._nodes[i]
 
-    def _compile(self, layers, it, modules) -> list[tuple]:
-        steps = []
-        for layer in layers:
-            if layer.children():
-                subs = [self._compile(seq, it, modules) for seq in layer.children()]
-                next(it)
-                steps.append((layer.kind, subs))
+    def _adds_inside(self, block: int) -> bool:
+        """Whether the body of residual block `block` adds its shortcut itself (a fused kernel does)."""
+        return False
+
+    def _leaf(self, layer: Layer, i: int, x: torch.Tensor, dense: bool, residual) -> tuple[torch.Tensor, tuple]:
+        """Run leaf node i; returns the output and the indices of later nodes it also covered."""
+        module = self.module_at(i)
+        if module is None:
+            return x, ()
+        if layer.global_pool and dense:
+            return x, ()  # dense: the FC layers score every position; evaluation averages the map
+        if isinstance(module, nn.Linear) and x.dim() > 2:
+            return (_linear_on_map(module, x), ()) if dense else (module(torch.flatten(x, 1)), ())  # (N, C*H*W)
+        return module(x), ()
+
+    def _seq(self, items: Numbered, x: torch.Tensor, dense: bool = False, residual=None) -> torch.Tensor:
+        covered: set[int] = set()
+        for layer, i, subs in items:
+            if i in covered:
                 continue
-            module = modules[next(it)]
-            if module is not None:
-                steps.append(("global_pool" if layer.global_pool else "module", module))
-        return steps
-
-    def _run(self, steps, x: torch.Tensor, dense: bool) -> torch.Tensor:
-        for kind, arg in steps:
-            if kind == "module":
-                if isinstance(arg, nn.Linear) and x.dim() > 2:
-                    x = _linear_on_map(arg, x) if dense else torch.flatten(x, 1)  # (N, C*H*W)
-                    if dense:
-                        continue
-                x = arg(x)
-            elif kind == "global_pool":
-                x = x if dense else arg(x)  # dense: the FC layers score every position, averaged later
-            elif kind == "residual":
-                body, short = arg
-                x = F.relu(self._run(body, x, dense) + (self._run(short, x, dense) if short else x))
-            elif kind == "stage":
-                x = self._run(arg[0], x, dense)
-            elif kind == "concat":
-                x = torch.cat([self._run(branch, x, dense) for branch in arg], 1)  # (N, sum of C, H, W)
+            if isinstance(layer, Residual):
+                r = self._seq(subs[1], x, dense) if layer.shortcut else x
+                y = self._seq(subs[0], x, dense, residual=r)  # a fused last kernel may add r itself
+                x = y if self._adds_inside(i) else F.relu(y + r)
+            elif isinstance(layer, Concat):
+                x = torch.cat([self._seq(branch, x, dense) for branch in subs], 1)  # (N, sum of C, H, W)
+            elif subs:  # a stage: its blocks
+                x = self._seq(subs[0], x, dense)
+            else:
+                x, more = self._leaf(layer, i, x, dense, residual)
+                covered.update(more)
         return x
 
     def forward(self, x: torch.Tensor, dense: bool = False) -> torch.Tensor:
         """Logits (N, classes); with `dense`, the class score map (N, classes, h, w) of the fully convolutional
         form (global pooling left out, each FC applied at every position)."""
-        return self._run(self._program, x, dense)
+        return self._seq(self._tree, x, dense)
 
 
 def _linear_on_map(fc: nn.Linear, x: torch.Tensor) -> torch.Tensor:

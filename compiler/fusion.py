@@ -21,12 +21,9 @@ net). The pass is pure: it reads the IR and imports no torch.
 
 from __future__ import annotations
 
-from itertools import count
 from typing import Literal
 
-from archspec.ir import Concat, Layer, Network, Node, Residual, Softmax, walk, where
-
-Numbered = list[tuple[Layer, int, list]]  # (node, walk index, numbered children sequences)
+from archspec.ir import Concat, Network, Node, Numbered, Residual, Softmax, numbered, walk, where
 
 
 class Kernel(Node):
@@ -38,16 +35,6 @@ class Kernel(Node):
     def spec(self, net: Network) -> list[str]:
         nodes = list(walk(net.layers))
         return [where(nodes[i]) for i in self.layers]
-
-
-def number(layers: tuple[Layer, ...], counter=None) -> Numbered:
-    """Each node with its `ir.walk` index (children before their group) and its numbered children."""
-    counter = counter if counter is not None else count()
-    out = []
-    for layer in layers:
-        subs = [number(seq, counter) for seq in layer.children()]
-        out.append((layer, next(counter), subs))
-    return out
 
 
 def _match(items: Numbered, i: int, tail: int | None) -> Kernel | None:
@@ -93,7 +80,7 @@ def _plan(items: Numbered, tail: int | None = None) -> list[Kernel]:
 
 
 def plan(net: Network) -> tuple[Kernel, ...]:
-    return tuple(_plan(number(net.layers)))
+    return tuple(_plan(numbered(net.layers)))
 
 
 def plan_rows(net: Network) -> list[dict]:

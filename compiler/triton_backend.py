@@ -21,11 +21,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from archspec.errors import ArchspecError
-from archspec.ir import Concat, Network, Residual
+from archspec.ir import Network
 
 from . import ops
 from .eager import VGG, GraphNet
-from .fusion import Kernel, number, plan
+from .fusion import Kernel, plan
 
 
 def _bias(conv: nn.Conv2d, dtype: torch.dtype) -> torch.Tensor:
@@ -126,38 +126,29 @@ class TritonVGG(_Launch, VGG):
 
 
 class TritonGraph(_Launch, GraphNet):
-    """Residual and Inception nets: the IR tree walked as `GraphNet` does, each leaf run by its plan step."""
+    """Residual and Inception nets: the IR tree walked as `GraphNet` walks it, each leaf run by its plan step."""
 
     def __init__(self, net: Network) -> None:
         super().__init__(net)
         self.plan = checked_plan(net)
         self._starts = {step.layers[0]: step for step in self.plan}
         self._fused_adds = {step.layers[-1] for step in self.plan if step.op == "conv_bn_add_relu"}
-        self._tree = number(net.layers)
 
-    def _seq(self, items, x: torch.Tensor, dtype, residual=None) -> torch.Tensor:
-        covered: set[int] = set()
-        for layer, idx, subs in items:
-            if idx in covered:
-                continue
-            if isinstance(layer, Residual):
-                r = self._seq(subs[1], x, dtype) if layer.shortcut else x
-                y = self._seq(subs[0], x, dtype, residual=r)  # its last kernel may add r and apply ReLU
-                x = y if idx in self._fused_adds else F.relu(y + r)
-            elif isinstance(layer, Concat):
-                x = torch.cat([self._seq(branch, x, dtype) for branch in subs], 1)  # (N, sum of C, H, W)
-            elif subs:  # a stage
-                x = self._seq(subs[0], x, dtype)
-            elif (step := self._starts.get(idx)) is not None:
-                covered.update(step.layers[1:])
-                if isinstance(self.module_at(idx), nn.Linear) and x.dim() > 2:
-                    x = torch.flatten(x, 1)  # (N, C*H*W)
-                x = self._launch(step, x, dtype, residual if step.op == "conv_bn_add_relu" else None)
-        return x
+    def _adds_inside(self, block: int) -> bool:
+        return block in self._fused_adds
+
+    def _leaf(self, layer, i, x, dense, residual):
+        step = self._starts.get(i)
+        if dense or step is None:  # the dense form (evaluation only) runs eager; soft-max has no step
+            return super()._leaf(layer, i, x, dense, residual)
+        if isinstance(self.module_at(i), nn.Linear) and x.dim() > 2:
+            x = torch.flatten(x, 1)  # (N, C*H*W)
+        dtype = _dtype(x)
+        residual = residual if step.op == "conv_bn_add_relu" else None
+        return self._launch(step, x.to(dtype=dtype), dtype, residual), step.layers[1:]
 
     def forward(self, x: torch.Tensor, dense: bool = False) -> torch.Tensor:
         """Logits through the plan; the dense form (`dense=True`, evaluation only) runs the eager graph."""
-        if dense:
-            return super().forward(x, dense=True)
-        dtype = _dtype(x)
-        return self._seq(self._tree, x.to(dtype=dtype, memory_format=torch.channels_last), dtype)
+        if not dense:
+            x = x.to(dtype=_dtype(x), memory_format=torch.channels_last)
+        return super().forward(x, dense)
