@@ -782,16 +782,14 @@ def _inception_paths(layers: tuple[Layer, ...]) -> list[str | None]:
     """torchvision's GoogLeNet: conv1..3 and maxpool1..4 numbered, `inception3a` ... named by the stage (one
     more than the max-pools before it) and a letter, `branch1..4`, then avgpool, dropout, fc."""
     out: list[str | None] = []
-    counts = {"conv": 0, "maxpool": 0}
-    stage, letter = 0, 0
+    pools, stage, letter = 0, 0, 0
     units = _units(layers)
     tops = _named(tuple(u[0] for u in units), ("conv", "maxpool"))
     for unit, name in zip(units, tops, strict=True):
         head = unit[0]
         if isinstance(head, Concat):
-            pools = counts["maxpool"] + 1
-            letter = letter + 1 if pools == stage else 1
-            stage = pools
+            letter = letter + 1 if pools + 1 == stage else 1
+            stage = pools + 1
             prefix = f"inception{stage}{'abcdefghijklmnopqrstuvwxyz'[letter - 1]}"
             for j, branch in enumerate(head.branches, 1):
                 parts = _units(branch)
@@ -799,8 +797,7 @@ def _inception_paths(layers: tuple[Layer, ...]) -> list[str | None]:
                     out += _unit_paths(part, f"{prefix}.branch{j}" if len(parts) == 1 else f"{prefix}.branch{j}.{u}")
             out.append(None)
             continue
-        if head.kind in counts:
-            counts[head.kind] += 1
+        pools += isinstance(head, MaxPool)
         out += [None] if isinstance(head, Softmax) else _unit_paths(unit, name)
     return out
 
