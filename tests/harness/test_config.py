@@ -28,3 +28,12 @@ def test_inconsistent_configs_are_rejected():
         DataConfig(crop=64, scale=(48, 64))
     with pytest.raises(ArchspecError, match="does not split over 3"):
         TrainConfig(spec="A", recipe=Recipe(batch=256), devices=3)
+
+
+def test_a_run_json_from_before_the_overrides_moved_still_loads():
+    from archspec.harness.config import TrainConfig
+
+    old = TrainConfig.model_validate({"spec": "A", "width": 0.125, "batch_norm": True, "out": "runs/a"})
+    assert (old.model.width, old.model.batch_norm, old.model.num_classes) == (0.125, True, None)
+    assert old.launch.devices == 1 and old.launch.errors == "runs/a"
+    assert TrainConfig.model_validate_json(old.model_dump_json()) == old  # and round-trips in the new form
