@@ -133,6 +133,9 @@ def train(
     weight_decay: Annotated[float, typer.Option("--weight-decay", help="L2 multiplier (paper: 5e-4).")] = 5e-4,
     dropout: Annotated[float, typer.Option(help="Dropout after the hidden FC layers (paper: 0.5).")] = 0.5,
     patience: Annotated[int, typer.Option(help="Epochs without improvement before lr /= 10.")] = 2,
+    lr_steps: Annotated[
+        str | None, typer.Option("--lr-steps", help="Epochs after which lr /= 10, e.g. 3,4 (instead of --patience).")
+    ] = None,
     init: Annotated[str, typer.Option(help=f"{' | '.join(Init)} (paper: normal).")] = Init.normal.value,
     init_std: Annotated[float, typer.Option("--init-std", help="Std of the normal init.")] = 0.01,
     pretrained_a: Annotated[str | None, typer.Option("--pretrained-a", help="Net-A run or weights.")] = None,
@@ -160,7 +163,7 @@ def train(
     bn: BN = False,
 ) -> None:
     """Train a spec with the paper's Section 3.1 recipe; leaves a checkpoint and metrics."""
-    from .harness.config import DataConfig, Recipe, TrainConfig, parse_every, parse_scale
+    from .harness.config import DataConfig, Recipe, TrainConfig, parse_every, parse_scale, parse_steps
     from .harness.distributed import processes
     from .harness.metrics import FIELDS
     from .harness.train import resume, train
@@ -195,6 +198,7 @@ def train(
                 weight_decay=weight_decay,
                 dropout=dropout,
                 patience=patience,
+                lr_steps=parse_steps(lr_steps) if lr_steps else (),
                 init=init,
                 init_std=init_std,
                 pretrained_a=pretrained_a,
@@ -286,6 +290,12 @@ def bench(
     gpus: Annotated[int, typer.Option("--gpus", min=1, help="GPU processes; also measures 1..N scaling.")] = 1,
     nproc: Annotated[int, typer.Option("--nproc", min=1, help="CPU processes (gloo); also measures scaling.")] = 1,
     threads: Threads = None,
+    jobs: Annotated[
+        int,
+        typer.Option(
+            "--jobs", "-j", min=1, help="Trainings and evaluations run side by side (CPU: the cores shared out)."
+        ),
+    ] = 1,
 ) -> None:
     """Reproduce the paper's Tables 3-6 from a suite: train or reuse, evaluate, report beside the paper."""
     from .harness.bench import run_suite
@@ -293,7 +303,13 @@ def bench(
     from .harness.distributed import processes
 
     result = run_suite(
-        suite, out, processes(gpus, nproc), data, log=lambda line: err.print(line, markup=False), threads=threads
+        suite,
+        out,
+        processes(gpus, nproc),
+        data,
+        log=lambda line: err.print(line, markup=False),
+        threads=threads,
+        jobs=jobs,
     )
     for table in result["tables"]:
         show(stdout, display_rows(table), "table", title=f"{table['name']}: {table['title']} (error, %)")

@@ -15,8 +15,11 @@ decides the claims with paired tests on the same images (`stats.py`), and writes
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import time
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,13 +56,15 @@ def run_dir(root: Path, id_: str, seed: int) -> Path:
 
 def entry_config(suite: Suite, entry: Entry, root: Path, seed: int, devices: int, data: str | None) -> TrainConfig:
     s = suite.suite
+    epochs = entry.epochs or s.epochs
     recipe = Recipe(
-        epochs=entry.epochs or s.epochs,
+        epochs=epochs,
         batch=s.batch,
         lr=entry.lr or s.lr,
         init=entry.init or s.init,
         init_std=entry.init_std or s.init_std,
         patience=s.patience,
+        lr_steps=entry.lr_steps if entry.lr_steps is not None else tuple(e for e in s.lr_steps if e < epochs),
         seed=seed,
         pretrained_a=str(run_dir(root, entry.pretrained_a, seed)) if entry.pretrained_a else None,
         finetune=str(run_dir(root, entry.finetune, seed)) if entry.finetune else None,
@@ -120,13 +125,133 @@ def _finished(cfg: TrainConfig) -> bool:
     return int(meta.get("epoch", 0)) >= cfg.recipe.epochs and meta.get("step", "0") == "0"
 
 
-def train_entry(cfg: TrainConfig, log) -> str:
+def train_entry(cfg: TrainConfig) -> str:
     if _finished(cfg):
         return "reused"
     resume = (Path(cfg.out) / "checkpoint.pt").is_file()
     train(cfg.model_copy(update={"resume": resume}))
-    log(f"trained {cfg.out}")
     return "resumed" if resume else "trained"
+
+
+# ---------------------------------------------------------------- side by side (--jobs)
+
+
+class _Inline:
+    """The executor for jobs = 1: a task runs in this process when it is submitted."""
+
+    def submit(self, fn, *args) -> Future:
+        done = Future()
+        try:
+            done.set_result(fn(*args))
+        except ArchspecError as e:
+            done.set_exception(e)
+        return done
+
+
+class _NotTerminal:
+    """stderr for a worker: its runs print plain lines, since progress bars from several processes would mix."""
+
+    def __init__(self, stream) -> None:
+        self._stream = stream
+
+    def isatty(self) -> bool:
+        return False
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+
+def _start_worker(threads: int) -> None:
+    import sys
+
+    import torch
+
+    torch.set_num_threads(threads)
+    sys.stderr = _NotTerminal(sys.stderr)
+
+
+def _in_worker(fn, *args):
+    """Run a task; a user error comes back as the plain one-line error (its subclasses need not pickle)."""
+    try:
+        return fn(*args)
+    except ArchspecError as e:
+        raise ArchspecError(str(e)) from None
+
+
+@contextmanager
+def _executor(jobs: int, threads: int):
+    """Where tasks run: in this process (jobs = 1), or in `jobs` spawned workers of `threads` torch threads each.
+    On Ctrl-C or SIGTERM the workers get SIGTERM, checkpoint their runs and stop before this returns."""
+    if jobs == 1:
+        yield _Inline()
+        return
+    import multiprocessing
+    import signal
+
+    pool = ProcessPoolExecutor(
+        jobs, mp_context=multiprocessing.get_context("spawn"), initializer=_start_worker, initargs=(threads,)
+    )
+    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        yield _Pool(pool)
+    except BaseException:
+        for proc in list(getattr(pool, "_processes", {}).values()):  # each run checkpoints on SIGTERM
+            if proc.is_alive():
+                proc.terminate()
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+        signal.signal(signal.SIGTERM, previous)
+
+
+class _Pool:
+    def __init__(self, pool: ProcessPoolExecutor) -> None:
+        self._pool = pool
+
+    def submit(self, fn, *args) -> Future:
+        return self._pool.submit(_in_worker, fn, *args)
+
+
+def _failed(result) -> bool:
+    return result is None or isinstance(result, ArchspecError)
+
+
+def _run_all(tasks: list, deps, start, executor, jobs: int, on_start=None, on_done=None) -> dict:
+    """Run `start(task, executor)` (which submits the task and returns its future) for every task once the tasks
+    `deps(task)` names have succeeded, at most `jobs` at a time, in the given order where there is a choice.
+    Returns {task: its result, the ArchspecError it raised, or None where a task it depends on failed};
+    `on_start(task)` and `on_done(task, result)` are told as it goes."""
+    results, running, waiting = {}, {}, list(tasks)
+    while waiting or running:
+        for task in list(waiting):
+            needs = deps(task)
+            if any(n in results and _failed(results[n]) for n in needs):
+                waiting.remove(task)
+                results[task] = None  # its starting point failed
+            elif len(running) < jobs and all(n in results for n in needs):
+                waiting.remove(task)
+                if on_start:
+                    on_start(task)
+                try:
+                    running[start(task, executor)] = task
+                except ArchspecError as e:
+                    results[task] = e
+                    if on_done:
+                        on_done(task, e)
+        if not running:
+            if waiting:
+                raise ArchspecError(f"{waiting[0]}: depends on a task that is not in the suite")
+            break
+        finished, _ = wait(running, return_when=FIRST_COMPLETED)
+        for f in finished:
+            task = running.pop(f)
+            try:
+                results[task] = f.result()
+            except ArchspecError as e:
+                results[task] = e
+            if on_done:
+                on_done(task, results[task])
+    return results
 
 
 # ---------------------------------------------------------------- evaluation (cached posteriors)
@@ -422,50 +547,89 @@ def _save_record(root: Path, path: str, wall_s_total: float) -> None:
 
 
 def run_suite(
-    path: str, out: str | None = None, devices: int = 1, data: str | None = None, log=print, threads: int | None = None
+    path: str,
+    out: str | None = None,
+    devices: int = 1,
+    data: str | None = None,
+    log=print,
+    threads: int | None = None,
+    jobs: int = 1,
 ) -> dict:
-    """Train, evaluate and report a suite in `out` (default bench/<name>), which it owns (locked) meanwhile;
-    `threads` sets torch's CPU threads for all of it (and is recorded in the report)."""
-    if threads:
-        import torch
+    """Train, evaluate and report a suite in `out` (default bench/<name>), which it owns (locked) meanwhile.
+    `jobs` trainings and evaluations run side by side, in worker processes of `threads` torch threads each
+    (default: the cores shared out); with one job `threads` sets this process's. Both are in the report."""
+    if jobs > 1 and devices > 1:
+        raise ArchspecError(f"--jobs {jobs} with {devices} processes per run; expected one of the two")
+    import torch
 
+    if jobs > 1:
+        threads = threads or max(1, (os.cpu_count() or 1) // jobs)
+    elif threads:
         torch.set_num_threads(threads)
     started = time.perf_counter()
     suite = load_suite(path)
     _check_data(suite, data)
     root = Path(out or f"bench/{suite.suite.name}")
     with locked(root, "bench"):
-        return _run_suite(suite, path, root, devices, data, log, started)
+        return _run_suite(suite, path, root, devices, data, log, started, jobs, threads or torch.get_num_threads())
 
 
-def _run_suite(suite: Suite, path: str, root: Path, devices: int, data: str | None, log, started: float) -> dict:
+def _train_and_evaluate(suite: Suite, root: Path, devices: int, data: str | None, log, jobs: int, threads: int):
+    """Train every (entry, seed) once what it starts from is trained, then evaluate each; at most `jobs` at a time.
+    Returns (status per run, failures, evaluations)."""
+    tasks = [(entry.id, seed) for seed in seeds_of(suite) for entry in suite.train]  # seed-major
+    by_id = {e.id: e for e in suite.train}
+    status, failed, evals = {}, [], {}
+
+    def deps(task):
+        entry, seed = by_id[task[0]], task[1]
+        return [(ref, seed) for ref in (entry.pretrained_a, entry.finetune) if ref]
+
+    def start_training(task, executor):
+        entry, seed = by_id[task[0]], task[1]
+        cfg = entry_config(suite, entry, root, seed, devices, data)
+        if jobs > 1:
+            cfg = cfg.model_copy(update={"threads": threads})
+        return executor.submit(train_entry, cfg)
+
+    def trained(task, r):
+        (id_, seed) = task
+        if isinstance(r, ArchspecError):  # recorded; the report will say it is incomplete
+            failed.append(f"{id_} seed {seed}: {r}")
+            log(f"failed {id_} seed {seed}: {r}")
+        else:
+            status[f"{id_} seed {seed}"] = r
+            log(f"{r} {id_} seed {seed}: {run_dir(root, id_, seed)}")
+
+    def start_eval(task, executor):
+        entry, seed = by_id[task[0]], task[1]
+        return executor.submit(evaluate_run, root, suite, entry, seed, devices, data)
+
+    def evaluated(task, r):
+        (id_, seed) = task
+        if isinstance(r, ArchspecError):
+            failed.append(f"eval {id_} seed {seed}: {r}")
+            log(f"failed to evaluate {id_} seed {seed}: {r}")
+        else:
+            evals[task] = r
+            log(f"evaluated {id_} seed {seed}")
+
+    started = (lambda what: lambda t: log(f"{what} {t[0]} seed {t[1]}")) if jobs > 1 else lambda what: None
+    with _executor(jobs, threads) as executor:
+        results = _run_all(tasks, deps, start_training, executor, jobs, started("training"), trained)
+        usable = [t for t in tasks if not _failed(results[t])]
+        _run_all(usable, lambda t: [], start_eval, executor, jobs, started("evaluating"), evaluated)
+    return status, failed, evals
+
+
+def _run_suite(
+    suite: Suite, path: str, root: Path, devices: int, data: str | None, log, started: float, jobs: int, threads: int
+) -> dict:
     from . import bench_report
 
     changed_from, earlier_s = _suite_record(root, path, log)
     seeds = seeds_of(suite)
-    status, failed, failed_runs = {}, [], set()
-    for seed in seeds:  # seed-major: an interrupted bench has whole seeds done first
-        for entry in suite.train:
-            if any((ref, seed) in failed_runs for ref in (entry.pretrained_a, entry.finetune) if ref):
-                failed_runs.add((entry.id, seed))  # its starting point failed
-                continue
-            try:
-                cfg = entry_config(suite, entry, root, seed, devices, data)
-                status[f"{entry.id} seed {seed}"] = train_entry(cfg, log)
-            except ArchspecError as e:  # record and go on: the report will say it is incomplete
-                failed.append(f"{entry.id} seed {seed}: {e}")
-                failed_runs.add((entry.id, seed))
-                log(f"failed {entry.id} seed {seed}: {e}")
-    evals: dict[tuple[str, int], Evaluation] = {}
-    for seed in seeds:
-        for entry in suite.train:
-            if (entry.id, seed) in failed_runs:
-                continue
-            try:
-                evals[entry.id, seed] = evaluate_run(root, suite, entry, seed, devices, data)
-                log(f"evaluated {entry.id} seed {seed}")
-            except ArchspecError as e:
-                failed.append(f"eval {entry.id} seed {seed}: {e}")
+    status, failed, evals = _train_and_evaluate(suite, root, devices, data, log, jobs, threads)
     n = {len(ev.labels) for ev in evals.values()}
     rs = stats.resamples(n.pop(), len(seeds)) if len(n) == 1 else None
     tables, outcomes, rows_by_label = [], {}, {}
@@ -509,6 +673,8 @@ def _run_suite(suite: Suite, path: str, root: Path, devices: int, data: str | No
         "suite_path": path,
         "suite_changed_from": changed_from,
         "data": data,
+        "jobs": jobs,
+        "threads": threads,
         "wall_s": time.perf_counter() - started,
     }
     result["wall_s_total"] = earlier_s + result["wall_s"]

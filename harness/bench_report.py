@@ -34,6 +34,12 @@ DETERMINISM = (
 # ---------------------------------------------------------------- header
 
 
+def _threads(result: dict) -> str:
+    jobs, threads = result.get("jobs", 1), result.get("threads") or torch.get_num_threads()
+    each = f"{threads} torch thread{'s' if threads > 1 else ''}"
+    return f"{jobs} runs side by side (--jobs {jobs}), {each} each" if jobs > 1 else each
+
+
 def _machine() -> str:
     cpu = platform.processor() or platform.machine()
     try:
@@ -91,9 +97,16 @@ def _recipe_lines(suite: Suite) -> list[str]:
             ours, paper = ours or 1.0, 1.0
         if ours != paper:
             lines.append(f"{key} {ours} (paper: {paper})")
-    lines.append(f"plateau rule on {100 * s.holdout:g}% of the training set held out (paper: its validation set)")
+    held = f"{100 * s.holdout:g}% of the training set held out (paper: its validation set)"
+    if s.lr_steps:
+        lines.append(
+            f"lr / 10 after epochs {', '.join(map(str, s.lr_steps))} (paper: 3 times, when the validation error "
+            f"stopped improving); best weights selected on {held}"
+        )
+    else:
+        lines.append(f"plateau rule on {held}")
     for e in suite.train:
-        own = {k: getattr(e, k) for k in ("epochs", "lr", "init", "init_std") if getattr(e, k) is not None}
+        own = {k: getattr(e, k) for k in ("epochs", "lr", "init", "init_std", "lr_steps") if getattr(e, k) is not None}
         if own:
             lines.append(f"{e.id}: " + ", ".join(f"{k} {v}" for k, v in own.items()))
     return lines
@@ -117,7 +130,7 @@ def header(result: dict) -> list[str]:
         f"- **Scale mapping:** {ScaleMap(crop).describe(suite.train)}",
         "- **Recipe, where it differs from the paper's:** " + "; ".join(_recipe_lines(suite)),
         f"- **Seeds:** {', '.join(map(str, seeds_of(suite)))} (each training entry runs once per seed)",
-        f"- **Machine:** {_machine()}; {torch.get_num_threads()} torch threads",
+        f"- **Machine:** {_machine()}; {_threads(result)}",
         f"- **Wall time:** {result['wall_s_total'] / 60:.1f} min over every invocation that built this folder "
         f"({result['wall_s']:.0f} s for the last); {sum(t['train_s_all_seeds'] for t in result['throughput']):.0f} s "
         "of it training",

@@ -31,6 +31,13 @@ def parse_every(text: str) -> tuple[float | None, int | None]:
     return (float(m[1]), None) if m[2] else (None, int(m[1]))
 
 
+def parse_steps(text: str) -> tuple[int, ...]:
+    """`--lr-steps 3,4`: the epochs after which lr is divided by 10."""
+    if not re.fullmatch(r"\s*\d{1,5}(\s*,\s*\d{1,5})*\s*", text):
+        raise ArchspecError(f"--lr-steps {text!r}: expected epochs separated by commas (e.g. 3,4)")
+    return tuple(int(e) for e in text.split(","))
+
+
 def parse_scale(text: str) -> tuple[int, int]:
     """`256` (fixed S), `256:512`, `256-512` or the paper's `[256;512]` (jittered S)."""
     m = re.fullmatch(r"\s*\[?\s*(\d{1,5})\s*(?:[:;,-]\s*(\d{1,5}))?\s*\]?\s*", text)
@@ -94,12 +101,25 @@ class Recipe(Node):
     dropout: float = Field(default=0.5, ge=0, lt=1)
     lr_decays: int = Field(default=3, ge=0, description="how many times lr may be divided by 10")
     patience: int = Field(default=2, ge=0, description="epochs without val improvement before dividing lr")
+    lr_steps: tuple[int, ...] = Field(
+        default=(),
+        description="epochs after which lr is divided by 10: a fixed schedule in place of the plateau rule, "
+        "for runs too short for a plateau to be seen",
+    )
     init: Init = Init.normal
     init_std: float = Field(default=0.01, gt=0, description="std of the 'normal' init")
     pretrained_a: str | None = Field(default=None, description="net-A checkpoint: first 4 convs and last 3 FCs")
     finetune: str | None = Field(default=None, description="checkpoint of this net to start from")
     seed: int = Field(default=0, ge=0, le=2**63 - 1)
     max_steps: int | None = Field(default=None, ge=1, description="stop after this many steps (throughput runs)")
+
+    @model_validator(mode="after")
+    def _steps_inside(self) -> Recipe:
+        """Increasing epochs from 1; a step at or past the last epoch waits for a resume that extends the run."""
+        s = self.lr_steps
+        if list(s) != sorted(set(s)) or any(e < 1 for e in s):
+            raise ArchspecError(f"lr steps {','.join(map(str, s))}: expected increasing epochs from 1")
+        return self
 
 
 class Launch(Node):

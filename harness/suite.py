@@ -48,6 +48,9 @@ class Settings(Strict):
     init: Init = Init.normal
     init_std: float = Field(default=0.01, gt=0)
     patience: int = Field(default=2, ge=0)
+    lr_steps: tuple[int, ...] = Field(
+        default=(), description="epochs after which lr / 10 (in place of the plateau rule)"
+    )
     holdout: float = Field(default=0.05, ge=0, lt=1)
     eval_limit: int | None = Field(default=None, ge=1)
     seed: int = Field(default=0, ge=0)
@@ -64,6 +67,7 @@ class Entry(Strict):
     lr: float | None = Field(default=None, gt=0)
     init: Init | None = None
     init_std: float | None = Field(default=None, gt=0)
+    lr_steps: tuple[int, ...] | None = Field(default=None, description="default: the suite's, inside these epochs")
 
 
 Method = Literal["dense", "multi-crop", "multi-crop & dense", "centre"]

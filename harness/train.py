@@ -90,9 +90,18 @@ def _optimizer(model: nn.Module, cfg: TrainConfig):
     rest = [p for p in model.parameters() if p.dim() <= 1]
     groups = [{"params": decay, "weight_decay": r.weight_decay}, {"params": rest, "weight_decay": 0.0}]
     opt = torch.optim.SGD(groups, lr=r.lr, momentum=r.momentum)
+    if r.lr_steps:
+        return opt, StepsAt(opt, milestones=list(r.lr_steps), gamma=0.1)
     floor = r.lr * 0.1**r.lr_decays * (1 - 1e-6)  # lr is divided by 10 at most `lr_decays` times
     sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="max", factor=0.1, patience=r.patience, min_lr=floor)
     return opt, sched
+
+
+class StepsAt(torch.optim.lr_scheduler.MultiStepLR):
+    """lr / 10 after fixed epochs (`--lr-steps`), stepped like the plateau rule, whose score it does not need."""
+
+    def step(self, score: float | None = None) -> None:
+        super().step()
 
 
 def _net_a(cfg: TrainConfig, net) -> Network:
@@ -175,7 +184,7 @@ class State:
     model: nn.Module  # DDP-wrapped when data parallel
     plain: nn.Module  # what checkpoints save
     optimizer: torch.optim.Optimizer
-    scheduler: torch.optim.lr_scheduler.ReduceLROnPlateau
+    scheduler: torch.optim.lr_scheduler.LRScheduler | torch.optim.lr_scheduler.ReduceLROnPlateau
     epoch: int = 0
     step: int = 0
     done: int = 0  # steps over all epochs

@@ -268,3 +268,25 @@ def test_an_edited_spec_file_under_the_same_id_is_never_reused(tmp_path):
     spec.write_text("input 16x16x3 conv3-4 maxpool conv3-5 maxpool FC-16 FC-4 soft-max")
     result = run_suite(path, str(tmp_path / "out"), log=lambda line: None)
     assert "T_16/seed0: holds a run of another network (the spec" in result["status"]
+
+
+def test_side_by_side_jobs_give_the_same_report_as_one_at_a_time(tmp_path):
+    """Two worker processes of one thread each, the finetune waiting for its start: the same numbers as one run
+    at a time with one thread (a run is a function of its seed and thread count, not of its neighbours)."""
+    suite = write(tmp_path, SUITE.replace("conv3-6", "conv3-8"))  # U fine-tunes T
+    one = run_suite(suite, str(tmp_path / "one"), log=lambda line: None, threads=1)
+    lines = []
+    two = run_suite(suite, str(tmp_path / "two"), log=lines.append, jobs=2)
+    assert two["complete"] and two["trained"] == one["trained"]
+    assert two["tables"] == one["tables"] and two["claims"] == one["claims"]
+    started = [line for line in lines if line.startswith("training ")]
+    assert len(started) == 4 and all(line.endswith(("seed 0", "seed 1")) for line in started)
+    assert lines.index("training U/16 seed 0") > lines.index(
+        "trained T/16 seed 0: " + str(tmp_path / "two/runs/T_16/seed0")
+    )
+    assert "2 runs side by side (--jobs 2), 1 torch thread each" in (tmp_path / "two" / "report.md").read_text()
+
+
+def test_jobs_and_data_parallel_processes_are_refused_together(tmp_path):
+    with pytest.raises(ArchspecError, match="--jobs 2 with 2 processes per run"):
+        run_suite(write(tmp_path, SUITE), str(tmp_path / "out"), devices=2, jobs=2)

@@ -1,7 +1,7 @@
 import pytest
 
 from archspec.errors import ArchspecError
-from archspec.harness.config import DataConfig, Recipe, TrainConfig, parse_scale
+from archspec.harness.config import DataConfig, Recipe, TrainConfig, parse_scale, parse_steps
 
 
 @pytest.mark.parametrize("text, want", [("256", (256, 256)), ("256:512", (256, 512)), ("[256;512]", (256, 512))])
@@ -37,3 +37,12 @@ def test_a_run_json_from_before_the_overrides_moved_still_loads():
     assert (old.model.width, old.model.batch_norm, old.model.num_classes) == (0.125, True, None)
     assert old.launch.devices == 1 and old.launch.errors == "runs/a"
     assert TrainConfig.model_validate_json(old.model_dump_json()) == old  # and round-trips in the new form
+
+
+def test_lr_steps_are_increasing_epochs():
+    assert parse_steps("3, 4") == (3, 4) and Recipe(epochs=5, lr_steps=(3, 4)).lr_steps == (3, 4)
+    for bad in ((4, 3), (3, 3), (0,)):
+        with pytest.raises(ArchspecError, match="expected increasing epochs from 1"):
+            Recipe(epochs=5, lr_steps=bad)
+    with pytest.raises(ArchspecError, match="expected epochs separated by commas"):
+        parse_steps("3;4")

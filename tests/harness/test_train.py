@@ -54,6 +54,16 @@ def test_resume_continues_exactly(tmp_path):
     assert [round(m["train_loss"], 5) for m in resumed.metrics] == [round(m["train_loss"], 5) for m in straight.metrics]
 
 
+def test_fixed_lr_steps_divide_the_lr_by_ten_and_resume_exactly_across_a_step(tmp_path):
+    straight = train(tiny(tmp_path / "straight", epochs=3, lr=0.04, lr_steps=(1, 2)))
+    assert [m["lr"] for m in straight.metrics] == pytest.approx([0.04, 0.004, 0.0004])
+    train(tiny(tmp_path / "split", epochs=1, lr=0.04, lr_steps=(1, 2)))  # the schedule's state is checkpointed
+    resumed = train(tiny(tmp_path / "split", epochs=3, lr=0.04, lr_steps=(1, 2)).model_copy(update={"resume": True}))
+    assert [m["lr"] for m in resumed.metrics] == [m["lr"] for m in straight.metrics]
+    for key, value in weights(tmp_path / "straight").items():
+        torch.testing.assert_close(weights(tmp_path / "split")[key], value, rtol=0, atol=0)
+
+
 def test_ctrl_c_saves_mid_epoch_and_resume_matches(tmp_path, monkeypatch):
     train(tiny(tmp_path / "straight"))
     real, calls = train_module.train_step, {"n": 0}
