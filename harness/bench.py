@@ -618,6 +618,7 @@ def _train_and_evaluate(suite: Suite, root: Path, devices: int, data: str | None
     with _executor(jobs, threads) as executor:
         results = _run_all(tasks, deps, start_training, executor, jobs, started("training"), trained)
         usable = [t for t in tasks if not _failed(results[t])]
+        usable.sort(key=lambda t: len(_needs(suite, t[0])[1]) == 1)  # multi-crop (150 views an image) first
         _run_all(usable, lambda t: [], start_eval, executor, jobs, started("evaluating"), evaluated)
     return status, failed, evals
 

@@ -79,10 +79,11 @@ def _data_line(result: dict) -> str:
         return f"{source} (no finished run yet)"
     tested = next((r["images"] for t in result["tables"] for r in t["rows"] if r["images"]), 0)
     trained = held.get("train")
+    watch = "best weights are selected on these" if suite.suite.lr_steps else "the lr plateau rule watches these"
     return (
         (f"{source}: {trained:,} training images" if trained else f"{source}: training images")
-        + f", {held['count']:,} held out from them ({100 * held['fraction']:g}% of each class, fixed seed; the lr "
-        f"plateau rule watches these), {tested:,} scored test images; crop {cfg.data.crop_size}"
+        + f", {held['count']:,} held out from them ({100 * held['fraction']:g}% of each class, fixed seed; "
+        f"{watch}), {tested:,} scored test images; crop {cfg.data.crop_size}"
     )
 
 
@@ -100,8 +101,8 @@ def _recipe_lines(suite: Suite) -> list[str]:
     held = f"{100 * s.holdout:g}% of the training set held out (paper: its validation set)"
     if s.lr_steps:
         lines.append(
-            f"lr / 10 after epochs {', '.join(map(str, s.lr_steps))} (paper: 3 times, when the validation error "
-            f"stopped improving); best weights selected on {held}"
+            f"lr / 10 after epoch {', '.join(map(str, s.lr_steps))} (paper: 3 times, each when the validation "
+            f"error stopped improving, over 74 epochs); reported errors use the final weights"
         )
     else:
         lines.append(f"plateau rule on {held}")

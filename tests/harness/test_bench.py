@@ -64,6 +64,15 @@ def test_shipped_suites_load():
         assert len(suite.claim) == 11
 
 
+def test_the_suites_lr_steps_apply_only_inside_an_entrys_epochs(tmp_path):
+    small = load_suite("small")
+    by_id = {e.id: e for e in small.train}
+    main = bench.entry_config(small, by_id["D/256"], tmp_path, 0, 1, None).recipe
+    tuned = bench.entry_config(small, by_id["D/384"], tmp_path, 0, 1, None).recipe
+    assert (main.epochs, main.lr, main.lr_steps) == (4, 0.1, (3,))  # 3 epochs at 0.1, the last at 0.01
+    assert (tuned.epochs, tuned.lr, tuned.lr_steps) == (1, 0.01, ())
+
+
 def test_scale_mapping_keeps_the_papers_ratios():
     m = ScaleMap(32)
     assert m.train("256") == (37, 37) and m.train("[256;512]") == (37, 73)  # 256/224 x 32, 512/224 x 32
