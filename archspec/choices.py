@@ -24,3 +24,12 @@ class Init(_Choice):
     normal = "normal"
     glorot = "glorot"
     torchvision = "torchvision"
+
+
+class Schedule(_Choice):
+    """How lr falls (Sec. 3.1): / 10 on validation plateaus (the paper's), / 10 after fixed epochs, or linearly
+    to zero by the last step (for short budgets)."""
+
+    plateau = "plateau"
+    steps = "steps"
+    linear = "linear"

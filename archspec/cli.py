@@ -15,7 +15,7 @@ from typing import Annotated
 import typer
 from pydantic import ValidationError
 
-from .choices import Backend, Init
+from .choices import Backend, Init, Schedule
 from .errors import ArchspecError
 from .render import Format, console, show
 
@@ -133,9 +133,14 @@ def train(
     weight_decay: Annotated[float, typer.Option("--weight-decay", help="L2 multiplier (paper: 5e-4).")] = 5e-4,
     dropout: Annotated[float, typer.Option(help="Dropout after the hidden FC layers (paper: 0.5).")] = 0.5,
     patience: Annotated[int, typer.Option(help="Epochs without improvement before lr /= 10.")] = 2,
+    schedule: Annotated[
+        str | None,
+        typer.Option(help=f"{' | '.join(Schedule)} (paper: plateau; steps with --lr-steps; linear: to 0 at the end)."),
+    ] = None,
     lr_steps: Annotated[
         str | None, typer.Option("--lr-steps", help="Epochs after which lr /= 10, e.g. 3,4 (instead of --patience).")
     ] = None,
+    warmup: Annotated[float, typer.Option(min=0, help="Linear schedule: epochs of lr rising from 0.")] = 0.0,
     init: Annotated[str, typer.Option(help=f"{' | '.join(Init)} (paper: normal).")] = Init.normal.value,
     init_std: Annotated[float, typer.Option("--init-std", help="Std of the normal init.")] = 0.01,
     pretrained_a: Annotated[str | None, typer.Option("--pretrained-a", help="Net-A run or weights.")] = None,
@@ -198,7 +203,9 @@ def train(
                 weight_decay=weight_decay,
                 dropout=dropout,
                 patience=patience,
+                **({"schedule": schedule} if schedule else {}),
                 lr_steps=parse_steps(lr_steps) if lr_steps else (),
+                warmup=warmup,
                 init=init,
                 init_std=init_std,
                 pretrained_a=pretrained_a,

@@ -27,6 +27,7 @@ import numpy as np
 
 import archspec
 from archspec.atomic import atomic_path
+from archspec.choices import Schedule
 from archspec.errors import ArchspecError
 from archspec.passes import Overrides
 
@@ -57,14 +58,19 @@ def run_dir(root: Path, id_: str, seed: int) -> Path:
 def entry_config(suite: Suite, entry: Entry, root: Path, seed: int, devices: int, data: str | None) -> TrainConfig:
     s = suite.suite
     epochs = entry.epochs or s.epochs
+    steps = entry.lr_steps if entry.lr_steps is not None else tuple(e for e in s.lr_steps if e < epochs)
     recipe = Recipe(
         epochs=epochs,
         batch=s.batch,
         lr=entry.lr or s.lr,
         init=entry.init or s.init,
         init_std=entry.init_std or s.init_std,
+        dropout=s.dropout,
         patience=s.patience,
-        lr_steps=entry.lr_steps if entry.lr_steps is not None else tuple(e for e in s.lr_steps if e < epochs),
+        # an entry shorter than every step of the steps schedule keeps its lr (the plateau rule, as before)
+        schedule=Schedule.plateau if s.schedule is Schedule.steps and not steps else s.schedule,
+        lr_steps=steps,
+        warmup=0.0 if entry.finetune else s.warmup,  # a fine-tune starts from trained weights at its lr
         seed=seed,
         pretrained_a=str(run_dir(root, entry.pretrained_a, seed)) if entry.pretrained_a else None,
         finetune=str(run_dir(root, entry.finetune, seed)) if entry.finetune else None,

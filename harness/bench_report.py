@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 
 from archspec.atomic import atomic_path
+from archspec.choices import Schedule
 from archspec.provenance import code_version
 
 from .bench import CLAIM_RULE, PAPER_SPEEDUP_4GPU, run_dir, seeds_of
@@ -23,7 +24,7 @@ from .checkpoint import read_run
 from .suite import PAPER_CROP, ScaleMap, Settings, Suite, suite_hash, suite_path
 
 PAPER = Settings(name="paper")  # Settings' defaults are the paper's Section 3.1 recipe
-RECIPE_KEYS = ("epochs", "batch", "lr", "init", "init_std", "patience", "batch_norm", "width", "crop")
+RECIPE_KEYS = ("epochs", "batch", "lr", "init", "init_std", "dropout", "patience", "batch_norm", "width", "crop")
 DETERMINISM = (
     "Determinism: a run is a pure function of its seed on one machine, torch build and thread count "
     "(resume is tested bit-exact); another thread count or CPU can change floating-point summation "
@@ -79,7 +80,8 @@ def _data_line(result: dict) -> str:
         return f"{source} (no finished run yet)"
     tested = next((r["images"] for t in result["tables"] for r in t["rows"] if r["images"]), 0)
     trained = held.get("train")
-    watch = "best weights are selected on these" if suite.suite.lr_steps else "the lr plateau rule watches these"
+    plateau = suite.suite.schedule is Schedule.plateau
+    watch = "the lr plateau rule watches these" if plateau else "best weights are selected on these"
     return (
         (f"{source}: {trained:,} training images" if trained else f"{source}: training images")
         + f", {held['count']:,} held out from them ({100 * held['fraction']:g}% of each class, fixed seed; "
@@ -99,10 +101,17 @@ def _recipe_lines(suite: Suite) -> list[str]:
         if ours != paper:
             lines.append(f"{key} {ours} (paper: {paper})")
     held = f"{100 * s.holdout:g}% of the training set held out (paper: its validation set)"
-    if s.lr_steps:
+    paper_rule = "paper: / 10 three times, each when the validation error stopped improving, over 74 epochs"
+    if s.schedule is Schedule.steps:
         lines.append(
-            f"lr / 10 after epoch {', '.join(map(str, s.lr_steps))} (paper: 3 times, each when the validation "
-            f"error stopped improving, over 74 epochs); reported errors use the final weights"
+            f"lr / 10 after epoch {', '.join(map(str, s.lr_steps))} ({paper_rule}); reported errors use the final "
+            "weights"
+        )
+    elif s.schedule is Schedule.linear:
+        warm = f"rises linearly from 0 over {s.warmup:g} epochs (not for fine-tunes), then " if s.warmup else ""
+        lines.append(
+            f"lr {warm}falls linearly to 0 at the last step of each run ({paper_rule}); reported errors use the "
+            "final weights"
         )
     else:
         lines.append(f"plateau rule on {held}")

@@ -15,7 +15,7 @@ from typing import Any
 
 from pydantic import Field, model_validator
 
-from archspec.choices import Backend, Init
+from archspec.choices import Backend, Init, Schedule
 from archspec.errors import ArchspecError
 from archspec.ir import Node
 from archspec.passes import Overrides
@@ -44,6 +44,14 @@ def parse_scale(text: str) -> tuple[int, int]:
     if not m or int(m[1]) < 1 or (m[2] and int(m[2]) < int(m[1])):
         raise ArchspecError(f"scale {text!r}: expected S (e.g. 256) or Smin:Smax (e.g. 256:512, or [256;512])")
     return int(m[1]), int(m[2] or m[1])
+
+
+def implied_schedule(data: Any) -> Any:
+    """lr steps without a schedule (as `--lr-steps` alone, or run.json files older than `schedule`) mean the
+    steps schedule."""
+    if isinstance(data, dict) and data.get("lr_steps") and "schedule" not in data:
+        data = {**data, "schedule": Schedule.steps}
+    return data
 
 
 class DataConfig(Node):
@@ -101,10 +109,13 @@ class Recipe(Node):
     dropout: float = Field(default=0.5, ge=0, lt=1)
     lr_decays: int = Field(default=3, ge=0, description="how many times lr may be divided by 10")
     patience: int = Field(default=2, ge=0, description="epochs without val improvement before dividing lr")
+    schedule: Schedule = Field(default=Schedule.plateau, description="plateau (the paper's) | steps | linear")
     lr_steps: tuple[int, ...] = Field(
         default=(),
-        description="epochs after which lr is divided by 10: a fixed schedule in place of the plateau rule, "
-        "for runs too short for a plateau to be seen",
+        description="schedule steps: epochs after which lr is divided by 10, for runs too short for a plateau",
+    )
+    warmup: float = Field(
+        default=0.0, ge=0, description="schedule linear: epochs over which lr rises from 0 before it falls to 0"
     )
     init: Init = Init.normal
     init_std: float = Field(default=0.01, gt=0, description="std of the 'normal' init")
@@ -113,12 +124,28 @@ class Recipe(Node):
     seed: int = Field(default=0, ge=0, le=2**63 - 1)
     max_steps: int | None = Field(default=None, ge=1, description="stop after this many steps (throughput runs)")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _steps_mean_steps(cls, data: Any) -> Any:
+        return implied_schedule(data)
+
     @model_validator(mode="after")
-    def _steps_inside(self) -> Recipe:
-        """Increasing epochs from 1; a step at or past the last epoch waits for a resume that extends the run."""
+    def _schedule_fits(self) -> Recipe:
+        """Increasing epochs from 1; a step at or past the last epoch waits for a resume that extends the run.
+        Steps belong to the steps schedule, warm-up to the linear one, and warm-up ends before the last epoch."""
         s = self.lr_steps
         if list(s) != sorted(set(s)) or any(e < 1 for e in s):
             raise ArchspecError(f"lr steps {','.join(map(str, s))}: expected increasing epochs from 1")
+        if (self.schedule is Schedule.steps) != bool(s):
+            raise ArchspecError(
+                f"schedule {self.schedule} with lr steps ({','.join(map(str, s)) or 'none'}): "
+                "expected lr steps exactly with the steps schedule"
+            )
+        if self.warmup and (self.schedule is not Schedule.linear or self.warmup >= self.epochs):
+            raise ArchspecError(
+                f"warm-up {self.warmup:g} epochs with the {self.schedule} schedule over {self.epochs} epochs: "
+                "expected warm-up only with the linear schedule, shorter than the run"
+            )
         return self
 
 

@@ -19,11 +19,11 @@ from typing import Literal
 import tomllib
 from pydantic import ConfigDict, Field, ValidationError, model_validator
 
-from archspec.choices import Init
+from archspec.choices import Init, Schedule
 from archspec.errors import ArchspecError
 from archspec.ir import Node
 
-from .config import parse_scale
+from .config import implied_schedule, parse_scale
 
 PAPER_CROP = 224
 
@@ -47,14 +47,22 @@ class Settings(Strict):
     lr: float = Field(default=0.01, gt=0)
     init: Init = Init.normal
     init_std: float = Field(default=0.01, gt=0)
+    dropout: float = Field(default=0.5, ge=0, lt=1)
     patience: int = Field(default=2, ge=0)
-    lr_steps: tuple[int, ...] = Field(
-        default=(), description="epochs after which lr / 10 (in place of the plateau rule)"
+    schedule: Schedule = Field(default=Schedule.plateau, description="plateau (the paper's) | steps | linear")
+    lr_steps: tuple[int, ...] = Field(default=(), description="schedule steps: epochs after which lr / 10")
+    warmup: float = Field(
+        default=0.0, ge=0, description="schedule linear: warm-up epochs of the nets that are not fine-tuned"
     )
     holdout: float = Field(default=0.05, ge=0, lt=1)
     eval_limit: int | None = Field(default=None, ge=1)
     seed: int = Field(default=0, ge=0)
     seeds: int = Field(default=1, ge=1, le=100, description="each training entry runs this many times")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _steps_mean_steps(cls, data):
+        return implied_schedule(data)
 
 
 class Entry(Strict):

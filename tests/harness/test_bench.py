@@ -65,12 +65,21 @@ def test_shipped_suites_load():
 
 
 def test_the_suites_lr_steps_apply_only_inside_an_entrys_epochs(tmp_path):
+    quick = load_suite("quick")
+    by_id = {e.id: e for e in quick.train}
+    main = bench.entry_config(quick, by_id["D/256"], tmp_path, 0, 1, None).recipe
+    tuned = bench.entry_config(quick, by_id["D/384"], tmp_path, 0, 1, None).recipe
+    assert (main.epochs, main.lr, main.schedule, main.lr_steps) == (6, 0.05, "steps", (4,))  # the last 2 at lr / 10
+    assert (tuned.epochs, tuned.schedule, tuned.lr_steps) == (2, "plateau", ())
+
+
+def test_only_nets_that_are_not_fine_tuned_warm_up(tmp_path):
     small = load_suite("small")
     by_id = {e.id: e for e in small.train}
     main = bench.entry_config(small, by_id["D/256"], tmp_path, 0, 1, None).recipe
     tuned = bench.entry_config(small, by_id["D/384"], tmp_path, 0, 1, None).recipe
-    assert (main.epochs, main.lr, main.lr_steps) == (4, 0.1, (3,))  # 3 epochs at 0.1, the last at 0.01
-    assert (tuned.epochs, tuned.lr, tuned.lr_steps) == (1, 0.01, ())
+    assert (main.epochs, main.lr, main.schedule, main.warmup, main.dropout) == (4, 0.1, "linear", 0.5, 0.0)
+    assert (tuned.epochs, tuned.lr, tuned.schedule, tuned.warmup) == (1, 0.01, "linear", 0.0)
 
 
 def test_scale_mapping_keeps_the_papers_ratios():

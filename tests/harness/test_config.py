@@ -39,6 +39,18 @@ def test_a_run_json_from_before_the_overrides_moved_still_loads():
     assert TrainConfig.model_validate_json(old.model_dump_json()) == old  # and round-trips in the new form
 
 
+def test_a_schedule_takes_only_its_own_settings():
+    assert Recipe(epochs=5, lr_steps=(3,)).schedule == "steps"  # --lr-steps alone, and run.json files before it
+    assert Recipe(epochs=5, schedule="linear", warmup=0.5).warmup == 0.5
+    with pytest.raises(ArchspecError, match="expected lr steps exactly with the steps schedule"):
+        Recipe(epochs=5, schedule="linear", lr_steps=(3,))
+    with pytest.raises(ArchspecError, match="expected lr steps exactly with the steps schedule"):
+        Recipe(epochs=5, schedule="steps")
+    for bad in ({"schedule": "plateau", "warmup": 1.0}, {"schedule": "linear", "warmup": 5.0}):
+        with pytest.raises(ArchspecError, match="expected warm-up only with the linear schedule, shorter than"):
+            Recipe(epochs=5, **bad)
+
+
 def test_lr_steps_are_increasing_epochs():
     assert parse_steps("3, 4") == (3, 4) and Recipe(epochs=5, lr_steps=(3, 4)).lr_steps == (3, 4)
     for bad in ((4, 3), (3, 3), (0,)):

@@ -64,6 +64,37 @@ def test_fixed_lr_steps_divide_the_lr_by_ten_and_resume_exactly_across_a_step(tm
         torch.testing.assert_close(weights(tmp_path / "split")[key], value, rtol=0, atol=0)
 
 
+def test_linear_schedule_warms_up_then_falls_to_zero_by_the_last_step():
+    opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.8)
+    schedule, used = train_module.Linear(opt, warmup=2, total=6), []
+    for _ in range(6):
+        used.append(opt.param_groups[0]["lr"])  # the lr of this SGD step
+        schedule.step()
+    assert used == pytest.approx([0.4, 0.8, 0.8, 0.6, 0.4, 0.2]) and opt.param_groups[0]["lr"] == 0
+
+
+def test_linear_schedule_resumes_exactly_mid_epoch(tmp_path, monkeypatch):
+    linear = {"epochs": 3, "lr": 0.04, "schedule": "linear", "warmup": 0.5}
+    straight = train(tiny(tmp_path / "straight", **linear))
+    assert 0 < straight.metrics[0]["lr"] < 0.04 and straight.metrics[-1]["lr"] == 0
+    real, calls = train_module.train_step, {"n": 0}
+
+    def interrupted(*args):
+        calls["n"] += 1
+        if calls["n"] == 5:  # in the second epoch (3 steps each)
+            raise KeyboardInterrupt
+        return real(*args)
+
+    monkeypatch.setattr(train_module, "train_step", interrupted)
+    with pytest.raises(KeyboardInterrupt, match=r"at epoch 2, step 1"):
+        train(tiny(tmp_path / "cut", **linear))
+    monkeypatch.setattr(train_module, "train_step", real)
+    resumed = train(tiny(tmp_path / "cut", **linear).model_copy(update={"resume": True}))
+    assert [m["lr"] for m in resumed.metrics] == [m["lr"] for m in straight.metrics]
+    for key, value in weights(tmp_path / "straight").items():
+        torch.testing.assert_close(weights(tmp_path / "cut")[key], value, rtol=0, atol=0)
+
+
 def test_ctrl_c_saves_mid_epoch_and_resume_matches(tmp_path, monkeypatch):
     train(tiny(tmp_path / "straight"))
     real, calls = train_module.train_step, {"n": 0}
