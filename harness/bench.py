@@ -427,7 +427,9 @@ CLAIM_RULE = (
     "training noise between seeds widens it as the test set's size does. `lower` claims hold when the interval "
     "lies below 0 and are contradicted when it lies above 0; `no_worse` claims hold when it lies below +margin "
     "and are contradicted when it lies above it; otherwise inconclusive. Overall: the same test on the mean of "
-    "the per-image differences over every usable configuration of the claim. Rows that are missing or not "
+    "the per-image differences over every usable configuration of the claim, except that it is inconclusive when "
+    "configurations disagree (the pooled test holds but a configuration contradicts the claim, or the reverse): "
+    "a large effect in one configuration does not outvote another. Rows that are missing or not "
     "comparable at this scale are left out of every verdict."
 )
 
@@ -479,11 +481,15 @@ def decide(claim: Claim, outcomes: dict[str, Outcome], rows: dict[str, dict], rs
         }, per
     p = stats.pooled(diffs, rs)
     tally = ", ".join(f"{sum(r['verdict'] == v for r in per)} {v}" for v in ("holds", "contradicted", "inconclusive"))
+    verdict = stats.verdict(p, claim.kind, claim.margin)
+    against = {"holds": "contradicted", "contradicted": "holds"}.get(verdict)
+    if any(r["verdict"] == against for r in per):  # configurations disagree: no overall verdict
+        verdict = "inconclusive"
     return overall | {
         "diff": round(p.diff, 2),
         "lo": round(p.lo, 2),
         "hi": round(p.hi, 2),
-        "verdict": stats.verdict(p, claim.kind, claim.margin),
+        "verdict": verdict,
         "per configuration": tally,
     }, per
 

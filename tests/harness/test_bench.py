@@ -308,3 +308,18 @@ def test_side_by_side_jobs_give_the_same_report_as_one_at_a_time(tmp_path):
 def test_jobs_and_data_parallel_processes_are_refused_together(tmp_path):
     with pytest.raises(ArchspecError, match="--jobs 2 with 2 processes per run"):
         run_suite(write(tmp_path, SUITE), str(tmp_path / "out"), devices=2, jobs=2)
+
+
+def test_a_claim_whose_configurations_disagree_is_inconclusive_overall():
+    """A pooled effect of -4 points (one pair -10, the other +2) would 'hold'; the +2 pair contradicts it."""
+    n = 1000
+    base, much_better, worse = np.zeros((1, n)), np.zeros((1, n)), np.zeros((1, n))
+    base[0, :200], much_better[0, :100], worse[0, :220] = 1, 1, 1
+    outcomes = {o.row.label: o for o in (outcome_of("a", much_better), outcome_of("b", worse), outcome_of("c", base))}
+    rows = {label: {"paper_top1": None} for label in outcomes}
+    overall, per = decide(Claim(text="t", pairs=[("a", "c"), ("b", "c")]), outcomes, rows, resamples(n))
+    assert [p["verdict"] for p in per] == ["holds", "contradicted"]
+    assert overall["diff"] == pytest.approx(-4.0) and overall["hi"] < 0  # the pooled test alone would hold
+    assert overall["verdict"] == "inconclusive"
+    overall, _ = decide(Claim(text="t", pairs=[("a", "c")]), outcomes, rows, resamples(n))
+    assert overall["verdict"] == "holds"
