@@ -147,6 +147,9 @@ def train(
     finetune: Annotated[str | None, typer.Option("--finetune", help="Start from this net's run/weights.")] = None,
     scale: Annotated[str | None, typer.Option("--scale", help="S or Smin:Smax (default 256; 36 small).")] = None,
     crop: Annotated[int | None, typer.Option("--crop", min=1, help="Crop side (224; 32 for small sets).")] = None,
+    pad: Annotated[
+        int, typer.Option("--pad", min=0, help="Background pixels added around small-set images (28 -> 32: 2).")
+    ] = 0,
     no_flip: Annotated[bool, typer.Option("--no-flip", help="No random horizontal flips.")] = False,
     pca: Annotated[float, typer.Option("--pca", help="Std of AlexNet's PCA colour shift.")] = 0.1,
     workers: Annotated[int, typer.Option(help="Loader workers for folders (default: up to 4, one per core).")] = min(
@@ -189,6 +192,7 @@ def train(
                 source=data,
                 root=data_root,
                 crop=crop,
+                pad=pad,
                 flip=not no_flip,
                 scale=parse_scale(scale) if scale else None,
                 pca_std=pca,

@@ -14,6 +14,8 @@ FC layer is linear), and the map shows how many positions were scored.
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
@@ -29,15 +31,19 @@ def _fc_to_conv(fc: nn.Linear, channels: int, kh: int, kw: int) -> nn.Conv2d:
 
 
 class DenseVGG(nn.Module):
-    def __init__(self, features: nn.Module, head: nn.Sequential) -> None:
+    """`stride`: the feature layers' strides multiplied (32 for VGG): one score-map cell per `stride` pixels."""
+
+    def __init__(self, features: nn.Module, head: nn.Sequential, stride: int) -> None:
         super().__init__()
-        self.features, self.head = features, head
+        self.features, self.head, self.stride = features, head, stride
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(x))  # (N, classes, h, w) class score map
 
 
 class DenseGraph(nn.Module):
+    stride = 1  # shortcuts and branches have no single chain of strides: evaluation leaves the image whole
+
     def __init__(self, model: GraphNet) -> None:
         super().__init__()
         self.model = model
@@ -62,4 +68,5 @@ def to_dense(model: VGG | GraphNet) -> DenseVGG | DenseGraph:
             first = False
         else:
             head.append(m)
-    return DenseVGG(model.features, nn.Sequential(*head)).train(model.training)
+    stride = math.prod(getattr(layer, "stride", 1) for layer in model.net.layers[: split(model.net)])
+    return DenseVGG(model.features, nn.Sequential(*head), stride).train(model.training)

@@ -76,7 +76,8 @@ def entry_config(suite: Suite, entry: Entry, root: Path, seed: int, devices: int
         finetune=str(run_dir(root, entry.finetune, seed)) if entry.finetune else None,
     )
     crop = s.crop or (32 if (data or s.data) in SMALL_SOURCES else 224)
-    dc = DataConfig(source=data or s.data, crop=crop, scale=ScaleMap(crop).train(entry.scale), holdout=s.holdout)
+    scale = ScaleMap(crop).train(entry.scale)
+    dc = DataConfig(source=data or s.data, crop=crop, pad=s.pad, scale=scale, holdout=s.holdout)
     return TrainConfig(
         spec=entry.spec,
         name=entry.id,

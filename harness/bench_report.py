@@ -86,6 +86,7 @@ def _data_line(result: dict) -> str:
         (f"{source}: {trained:,} training images" if trained else f"{source}: training images")
         + f", {held['count']:,} held out from them ({100 * held['fraction']:g}% of each class, fixed seed; "
         f"{watch}), {tested:,} scored test images; crop {cfg.data.crop_size}"
+        + (f"; every image padded with {cfg.data.pad} background pixels a side first" if cfg.data.pad else "")
     )
 
 

@@ -59,6 +59,12 @@ class DataConfig(Node):
     root: str | None = Field(default=None, description="folder of idx files for fashion-mnist / mnist")
     crop: int | None = Field(default=None, ge=1, description="training crop side (224 folders, 32 small sets)")
     scale: tuple[int, int] | None = Field(default=None, description="[Smin, Smax]; equal for a fixed S")
+    pad: int = Field(
+        default=0,
+        ge=0,
+        description="background pixels added on every side of a small set's images before rescaling "
+        "(LeNet-5 padded MNIST's 28 x 28 to 32 x 32)",
+    )
     flip: bool = True
     pca_std: float = Field(default=0.1, ge=0, description="AlexNet lighting: alpha ~ N(0, pca_std)")
     workers: int = Field(default=min(4, os.cpu_count() or 1), ge=0, description="loader processes for folders")
@@ -90,6 +96,12 @@ class DataConfig(Node):
         """The paper's single test scale: Q = S, or (Smin + Smax) / 2 for jittered S."""
         lo, hi = self.scales
         return (lo + hi) // 2
+
+    @model_validator(mode="after")
+    def _pad_small(self) -> DataConfig:
+        if self.pad and not self.small:
+            raise ArchspecError(f"pad {self.pad}: only the small sets are padded; expected 0 for {self.source}")
+        return self
 
     @model_validator(mode="after")
     def _crop_fits(self) -> DataConfig:

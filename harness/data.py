@@ -192,6 +192,11 @@ def embedded_root() -> Path:
     return Path(str(files("archspec.harness") / "embedded"))
 
 
+def _padded(x: torch.Tensor, pad: int) -> torch.Tensor:
+    """(N, C, H, W) uint8 -> (N, C, H + 2 pad, W + 2 pad), the border background (0, as in (Fashion-)MNIST)."""
+    return torch.nn.functional.pad(x, (pad,) * 4) if pad else x
+
+
 def load_small(cfg: DataConfig) -> TensorData:
     if cfg.source == "synthetic":
         n, classes, side = cfg.synthetic
@@ -199,7 +204,7 @@ def load_small(cfg: DataConfig) -> TensorData:
         x = torch.randint(0, 256, (n + n // 8, 3, side, side), dtype=torch.uint8, generator=gen)
         y = torch.randint(0, classes, (n + n // 8,), generator=gen)
         names = [f"class{i}" for i in range(classes)]
-        return TensorData(cfg, names, x[:n], y[:n], x[n:], y[n:])
+        return TensorData(cfg, names, _padded(x[:n], cfg.pad), y[:n], _padded(x[n:], cfg.pad), y[n:])
     if cfg.source == "embedded":
         root, val_split = embedded_root(), "val"
     else:
@@ -209,6 +214,7 @@ def load_small(cfg: DataConfig) -> TensorData:
             raise ArchspecError(f"{root}: no such folder; expected {cfg.source} idx files{hint}, or pass --data-root")
     tx, ty = load_idx_split(root, "train")
     vx, vy = load_idx_split(root, val_split)
+    tx, vx = _padded(tx, cfg.pad), _padded(vx, cfg.pad)
     names = FASHION_CLASSES if cfg.source in ("embedded", "fashion-mnist") else [str(i) for i in range(10)]
     return TensorData(cfg, names, tx, ty, vx, vy)
 

@@ -22,6 +22,7 @@ from torch import nn
 import archspec
 from archspec import memory
 from archspec.compiler.dense import to_dense
+from archspec.compiler.eager import fold_batchnorm
 from archspec.compiler.weights import load_pretrained
 from archspec.errors import ArchspecError
 
@@ -66,7 +67,7 @@ def load_source(
         scales, crop = cfg.data.scales, cfg.data.crop_size
         label = cfg.name or f"{net.name}/{scale_label(scales)}"
         std = (1.0,) * len(stats.mean)
-        model = model.to(device, memory_format=torch.channels_last).eval()
+        model = fold_batchnorm(model.to(device, memory_format=torch.channels_last).eval())
         return Source(label, model, classes, stats.mean, std, crop, scales, cfg.data)
     if spec is None:
         raise ArchspecError(f"{path}: a weights file needs --spec (the network it belongs to), or pass a run folder")
@@ -76,7 +77,7 @@ def load_source(
         raise ArchspecError(f"--spec {spec!r}: has no FC layer; expected a classifier network")
     classes = [str(i) for i in range(last.out_features)]
     data = DataConfig(source="imagenet", crop=224, scale=(256, 256))
-    model = model.to(device, memory_format=torch.channels_last).eval()
+    model = fold_batchnorm(model.to(device, memory_format=torch.channels_last).eval())
     return Source(f"{model.net.name}/256", model, classes, IMAGENET_MEAN, IMAGENET_STD, 224, (256, 256), data)
 
 

@@ -2,7 +2,8 @@
 
 For each image and each test scale Q (smallest side rescaled to Q, decoded once):
 - dense: the fully convolutional net (`compiler.dense`) on the whole image gives a class
-  score map, spatially averaged; soft-max of the image and of its flip, averaged;
+  score map, spatially averaged; soft-max of the image and of its flip, averaged. The image is
+  centred on the pixels the net's pooling uses (`centre_trim`), not cut at the bottom and right;
 - multi-crop: a 5x5 regular grid of crops of the training crop size, each also flipped
   (50 views per scale), soft-max averaged;
 - multi-crop & dense: the average of the two posteriors.
@@ -35,9 +36,24 @@ def grid_offsets(side: int, crop: int, n: int = GRID) -> list[int]:
     return sorted({round(i * (side - crop) / (n - 1)) for i in range(n)})
 
 
+def centre_trim(x: torch.Tensor, stride: int) -> torch.Tensor:
+    """The centre of x with sides cut down to multiples of `stride`. A net whose layers stride by `stride` in
+    all uses only that many pixels: floor pooling drops the rest, all of it at the bottom and the right, so
+    on an image of side 55 at stride 32 the net would see the top-left 32 pixels. The paper's test scales are
+    multiples of 32 (nothing is cut); scaled down, they are not. x: (B, C, H, W)."""
+    h, w = x.shape[-2:]
+    th, tw = max(stride, h - h % stride), max(stride, w - w % stride)
+    if (th, tw) == (h, w) or th > h or tw > w:
+        return x
+    top, left = (h - th) // 2, (w - tw) // 2
+    return x[..., top : top + th, left : left + tw]  # (B, C, th, tw)
+
+
 def dense_posterior(dense: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, int]:
     """Soft-max of the spatially averaged score map, averaged with the flipped image, and the score map's
-    smaller side (1 means a single whole-image view, not a dense evaluation). x: (B, C, H, W)."""
+    smaller side (1 means a single whole-image view, not a dense evaluation). x: (B, C, H, W), centred on
+    the pixels the net uses (`centre_trim` by the dense form's `stride`)."""
+    x = centre_trim(x, getattr(dense, "stride", 1))
     both = torch.cat([x, x.flip(-1)])  # (2B, C, H, W)
     scores = dense(both).float()  # (2B, K, h, w): the class score map
     p = scores.mean((2, 3)).softmax(1)  # (2B, K): spatially averaged

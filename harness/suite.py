@@ -40,6 +40,7 @@ class Settings(Strict):
     note: str = Field(default="", description="printed under the report's title (e.g. what to expect)")
     data: str = "embedded"
     crop: int | None = None
+    pad: int = Field(default=0, ge=0, description="background pixels added on every side of a small set's images")
     width: float | None = None
     batch_norm: bool = False
     epochs: int = Field(default=74, ge=1)

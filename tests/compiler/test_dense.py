@@ -38,6 +38,12 @@ def test_vgg_d_dense_head_shapes():
     assert [tuple(c.weight.shape) for c in convs] == [(4096, 512, 7, 7), (4096, 4096, 1, 1), (1000, 4096, 1, 1)]
 
 
+@pytest.mark.parametrize(("spec", "stride"), [("D", 32), ("alexnet", 4 * 2 * 2 * 2), (SPEC, 8)])
+def test_dense_stride_is_the_product_of_the_feature_strides(spec, stride):
+    with torch.device("meta"):
+        assert to_dense(archspec.compile(spec)).stride == stride
+
+
 def test_dense_needs_fc_layers():
     with pytest.raises(ValueError, match="no FC layer"):
         to_dense(archspec.compile("conv3-4 maxpool"))

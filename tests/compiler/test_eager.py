@@ -5,6 +5,7 @@ import torch
 from torch import nn
 
 import archspec
+from archspec.compiler.eager import fold_batchnorm
 from archspec.infer import infer
 
 from .torchvision_vgg import NUM_PARAMS, TorchvisionVGG
@@ -84,3 +85,22 @@ def test_small_net_trains_one_step():
 def test_unknown_backend_is_a_clear_error():
     with pytest.raises(archspec.ArchspecError, match="backend 'tpu'"):
         archspec.compile("A", backend="tpu")
+
+
+def test_folding_batch_norm_keeps_the_eval_function_and_the_model():
+    model = archspec.compile("input 16x16x3 conv3-8 bn maxpool conv3-8 bn maxpool FC-10 soft-max")
+    torch.manual_seed(0)
+    for bn in (m for m in model.modules() if isinstance(m, nn.BatchNorm2d)):  # non-trivial statistics
+        bn.running_mean.normal_()
+        bn.running_var.uniform_(0.5, 2)
+        nn.init.normal_(bn.weight)
+        nn.init.normal_(bn.bias)
+    model.eval()
+    folded = fold_batchnorm(model)
+    x = torch.randn(4, 3, 16, 16)
+    with torch.no_grad():
+        torch.testing.assert_close(folded(x), model(x), rtol=1e-4, atol=1e-5)
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in folded.modules())
+    assert sum(isinstance(m, nn.BatchNorm2d) for m in model.modules()) == 2  # the model given is untouched
+    plain = archspec.compile("input 16x16x3 conv3-8 maxpool FC-10 soft-max")
+    assert fold_batchnorm(plain) is plain

@@ -160,3 +160,18 @@ def test_special_files_named_like_images_are_not_read(image_folder):
     os.mkfifo(image_folder / "train" / "n01" / "x.jpg")  # reading it would block forever
     data = FolderData(DataConfig(source=str(image_folder), crop=16, scale=(18, 18), workers=0))
     assert not any(p.endswith("x.jpg") for p, _ in data.train_items + data.holdout_items)
+
+
+def test_padding_adds_a_background_border_around_every_image():
+    plain, padded = load_small(DataConfig()), load_small(DataConfig(pad=2))
+    assert padded.train_x.shape[-2:] == (32, 32) and padded.val_x.shape[-2:] == (32, 32)
+    assert torch.equal(padded.val_x[..., 2:30, 2:30], plain.val_x)
+    assert torch.equal(padded.holdout_index, plain.holdout_index)  # the same images held out
+    border = padded.train_x.clone()
+    border[..., 2:30, 2:30] = 0
+    assert not border.any()
+
+
+def test_only_small_sets_are_padded(tmp_path):
+    with pytest.raises(ArchspecError, match="only the small sets are padded"):
+        DataConfig(source=str(tmp_path), pad=2)

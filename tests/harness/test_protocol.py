@@ -7,6 +7,7 @@ import torch.nn.functional as F
 import archspec
 from archspec.compiler.dense import to_dense
 from archspec.harness.protocol import (
+    centre_trim,
     combine,
     dense_posterior,
     grid_offsets,
@@ -103,3 +104,27 @@ def test_rescale_keeps_the_aspect_ratio():
 
     assert rescale(torch.rand(1, 3, 30, 45), 20).shape[-2:] == (20, 30)
     assert F.interpolate is not None
+
+
+def test_centre_trim_cuts_evenly_to_multiples_of_the_stride():
+    x = torch.arange(55 * 40.0).view(1, 1, 55, 40)
+    trimmed = centre_trim(x, 32)
+    assert trimmed.shape[-2:] == (32, 32)
+    torch.testing.assert_close(trimmed, x[..., 11:43, 4:36])  # 23 rows cut 11 above, 12 below; 8 columns 4 + 4
+    assert centre_trim(x[..., :32, :32], 32).shape[-2:] == (32, 32)
+    assert centre_trim(x[..., :20, :20], 32).shape[-2:] == (20, 20)  # smaller than the stride: left whole
+
+
+def test_dense_looks_at_the_centre_not_the_top_left(model):
+    """SPEC strides by 4: at side 19 floor pooling leaves 3 pixels unused. They are split (1 above and left,
+    2 below and right), so the dense posterior is that of the centre 16 x 16 and ignores the outer rows."""
+    dense = to_dense(model)
+    assert dense.stride == 4
+    x = torch.randn(2, 3, 19, 19)
+    with torch.no_grad():
+        p, _ = dense_posterior(dense, x)
+        torch.testing.assert_close(p, dense_posterior(dense, x[..., 1:17, 1:17])[0])
+        changed = x.clone()
+        changed[..., 0, :] = 5.0  # the top row: unused once centred (torch alone would use it)
+        torch.testing.assert_close(dense_posterior(dense, changed)[0], p)
+        assert not torch.allclose(dense(changed).mean((2, 3)), dense(x).mean((2, 3)))
