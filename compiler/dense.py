@@ -14,10 +14,10 @@ FC layer is linear), and the map shows how many positions were scored.
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import nn
+
+from archspec.ir import GlobalAvgPool
 
 from .eager import VGG, GraphNet, split
 
@@ -30,8 +30,28 @@ def _fc_to_conv(fc: nn.Linear, channels: int, kh: int, kw: int) -> nn.Conv2d:
     return conv.to(fc.weight.device, fc.weight.dtype)
 
 
+def floor_stride(layers) -> int:
+    """Input pixels per map cell where the map is the input floor-divided: every layer keeps the size (a
+    stride-1 conv or pool padded by half its odd window, batch norm, LRN) or pools non-overlapping windows
+    without padding, like VGG's 2x2/2 max-pools (32 for VGG). Then only the input's remainder after that
+    division goes unused. Anything else (AlexNet's conv11/4, a 3x3/2 pool) gives 1: its margins are used."""
+    stride = 1
+    for layer in layers:
+        k, s = getattr(layer, "kernel", 1), getattr(layer, "stride", 1)
+        pad, ceil = getattr(layer, "pad", getattr(layer, "padding", 0)), getattr(layer, "ceil", False)
+        if isinstance(layer, GlobalAvgPool):  # the whole map to 1x1: every pixel is used
+            return 1
+        if s == 1 and 2 * pad == k - 1:
+            continue
+        if s == k and pad == 0 and not ceil:
+            stride *= s
+            continue
+        return 1
+    return stride
+
+
 class DenseVGG(nn.Module):
-    """`stride`: the feature layers' strides multiplied (32 for VGG): one score-map cell per `stride` pixels."""
+    """`stride`: `floor_stride` of the feature layers (32 for VGG, 1 where the margins are used)."""
 
     def __init__(self, features: nn.Module, head: nn.Sequential, stride: int) -> None:
         super().__init__()
@@ -68,5 +88,5 @@ def to_dense(model: VGG | GraphNet) -> DenseVGG | DenseGraph:
             first = False
         else:
             head.append(m)
-    stride = math.prod(getattr(layer, "stride", 1) for layer in model.net.layers[: split(model.net)])
+    stride = floor_stride(model.net.layers[: split(model.net)])
     return DenseVGG(model.features, nn.Sequential(*head), stride).train(model.training)

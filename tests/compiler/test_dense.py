@@ -38,8 +38,12 @@ def test_vgg_d_dense_head_shapes():
     assert [tuple(c.weight.shape) for c in convs] == [(4096, 512, 7, 7), (4096, 4096, 1, 1), (1000, 4096, 1, 1)]
 
 
-@pytest.mark.parametrize(("spec", "stride"), [("D", 32), ("alexnet", 4 * 2 * 2 * 2), (SPEC, 8)])
-def test_dense_stride_is_the_product_of_the_feature_strides(spec, stride):
+@pytest.mark.parametrize(
+    ("spec", "stride"),
+    [("D", 32), ("A-LRN", 32), ("B-conv5", 32), ("alexnet", 1), (SPEC, 8), ("conv3-8 maxpool avgpool FC-5", 1)],
+)
+def test_dense_stride_is_the_floor_division_of_the_map_or_none(spec, stride):
+    """VGG's maps are the input floor-divided by 32; AlexNet's conv11/4 and 3x3/2 pools use their margins."""
     with torch.device("meta"):
         assert to_dense(archspec.compile(spec)).stride == stride
 
