@@ -124,6 +124,17 @@ class Suite(Strict):
     paper_table: list[PaperTable] = []
 
     @model_validator(mode="after")
+    def _schedule_given(self) -> Suite:
+        """A steps suite needs its steps, and warm-up belongs to the linear schedule: refused at load, not
+        after the first runs have trained (each entry's recipe is checked only when it starts)."""
+        s = self.suite
+        if s.schedule is Schedule.steps and not s.lr_steps and not any(e.lr_steps for e in self.train):
+            raise ValueError("schedule 'steps' with no lr_steps in [suite] or any entry; expected lr_steps = [...]")
+        if s.warmup and s.schedule is not Schedule.linear:
+            raise ValueError(f"warmup {s.warmup:g} with schedule {s.schedule.value!r}; expected schedule 'linear'")
+        return self
+
+    @model_validator(mode="after")
     def _references(self) -> Suite:
         ids, folders = [], {}
         for entry in self.train:

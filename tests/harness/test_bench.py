@@ -110,6 +110,14 @@ def test_scale_mapping_keeps_the_papers_ratios():
         (lambda s: s.replace('id = "U/16"', 'id = "T/16"'), "train id 'T/16' appears twice"),
         (lambda s: s.replace('["T multi", "T single"]', '["T multi", "T nope"]'), "no table row 'T nope'"),
         (lambda s: s.replace("eval_limit = 60", "eval_limit = 0"), r"suite\.eval_limit: Input should be greater"),
+        (
+            lambda s: s.replace("eval_limit = 60", 'eval_limit = 60\nschedule = "steps"'),
+            "schedule 'steps' with no lr_steps in \\[suite\\] or any entry",
+        ),
+        (
+            lambda s: s.replace("eval_limit = 60", "eval_limit = 60\nwarmup = 0.5"),
+            "warmup 0.5 with schedule 'plateau'; expected schedule 'linear'",
+        ),
     ],
 )
 def test_bad_suites_are_clear_errors(tmp_path, edit, message):
