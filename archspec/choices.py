@@ -33,3 +33,12 @@ class Schedule(_Choice):
     plateau = "plateau"
     steps = "steps"
     linear = "linear"
+
+
+class Precision(_Choice):
+    """Arithmetic of the forward and backward passes: fp32 throughout, or bf16 autocast (convs and matmuls in
+    bfloat16, weights, batch-norm statistics and the loss in fp32). auto: bf16 on CUDA, fp32 on a CPU."""
+
+    auto = "auto"
+    fp32 = "fp32"
+    bf16 = "bf16"

@@ -15,7 +15,7 @@ from typing import Annotated
 import typer
 from pydantic import ValidationError
 
-from .choices import Backend, Init, Schedule
+from .choices import Backend, Init, Precision, Schedule
 from .errors import ArchspecError
 from .render import Format, console, show
 
@@ -41,6 +41,7 @@ Threads = Annotated[
 
 
 BACKEND_HELP = f"{' | '.join(Backend)} (auto: triton on CUDA, torch elsewhere)."  # checked by the library
+PRECISION_HELP = f"{' | '.join(Precision)} (bf16: autocast, fp32 weights; auto: bf16 on CUDA, fp32 on a CPU)."
 
 
 def _overrides(classes, input, width, bn) -> dict:
@@ -143,6 +144,11 @@ def train(
     warmup: Annotated[float, typer.Option(min=0, help="Linear schedule: epochs of lr rising from 0.")] = 0.0,
     init: Annotated[str, typer.Option(help=f"{' | '.join(Init)} (paper: normal).")] = Init.normal.value,
     init_std: Annotated[float, typer.Option("--init-std", help="Std of the normal init.")] = 0.01,
+    label_smoothing: Annotated[
+        float,
+        typer.Option("--label-smoothing", min=0, max=0.99, help="Target share spread over the classes (paper: 0)."),
+    ] = 0.0,
+    precision: Annotated[str, typer.Option(help=PRECISION_HELP)] = Precision.auto.value,
     pretrained_a: Annotated[str | None, typer.Option("--pretrained-a", help="Net-A run or weights.")] = None,
     finetune: Annotated[str | None, typer.Option("--finetune", help="Start from this net's run/weights.")] = None,
     scale: Annotated[str | None, typer.Option("--scale", help="S or Smin:Smax (default 256; 36 small).")] = None,
@@ -212,6 +218,8 @@ def train(
                 warmup=warmup,
                 init=init,
                 init_std=init_std,
+                label_smoothing=label_smoothing,
+                precision=precision,
                 pretrained_a=pretrained_a,
                 finetune=finetune,
                 seed=seed,
@@ -270,6 +278,9 @@ def eval_(
     ] = "final",
     gpus: Annotated[int, typer.Option("--gpus", min=1, help="Shard over N GPU processes.")] = 1,
     nproc: Annotated[int, typer.Option("--nproc", min=1, help="Shard over N CPU processes.")] = 1,
+    precision: Annotated[
+        str, typer.Option(help="fp32 | bf16 (convs and matmuls under autocast; posteriors in fp32).")
+    ] = Precision.fp32.value,
     threads: Threads = None,
     fmt: Fmt = Format.table,
 ) -> None:
@@ -278,6 +289,8 @@ def eval_(
 
     if weights not in ("final", "best"):
         raise ArchspecError(f"--weights {weights!r}: expected final or best")
+    if precision not in (Precision.fp32, Precision.bf16):
+        raise ArchspecError(f"--precision {precision!r}: expected fp32 or bf16")
     job = EvalJob(
         checkpoints,
         spec=spec,
@@ -286,6 +299,7 @@ def eval_(
         limit=limit,
         weights=weights,
         threads=threads,
+        precision=Precision(precision),
     )
     from .harness.distributed import processes
 

@@ -27,7 +27,7 @@ import numpy as np
 
 import archspec
 from archspec.atomic import atomic_path
-from archspec.choices import Schedule
+from archspec.choices import Precision, Schedule
 from archspec.errors import ArchspecError
 from archspec.passes import Overrides
 
@@ -66,6 +66,8 @@ def entry_config(suite: Suite, entry: Entry, root: Path, seed: int, devices: int
         init=entry.init or s.init,
         init_std=entry.init_std or s.init_std,
         dropout=s.dropout,
+        label_smoothing=s.label_smoothing,
+        precision=s.precision,
         patience=s.patience,
         # an entry shorter than every step of the steps schedule keeps its lr (the plateau rule, as before)
         schedule=Schedule.plateau if s.schedule is Schedule.steps and not steps else s.schedule,
@@ -273,6 +275,11 @@ def _needs(suite: Suite, id_: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
     return protocols, tuple(m for m in ("dense", "multi-crop", "multi-crop & dense") if m in wanted) or ("dense",)
 
 
+def eval_precision(suite: Suite) -> Precision:
+    """A suite that trains in bf16 also evaluates in bf16 (posteriors in fp32); otherwise evaluation is fp32."""
+    return Precision.bf16 if suite.suite.precision is Precision.bf16 else Precision.fp32
+
+
 def evaluate_run(root: Path, suite: Suite, entry: Entry, seed: int, devices: int, data: str | None) -> Evaluation:
     """The protocol on one run, cached by what it depends on (weights, methods, scales, images)."""
     run = run_dir(root, entry.id, seed)
@@ -287,6 +294,7 @@ def evaluate_run(root: Path, suite: Suite, entry: Entry, seed: int, devices: int
         "protocols": list(protocols),
         "limit": suite.suite.eval_limit,
         "data": data,
+        "precision": str(eval_precision(suite)),
     }
     cache = root / "evals" / safe(entry.id) / f"seed{seed}.safetensors"
     if cache.is_file():
@@ -301,6 +309,7 @@ def evaluate_run(root: Path, suite: Suite, entry: Entry, seed: int, devices: int
         limit=suite.suite.eval_limit,
         protocols=protocols,
         progress=False,
+        precision=eval_precision(suite),
     )
     start = time.perf_counter()
     result = evaluate_sources(job, devices=devices)

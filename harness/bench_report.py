@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 
 from archspec.atomic import atomic_path
-from archspec.choices import Schedule
+from archspec.choices import Precision, Schedule
 from archspec.provenance import code_version
 
 from .bench import CLAIM_RULE, PAPER_SPEEDUP_4GPU, run_dir, seeds_of
@@ -24,7 +24,19 @@ from .checkpoint import read_run
 from .suite import PAPER_CROP, ScaleMap, Settings, Suite, suite_hash, suite_path
 
 PAPER = Settings(name="paper")  # Settings' defaults are the paper's Section 3.1 recipe
-RECIPE_KEYS = ("epochs", "batch", "lr", "init", "init_std", "dropout", "patience", "batch_norm", "width", "crop")
+RECIPE_KEYS = (
+    "epochs",
+    "batch",
+    "lr",
+    "init",
+    "init_std",
+    "dropout",
+    "label_smoothing",
+    "patience",
+    "batch_norm",
+    "width",
+    "crop",
+)
 DETERMINISM = (
     "Determinism: a run is a pure function of its seed on one machine, torch build and thread count "
     "(resume is tested bit-exact); another thread count or CPU can change floating-point summation "
@@ -101,6 +113,12 @@ def _recipe_lines(suite: Suite) -> list[str]:
             ours, paper = ours or 1.0, 1.0
         if ours != paper:
             lines.append(f"{key} {ours} (paper: {paper})")
+    if s.precision is Precision.bf16:
+        lines.append(
+            "bf16 autocast in training and evaluation: convs and matmuls in bfloat16, weights in fp32 (paper: fp32)"
+        )
+    elif s.precision is Precision.auto:
+        lines.append("bf16 autocast in training where it runs on CUDA, fp32 on a CPU and in evaluation (paper: fp32)")
     held = f"{100 * s.holdout:g}% of the training set held out (paper: its validation set)"
     paper_rule = "paper: / 10 three times, each when the validation error stopped improving, over 74 epochs"
     if s.schedule is Schedule.steps:

@@ -15,7 +15,7 @@ from typing import Any
 
 from pydantic import Field, model_validator
 
-from archspec.choices import Backend, Init, Schedule
+from archspec.choices import Backend, Init, Precision, Schedule
 from archspec.errors import ArchspecError
 from archspec.ir import Node
 from archspec.passes import Overrides
@@ -131,6 +131,10 @@ class Recipe(Node):
     )
     init: Init = Init.normal
     init_std: float = Field(default=0.01, gt=0, description="std of the 'normal' init")
+    label_smoothing: float = Field(
+        default=0.0, ge=0, lt=1, description="share of the target spread evenly over the classes (paper: 0)"
+    )
+    precision: Precision = Field(default=Precision.auto, description="fp32 | bf16 autocast | auto (bf16 on CUDA)")
     pretrained_a: str | None = Field(default=None, description="net-A checkpoint: first 4 convs and last 3 FCs")
     finetune: str | None = Field(default=None, description="checkpoint of this net to start from")
     seed: int = Field(default=0, ge=0, le=2**63 - 1)

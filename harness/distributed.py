@@ -21,6 +21,7 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 
+from archspec.choices import Precision
 from archspec.errors import ArchspecError
 
 from .config import Launch
@@ -35,6 +36,13 @@ class Context:
     @property
     def main(self) -> bool:
         return self.rank == 0
+
+
+def autocast_dtype(precision: Precision, device: torch.device) -> torch.dtype | None:
+    """The dtype `torch.autocast` runs convs and matmuls in (None: fp32 throughout)."""
+    if precision is Precision.bf16 or (precision is Precision.auto and device.type == "cuda"):
+        return torch.bfloat16
+    return None
 
 
 def under_torchrun() -> bool:

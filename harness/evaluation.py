@@ -21,6 +21,7 @@ from torch import nn
 
 import archspec
 from archspec import memory
+from archspec.choices import Precision
 from archspec.compiler.dense import to_dense
 from archspec.compiler.eager import fold_batchnorm
 from archspec.compiler.weights import load_pretrained
@@ -29,7 +30,7 @@ from archspec.errors import ArchspecError
 from . import checkpoint
 from .config import DataConfig, Launch
 from .data import FolderData, TensorData, load_small, to_rgb8
-from .distributed import Context, launch
+from .distributed import Context, autocast_dtype, launch
 from .protocol import METHODS, centre_posterior, combine, paper_scales, scale_posteriors, single_scale, wrong
 from .stats import wilson
 
@@ -157,6 +158,7 @@ class EvalJob:
     protocols: tuple[str, ...] = ("single", "multi")
     threads: int | None = None  # torch CPU threads (default: torch's own)
     progress: bool = True
+    precision: Precision = Precision.fp32  # bf16: convs and matmuls under autocast (posteriors in fp32)
 
 
 @dataclass
@@ -289,7 +291,11 @@ def _run(job: EvalJob, ctx: Context) -> Evaluation:
     loaded = load_small(data) if data.small else None  # read once: checked, then scored
     _check_data(first, data, job.data, loaded)
     count, images = val_images(data, ctx.rank, ctx.world, job.limit, loaded)
-    with Progress(console=Console(stderr=True), disable=not (job.progress and ctx.main), transient=True) as bar:
+    amp = autocast_dtype(Precision(job.precision), ctx.device)
+    with (
+        Progress(console=Console(stderr=True), disable=not (job.progress and ctx.main), transient=True) as bar,
+        torch.autocast(ctx.device.type, dtype=amp or torch.float32, enabled=amp is not None),
+    ):
         task = bar.add_task(f"evaluating {', '.join(s.label for s in sources)}", total=count)
         for idx, x, y in images:
             x01 = x.to(ctx.device).float() / 255

@@ -19,7 +19,7 @@ from typing import Literal
 import tomllib
 from pydantic import ConfigDict, Field, ValidationError, model_validator
 
-from archspec.choices import Init, Schedule
+from archspec.choices import Init, Precision, Schedule
 from archspec.errors import ArchspecError
 from archspec.ir import Node
 
@@ -49,6 +49,11 @@ class Settings(Strict):
     init: Init = Init.normal
     init_std: float = Field(default=0.01, gt=0)
     dropout: float = Field(default=0.5, ge=0, lt=1)
+    label_smoothing: float = Field(default=0.0, ge=0, lt=1, description="share of the target spread over the classes")
+    precision: Precision = Field(
+        default=Precision.auto,
+        description="bf16: autocast in training and evaluation; fp32; auto: bf16 training on CUDA, else fp32",
+    )
     patience: int = Field(default=2, ge=0)
     schedule: Schedule = Field(default=Schedule.plateau, description="plateau (the paper's) | steps | linear")
     lr_steps: tuple[int, ...] = Field(default=(), description="schedule steps: epochs after which lr / 10")

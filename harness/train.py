@@ -36,7 +36,7 @@ from archspec.ir import Network
 from . import checkpoint, metrics
 from .config import TrainConfig, parse_every
 from .data import load as load_data
-from .distributed import Context, all_reduce_sum, launch
+from .distributed import Context, all_reduce_sum, autocast_dtype, launch
 from .init import initialise, preinit_from_a
 
 
@@ -51,11 +51,13 @@ class Result:
 # ---------------------------------------------------------------- steps
 
 
-def train_step(model: nn.Module, optimizer, x: torch.Tensor, y: torch.Tensor, amp: torch.dtype | None):
+def train_step(
+    model: nn.Module, optimizer, x: torch.Tensor, y: torch.Tensor, amp: torch.dtype | None, smoothing: float = 0.0
+):
     """One SGD step; returns (loss, correct) as tensors (no host sync)."""
     with torch.autocast(x.device.type, dtype=amp or torch.float32, enabled=amp is not None):
         logits = model(x)  # (B, classes)
-        loss = F.cross_entropy(logits.float(), y)
+        loss = F.cross_entropy(logits.float(), y, label_smoothing=smoothing)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     optimizer.step()
@@ -294,7 +296,7 @@ def train_epoch(st: State, data, cfg: TrainConfig, ctx: Context, progress, amp, 
         for x, y in data.train_batches(st.epoch, r.batch, r.seed, ctx.rank, ctx.world, st.step, ctx.device):
             x = x.contiguous(memory_format=torch.channels_last)
             torch.manual_seed(hash((r.seed, st.epoch, st.step, ctx.rank)) & 0x7FFF_FFFF)  # dropout masks
-            loss, hits = train_step(st.model, st.optimizer, x, y, amp)
+            loss, hits = train_step(st.model, st.optimizer, x, y, amp, r.label_smoothing)
             if getattr(st.scheduler, "per_step", False):
                 st.scheduler.step()
             value = loss.item()
@@ -425,7 +427,7 @@ def run(cfg: TrainConfig, ctx: Context) -> Result:
     out.mkdir(parents=True, exist_ok=True)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    amp = torch.bfloat16 if ctx.device.type == "cuda" else None
+    amp = autocast_dtype(r.precision, ctx.device)
     plotted = time.monotonic()  # first plot after a minute, or at the end
     st = net = None
     try:

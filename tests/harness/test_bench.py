@@ -4,8 +4,9 @@ runs, "not comparable" rows kept out of verdicts, and honest incomplete reports.
 import numpy as np
 import pytest
 
+from archspec.choices import Precision
 from archspec.errors import ArchspecError
-from archspec.harness import bench
+from archspec.harness import bench, bench_report
 from archspec.harness.bench import Outcome, decide, run_suite
 from archspec.harness.stats import resamples
 from archspec.harness.suite import Claim, Row, ScaleMap, load_suite
@@ -80,6 +81,22 @@ def test_only_nets_that_are_not_fine_tuned_warm_up(tmp_path):
     tuned = bench.entry_config(small, by_id["D/384"], tmp_path, 0, 1, None).recipe
     assert (main.epochs, main.lr, main.schedule, main.warmup, main.dropout) == (4, 0.1, "linear", 0.5, 0.0)
     assert (tuned.epochs, tuned.lr, tuned.schedule, tuned.warmup) == (1, 0.01, "linear", 0.0)
+
+
+def test_a_suites_precision_and_label_smoothing_reach_training_evaluation_and_the_header(tmp_path):
+    suite = load_suite(
+        write(tmp_path, SUITE.replace("seeds = 2", 'seeds = 2\nprecision = "bf16"\nlabel_smoothing = 0.1'))
+    )
+    recipe = bench.entry_config(suite, suite.train[1], tmp_path, 0, 1, None).recipe
+    assert (recipe.precision, recipe.label_smoothing) == (Precision.bf16, 0.1)
+    assert bench.eval_precision(suite) is Precision.bf16
+    lines = bench_report._recipe_lines(suite)
+    assert "label_smoothing 0.1 (paper: 0.0)" in lines and any(
+        line.startswith("bf16 autocast in training") for line in lines
+    )
+    plain = load_suite(write(tmp_path, SUITE))  # auto: bf16 training on CUDA only; evaluation stays fp32
+    assert bench.entry_config(plain, plain.train[0], tmp_path, 0, 1, None).recipe.precision is Precision.auto
+    assert bench.eval_precision(plain) is Precision.fp32
 
 
 def test_scale_mapping_keeps_the_papers_ratios():

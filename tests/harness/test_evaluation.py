@@ -6,9 +6,17 @@ import torch.nn.functional as F
 from safetensors.torch import save_file
 
 import archspec
+from archspec.choices import Precision
 from archspec.errors import ArchspecError
 from archspec.harness import Recipe, TrainConfig, train
-from archspec.harness.evaluation import IMAGENET_MEAN, IMAGENET_STD, EvalJob, evaluate_checkpoints, load_source
+from archspec.harness.evaluation import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    EvalJob,
+    evaluate_checkpoints,
+    evaluate_sources,
+    load_source,
+)
 from archspec.harness.protocol import centre_posterior
 
 from .conftest import TINY, synthetic
@@ -77,3 +85,13 @@ def test_bad_sources(tmp_path, runs):
         load_source(str(runs / "r0" / "model.safetensors"))
     with pytest.raises(ArchspecError, match=r"found features\.0\.weight .* of shape \(4, 3, 3, 3\)"):
         load_source(str(runs / "r0" / "model.safetensors"), TINY.replace("conv3-4", "conv3-5"))
+
+
+def test_bf16_evaluation_gives_fp32_posteriors_close_to_the_fp32_ones(runs):
+    fp32 = evaluate_sources(EvalJob([str(runs / "r0")], progress=False))
+    bf16 = evaluate_sources(EvalJob([str(runs / "r0")], progress=False, precision=Precision.bf16))
+    assert [(p.protocol, p.method) for p in bf16.parts] == [(p.protocol, p.method) for p in fp32.parts]
+    for a, b in zip(fp32.parts, bf16.parts, strict=True):
+        assert b.posterior.dtype == torch.float32
+        torch.testing.assert_close(b.posterior, a.posterior, rtol=0, atol=0.03)  # bf16 keeps 8 bits of mantissa
+    assert any(not torch.equal(a.posterior, b.posterior) for a, b in zip(fp32.parts, bf16.parts, strict=True))

@@ -295,3 +295,44 @@ def test_a_quarter_width_resnet18_learns_the_embedded_data_and_evaluates_dense_a
     assert {"dense", "multi-crop", "multi-crop & dense"} <= set(errors)
     assert all(r["top1_err"] < 60 for r in errors.values())
     assert errors["dense"]["dense_map"] >= 2  # a global-pool net scores every position of its last map
+
+
+def test_label_smoothing_trains_on_the_smoothed_cross_entropy():
+    """The loss is (1 - e) x cross-entropy + e x the mean over classes of -log p, computed here by hand."""
+    torch.manual_seed(0)
+    model = torch.nn.Linear(3, 4)
+    x, y = torch.randn(5, 3), torch.tensor([0, 1, 2, 3, 0])
+    logp = model(x).log_softmax(1).detach()
+    want = 0.9 * -logp[range(5), y].mean() + 0.1 * -logp.mean()
+    opt = torch.optim.SGD(model.parameters(), lr=0.0)
+    loss, hits = train_module.train_step(model, opt, x, y, None, smoothing=0.1)
+    assert loss.item() == pytest.approx(want.item(), rel=1e-6)
+    assert hits.item() == (logp.argmax(1) == y).sum().item()
+
+
+def test_bf16_precision_runs_the_convs_in_bf16_and_keeps_fp32_weights(tmp_path, monkeypatch):
+    seen = []
+    real = train_module.train_step
+
+    def spy(model, optimizer, x, y, amp, smoothing=0.0):
+        conv = next(m for m in model.modules() if isinstance(m, torch.nn.Conv2d))
+        hook = conv.register_forward_hook(lambda m, i, o: seen.append(o.dtype))
+        try:
+            return real(model, optimizer, x, y, amp, smoothing)
+        finally:
+            hook.remove()
+
+    monkeypatch.setattr(train_module, "train_step", spy)
+    result = train(tiny(tmp_path / "bf16", epochs=1, precision="bf16", label_smoothing=0.1))
+    assert seen and set(seen) == {torch.bfloat16}
+    assert {w.dtype for w in weights(tmp_path / "bf16").values() if w.is_floating_point()} == {torch.float32}
+    assert read_run(tmp_path / "bf16")[0].recipe.precision == "bf16"  # run.json records it
+    assert result.metrics[0]["train_loss"] > 0
+
+
+def test_fp32_is_the_default_on_a_cpu(tmp_path, monkeypatch):
+    seen = []
+    real = train_module.train_step
+    monkeypatch.setattr(train_module, "train_step", lambda *a, **k: seen.append(a[4]) or real(*a, **k))
+    train(tiny(tmp_path / "fp32", epochs=1))
+    assert seen and set(seen) == {None}
