@@ -45,6 +45,14 @@ def autocast_dtype(precision: Precision, device: torch.device) -> torch.dtype | 
     return None
 
 
+def slow_bf16(dtype: torch.dtype | None, device: torch.device) -> bool:
+    """bf16 asked for on a CPU without bf16 instructions (AVX512-BF16 or AMX): oneDNN emulates it, slower than fp32."""
+    if dtype is not torch.bfloat16 or device.type != "cpu":
+        return False
+    checks = [getattr(torch.cpu, name, None) for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")]
+    return not any(check() for check in checks if check is not None)
+
+
 def under_torchrun() -> bool:
     return "TORCHELASTIC_RUN_ID" in os.environ and "LOCAL_RANK" in os.environ
 

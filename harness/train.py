@@ -36,7 +36,7 @@ from archspec.ir import Network
 from . import checkpoint, metrics
 from .config import TrainConfig, parse_every
 from .data import load as load_data
-from .distributed import Context, all_reduce_sum, autocast_dtype, launch
+from .distributed import Context, all_reduce_sum, autocast_dtype, launch, slow_bf16
 from .init import initialise, preinit_from_a
 
 
@@ -428,6 +428,13 @@ def run(cfg: TrainConfig, ctx: Context) -> Result:
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     amp = autocast_dtype(r.precision, ctx.device)
+    if ctx.main and cfg.progress and slow_bf16(amp, ctx.device):
+        Console(stderr=True).print(
+            f"warning: {out}: bf16 on a CPU without bf16 instructions (AVX512-BF16, AMX) is emulated, slower "
+            "than fp32; expected --precision fp32 here",
+            markup=False,
+            soft_wrap=True,
+        )
     plotted = time.monotonic()  # first plot after a minute, or at the end
     st = net = None
     try:

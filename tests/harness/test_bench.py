@@ -79,7 +79,8 @@ def test_only_nets_that_are_not_fine_tuned_warm_up(tmp_path):
     by_id = {e.id: e for e in small.train}
     main = bench.entry_config(small, by_id["D/256"], tmp_path, 0, 1, None).recipe
     tuned = bench.entry_config(small, by_id["D/384"], tmp_path, 0, 1, None).recipe
-    assert (main.epochs, main.lr, main.schedule, main.warmup, main.dropout) == (4, 0.1, "linear", 0.5, 0.0)
+    assert (main.epochs, main.lr, main.schedule, main.warmup, main.dropout) == (8, 0.1, "linear", 0.5, 0.0)
+    assert (main.precision, main.label_smoothing, bench.eval_precision(small)) == ("bf16", 0.1, "bf16")
     assert (tuned.epochs, tuned.lr, tuned.schedule, tuned.warmup) == (1, 0.01, "linear", 0.0)
 
 

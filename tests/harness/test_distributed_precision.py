@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from archspec.choices import Precision
-from archspec.harness.distributed import autocast_dtype
+from archspec.harness.distributed import autocast_dtype, slow_bf16
 
 CPU, CUDA = torch.device("cpu"), torch.device("cuda", 0)
 
@@ -22,3 +22,12 @@ CPU, CUDA = torch.device("cpu"), torch.device("cuda", 0)
 )
 def test_each_precision_picks_its_autocast_dtype(precision, device, dtype):
     assert autocast_dtype(precision, device) is dtype
+
+
+def test_bf16_on_a_cpu_without_bf16_instructions_is_flagged_as_slow(monkeypatch):
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False, raising=False)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False, raising=False)
+    assert slow_bf16(torch.bfloat16, CPU)
+    assert not slow_bf16(None, CPU) and not slow_bf16(torch.bfloat16, CUDA)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: True, raising=False)
+    assert not slow_bf16(torch.bfloat16, CPU)
