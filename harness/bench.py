@@ -404,6 +404,7 @@ def outcome(row: Row, per_seed: list[list[Evaluation]]) -> Outcome | None:
 def table_row(row: Row, o: Outcome | None, rs: stats.Resamples | None) -> dict:
     """A report row: mean error over seeds, its 95% bootstrap interval over images, the spread between seeds."""
     r = {"row": row.label, "ours": o.model if o else "missing", "protocol": row.protocol, "method": row.method}
+    r["nets"] = len(row.train)  # several: fusion
     for k in ("1", "5"):
         if o is None:
             r |= {f"top{k}_err": None, f"top{k}_lo": None, f"top{k}_hi": None, f"top{k}_seed_sd": None}

@@ -106,8 +106,6 @@ def _optimizer(model: nn.Module, cfg: TrainConfig, steps_per_epoch: int):
 class StepsAt(torch.optim.lr_scheduler.MultiStepLR):
     """lr / 10 after fixed epochs (`--lr-steps`), stepped like the plateau rule, whose score it does not need."""
 
-    per_step = False
-
     def step(self, score: float | None = None) -> None:
         super().step()
 

@@ -349,3 +349,24 @@ def test_a_claim_whose_configurations_disagree_is_inconclusive_overall():
     assert overall["verdict"] == "inconclusive"
     overall, _ = decide(Claim(text="t", pairs=[("a", "c")]), outcomes, rows, resamples(n))
     assert overall["verdict"] == "holds"
+
+
+def test_the_lowest_single_net_row_skips_fusion_and_rows_that_are_not_comparable():
+    def row(label, err, comparable="yes", nets=1):
+        lo, hi = (None, None) if err is None else (err - 1, err + 1)
+        return {"row": label, "ours": label, "top1_err": err, "top1_lo": lo, "top1_hi": hi} | {
+            "comparable": comparable,
+            "nets": nets,
+        }
+
+    tables = [
+        {"name": "Table 3", "rows": [row("A", 9.0), row("B", 8.5), row("missing", None, "missing")]},
+        {"name": "Table 4", "rows": [row("B multi", 7.0, "not comparable: dense map 1x1 at the largest Q")]},
+        {"name": "Table 6", "rows": [row("D+E", 6.0, nets=2)]},
+    ]
+    best = bench_report.lowest_single_net(tables)
+    assert (best["table"], best["row"], best["top1_err"]) == ("Table 3", "B", 8.5)
+    text = "\n".join(bench_report._lowest_lines(tables))
+    assert "Table 3, B (B): top-1 error 8.50% [7.50, 9.50], the lowest of 2 comparable single-net rows" in text
+    assert "biased downwards" in text
+    assert bench_report.lowest_single_net([{"name": "T", "rows": [row("D+E", 6.0, nets=2)]}]) is None
