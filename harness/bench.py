@@ -30,6 +30,7 @@ from archspec.atomic import atomic_path
 from archspec.choices import Precision, Schedule
 from archspec.errors import ArchspecError
 from archspec.passes import Overrides
+from archspec.provenance import commit
 
 from . import metrics, stats
 from .checkpoint import locked, read_run
@@ -590,6 +591,7 @@ def run_suite(
     elif threads:
         torch.set_num_threads(threads)
     started = time.perf_counter()
+    commit()  # cached now: the report names the code this process loaded, not a commit made while it ran
     suite = load_suite(path)
     _check_data(suite, data)
     root = Path(out or f"bench/{suite.suite.name}")

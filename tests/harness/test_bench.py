@@ -370,3 +370,30 @@ def test_the_lowest_single_net_row_skips_fusion_and_rows_that_are_not_comparable
     assert "Table 3, B (B): top-1 error 8.50% [7.50, 9.50], the lowest of 2 comparable single-net rows" in text
     assert "biased downwards" in text
     assert bench_report.lowest_single_net([{"name": "T", "rows": [row("D+E", 6.0, nets=2)]}]) is None
+
+
+def test_the_report_names_the_commit_the_bench_process_started_from(tmp_path, monkeypatch):
+    """A commit made while a suite runs is not the code that ran it."""
+    import subprocess
+    import types
+
+    from archspec import provenance
+
+    head = {"sha": "aaaaaaa"}
+
+    def git(args, **kwargs):
+        out = head["sha"] if "rev-parse" in args else ""
+        return types.SimpleNamespace(stdout=out)
+
+    def log(line):
+        head["sha"] = "bbbbbbb"  # HEAD moves once the suite is under way
+
+    monkeypatch.setattr(subprocess, "run", git)
+    provenance.commit.cache_clear()
+    try:
+        suite = write(tmp_path, SUITE.replace('finetune = "T/16"\n', "").replace("seeds = 2", "seeds = 1"))
+        run_suite(suite, str(tmp_path / "out"), log=log, jobs=2)  # trained in workers: nothing else asks git
+    finally:
+        provenance.commit.cache_clear()
+    report = (tmp_path / "out" / "report.md").read_text()
+    assert "this report by archspec" in report and "commit aaaaaaa" in report and "bbbbbbb" not in report

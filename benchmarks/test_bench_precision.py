@@ -1,0 +1,67 @@
+"""bf16 autocast against fp32 on this CPU, as the small suite uses it: one SGD step of D at width 1/8 with batch
+norm (batch 64, 32x32x1), and its multi-crop posterior (150 views an image at Q = 73), one torch thread each as in
+a `--jobs 2` worker. The ratio is what `precision = "bf16"` buys; on a CPU without bf16 instructions it is
+below 1 (emulated), which `extra` records."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+import archspec
+from archspec.compiler import build
+from archspec.harness.distributed import slow_bf16
+from archspec.harness.init import initialise
+from archspec.harness.protocol import multicrop_posterior
+
+from .conftest import EXTRA, RATIOS
+
+RATIOS.append(("precision: bf16 vs fp32 training step, D width 1/8 (speed-up)", "step_fp32", "step_bf16"))
+RATIOS.append(("precision: bf16 vs fp32 multi-crop evaluation, D width 1/8 (speed-up)", "crops_fp32", "crops_bf16"))
+
+
+def model(train: bool):
+    torch.manual_seed(0)
+    net = archspec.network("D", num_classes=10, input="32x32x1", width=0.125, batch_norm=True)
+    m = build(net, "torch")
+    initialise(m, "torchvision", 0.01)
+    return m.train(train).to(memory_format=torch.channels_last)
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    EXTRA["precision: bf16 emulated on this CPU"] = slow_bf16(torch.bfloat16, torch.device("cpu"))
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize("dtype", ["fp32", "bf16"])
+def test_training_step(benchmark, record, dtype):
+    m = model(train=True)
+    opt = torch.optim.SGD(m.parameters(), lr=0.01, momentum=0.9)
+    x = torch.randn(64, 1, 32, 32).contiguous(memory_format=torch.channels_last)  # (B, C, H, W)
+    y = torch.randint(0, 10, (64,))
+
+    def step():
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=dtype == "bf16"):
+            loss = F.cross_entropy(m(x).float(), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+    benchmark.pedantic(step, rounds=20, iterations=1, warmup_rounds=3)
+    record(f"step_{dtype}")
+
+
+@pytest.mark.parametrize("dtype", ["fp32", "bf16"])
+def test_multicrop_posterior(benchmark, record, dtype):
+    m = model(train=False)
+    x = torch.randn(8, 1, 73, 73).contiguous(memory_format=torch.channels_last)  # (B, C, Q, Q)
+
+    def crops():
+        with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=dtype == "bf16"):
+            return multicrop_posterior(m, x, 32)
+
+    benchmark.pedantic(crops, rounds=5, iterations=1, warmup_rounds=1)
+    record(f"crops_{dtype}")
