@@ -31,3 +31,9 @@ def test_bf16_on_a_cpu_without_bf16_instructions_is_flagged_as_slow(monkeypatch)
     assert not slow_bf16(None, CPU) and not slow_bf16(torch.bfloat16, CUDA)
     monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: True, raising=False)
     assert not slow_bf16(torch.bfloat16, CPU)
+
+
+def test_a_torch_that_cannot_tell_its_cpus_bf16_support_does_not_warn(monkeypatch):
+    monkeypatch.delattr(torch.cpu, "_is_avx512_bf16_supported", raising=False)
+    monkeypatch.delattr(torch.cpu, "_is_amx_tile_supported", raising=False)
+    assert not slow_bf16(torch.bfloat16, CPU)
