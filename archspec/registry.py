@@ -12,7 +12,8 @@ from pathlib import Path
 
 PAPER = ("A", "A-LRN", "B", "C", "D", "E", "B-conv5")
 # torchvision's ResNets (stride on the 3x3 of a bottleneck), the ResNet paper's v1 (stride on the first 1x1),
-# torchvision's single-tower AlexNet and its GoogLeNet without auxiliary heads.
+# torchvision's single-tower AlexNet, its GoogLeNet without auxiliary heads, and the ResNet paper's plain
+# baselines (ResNet-18/34 without shortcuts, Sec. 4.1).
 BEYOND = (
     "resnet18",
     "resnet34",
@@ -24,6 +25,8 @@ BEYOND = (
     "resnet152-v1",
     "alexnet",
     "googlenet",
+    "plain18",
+    "plain34",
 )
 TORCHVISION = {"vgg11": "A", "vgg13": "B", "vgg16": "D", "vgg19": "E"}
 

@@ -17,6 +17,8 @@ def test_registry_lists_the_shipped_specs_and_they_exist():
         "resnet152-v1",
         "alexnet",
         "googlenet",
+        "plain18",
+        "plain34",
     )
     assert all(registry.spec_path(n).is_file() for n in registry.names())
 
