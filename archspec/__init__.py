@@ -106,7 +106,7 @@ def compile_spec(
     """What `archspec compile` does: resolve the spec, build the module, summarise it, optionally export it
     (an output that is the input spec, a folder or a device is refused before any work)."""
     from .compiler import compile_network
-    from .compiler.export import check_output
+    from .compiler.export_pt2 import check_output
 
     if output is not None:
         check_output(output, (source if isinstance(source, (str, Path)) else None,))

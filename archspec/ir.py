@@ -15,8 +15,8 @@ kind: its written token (`token`, `read`), its shape / parameter / MAC inference
 `batch_normed`), the torch module it compiles to (`torch`, handed `torch.nn` by the
 compiler, so this module never imports torch) and the Triton fusion patterns that
 start at it (`fusion`). `archspec.spec` reads tokens through `KINDS`,
-`archspec.infer` and `archspec.passes` walk the tree, and `module_paths` gives
-every node its module name in torchvision's layout of the net's family.
+`archspec.infer` and `archspec.passes` walk the tree, and `archspec.compiler.layout`
+gives every node its module name in torchvision's layout of the net's family.
 
 Shapes are (C, H, W) for a map and (N,) for a vector, everywhere in the Python API;
 the CLI prints them as HxWxC, as the papers' tables do.
@@ -325,7 +325,7 @@ class MaxPool(_WindowPool):
         return nn.MaxPool2d(self.kernel, self.stride, self.padding, ceil_mode=self.ceil)
 
 
-class AvgPool(_WindowPool):
+class WindowAvgPool(_WindowPool):
     """`avgpool<k>[/<s>][p<pad>][ceil]`: k x k average pooling (stride defaults to the window; padding counts
     as zeros, as torch's default), e.g. GoogLeNet's auxiliary heads (avgpool5/3) or DenseNet's transitions."""
 
@@ -346,7 +346,7 @@ class AvgPool(_WindowPool):
 class GlobalAvgPool(Layer):
     """`avgpool`: average over the whole map, to 1x1 (ResNet, GoogLeNet)."""
 
-    kind: Literal["avgpool"] = "avgpool"
+    kind: Literal["avgpool_global"] = "avgpool_global"
 
     token: ClassVar[str] = r"avgpool"
     syntax: ClassVar[str] = "avgpool"
@@ -586,7 +586,18 @@ class Concat(Layer):
         return (sum(o[0][0] for o in outs), *first[1:]), 0, 0, rf_max, max(o[2] for o in outs)
 
 
-KINDS: tuple[type[Layer], ...] = (Conv, BatchNorm, ReLU, MaxPool, AvgPool, GlobalAvgPool, LRN, FC, Dropout, Softmax)
+KINDS: tuple[type[Layer], ...] = (
+    Conv,
+    BatchNorm,
+    ReLU,
+    MaxPool,
+    WindowAvgPool,
+    GlobalAvgPool,
+    LRN,
+    FC,
+    Dropout,
+    Softmax,
+)
 GROUPS: tuple[type[Layer], ...] = (Residual, Stage, Concat)
 AnyLayer = Annotated[Union[KINDS + GROUPS], Field(discriminator="kind")]  # noqa: UP007 (a runtime tuple)
 for _group in GROUPS:
@@ -697,124 +708,6 @@ class Network(Node):
     @classmethod
     def from_json(cls, text: str) -> Network:
         return cls.model_validate_json(text)
-
-
-# ---------------------------------------------------------------- module names
-
-
-def classifier_start(layers: tuple[Layer, ...]) -> int:
-    """Where torchvision's `classifier` starts in a flat net: the first FC, or the dropout written right before
-    it (AlexNet); len(layers) when there is no FC."""
-    first = next((i for i, layer in enumerate(layers) if isinstance(layer, FC)), len(layers))
-    while first > 0 and first < len(layers) and isinstance(layers[first - 1], Dropout):
-        first -= 1
-    return first
-
-
-def _flat_paths(layers: tuple[Layer, ...]) -> list[str | None]:
-    cut = classifier_start(layers)
-    return [
-        None if isinstance(layer, Softmax) else f"features.{i}" if i < cut else f"classifier.{i - cut}"
-        for i, layer in enumerate(layers)
-    ]
-
-
-def _named(layers: tuple[Layer, ...], always: tuple[str, ...]) -> list[str]:
-    """Top-level names as torchvision writes them: the kind, numbered when there are several (or always, for
-    the kinds in `always`): conv1, bn1, relu, maxpool, avgpool, fc."""
-    names = {"batchnorm": "bn"}
-    totals: dict[str, int] = {}
-    for layer in layers:
-        totals[layer.kind] = totals.get(layer.kind, 0) + 1
-    seen: dict[str, int] = {}
-    out = []
-    for layer in layers:
-        seen[layer.kind] = seen.get(layer.kind, 0) + 1
-        base = names.get(layer.kind, layer.kind)
-        out.append(f"{base}{seen[layer.kind]}" if layer.kind in always or totals[layer.kind] > 1 else base)
-    return out
-
-
-def _block_paths(block: Residual, prefix: str) -> list[str | None]:
-    """torchvision's BasicBlock / Bottleneck: conv1, bn1, ..., one shared `relu`, `downsample.0|1`."""
-    body = [
-        f"{prefix}.{n}" if layer.kind != "relu" else f"{prefix}.relu"
-        for layer, n in zip(block.body, _named(block.body, ("conv", "batchnorm")), strict=True)
-    ]
-    short = [f"{prefix}.downsample.{i}" for i in range(len(block.shortcut))]
-    return body + short + [None]
-
-
-def _resnet_paths(layers: tuple[Layer, ...]) -> list[str | None]:
-    out: list[str | None] = []
-    stage = 0
-    for layer, name in zip(layers, _named(layers, ("conv", "batchnorm")), strict=True):
-        if isinstance(layer, Stage):
-            stage += 1
-            for j, block in enumerate(layer.blocks):
-                out += _block_paths(block, f"layer{stage}.{j}")
-            out.append(None)
-        else:
-            out.append(None if isinstance(layer, Softmax) else name)
-    return out
-
-
-def _units(seq: tuple[Layer, ...]) -> list[list[Layer]]:
-    """GoogLeNet's BasicConv2d units: a conv with the batch norm and ReLU after it; anything else alone."""
-    units: list[list[Layer]] = []
-    for layer in seq:
-        if units and isinstance(units[-1][0], Conv) and isinstance(layer, (BatchNorm, ReLU)):
-            units[-1].append(layer)
-        else:
-            units.append([layer])
-    return units
-
-
-def _unit_paths(unit: list[Layer], prefix: str) -> list[str | None]:
-    if not isinstance(unit[0], Conv):
-        return [prefix]
-    return [
-        f"{prefix}.conv" if isinstance(u, Conv) else f"{prefix}.bn" if isinstance(u, BatchNorm) else None for u in unit
-    ]
-
-
-def _inception_paths(layers: tuple[Layer, ...]) -> list[str | None]:
-    """torchvision's GoogLeNet: conv1..3 and maxpool1..4 numbered, `inception3a` ... named by the stage (one
-    more than the max-pools before it) and a letter, `branch1..4`, then avgpool, dropout, fc."""
-    out: list[str | None] = []
-    pools, stage, letter = 0, 0, 0
-    units = _units(layers)
-    tops = _named(tuple(u[0] for u in units), ("conv", "maxpool"))
-    for unit, name in zip(units, tops, strict=True):
-        head = unit[0]
-        if isinstance(head, Concat):
-            letter = letter + 1 if pools + 1 == stage else 1
-            stage = pools + 1
-            prefix = f"inception{stage}{'abcdefghijklmnopqrstuvwxyz'[letter - 1]}"
-            for j, branch in enumerate(head.branches, 1):
-                parts = _units(branch)
-                for u, part in enumerate(parts):
-                    out += _unit_paths(part, f"{prefix}.branch{j}" if len(parts) == 1 else f"{prefix}.branch{j}.{u}")
-            out.append(None)
-            continue
-        pools += isinstance(head, MaxPool)
-        out += [None] if isinstance(head, Softmax) else _unit_paths(unit, name)
-    return out
-
-
-def module_paths(net: Network) -> list[str | None]:
-    """Each node's module path in torchvision's layout for its family, in `walk` order; None for a node with no
-    module of its own (soft-max, a residual add, a concatenation, GoogLeNet's functional ReLU).
-
-    Families: flat nets (VGG, AlexNet) `features.N` / `classifier.N`; nets with residual stages (ResNet)
-    `conv1`, `bn1`, `layer1.0.conv1`, `layer1.0.downsample.0`, `fc`; nets with concatenations (GoogLeNet)
-    `conv1.conv`, `inception3a.branch2.1.conv`, `fc`.
-    """
-    if any(isinstance(layer, Stage) for layer in net.layers):
-        return _resnet_paths(net.layers)
-    if any(isinstance(layer, Concat) for layer in net.layers):
-        return _inception_paths(net.layers)
-    return _flat_paths(net.layers)
 
 
 def where(layer: Layer) -> str:

@@ -106,13 +106,13 @@ class _Text:
 class _Item:
     """A parsed token or group, before the implied layers are added."""
 
-    kind: str  # a layer kind ("conv", "fc", ...), "input", "block" or "branches"
+    kind: str  # a layer kind ("conv", "fc", ...), "input", "stage" ([ ... ] ×n) or "branches"
     src: Src
     node: Layer | None = None
     values: tuple[int, ...] = ()  # input: (C, H, W)
-    body: list[_Item] = field(default_factory=list)  # block
-    shortcut: list[_Item] | None = None  # block: None for auto, [] for the identity
-    repeat: int = 1  # block
+    body: list[_Item] = field(default_factory=list)  # stage: one residual block as written
+    shortcut: list[_Item] | None = None  # stage: None for auto, [] for the identity
+    repeat: int = 1  # stage: its number of blocks
     branches: list[list[_Item]] = field(default_factory=list)
 
 
@@ -246,7 +246,7 @@ def _lex(t: _Text) -> list[tuple[str, int, str, _Item | None]]:
 
 
 class _Parser:
-    """Recursive descent over the lexemes: sequences, [ blocks ] ×n and { branches | ... }."""
+    """Recursive descent over the lexemes: sequences, stages [ ... ] ×n and { branches | ... }."""
 
     def __init__(self, t: _Text, lexemes) -> None:
         self.t, self.lx, self.i = t, lexemes, 0
@@ -265,7 +265,7 @@ class _Parser:
             if typ == "item":
                 items.append(item)
             elif typ == "[":
-                items.append(self.block(offset))
+                items.append(self.stage(offset))
             elif typ == "{":
                 items.append(self.branches(offset))
             elif typ == "bar":
@@ -293,7 +293,8 @@ class _Parser:
         self.i += 1
         return lx
 
-    def block(self, offset: int) -> _Item:
+    def stage(self, offset: int) -> _Item:
+        """`[ body + shortcut ] ×n`: a stage of n residual blocks."""
         body = self.seq(("]", "+"))
         if not body:
             raise self.error(offset, "an empty residual block", "layers inside [ ... ]")
@@ -319,7 +320,7 @@ class _Parser:
             repeat = _number(self.t, m, 0, "repeat count", 1, MAX_REPEAT)
         first = body[0].src.text
         src = self.t.src(offset, f"[{first} ...]" + (f" ×{repeat}" if repeat > 1 else ""))
-        return _Item("block", src, body=body, shortcut=shortcut, repeat=repeat)
+        return _Item("stage", src, body=body, shortcut=shortcut, repeat=repeat)
 
     def branches(self, offset: int) -> _Item:
         branches = [self.seq(("}", "bar"))]
@@ -343,9 +344,9 @@ def _where(item: _Item) -> tuple[int, int]:
 
 def _check_group(t: _Text, items: list[_Item], what: str) -> None:
     for item in items:
-        if item.kind in ("block", "branches"):
+        if item.kind in ("stage", "branches"):
             line, col = _where(item)
-            inner = "a residual block" if item.kind == "block" else "branches"
+            inner = "a residual block" if item.kind == "stage" else "branches"
             raise SpecError(
                 f"{inner} inside {what}",
                 "[ ] and { } groups at the top level (torchvision's layouts do not nest them)",
@@ -390,15 +391,15 @@ def _order(t: _Text, items: list[_Item]) -> tuple[Shape, list[_Item]]:
             err = ("soft-max without an FC layer before it", "FC-<n> before soft-max")
         if err:
             raise SpecError(*err, path=t.path, line=line, col=col)
-        if tok.kind == "block":
+        if tok.kind == "stage":
             _check_group(t, tok.body + (tok.shortcut or []), "a residual block")
         elif tok.kind == "branches":
             _check_group(t, [i for b in tok.branches for i in b], "a branch")
-        other = {"block": "branches", "branches": "block"}.get(tok.kind)
+        other = {"stage": "branches", "branches": "stage"}.get(tok.kind)
         if other and any(x.kind == other for x in layers):
             raise SpecError(
-                f"{'a residual block' if tok.kind == 'block' else 'branches'} in a net with "
-                f"{'branches' if tok.kind == 'block' else 'residual blocks'}",
+                f"{'a residual block' if tok.kind == 'stage' else 'branches'} in a net with "
+                f"{'branches' if tok.kind == 'stage' else 'residual blocks'}",
                 "one family per net: residual stages (ResNet) or branches (Inception), as torchvision lays them out",
                 path=t.path,
                 line=line,
@@ -453,7 +454,7 @@ class _Imply:
         i = 0
         while i < len(items):
             it = items[i]
-            if it.kind == "block":
+            if it.kind == "stage":
                 out.append(self.stage(it, _channels(out, c)))
             elif it.kind == "branches":
                 c_in = _channels(out, c)

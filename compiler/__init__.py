@@ -3,7 +3,7 @@
 `build(net, backend)` is the one entry point; backends: `torch` (standard torch
 layers, `eager.py`), `triton` (fused Triton kernels, `triton_backend.py`, planned
 by `fusion.py`) and `auto` (triton on CUDA, torch elsewhere). `dense.to_dense` gives the fully convolutional form and
-`export.export` a `.pt2` file loadable without archspec. The compiler takes a
+`export_pt2.export` a `.pt2` file loadable without archspec. The compiler takes a
 `Network`; resolving spec files, names and overrides is the facade's
 (`archspec.compile`, `archspec.compile_spec`).
 """
@@ -77,7 +77,7 @@ def compile_network(
     net: Network, *, backend: Backend | str = Backend.torch, output: str | Path | None = None
 ) -> Compiled:
     """What `archspec compile` does with a network: build the module, summarise it, optionally export it."""
-    from .export import check_output, export
+    from .export_pt2 import check_output, export
 
     if output is not None:
         check_output(output)

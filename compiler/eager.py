@@ -31,7 +31,9 @@ from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from archspec.infer import NetworkStats, infer
-from archspec.ir import Concat, Layer, Network, Numbered, Residual, classifier_start, module_paths, numbered, walk
+from archspec.ir import Concat, Layer, Network, Numbered, Residual, numbered, walk
+
+from .layout import classifier_start, module_paths
 
 
 def split(net: Network) -> int:

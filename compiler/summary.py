@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from torch import nn
 
-from archspec.ir import dims_text, module_paths, walk, where
+from archspec.ir import dims_text, walk, where
 
 from .eager import VGG, GraphNet, split
+from .layout import module_paths
 
 _NO_MODULE = {"softmax": "(loss)", "residual": "(add)", "concat": "(concat)"}
 

@@ -17,7 +17,9 @@ import torch
 from torch import nn
 
 from archspec.errors import ArchspecError
-from archspec.ir import module_paths, walk
+from archspec.ir import walk
+
+from .layout import module_paths
 
 _TIMM_HEAD = {"pre_logits.fc1.": "classifier.0.", "pre_logits.fc2.": "classifier.3.", "head.fc.": "classifier.6."}
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from archspec.compiler.export import check_output, export
+from archspec.compiler.export_pt2 import check_output, export
 
 from . import checkpoint
 from .evaluation import load_source

@@ -18,8 +18,9 @@ from __future__ import annotations
 from torch import nn
 
 from archspec.compiler.eager import init_weights
+from archspec.compiler.layout import module_paths
 from archspec.errors import ArchspecError
-from archspec.ir import FC, Conv, MaxPool, Network, module_paths
+from archspec.ir import FC, Conv, MaxPool, Network
 
 
 def initialise(model: nn.Module, scheme: str, std: float = 0.01) -> None:

@@ -6,7 +6,7 @@ import sys
 import pydantic
 import pytest
 
-from archspec.ir import LRN, Concat, Conv, Network, Residual, Stage, module_paths
+from archspec.ir import LRN, Concat, Conv, Network, Residual, Stage
 from archspec.spec import load
 
 
@@ -54,21 +54,6 @@ def test_nested_networks_round_trip_through_json_with_positions(spec_dir):
         assert again == net and again.structure_hash() == net.structure_hash()
     block = load(spec_dir / "resnet50.txt").layers[4].blocks[0]
     assert block.src.line == 6 and block.shortcut[0].src == block.src  # the implied projection: the block's token
-
-
-def test_module_paths_follow_torchvisions_layout_of_each_family(spec_dir):
-    def paths(name):
-        net = load(spec_dir / f"{name}.txt")
-        return [p for p in module_paths(net) if p is not None]
-
-    r50 = paths("resnet50")
-    assert r50[:4] == ["conv1", "bn1", "relu", "maxpool"] and r50[-2:] == ["avgpool", "fc"]
-    assert "layer1.0.downsample.0" in r50 and "layer1.1.downsample.0" not in r50 and "layer4.2.bn3" in r50
-    g = paths("googlenet")
-    assert g[:3] == ["conv1.conv", "conv1.bn", "maxpool1"] and "inception4e.branch4.1.conv" in g
-    assert "inception3a.branch1.conv" in g and "inception5b.branch3.1.bn" in g and "maxpool4" in g
-    assert paths("alexnet")[-3:] == ["classifier.4", "classifier.5", "classifier.6"]
-    assert paths("alexnet")[13] == "classifier.0"  # the written dropout starts torchvision's classifier
 
 
 def test_a_group_inside_a_group_is_refused_by_the_ir():

@@ -7,14 +7,14 @@ import torch.nn.functional as F
 import archspec
 from archspec.errors import SpecError
 from archspec.infer import infer
-from archspec.ir import AvgPool
+from archspec.ir import WindowAvgPool
 
 SPEC = "input 14x14x3 conv3-4 avgpool5/3 conv1-2 avgpool2ceil avgpool3/1p1 FC-3"
 
 
 def test_it_is_read_counted_and_shaped_like_torchs_avgpool2d():
     net = archspec.parse(SPEC)
-    pools = [layer for layer in net.layers if isinstance(layer, AvgPool)]
+    pools = [layer for layer in net.layers if isinstance(layer, WindowAvgPool)]
     assert [(p.kernel, p.stride, p.padding, p.ceil) for p in pools] == [
         (5, 3, 0, False),
         (2, 2, 0, True),
@@ -47,4 +47,4 @@ def test_a_window_larger_than_the_map_names_the_layer():
 
 def test_global_average_pooling_is_still_plain_avgpool():
     net = archspec.parse("conv3-4 avgpool FC-2")
-    assert net.layers[2].kind == "avgpool" and infer(net).layers[2].out_shape == (4, 1, 1)
+    assert net.layers[2].kind == "avgpool_global" and infer(net).layers[2].out_shape == (4, 1, 1)

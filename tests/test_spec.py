@@ -175,7 +175,7 @@ def test_strides_windows_padding_and_ceil_mode():
 
 def test_written_batch_norm_drops_the_conv_bias_and_comes_before_the_relu():
     net = parse("set bn-eps 0.001\nconv3-8 bn conv3-8 maxpool bn avgpool FC-2")
-    assert kinds(net) == ["conv", "batchnorm", "relu", "conv", "relu", "maxpool", "batchnorm", "avgpool", "fc"]
+    assert kinds(net) == ["conv", "batchnorm", "relu", "conv", "relu", "maxpool", "batchnorm", "avgpool_global", "fc"]
     assert net.layers[0].bias is False and net.layers[3].bias is True
     assert net.layers[1].eps == net.layers[6].eps == 0.001
 

@@ -54,7 +54,7 @@ def test_a_residual_block_adds_its_shortcut_in_the_last_kernel_of_its_body():
         ("conv_bias", "triton", 1),  # a body's last weight layer: its ReLU comes after the add
         ("maxpool", "torch", 1),
         ("add_relu", "torch", 1),  # a body ending in a pool: the add in torch
-        ("avgpool", "torch", 1),
+        ("avgpool_global", "torch", 1),
         ("linear_bias", "triton", 1),
     ]
     covered = sorted(i for k in plan(net) for i in k.layers)
