@@ -53,9 +53,9 @@ def resolve_backend(backend: Backend | str) -> Backend:
 
 def build(net: Network, backend: Backend | str = Backend.torch) -> nn.Module:
     if resolve_backend(backend) is Backend.triton:
-        from .triton_backend import TritonGraph, TritonVGG
+        from .triton_backend import TritonNet
 
-        return TritonVGG(net) if net.flat else TritonGraph(net)
+        return TritonNet(net)
     return eager.build(net)
 
 

@@ -16,7 +16,7 @@ from torch.export import Dim
 from archspec.atomic import atomic_path
 from archspec.errors import ArchspecError
 
-from .eager import VGG, GraphNet, build
+from .eager import Net, build
 
 
 def check_output(path: str | Path, inputs: tuple[str | Path | None, ...] = ()) -> Path:
@@ -42,13 +42,13 @@ def check_output(path: str | Path, inputs: tuple[str | Path | None, ...] = ()) -
     return path
 
 
-def export(model: VGG | GraphNet, path: str | Path, wrap=None, extra_files: dict[str, str] | None = None) -> Path:
+def export(model: Net, path: str | Path, wrap=None, extra_files: dict[str, str] | None = None) -> Path:
     """Write the exported program to `path` atomically (a temporary file in the same folder, then a rename);
     a failed write (a full disk) leaves any earlier file intact and is one line. `wrap(model)` builds what is
     exported around the eager model (e.g. with preprocessing); `extra_files` are stored beside the program."""
     path = check_output(path)
     i = model.net.input
-    if type(model) not in (VGG, GraphNet):  # the Triton backend's kernels do not trace: export the eager equivalent
+    if type(model) is not Net:  # the Triton backend's kernels do not trace: export the eager equivalent
         eager = build(model.net)
         eager.load_state_dict(model.state_dict())
         model = eager

@@ -11,8 +11,8 @@ from torch import nn
 
 from archspec.ir import dims_text, walk, where
 
-from .eager import VGG, GraphNet, split
-from .layout import module_paths
+from .eager import Net
+from .layout import classifier_start, module_paths
 
 _NO_MODULE = {"softmax": "(loss)", "residual": "(add)", "concat": "(concat)"}
 
@@ -27,7 +27,7 @@ def _row(name: str, module: nn.Module | None, spec: str, out_shape: str) -> dict
     }
 
 
-def module_rows(model: VGG | GraphNet) -> list[dict]:
+def module_rows(model: Net) -> list[dict]:
     nodes, paths, stats = list(walk(model.net.layers)), module_paths(model.net), model.stats.layers
     named = dict(model.named_modules())
     rows, seen = [], set()
@@ -40,9 +40,9 @@ def module_rows(model: VGG | GraphNet) -> list[dict]:
             name, module = (path, named[path]) if path is not None else (_NO_MODULE[node.kind], None)
         seen.add(path)
         rows.append(_row(name, module, where(node), dims_text(s.out_shape)))
-    if not isinstance(model, VGG):
+    if not model.net.flat:
         return rows
-    cut = split(model.net)
+    cut = classifier_start(model.net.layers)
     last = dims_text(stats[cut - 1].out_shape) if cut else ""
     extra = [_row("avgpool", model.avgpool, "(torchvision layout; no spec token)", last)]
     return rows[:cut] + extra + rows[cut:]  # every module once, in state_dict order

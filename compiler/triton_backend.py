@@ -1,10 +1,10 @@
 """The Triton backend: the eager modules, run through the fusion plan.
 
-`TritonVGG` subclasses `VGG` and `TritonGraph` subclasses `GraphNet`, so parameters,
-initialisation and `state_dict` are identical to the torch backend (torchvision
-checkpoints load the same way); only `forward` differs: each step of
-`fusion.plan(net)` is one Triton kernel launch (an autograd Function) or the torch
-module of a node the plan leaves to torch. `LAUNCHERS` maps every Triton op of the
+`TritonNet` subclasses the eager `Net`, so parameters, initialisation and
+`state_dict` are identical to the torch backend (torchvision checkpoints load the
+same way); only the leaf step differs: each step of `fusion.plan(net)` is one Triton
+kernel launch (an autograd Function) or the torch module of a node the plan leaves
+to torch. `LAUNCHERS` maps every Triton op of the
 plan to its launcher; an op without one is an error when the model is built, never
 a silent fallback. Batch norm folds into its conv's weights and bias in eval mode;
 in training its batch statistics are computed by the torch module after a Triton
@@ -24,7 +24,7 @@ from archspec.errors import ArchspecError
 from archspec.ir import Network
 
 from . import ops
-from .eager import VGG, GraphNet
+from .eager import Net
 from .fusion import Kernel, plan
 
 
@@ -92,41 +92,9 @@ def _dtype(x: torch.Tensor) -> torch.dtype:
     return torch.get_autocast_dtype(kind) if torch.is_autocast_enabled(kind) else x.dtype
 
 
-class _Launch:
-    """What both Triton modules share: the checked plan and one step's launch."""
-
-    def _launch(self, step: Kernel, x: torch.Tensor, dtype, residual=None) -> torch.Tensor:
-        if step.impl == "torch":
-            return self.module_at(step.layers[0])(x)
-        return LAUNCHERS[step.op](self, step, x, dtype, residual)
-
-
-class TritonVGG(_Launch, VGG):
-    def __init__(self, net: Network) -> None:
-        super().__init__(net)
-        self.plan = checked_plan(net)
-        self._cut = len(self.features)
-
-    def module_at(self, i: int) -> nn.Module:
-        return self.features[i] if i < self._cut else self.classifier[i - self._cut]
-
-    def node_at(self, i: int):
-        return self.net.layers[i]
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        dtype = _dtype(x)
-        x = x.to(dtype=dtype, memory_format=torch.channels_last)  # (N, C, H, W), channels-last
-        flat = False
-        for step in self.plan:
-            if not flat and step.layers[0] >= self._cut:
-                x = torch.flatten(self.avgpool(x), 1)  # (N, C*H7*W7) in torchvision's C, H, W order
-                flat = True
-            x = self._launch(step, x, dtype)
-        return x
-
-
-class TritonGraph(_Launch, GraphNet):
-    """Residual and Inception nets: the IR tree walked as `GraphNet` walks it, each leaf run by its plan step."""
+class TritonNet(Net):
+    """The eager net with its leaf step replaced: each leaf runs its plan step (a Triton kernel launch, which may
+    cover the next nodes, or the torch module of a node the plan leaves to torch); groups join as in `Net`."""
 
     def __init__(self, net: Network) -> None:
         super().__init__(net)
@@ -141,14 +109,18 @@ class TritonGraph(_Launch, GraphNet):
         step = self._starts.get(i)
         if dense or step is None:  # the dense form (evaluation only) runs eager; soft-max has no step
             return super()._leaf(layer, i, x, dense, residual)
-        if isinstance(self.module_at(i), nn.Linear) and x.dim() > 2:
+        if i == self._head:
+            x = torch.flatten(self.avgpool(x), 1)  # (N, C*H7*W7) in torchvision's C, H, W order
+        elif isinstance(self.module_at(i), nn.Linear) and x.dim() > 2:
             x = torch.flatten(x, 1)  # (N, C*H*W)
         dtype = _dtype(x)
         residual = residual if step.op == "conv_bn_add_relu" else None
-        return self._launch(step, x.to(dtype=dtype), dtype, residual), step.layers[1:]
+        if step.impl == "torch":
+            return self.module_at(i)(x.to(dtype=dtype)), step.layers[1:]
+        return LAUNCHERS[step.op](self, step, x.to(dtype=dtype), dtype, residual), step.layers[1:]
 
     def forward(self, x: torch.Tensor, dense: bool = False) -> torch.Tensor:
-        """Logits through the plan; the dense form (`dense=True`, evaluation only) runs the eager graph."""
+        """Logits through the plan; the dense form (`dense=True`, evaluation only) runs the eager net."""
         if not dense:
             x = x.to(dtype=_dtype(x), memory_format=torch.channels_last)
         return super().forward(x, dense)

@@ -31,11 +31,11 @@ def test_larger_input_gives_a_score_map_of_windowed_classifiers(model):
         torch.testing.assert_close(scores[:, :, i, j], model.classifier(window), rtol=1e-5, atol=1e-6)
 
 
-def test_vgg_d_dense_head_shapes():
+def test_vgg_d_dense_form_slides_a_7x7_then_1x1_convs():
     with torch.device("meta"):  # shapes only: no memory, no init time
-        dense = to_dense(archspec.compile("D"))
-    convs = [m for m in dense.head if isinstance(m, torch.nn.Conv2d)]
-    assert [tuple(c.weight.shape) for c in convs] == [(4096, 512, 7, 7), (4096, 4096, 1, 1), (1000, 4096, 1, 1)]
+        dense = to_dense(archspec.compile("D").eval())
+        assert dense(torch.empty(1, 3, 224, 224)).shape == (1, 1000, 1, 1)
+        assert dense(torch.empty(1, 3, 320, 288)).shape == (1, 1000, 4, 3)  # a 10x9 map, a 7x7 window
 
 
 @pytest.mark.parametrize(

@@ -50,3 +50,23 @@ def test_a_narrow_resnet_trains_one_step_with_every_parameter_reached():
     x, y = torch.randn(4, 3, 32, 32), torch.randint(0, 10, (4,))
     nn.functional.cross_entropy(model(x), y).backward()
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in model.parameters())
+
+
+@pytest.mark.parametrize(
+    "name, level, channels",
+    [
+        ("resnet18", "layer1", 64),
+        ("resnet50", "layer2.0", 256),
+        ("googlenet", "inception3a", 192),
+        ("googlenet", "conv1", 3),
+    ],
+)
+def test_the_levels_of_the_layout_run_on_their_own_as_torchvisions_do(name, level, channels):
+    """`model.layer1(x)`, a block, an Inception module and a BasicConv2d are real modules, as in torchvision."""
+    ref = reference(name).eval()
+    _busy_batch_norm(ref)
+    ours = archspec.compile(name).eval()
+    ours.load_state_dict(ref.state_dict(), strict=True)
+    x = torch.randn(2, channels, 12, 12)
+    with torch.no_grad():
+        torch.testing.assert_close(ours.get_submodule(level)(x), ref.get_submodule(level)(x), rtol=1e-4, atol=1e-4)

@@ -45,7 +45,7 @@ def test_compile_rows_name_torchvision_modules():
 def test_the_triton_backend_exports_its_eager_equivalent(tmp_path, monkeypatch):
     from archspec.compiler import eager
 
-    class Fused(eager.VGG):  # stands for the Triton module, whose kernels do not trace
+    class Fused(eager.Net):  # stands for the Triton module, whose kernels do not trace
         def forward(self, x):
             raise AssertionError("traced the fused module")
 
@@ -54,4 +54,4 @@ def test_the_triton_backend_exports_its_eager_equivalent(tmp_path, monkeypatch):
 
     export(model, tmp_path / "net.pt2")
     x = torch.randn(3, 1, 16, 16)
-    torch.testing.assert_close(torch.export.load(tmp_path / "net.pt2").module()(x), eager.VGG.forward(model, x))
+    torch.testing.assert_close(torch.export.load(tmp_path / "net.pt2").module()(x), eager.Net.forward(model, x))
