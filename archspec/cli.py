@@ -126,6 +126,7 @@ def train(
     ] = "embedded",
     data_root: Annotated[str | None, typer.Option("--data-root", help="Folder of idx files (MNIST sets).")] = None,
     out: Annotated[str | None, typer.Option("--out", "-o", help="Run folder (default runs/<spec>).")] = None,
+    name: Annotated[str | None, typer.Option("--name", help="The run's label (bench: the entry id).")] = None,
     resume_run: Annotated[str | None, typer.Option("--resume", help="Continue the run in this folder.")] = None,
     epochs: Annotated[int, typer.Option(help="Epochs (paper: 74).")] = 74,
     batch: Annotated[int, typer.Option(help="Global batch size (paper: 256).")] = 256,
@@ -193,6 +194,7 @@ def train(
         minutes, steps = parse_every(checkpoint_every)
         cfg = TrainConfig(
             spec=spec,
+            name=name,
             model=Overrides(width=width, batch_norm=bn),
             data=DataConfig(
                 source=data,
@@ -321,8 +323,23 @@ def bench(
             "--jobs", "-j", min=1, help="Trainings and evaluations run side by side (CPU: the cores shared out)."
         ),
     ] = 1,
+    plan: Annotated[bool, typer.Option("--plan", help="Train nothing: the suite's cost, from the IR alone.")] = False,
+    device: Annotated[str, typer.Option("--device", help="--plan: a device of harness/devices.toml.")] = "h100",
+    devices: Annotated[int, typer.Option("--devices", min=1, help="--plan: devices in all.")] = 8,
+    per_run: Annotated[
+        int | None, typer.Option("--per-run", min=1, help="--plan: devices per training (default: fastest).")
+    ] = None,
+    mfu: Annotated[float | None, typer.Option("--mfu", help="--plan: model-FLOPs utilisation (default 0.4).")] = None,
+    slurm: Annotated[Path | None, typer.Option("--slurm", help="--plan: write sbatch scripts here.")] = None,
+    gantt: Annotated[Path | None, typer.Option("--gantt", help="--plan: write the schedule as a PNG.")] = None,
+    fmt: Fmt = Format.table,
 ) -> None:
     """Reproduce the paper's Tables 3-6 from a suite: train or reuse, evaluate, report beside the paper."""
+    if plan:
+        from .harness.plan import plan_suite
+
+        _show_plan(plan_suite(suite, device, devices, mfu, per_run, data, slurm, gantt), fmt)
+        return
     from .harness.bench import run_suite
     from .harness.bench_report import display_rows
     from .harness.distributed import processes
@@ -345,6 +362,34 @@ def bench(
     stdout.print(f"report: {result['root'] / 'report.md'} (CSV: report.csv, plots: *.png)", markup=False)
     if not result["complete"]:
         raise typer.Exit(1)
+
+
+def _show_plan(report: dict, fmt: Format) -> None:
+    if fmt is Format.json:
+        show(stdout, [report], "json")
+        return
+    if fmt is not Format.table:
+        show(stdout, report["entries"], fmt.value)
+        return
+    from rich.tree import Tree
+
+    tree, nodes = Tree("trainings (each after the one it starts from)"), {}
+    for id_, after in report["graph"].items():
+        nodes[id_] = nodes.get(id_) or tree.add(id_)
+        for child in after:
+            nodes[child] = nodes[id_].add(child)
+    stdout.print(tree)
+    t = report["totals"]
+    for name, title in [
+        ("entries", f"per entry, {t['per_run']} x {t['device']} per run, MFU {t['mfu']}, {t['precision']}"),
+        ("evaluation", "evaluation GFLOPs per image (dense at each Q, 150 crops, both)"),
+        ("memory", "peak memory per device (GiB) at the suite's batch"),
+        ("schedule", f"schedule on {t['devices']} x {t['device']}"),
+        ("totals", "totals"),
+    ]:
+        show(stdout, [t] if name == "totals" else report[name], "table", title=f"{t['suite']}: {title}")
+    for line in report["notes"] + report.get("written", []):
+        stdout.print(line, markup=False)
 
 
 def main() -> None:

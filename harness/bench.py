@@ -27,17 +27,29 @@ import numpy as np
 
 import archspec
 from archspec.atomic import atomic_path
-from archspec.choices import Precision, Schedule
 from archspec.errors import ArchspecError
-from archspec.passes import Overrides
 from archspec.provenance import commit
 
 from . import metrics, stats
 from .checkpoint import locked, read_run
-from .config import SMALL_SOURCES, DataConfig, Recipe, TrainConfig
+from .config import SMALL_SOURCES, DataConfig, TrainConfig
 from .evaluation import EvalJob, Evaluation, Part, evaluate_sources, fuse
 from .protocol import wrong
-from .suite import Claim, Entry, Row, ScaleMap, Suite, load_suite, safe, suite_hash
+from .suite import (
+    Claim,
+    Entry,
+    Row,
+    ScaleMap,
+    Suite,
+    entry_config,
+    eval_precision,
+    load_suite,
+    needs,
+    run_dir,
+    safe,
+    seeds_of,
+    suite_hash,
+)
 from .train import train
 
 PAPER_SPEEDUP_4GPU = 3.75
@@ -46,51 +58,6 @@ MIN_CROP_VIEWS = 50  # 5x5 grid x 2 flips, all distinct
 
 
 # ---------------------------------------------------------------- training
-
-
-def seeds_of(suite: Suite) -> list[int]:
-    return [suite.suite.seed + k for k in range(suite.suite.seeds)]
-
-
-def run_dir(root: Path, id_: str, seed: int) -> Path:
-    return root / "runs" / safe(id_) / f"seed{seed}"
-
-
-def entry_config(suite: Suite, entry: Entry, root: Path, seed: int, devices: int, data: str | None) -> TrainConfig:
-    s = suite.suite
-    epochs = entry.epochs or s.epochs
-    steps = entry.lr_steps if entry.lr_steps is not None else tuple(e for e in s.lr_steps if e < epochs)
-    recipe = Recipe(
-        epochs=epochs,
-        batch=s.batch,
-        lr=entry.lr or s.lr,
-        init=entry.init or s.init,
-        init_std=entry.init_std or s.init_std,
-        dropout=s.dropout,
-        label_smoothing=s.label_smoothing,
-        precision=s.precision,
-        patience=s.patience,
-        # an entry shorter than every step of the steps schedule keeps its lr (the plateau rule, as before)
-        schedule=Schedule.plateau if s.schedule is Schedule.steps and not steps else s.schedule,
-        lr_steps=steps,
-        warmup=0.0 if entry.finetune else s.warmup,  # a fine-tune starts from trained weights at its lr
-        seed=seed,
-        pretrained_a=str(run_dir(root, entry.pretrained_a, seed)) if entry.pretrained_a else None,
-        finetune=str(run_dir(root, entry.finetune, seed)) if entry.finetune else None,
-    )
-    crop = s.crop or (32 if (data or s.data) in SMALL_SOURCES else 224)
-    scale = ScaleMap(crop).train(entry.scale)
-    dc = DataConfig(source=data or s.data, crop=crop, pad=s.pad, scale=scale, holdout=s.holdout)
-    return TrainConfig(
-        spec=entry.spec,
-        name=entry.id,
-        model=Overrides(width=s.width, batch_norm=s.batch_norm),
-        data=dc,
-        recipe=recipe,
-        out=str(run_dir(root, entry.id, seed)),
-        devices=devices,
-        progress=True,
-    )
 
 
 IDENTITY = ("spec", "name", "model", "data", "recipe", "backend")
@@ -267,26 +234,12 @@ def _run_all(tasks: list, deps, start, executor, jobs: int, on_start=None, on_do
 # ---------------------------------------------------------------- evaluation (cached posteriors)
 
 
-def _needs(suite: Suite, id_: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """The protocols and methods the suite's rows need from this entry: multi-crop is 150 views an image, so
-    it is computed only where a row asks for it (the centre crop comes with the single scale)."""
-    rows = [r for t in suite.table for r in t.rows if id_ in r.train]
-    protocols = tuple(p for p in ("single", "multi") if any(r.protocol == p for r in rows)) or ("single",)
-    wanted = {r.method for r in rows} - {"centre"}
-    return protocols, tuple(m for m in ("dense", "multi-crop", "multi-crop & dense") if m in wanted) or ("dense",)
-
-
-def eval_precision(suite: Suite) -> Precision:
-    """A suite that trains in bf16 also evaluates in bf16 (posteriors in fp32); otherwise evaluation is fp32."""
-    return Precision.bf16 if suite.suite.precision is Precision.bf16 else Precision.fp32
-
-
 def evaluate_run(root: Path, suite: Suite, entry: Entry, seed: int, devices: int, data: str | None) -> Evaluation:
     """The protocol on one run, cached by what it depends on (weights, methods, scales, images)."""
     run = run_dir(root, entry.id, seed)
     cfg = read_run(run)[0]
     q = ScaleMap(cfg.data.crop_size).test_scales(entry.scale)[1]
-    protocols, methods = _needs(suite, entry.id)
+    protocols, methods = needs(suite, entry.id)
     weights = run / "model.safetensors"
     key = {
         "weights": [weights.stat().st_size, weights.stat().st_mtime_ns],
@@ -643,7 +596,7 @@ def _train_and_evaluate(suite: Suite, root: Path, devices: int, data: str | None
     with _executor(jobs, threads) as executor:
         results = _run_all(tasks, deps, start_training, executor, jobs, started("training"), trained)
         usable = [t for t in tasks if not _failed(results[t])]
-        usable.sort(key=lambda t: len(_needs(suite, t[0])[1]) == 1)  # multi-crop (150 views an image) first
+        usable.sort(key=lambda t: len(needs(suite, t[0])[1]) == 1)  # multi-crop (150 views an image) first
         _run_all(usable, lambda t: [], start_eval, executor, jobs, started("evaluating"), evaluated)
     return status, failed, evals
 

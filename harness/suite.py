@@ -22,8 +22,9 @@ from pydantic import ConfigDict, Field, ValidationError, model_validator
 from archspec.choices import Init, Precision, Schedule
 from archspec.errors import ArchspecError
 from archspec.ir import Node
+from archspec.passes import Overrides
 
-from .config import implied_schedule, parse_scale
+from .config import SMALL_SOURCES, DataConfig, Recipe, TrainConfig, implied_schedule, parse_scale
 
 PAPER_CROP = 224
 
@@ -254,3 +255,65 @@ class ScaleMap:
                 f"S {s_paper} -> {s_ours}, Q {{{','.join(map(str, paper_q))}}} -> {{{','.join(map(str, ours_q))}}}"
             )
         return f"crop 224 -> {self.crop} (x{self.crop / PAPER_CROP:.4g}): " + "; ".join(parts)
+
+
+# ---------------------------------------------------------------- entries as runs
+
+
+def seeds_of(suite: Suite) -> list[int]:
+    return [suite.suite.seed + k for k in range(suite.suite.seeds)]
+
+
+def run_dir(root: Path, id_: str, seed: int) -> Path:
+    return root / "runs" / safe(id_) / f"seed{seed}"
+
+
+def entry_config(suite: Suite, entry: Entry, root: Path, seed: int, devices: int, data: str | None) -> TrainConfig:
+    s = suite.suite
+    epochs = entry.epochs or s.epochs
+    steps = entry.lr_steps if entry.lr_steps is not None else tuple(e for e in s.lr_steps if e < epochs)
+    recipe = Recipe(
+        epochs=epochs,
+        batch=s.batch,
+        lr=entry.lr or s.lr,
+        init=entry.init or s.init,
+        init_std=entry.init_std or s.init_std,
+        dropout=s.dropout,
+        label_smoothing=s.label_smoothing,
+        precision=s.precision,
+        patience=s.patience,
+        # an entry shorter than every step of the steps schedule keeps its lr (the plateau rule, as before)
+        schedule=Schedule.plateau if s.schedule is Schedule.steps and not steps else s.schedule,
+        lr_steps=steps,
+        warmup=0.0 if entry.finetune else s.warmup,  # a fine-tune starts from trained weights at its lr
+        seed=seed,
+        pretrained_a=str(run_dir(root, entry.pretrained_a, seed)) if entry.pretrained_a else None,
+        finetune=str(run_dir(root, entry.finetune, seed)) if entry.finetune else None,
+    )
+    crop = s.crop or (32 if (data or s.data) in SMALL_SOURCES else 224)
+    scale = ScaleMap(crop).train(entry.scale)
+    dc = DataConfig(source=data or s.data, crop=crop, pad=s.pad, scale=scale, holdout=s.holdout)
+    return TrainConfig(
+        spec=entry.spec,
+        name=entry.id,
+        model=Overrides(width=s.width, batch_norm=s.batch_norm),
+        data=dc,
+        recipe=recipe,
+        out=str(run_dir(root, entry.id, seed)),
+        devices=devices,
+        progress=True,
+    )
+
+
+def needs(suite: Suite, id_: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The protocols and methods the suite's rows need from this entry: multi-crop is 150 views an image, so
+    it is computed only where a row asks for it (the centre crop comes with the single scale)."""
+    rows = [r for t in suite.table for r in t.rows if id_ in r.train]
+    protocols = tuple(p for p in ("single", "multi") if any(r.protocol == p for r in rows)) or ("single",)
+    wanted = {r.method for r in rows} - {"centre"}
+    return protocols, tuple(m for m in ("dense", "multi-crop", "multi-crop & dense") if m in wanted) or ("dense",)
+
+
+def eval_precision(suite: Suite) -> Precision:
+    """A suite that trains in bf16 also evaluates in bf16 (posteriors in fp32); otherwise evaluation is fp32."""
+    return Precision.bf16 if suite.suite.precision is Precision.bf16 else Precision.fp32
