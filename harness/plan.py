@@ -98,7 +98,7 @@ class NetCost:
 
     net_name: str
     params: int
-    buffers: int
+    buffer_bytes: int  # batch-norm running statistics (fp32) and step counts (int64)
     fwd_flops: int
     train_flops: int
     saved_bytes: int  # per image: activations kept for the backward pass
@@ -122,11 +122,11 @@ def _saved(stats: NetworkStats, act: int, mask: int) -> int:
 def net_cost(net, act: int = 4, mask: int = 1) -> NetCost:
     stats = infer(net)
     first = next((s.macs for s in stats.layers if s.macs), 0)  # its input gradient is never computed
-    buffers = sum(2 * s.out_shape[0] + 1 for s in stats.layers if s.kind == "batchnorm")  # running stats, count
+    buffers = sum(2 * 4 * s.out_shape[0] + 8 for s in stats.layers if s.kind == "batchnorm")
     return NetCost(
         net_name=stats.name,
         params=stats.params,
-        buffers=buffers,
+        buffer_bytes=buffers,
         fwd_flops=stats.flops,
         train_flops=3 * stats.flops - 2 * first,
         saved_bytes=_saved(stats, act, mask),
@@ -288,7 +288,7 @@ def memory(cost: NetCost, batch: int, n: int, bf16: bool) -> dict[str, int]:
     `train_step` clears them just before backward)."""
     p = 4 * cost.params
     parts = {
-        "weights": p + (2 * cost.params if bf16 else 0) + 4 * cost.buffers,
+        "weights": p + (2 * cost.params if bf16 else 0) + cost.buffer_bytes,
         "gradients": p,
         "optimizer": p,  # SGD momentum
         "ddp_buckets": p if n > 1 else 0,
