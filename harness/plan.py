@@ -35,7 +35,7 @@ from archspec import network
 from archspec.choices import Precision
 from archspec.errors import ArchspecError
 from archspec.infer import NetworkStats, infer
-from archspec.ir import FC, Node, Shape, classifier_start
+from archspec.ir import FC, Node, Shape
 
 from .config import DataConfig
 from .suite import Entry, ScaleMap, Suite, entry_config, eval_precision, load_suite, needs, run_dir, safe, seeds_of
@@ -137,18 +137,16 @@ def net_cost(net, act: int = 4, mask: int = 1) -> NetCost:
 def dense_flops(net, q: int) -> int:
     """FLOPs of the dense evaluation of one Q x Q image and its flip: the conv layers at Q (trimmed to the
     stride), the FC head (as convs) at every position of the class score map."""
-    cut = classifier_start(net.layers)
+    cut = next((i for i, layer in enumerate(net.layers) if isinstance(layer, FC)), len(net.layers))
     crop = infer(net)
-    features = [s for s in crop.layers if s.layer in net.layers[cut:]]
-    head = sum(s.macs for s in features)
-    stride = crop.layers[-1].jump if cut == len(net.layers) else next(s for s in features if s.kind == "fc").jump
-    side = max(stride, q - q % stride)
-    body = net.model_copy(
-        update={"layers": net.layers[:cut], "input": Shape(channels=net.input.channels, height=side, width=side)}
-    )
-    at_q = infer(body)
+    head_rows = crop.layers[len(crop.layers) - (len(net.layers) - cut) :]  # no groups after the first FC
+    head = sum(s.macs for s in head_rows)
+    first_fc = head_rows[0] if head_rows else crop.layers[-1]
+    side = max(first_fc.jump, q - q % first_fc.jump)  # protocol.centre_trim
+    shape = Shape(channels=net.input.channels, height=side, width=side)
+    at_q = infer(net.model_copy(update={"layers": net.layers[:cut], "input": shape}))
     h, w = at_q.out_shape[1:] if len(at_q.out_shape) == 3 else (1, 1)
-    k = next((s.in_shape for s in features if isinstance(s.layer, FC)), (0, 1, 1))
+    k = first_fc.in_shape if head_rows else (0, 1, 1)
     positions = max(1, h - k[1] + 1) * max(1, w - k[2] + 1)
     return 2 * 2 * (at_q.macs + positions * head)
 
@@ -268,8 +266,10 @@ def step_time(cost: NetCost, batch: int, n: int, dev: Device, precision: Precisi
 
 
 def train_precision(suite: Suite, dev: Device) -> Precision:
+    """The suite's training precision on this device: auto is bf16 on a GPU; bf16 needs bf16 units."""
     p = suite.suite.precision
-    return (Precision.bf16 if dev.kind == "gpu" else Precision.fp32) if p is Precision.auto else p
+    p = (Precision.bf16 if dev.kind == "gpu" else Precision.fp32) if p is Precision.auto else p
+    return Precision.fp32 if p is Precision.bf16 and "bf16" not in dev.peak_tflops else p
 
 
 @dataclass
@@ -316,7 +316,7 @@ def cost_entries(plans: list[EntryPlan], suite: Suite, dev: Device, n: int, mfu:
                 train_serial_s=e.epochs * (steps * st.serial + holdout),
                 train_one_s=e.epochs * (steps * one.serial + holdout),
                 eval_s=e.eval_flops / eval_rate,
-                memory=memory(e.cost, e.batch, n, prec is Precision.bf16 and dev.kind == "gpu"),
+                memory=memory(e.cost, e.batch, n, prec is Precision.bf16),
             )
         )
     return out
@@ -502,8 +502,8 @@ def plan(
     per_run: int | None = None,
     data: str | None = None,
 ) -> Plan:
-    """The suite's cost on `devices_total` devices of a kind, `per_run` per training (None: the split with
-    the shortest wall time among powers of two)."""
+    """The suite's cost on `devices_total` devices of a kind, `per_run` per training (None: among powers of two,
+    the split with the shortest wall time whose memory fits, if any does)."""
     mfu = DEFAULT_MFU if mfu is None else mfu
     if not 0 < mfu <= 1:
         raise ArchspecError(f"--mfu {mfu}: expected a fraction of the peak in (0, 1]")
@@ -512,12 +512,11 @@ def plan(
     dev = device(device_name)
     suite = load_suite(suite_path)
     prec = train_precision(suite, dev)
-    plans = entry_plans(
-        suite, data, act=2 if prec is Precision.bf16 and dev.kind == "gpu" else 4, mask=4 if dev.kind == "cpu" else 1
-    )
+    bf16 = prec is Precision.bf16
+    plans = entry_plans(suite, data, act=2 if bf16 else 4, mask=4 if dev.kind == "cpu" else 1)
     notes = []
-    if prec is Precision.bf16 and dev.peak(prec)[1] != "bf16":
-        notes.append(f"{device_name} has no bf16 units: its fp32 peak is used")
+    if suite.suite.precision is not Precision.fp32 and dev.kind == "gpu" and not bf16:
+        notes.append(f"{device_name} has no bf16 units: the suite is planned in fp32")
     options = [per_run] if per_run else [g for g in (2**k for k in range(12)) if g <= devices_total]
     options = [g for g in options if devices_total % g == 0 and suite.suite.batch % g == 0] or options[:1]
     if per_run and devices_total % per_run:
@@ -528,9 +527,10 @@ def plan(
         durations, deps = _tasks(entries, seeds_of(suite))
         slots, critical = schedule(durations, deps, devices_total // g)
         end = max(s.end for s in slots)
-        if best is None or end < best[0] * (1 - 1e-9):
-            best = (end, g, entries, slots, critical)
-    _, g, entries, slots, critical = best
+        fits = all(c.memory["total"] <= dev.memory_gib * GIB for c in entries)
+        if best is None or (fits, -end) > (best[0], -best[1] * (1 - 1e-9)):
+            best = (fits, end, g, entries, slots, critical)
+    _, _, g, entries, slots, critical = best
     return Plan(suite, device_name, dev, devices_total, g, mfu, dev.peak(prec)[1], entries, slots, critical, notes)
 
 

@@ -118,14 +118,16 @@ def test_paper_check_d_on_four_titan_blacks():
     for mfu, lo, hi in ((0.36, 13.5, 14.5), (0.24, 20.5, 21.5)):
         days = next(c for c in plan.plan("paper", "titan-black", 4, mfu, 4).entries if c.plan.entry.id == "D/256")
         assert lo < days.train_s / 86400 < hi
-    assert d.memory["total"] < 6 * 2**30  # batch 64 per GPU fits the 6 GB cards, as it did for the paper
+    # batch 64 per GPU in torch's fp32 with DDP: 6.4 GiB, over the 6 GB card (0.5 GiB of it DDP's gradient buckets)
+    assert 6 * 2**30 < d.memory["total"] < 6 * 2**30 + d.memory["ddp_buckets"]
 
 
-@pytest.mark.parametrize("suite", SUITES)
-def test_every_shipped_suite_plans_without_torch_or_data(suite):
-    code = f"import sys; from archspec.harness.plan import plan_suite; plan_suite({suite!r}); print(sys.modules)"
+def test_every_shipped_suite_plans_without_torch_or_data():
+    code = f"import sys; from archspec.harness.plan import plan_suite; [plan_suite(s) for s in {SUITES}]"
+    code += "; print(sys.modules)"
+
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert "'torch'" not in out
+    assert "'torch'" not in out and len(SUITES) >= 3
 
 
 def test_data_set_sizes_are_the_embedded_files():
