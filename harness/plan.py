@@ -597,7 +597,11 @@ def write_slurm(p: Plan, folder: str | Path, data: str | None = None) -> list[Pa
         raise ArchspecError(f"{g} GPUs per run do not fill {nodes} nodes of {dev.node}; expected a multiple")
     written = []
     submit = ["#!/bin/bash", "# Every training of the suite in its order; each waits for what it starts from."]
-    submit += ["set -euo pipefail", 'cd "$(dirname "$0")"']
+    submit += [
+        "# Run it where archspec bench will run: the runs go to bench/<suite>/runs/ under this folder.",
+        "set -euo pipefail",
+        'here=$(dirname "$0")',
+    ]
     by_id = {c.plan.entry.id: c for c in p.entries}
     for seed in seeds_of(p.suite):
         for i, c in enumerate(p.entries, 1):
@@ -612,7 +616,7 @@ def write_slurm(p: Plan, folder: str | Path, data: str | None = None) -> list[Pa
                 "#SBATCH --ntasks-per-node=1",
                 f"#SBATCH --gres=gpu:{per_node}",
                 f"#SBATCH --time={int(hours // 24)}-{int(hours % 24):02d}:{int(hours * 60 % 60):02d}:00",
-                f"#SBATCH --output={name}.%j.log",
+                f"#SBATCH --output={out.resolve() / name}.%j.log",
                 f"# {e.id} seed {seed}: {c.plan.epochs} epochs on {g} x {p.device_name}, "
                 f"planned {c.train_s / 3600:.1f} h (MFU {p.mfu:g}); after: {', '.join(c.plan.refs) or 'nothing'}",
                 "set -euo pipefail",
@@ -629,7 +633,7 @@ def write_slurm(p: Plan, folder: str | Path, data: str | None = None) -> list[Pa
             var = f"job_{safe(e.id).replace('-', '_').replace('.', '_')}_{seed}"
             after = [f"$job_{safe(r).replace('-', '_').replace('.', '_')}_{seed}" for r in c.plan.refs]
             dep = f"--dependency=afterok:{':'.join(after)} " if after else ""
-            submit.append(f"{var}=$(sbatch --parsable {dep}{name}.sbatch)")
+            submit.append(f'{var}=$(sbatch --parsable {dep}"$here/{name}.sbatch")')
     with atomic_path(out / "submit.sh") as tmp:
         tmp.write_text(
             "\n".join(submit)
@@ -640,9 +644,10 @@ def write_slurm(p: Plan, folder: str | Path, data: str | None = None) -> list[Pa
     (out / "submit.sh").chmod(0o755)
     with atomic_path(out / "README.md") as tmp:
         tmp.write_text(
-            f"# Slurm scripts for the {p.suite.suite.name} suite\n\nSubmit all with `bash submit.sh` from this "
-            "folder's parent checkout (each job waits, with --dependency=afterok:, for the runs it starts from); "
-            f"then `archspec bench --suite {p.suite.suite.name}` reuses the runs, evaluates and reports.\n"
+            f"# Slurm scripts for the {p.suite.suite.name} suite\n\nSubmit them all with `bash {out}/submit.sh` from "
+            "the folder where `archspec bench` will run (each job waits, with --dependency=afterok:, for the runs "
+            f"it starts from); then `archspec bench --suite {p.suite.suite.name}` there reuses the runs, evaluates "
+            "and reports.\n"
         )
     return written
 
@@ -670,11 +675,11 @@ def gantt(p: Plan, path: str | Path) -> Path:
             edgecolor="red" if s.critical else "white",
             linewidth=2 if s.critical else 0.5,
         )
-        if s.end - s.start > 0.03 * p.makespan_s:
+        if s.end - s.start > 0.06 * p.makespan_s:
             ax.text(
                 (s.start + s.end) / 7200,
                 s.lane,
-                s.task.removeprefix("eval "),
+                s.task.removeprefix("eval ").removesuffix(" seed 0") if p.suite.suite.seeds == 1 else s.task,
                 ha="center",
                 va="center",
                 fontsize=6,
