@@ -154,14 +154,9 @@ def dense_flops(net, q: int) -> int:
 # ---------------------------------------------------------------- the suite's entries
 
 
-def data_set(source: str) -> tuple[int, int, int, int]:
-    return SETS.get(source, ILSVRC)
-
-
 @dataclass
 class EntryPlan:
     entry: Entry
-    seeds: int
     epochs: int
     batch: int
     images_per_epoch: int
@@ -196,8 +191,7 @@ class EntryPlan:
 
 def entry_plans(suite: Suite, data: str | None = None, act: int = 4, mask: int = 1) -> list[EntryPlan]:
     s = suite.suite
-    source = data or s.data
-    n_train, n_scored, channels, classes = data_set(source)
+    n_train, n_scored, channels, classes = SETS.get(data or s.data, ILSVRC)
     plans = []
     for entry in suite.train:
         cfg = entry_config(suite, entry, Path("bench") / s.name, s.seed, 1, data)
@@ -217,7 +211,6 @@ def entry_plans(suite: Suite, data: str | None = None, act: int = 4, mask: int =
         plans.append(
             EntryPlan(
                 entry=entry,
-                seeds=s.seeds,
                 epochs=cfg.recipe.epochs,
                 batch=s.batch,
                 images_per_epoch=steps * s.batch,
