@@ -14,9 +14,13 @@ kind: its written token (`token`, `read`), its shape / parameter / MAC inference
 (`infer`), how the width and batch-norm overrides act on it (`scaled`,
 `batch_normed`), the torch module it compiles to (`torch`, handed `torch.nn` by the
 compiler, so this module never imports torch) and the Triton fusion patterns that
-start at it (`fusion`). `archspec.spec` reads tokens through `KINDS`,
-`archspec.infer` and `archspec.passes` walk the tree, and `archspec.compiler.layout`
-gives every node its module name in torchvision's layout of the net's family.
+start at it (`fusion`), and what the parser and the compiler ask of it: how it
+changes channels and stride (`channels`, `reduction`), what it implies
+(`implied`), how a group runs and joins its children (`order`, `join`).
+`archspec.spec` reads tokens through `KINDS`, `register_kind` adds a kind from
+outside the package (as timm's `register_block`), `archspec.infer` and
+`archspec.passes` walk the tree, and `archspec.compiler.layout` gives every node
+its module name in torchvision's layout of the net's family.
 
 Shapes are (C, H, W) for a map and (N,) for a vector, everywhere in the Python API;
 the CLI prints them as HxWxC, as the papers' tables do.
@@ -27,7 +31,7 @@ from __future__ import annotations
 import itertools
 import re
 from collections.abc import Callable, Iterator
-from typing import Annotated, Any, ClassVar, Literal, NamedTuple, Union
+from typing import Annotated, Any, ClassVar, Literal, NamedTuple, Union, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -95,8 +99,12 @@ class Layer(Node):
     example: ClassVar[str] = ""  # a written word, for did-you-mean hints
     on_maps: ClassVar[bool] = True  # may stand inside a residual block or a branch
     global_pool: ClassVar[bool] = False  # pools the whole map: the fully convolutional form leaves it out
-    weight: ClassVar[bool] = False  # a hidden weight layer implies a ReLU after it
+    weight: ClassVar[bool] = False  # counts in depth; when hidden, implies a ReLU after it
+    in_projection: ClassVar[bool] = False  # an implied projection shortcut repeats it after its 1x1 conv (bn)
+    compiled: ClassVar[bool] = True  # False: no step in the compiled model (soft-max: the loss applies it)
     fusion: ClassVar[tuple[Pattern, ...]] = ()
+    join_op: ClassVar[str | None] = None  # groups: the plan's torch step that joins the children's outputs
+    tail_join: ClassVar[bool] = False  # groups: the first child's last kernel may do the join (a fused add)
 
     @classmethod
     def read(cls, m: re.Match, num: Callable[..., int]) -> Layer:
@@ -127,6 +135,27 @@ class Layer(Node):
         """The torch module for this layer on an input of `shape`; `nn` is `torch.nn`. None: no module."""
         return None
 
+    def channels(self, c: int) -> int:
+        """Channels out of this node on `c` channels in (no spatial size needed: what the parser knows)."""
+        return c
+
+    def reduction(self) -> int:
+        """The factor this node divides a map's side by (its stride)."""
+        return 1
+
+    def implied(self, dropout: bool) -> tuple[Layer, ...]:
+        """What the papers imply after this node where it is hidden (not the last weight layer): ReLU after a
+        weight layer; `dropout`: the spec writes none, so the hidden FC layers imply it."""
+        return (ReLU(src=self.src),) if self.weight else ()
+
+    def before_batch_norm(self) -> Layer:
+        """This node where a batch norm is written right after it (a conv drops its redundant bias)."""
+        return self
+
+    def repeated(self) -> Layer:
+        """This node in the later blocks of a stage (`[ ... ] ×n`: the first as written, the others stride 1)."""
+        return self
+
     def children(self) -> tuple[tuple[Layer, ...], ...]:
         """Nested layer sequences (groups only)."""
         return ()
@@ -137,6 +166,16 @@ class Layer(Node):
 
     def with_children(self, seqs: tuple[tuple[Layer, ...], ...]) -> Layer:
         return self
+
+    def order(self) -> tuple[int, ...]:
+        """Groups: the order the child sequences run in (the first last where its last kernel may join)."""
+        n = len(self.children())
+        return (*range(1, n), 0) if self.tail_join else tuple(range(n))
+
+    def join(self, outs: list, torch: Any) -> Any:
+        """Groups: the output, from the outputs of the child sequences, each run on the group's input; `torch`
+        is handed in by the compiler. One sequence (a stage's blocks, run in order): its output."""
+        return outs[0]
 
 
 # ---------------------------------------------------------------- leaf kinds
@@ -232,6 +271,18 @@ class Conv(Layer):
     def batch_normed(self):
         return (self, BatchNorm(src=self.src))
 
+    def channels(self, c):
+        return self.out_channels
+
+    def reduction(self):
+        return self.stride
+
+    def before_batch_norm(self):
+        return self.model_copy(update={"bias": False})  # a bias before batch norm is redundant
+
+    def repeated(self):
+        return self.model_copy(update={"stride": 1})
+
     def torch(self, shape, nn):
         return nn.Conv2d(shape[0], self.out_channels, self.kernel, self.stride, self.pad, bias=self.bias)
 
@@ -247,6 +298,7 @@ class BatchNorm(Layer):
     token: ClassVar[str] = r"bn|batchnorm"
     syntax: ClassVar[str] = "bn"
     example: ClassVar[str] = "bn"
+    in_projection: ClassVar[bool] = True
 
     def infer(self, shape, rf, jump):
         return _map(self, shape), 2 * shape[0], 0, rf, jump
@@ -285,6 +337,9 @@ class _WindowPool(Layer):
         s = num(2, "pool stride", 1, 31) if m.group(2) else k
         p = num(3, "pool padding", 0, k // 2) if m.group(3) else 0
         return cls(kernel=k, stride=s, padding=p, ceil=bool(m.group(4)))
+
+    def reduction(self):
+        return self.stride
 
     def window_label(self, name: str) -> str:
         pad = f"p{self.padding}" if self.padding else ""
@@ -430,6 +485,9 @@ class FC(Layer):
     def scaled(self, scale):
         return self.model_copy(update={"out_features": scale(self.out_features)})
 
+    def implied(self, dropout):
+        return super().implied(dropout) + ((Dropout(p=0.5, src=self.src),) if dropout else ())
+
     def torch(self, shape, nn):
         n_in = 1
         for d in shape:
@@ -466,6 +524,7 @@ class Softmax(Layer):
     syntax: ClassVar[str] = "soft-max"
     example: ClassVar[str] = "soft-max"
     on_maps: ClassVar[bool] = False
+    compiled: ClassVar[bool] = False
 
     @property
     def label(self) -> str:
@@ -501,6 +560,9 @@ class Residual(Layer):
     body: tuple[AnyLayer, ...] = Field(min_length=1)
     shortcut: tuple[AnyLayer, ...] = ()
 
+    join_op: ClassVar[str] = "add_relu"
+    tail_join: ClassVar[bool] = True  # the shortcut first: the body's last kernel may add it (conv_bn_add_relu)
+
     @property
     def label(self) -> str:
         return "add, relu" if not self.shortcut else "add (projection), relu"
@@ -513,6 +575,12 @@ class Residual(Layer):
 
     def with_children(self, seqs):
         return self.model_copy(update={"body": seqs[0], "shortcut": seqs[1]})
+
+    def channels(self, c):
+        return channels(self.body, c)
+
+    def join(self, outs, torch):
+        return torch.relu(outs[0] + outs[1])  # body + shortcut (the identity: the input), then ReLU
 
     def infer_group(self, shape, rf, jump, emit) -> Out:
         _map(self, shape)
@@ -548,6 +616,9 @@ class Stage(Layer):
     def with_children(self, seqs):
         return self.model_copy(update={"blocks": seqs[0]})
 
+    def channels(self, c):
+        return channels(self.blocks, c)
+
     def infer_group(self, shape, rf, jump, emit) -> Out:
         out, rf, jump = infer_seq(self.blocks, shape, rf, jump, emit)
         return out, 0, 0, rf, jump
@@ -558,6 +629,8 @@ class Concat(Layer):
 
     kind: Literal["concat"] = "concat"
     branches: tuple[tuple[AnyLayer, ...], ...] = Field(min_length=1)
+
+    join_op: ClassVar[str] = "concat"
 
     @property
     def label(self) -> str:
@@ -571,6 +644,12 @@ class Concat(Layer):
 
     def with_children(self, seqs):
         return self.model_copy(update={"branches": seqs})
+
+    def channels(self, c):
+        return sum(channels(branch, c) for branch in self.branches)
+
+    def join(self, outs, torch):
+        return torch.cat(outs, 1)  # (N, sum of C, H, W)
 
     def infer_group(self, shape, rf, jump, emit) -> Out:
         _map(self, shape)
@@ -587,21 +666,19 @@ class Concat(Layer):
 
 
 KINDS: tuple[type[Layer], ...] = (
-    Conv,
-    BatchNorm,
-    ReLU,
-    MaxPool,
-    WindowAvgPool,
-    GlobalAvgPool,
-    LRN,
-    FC,
-    Dropout,
-    Softmax,
+    *(Conv, BatchNorm, ReLU, MaxPool, WindowAvgPool, GlobalAvgPool, LRN, FC, Dropout, Softmax),
+    *(Residual, Stage, Concat),  # groups
 )
-GROUPS: tuple[type[Layer], ...] = (Residual, Stage, Concat)
-AnyLayer = Annotated[Union[KINDS + GROUPS], Field(discriminator="kind")]  # noqa: UP007 (a runtime tuple)
-for _group in GROUPS:
-    _group.model_rebuild()
+AnyLayer = Annotated[Union[KINDS], Field(discriminator="kind")]  # noqa: UP007 (a runtime tuple)
+for _kind in KINDS:
+    _kind.model_rebuild()  # the groups hold AnyLayer
+
+
+def channels(layers: tuple[Layer, ...], c: int) -> int:
+    """Channels out of a sequence that takes `c` channels."""
+    for layer in layers:
+        c = layer.channels(c)
+    return c
 
 
 def depth(layers: tuple[Layer, ...]) -> int:
@@ -713,3 +790,37 @@ class Network(Node):
 def where(layer: Layer) -> str:
     """A node as the tables and plans name it: its label and source position (`conv3-64 @3:1`)."""
     return f"{layer.label} @{layer.src.line}:{layer.src.col}" if layer.src else layer.label
+
+
+def _swap(annotation: Any, old: Any, new: Any) -> Any:
+    """`annotation` with the union `old` replaced by `new`, inside tuple[...] as the kinds write it."""
+    if annotation == old:
+        return new
+    if get_origin(annotation) is tuple:
+        return tuple[tuple(_swap(a, old, new) for a in get_args(annotation))]
+    return annotation
+
+
+def register_kind(kind: type[Layer]) -> type[Layer]:
+    """Add a layer kind from outside archspec, as timm's `register_block` adds a block: a `Layer` subclass with
+    a `kind: Literal["name"]` field and, to be written in specs, a `token`. It then parses, counts, compiles
+    and fuses as the built-in kinds do; a group kind (one with `children`) holds layers in `AnyLayer` fields.
+    Returns the class, so it also serves as a decorator."""
+    field = kind.model_fields.get("kind") if isinstance(kind, type) and issubclass(kind, Layer) else None
+    if field is None or get_origin(field.annotation) is not Literal:
+        raise TypeError(f"{kind!r}: expected a Layer subclass with a kind: Literal['name'] field")
+    if field.default in {k.model_fields["kind"].default for k in KINDS}:
+        raise ValueError(f"kind {field.default!r} is registered already")
+    _use_kinds((*KINDS, kind))
+    return kind
+
+
+def _use_kinds(kinds: tuple[type[Layer], ...]) -> None:
+    """Make `kinds` the kind table: the union of layers, and every model holding layers rebuilt around it."""
+    global KINDS, AnyLayer
+    old, KINDS = AnyLayer, kinds
+    AnyLayer = Annotated[Union[KINDS], Field(discriminator="kind")]  # noqa: UP007
+    for model in (*KINDS, Network):  # groups before the network that holds them
+        for f in model.model_fields.values():
+            f.annotation = _swap(f.annotation, old, AnyLayer)
+        model.model_rebuild(force=True)

@@ -39,24 +39,9 @@ import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import ir
 from .errors import ArchspecError, SpecError
-from .ir import (
-    FC,
-    KINDS,
-    BatchNorm,
-    Concat,
-    Conv,
-    Dropout,
-    Layer,
-    MaxPool,
-    Network,
-    ReLU,
-    Residual,
-    Shape,
-    ShapeError,
-    Src,
-    Stage,
-)
+from .ir import BatchNorm, Concat, Conv, Layer, Network, Residual, Shape, ShapeError, Src, Stage, channels
 
 MAX_SIDE = 16384
 MAX_INPUT_CHANNELS = 64
@@ -74,12 +59,21 @@ _INPUT_PLAIN = re.compile(rf"input\s+([0-9]+){_X}([0-9]+)(?:{_X}([0-9]+))?(?=[\s
 _INPUT_START = re.compile(r"input(?=[\s(#|]|$)", re.I)
 _SET_START = re.compile(r"set(?=[\s#|]|$)", re.I)
 _SET = re.compile(r"set\s+bn-eps\s+([0-9]*\.?[0-9]+(?:e-?[0-9]+)?)(?=[\s#|;]|$)", re.I)
-_KIND_TOKENS = [(kind, re.compile(kind.token, re.I)) for kind in KINDS if kind.token]
 MAX_SPEC_BYTES = 1 << 20  # a spec is a column of a table: 1 MiB is thousands of layers
 _IMPLIED = {"relu"}
-_EXAMPLES = [kind.example for kind in KINDS if kind.example] + ["input"]
-EXPECTED_LAYER = "a layer: " + ", ".join(kind.syntax for kind in KINDS if kind.syntax)
-_MAP_KINDS = tuple(kind.model_fields["kind"].default for kind in KINDS if kind.token and kind.on_maps)
+
+
+def _written() -> list[type[Layer]]:
+    """The kinds a spec writes, in the order their tokens are tried (`ir.KINDS`, with registered ones)."""
+    return [kind for kind in ir.KINDS if kind.token]
+
+
+def _expected_layer() -> str:
+    return "a layer: " + ", ".join(kind.syntax for kind in _written() if kind.syntax)
+
+
+def _examples() -> list[str]:
+    return [kind.example for kind in _written() if kind.example] + ["input"]
 
 
 class _Text:
@@ -184,16 +178,19 @@ def _suggest(word: str) -> str | None:
         return "batch norm is written bn"
     if low in _IMPLIED:
         return f"{word} is implied by the paper and not written in the table; remove it"
-    close = difflib.get_close_matches(low, [e.lower() for e in _EXAMPLES], n=1, cutoff=0.6)
+    examples = _examples()
+    close = difflib.get_close_matches(low, [e.lower() for e in examples], n=1, cutoff=0.6)
     if close:
-        return f"did you mean '{_EXAMPLES[[e.lower() for e in _EXAMPLES].index(close[0])]}'?"
+        return f"did you mean '{examples[[e.lower() for e in examples].index(close[0])]}'?"
     return None
 
 
 def _leaf(t: _Text, offset: int, word: str) -> _Item:
     src = t.src(offset, word)
-    for kind, pattern in _KIND_TOKENS:
-        m = pattern.fullmatch(t.text, offset, offset + len(word))  # in place: groups carry file offsets
+    for kind in _written():
+        m = re.compile(kind.token, re.I).fullmatch(
+            t.text, offset, offset + len(word)
+        )  # in place: groups carry file offsets
         if m:
 
             def num(group, what, lo, hi, m=m):
@@ -204,7 +201,7 @@ def _leaf(t: _Text, offset: int, word: str) -> _Item:
             except ShapeError as e:  # a value the kind refuses: at its first number
                 raise t.error(m.start(1) if m.lastindex else offset, e.found, e.expected, e.hint) from None
             return _Item(node.kind, src, node=node.model_copy(update={"src": src}))
-    raise t.error(offset, repr(word[:40]), EXPECTED_LAYER, _suggest(word))
+    raise t.error(offset, repr(word[:40]), _expected_layer(), _suggest(word))
 
 
 def _lex(t: _Text) -> list[tuple[str, int, str, _Item | None]]:
@@ -354,11 +351,11 @@ def _check_group(t: _Text, items: list[_Item], what: str) -> None:
                 line=line,
                 col=col,
             )
-        if item.kind not in _MAP_KINDS:
+        if item.node is None or not item.node.on_maps:  # an input line, an FC layer, ...
             line, col = _where(item)
             raise SpecError(
                 f"{item.src.text!r} inside {what}",
-                f"map layers inside [ ] and {{ }} ({', '.join(k.syntax for k in KINDS if k.token and k.on_maps)}); "
+                f"map layers inside [ ] and {{ }} ({', '.join(k.syntax for k in _written() if k.on_maps)}); "
                 "FC layers come last",
                 path=t.path,
                 line=line,
@@ -408,8 +405,8 @@ def _order(t: _Text, items: list[_Item]) -> tuple[Shape, list[_Item]]:
         layers.append(tok)
     if not layers:
         line, col = t.pos(len(t.text.rstrip()) if t.text.strip() else 0)
-        raise SpecError("no layers", f"at least one layer ({EXPECTED_LAYER})", path=t.path, line=line, col=col)
-    if not any(isinstance(n, (Conv, FC)) for n in _all_nodes(layers)):
+        raise SpecError("no layers", f"at least one layer ({_expected_layer()})", path=t.path, line=line, col=col)
+    if not any(n.weight for n in _all_nodes(layers)):
         line, col = _where(layers[0])
         raise SpecError("no weight layer", "at least one conv<k>-<c> or FC-<n>", path=t.path, line=line, col=col)
     return shape or DEFAULT_INPUT, layers
@@ -425,54 +422,35 @@ def _all_nodes(items: list[_Item]):
 # ---------------------------------------------------------------- implied layers
 
 
-def _channels(nodes, c: int) -> int:
-    """Channels out of a built node sequence that takes c channels."""
-    for node in nodes:
-        if isinstance(node, Conv):
-            c = node.out_channels
-        elif isinstance(node, Stage):
-            c = _channels(node.blocks[-1].body, c)
-        elif isinstance(node, Concat):
-            c = sum(_channels(branch, c) for branch in node.branches)
-    return c
-
-
-def _stride(nodes) -> int:
-    return math.prod(n.stride for n in nodes if isinstance(n, (Conv, MaxPool)))
-
-
 class _Imply:
-    """Expands items into IR nodes, adding what the papers imply (see the module docstring)."""
+    """Expands items into IR nodes, adding what the papers imply (see the module docstring); each kind says
+    what it implies, how it changes channels and stride and what it becomes in a stage's later blocks."""
 
     def __init__(self, items: list[_Item]) -> None:
-        self.last_fc = max((i for i, it in enumerate(items) if it.kind == "fc"), default=None)
+        heads = [i for i, it in enumerate(items) if it.node is not None and it.node.weight and not it.node.on_maps]
+        self.last_fc = max(heads, default=None)  # the class layer: no ReLU after it
         self.dropout_written = any(it.kind == "dropout" for it in items)
 
     def seq(self, items: list[_Item], c: int, top: bool = False, residual: bool = False) -> tuple[Layer, ...]:
         out: list[Layer] = []
-        weights = [j for j, it in enumerate(items) if it.kind in ("conv", "fc")]
+        weights = [j for j, it in enumerate(items) if it.node is not None and it.node.weight]
         i = 0
         while i < len(items):
             it = items[i]
             if it.kind == "stage":
-                out.append(self.stage(it, _channels(out, c)))
+                out.append(self.stage(it, channels(tuple(out), c)))
             elif it.kind == "branches":
-                c_in = _channels(out, c)
+                c_in = channels(tuple(out), c)
                 out.append(Concat(branches=tuple(self.seq(b, c_in) for b in it.branches), src=it.src))
             else:
                 j, node = i, it.node
                 bn = items[i + 1].node if i + 1 < len(items) and items[i + 1].kind == "batchnorm" else None
-                if isinstance(node, Conv) and bn is not None:
-                    node = node.model_copy(update={"bias": False})  # a bias before batch norm is redundant
-                out.append(node)
+                out.append(node.before_batch_norm() if bn is not None else node)
                 if node.weight and bn is not None:
                     out.append(bn)
                     i += 1
-                last = (top and j == self.last_fc) or (residual and j == weights[-1])
-                if node.weight and not last:
-                    out.append(ReLU(src=it.src))
-                    if isinstance(node, FC) and not self.dropout_written:
-                        out.append(Dropout(p=0.5, src=it.src))
+                if not ((top and j == self.last_fc) or (residual and j == weights[-1])):
+                    out.extend(node.implied(dropout=not self.dropout_written))
             i += 1
         return tuple(out)
 
@@ -481,7 +459,7 @@ class _Imply:
         for j in range(it.repeat):
             body = self.seq(it.body, c, residual=True)
             if j:  # later blocks: stride 1, identity where the shape allows
-                body = tuple(n.model_copy(update={"stride": 1}) if isinstance(n, Conv) else n for n in body)
+                body = tuple(n.repeated() for n in body)
             written = it.shortcut if j == 0 else None
             short = (
                 self.seq(written, c, residual=True)
@@ -491,19 +469,19 @@ class _Imply:
                 else self.auto(body, c, it.src)
             )
             blocks.append(Residual(body=body, shortcut=short, src=it.src))
-            c = _channels(body, c)
+            c = channels(body, c)
         return Stage(blocks=tuple(blocks), src=it.src)
 
     @staticmethod
     def auto(body: tuple[Layer, ...], c_in: int, src: Src) -> tuple[Layer, ...]:
         """ResNet's option B: the identity where the block keeps its shape, else a 1x1 projection with the
         block's stride (and batch norm if the body has it), as torchvision's `downsample`."""
-        c_out, stride = _channels(body, c_in), _stride(body)
+        c_out, stride = channels(body, c_in), math.prod(n.reduction() for n in body)
         if c_out == c_in and stride == 1:
             return ()
-        bn = [n for n in body if isinstance(n, BatchNorm)]
-        proj = Conv(kernel=1, out_channels=c_out, stride=stride, bias=not bn, src=src)
-        return (proj, bn[0].model_copy(update={"src": src})) if bn else (proj,)
+        norm = [n for n in body if n.in_projection]
+        proj = Conv(kernel=1, out_channels=c_out, stride=stride, bias=not norm, src=src)
+        return (proj, norm[0].model_copy(update={"src": src})) if norm else (proj,)
 
 
 # ---------------------------------------------------------------- entry points

@@ -32,7 +32,7 @@ from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from archspec.infer import NetworkStats, infer
-from archspec.ir import Concat, Dims, Layer, Network, Numbered, Residual, numbered, walk
+from archspec.ir import Dims, Layer, Network, Numbered, numbered, walk
 
 from .layout import classifier_start, module_paths
 
@@ -130,8 +130,8 @@ class Net(nn.Module):
     def node_at(self, i: int) -> Layer:
         return self._nodes[i]
 
-    def _adds_inside(self, block: int) -> bool:
-        """Whether the body of residual block `block` adds its shortcut itself (a fused kernel does)."""
+    def _joined_inside(self, group: int) -> bool:
+        """Whether the last kernel of group node `group`'s first child did the join (a fused residual add)."""
         return False
 
     def _leaf(self, layer: Layer, i: int, x: torch.Tensor, dense: bool, residual) -> tuple[torch.Tensor, tuple]:
@@ -150,18 +150,20 @@ class Net(nn.Module):
         for layer, i, subs in items:
             if i in covered:
                 continue
-            if isinstance(layer, Residual):
-                r = self._seq(subs[1], x, dense) if layer.shortcut else x
-                y = self._seq(subs[0], x, dense, residual=r)  # a fused last kernel may add r itself
-                x = y if self._adds_inside(i) else F.relu(y + r)
-            elif isinstance(layer, Concat):
-                x = torch.cat([self._seq(branch, x, dense) for branch in subs], 1)  # (N, sum of C, H, W)
-            elif subs:  # a stage: its blocks
-                x = self._seq(subs[0], x, dense)
+            if subs:
+                x = self._group(layer, i, subs, x, dense)
             else:
                 x, more = self._leaf(layer, i, x, dense, residual)
                 covered.update(more)
         return x
+
+    def _group(self, layer: Layer, i: int, subs: list, x: torch.Tensor, dense: bool) -> torch.Tensor:
+        """A group node: each child sequence on the group's input, in the kind's order, joined as the kind says
+        (a residual block's body gets the shortcut's output, which a fused last kernel may add itself)."""
+        outs = [x] * len(subs)  # an empty child (the identity shortcut) returns the input
+        for k in layer.order():
+            outs[k] = self._seq(subs[k], x, dense, residual=outs[1] if k == 0 and layer.tail_join else None)
+        return outs[0] if self._joined_inside(i) else layer.join(outs, torch)
 
     def forward(self, x: torch.Tensor, dense: bool = False) -> torch.Tensor:
         """Logits (N, classes); with `dense`, the class score map (N, classes, h, w) of the fully convolutional

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from archspec.ir import Concat, Network, Node, Numbered, Residual, Softmax, numbered, walk, where
+from archspec.ir import Network, Node, Numbered, numbered, walk, where
 
 
 class Kernel(Node):
@@ -61,20 +61,15 @@ def _plan(items: Numbered, tail: int | None = None) -> list[Kernel]:
     while i < len(items):
         layer, idx, subs = items[i]
         i += 1
-        if isinstance(layer, Residual):
-            body = _plan(subs[0], tail=idx)
-            steps += _plan(subs[1]) + body  # the shortcut first: the body's last kernel may add it
-            if not any(idx in k.layers for k in body):
-                steps.append(Kernel(op="add_relu", impl="torch", layers=(idx,)))
-        elif isinstance(layer, Concat):
-            steps += [k for branch in subs for k in _plan(branch)]
-            steps.append(Kernel(op="concat", impl="torch", layers=(idx,)))
-        elif subs:  # a stage: its blocks
-            steps += [k for seq in subs for k in _plan(seq)]
+        if subs:  # a group: its children in the kind's order, then the torch step that joins them
+            planned = {k: _plan(subs[k], tail=idx if k == 0 and layer.tail_join else None) for k in layer.order()}
+            steps += [step for k in layer.order() for step in planned[k]]
+            if layer.join_op and not any(idx in step.layers for step in planned[0]):  # no kernel joined them
+                steps.append(Kernel(op=layer.join_op, impl="torch", layers=(idx,)))
         elif (kernel := _match(items, i - 1, tail)) is not None:
             steps.append(kernel)
             i += len(kernel.layers) - 1 - (kernel.layers[-1] == tail and tail is not None)
-        elif not isinstance(layer, Softmax):
+        elif layer.compiled:
             steps.append(Kernel(op=layer.kind, impl="torch", layers=(idx,)))
     return steps
 

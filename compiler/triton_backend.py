@@ -102,8 +102,8 @@ class TritonNet(Net):
         self._starts = {step.layers[0]: step for step in self.plan}
         self._fused_adds = {step.layers[-1] for step in self.plan if step.op == "conv_bn_add_relu"}
 
-    def _adds_inside(self, block: int) -> bool:
-        return block in self._fused_adds
+    def _joined_inside(self, group: int) -> bool:
+        return group in self._fused_adds
 
     def _leaf(self, layer, i, x, dense, residual):
         step = self._starts.get(i)
