@@ -5,24 +5,21 @@ net = archspec.network("specs/D.txt")            # typed IR (no torch import)
 stats = archspec.infer(net)                      # shapes, params, MACs per layer
 model = archspec.compile("specs/D.txt")          # torch.nn.Module, torchvision layout
 model = archspec.compile("vgg16_bn", num_classes=10, input="32x32x3")
+
+Names only: each lives in its own module (`source`, `infer`, `compiler`, ...); the compiler's names load on
+first use, so `import archspec` does not import torch.
 """
 
 from __future__ import annotations
 
-import re
-import warnings
-from pathlib import Path
-from typing import TYPE_CHECKING
+from importlib import import_module
 
-from . import registry
 from .errors import ArchspecError, SpecError
 from .infer import NetworkStats, infer
 from .ir import Network
-from .passes import Overrides, parse_shape
+from .passes import Overrides
+from .source import network, resolve
 from .spec import load, parse
-
-if TYPE_CHECKING:
-    import torch
 
 __all__ = [
     "ArchspecError",
@@ -39,75 +36,10 @@ __all__ = [
     "resolve",
 ]
 
-
-def _is_file_path(text: str) -> bool:
-    try:
-        return "\n" not in text and Path(text).exists()
-    except OSError:  # e.g. spec text longer than a file name may be
-        return False
+_COMPILER = ("compile", "compile_spec")  # import torch: loaded when first asked for
 
 
-def resolve(source: str | Path | Network) -> Network:
-    """A spec file path, a registry name (`D`, `vgg16_bn`), spec text or a Network -> Network."""
-    if isinstance(source, Network):
-        return source
-    text = str(source)
-    if isinstance(source, Path) or _is_file_path(text):
-        if registry.lookup(text) is not None:
-            warnings.warn(
-                f"{text}: a file of that name is here, so it was used, not the registered spec {text} "
-                f"(ask for the registered one as {registry.lookup(text)[0]})",
-                stacklevel=2,
-            )
-        return load(source)
-    one_line = text.strip()
-    if "\n" not in text and (
-        re.search(r"\.[A-Za-z][A-Za-z0-9]{0,4}$", one_line) or (re.search(r"[/\\]", one_line) and " " not in one_line)
-    ):  # a file name, or a path; spec text has spaces between its tokens (and strides such as conv7-64/2)
-        raise ArchspecError(f"{text}: no such file; expected a spec file, a registered name or spec text")
-    if (found := registry.lookup(text)) is not None:
-        path, bn = found
-        net = load(path)
-        return Overrides(batch_norm=True).apply(net) if bn else net
-    if any(ch.isspace() for ch in text.strip()) or "\n" in text:
-        return parse(text)
-    raise ArchspecError(
-        f"{text}: no such file or registered spec; expected a spec file or one of "
-        f"{', '.join(registry.names())} (or vgg11/13/16/19[_bn])"
-    )
-
-
-def network(
-    source: str | Path | Network,
-    *,
-    num_classes: int | None = None,
-    input: str | None = None,
-    width: float | None = None,
-    batch_norm: bool = False,
-) -> Network:
-    """Resolve `source` and apply overrides; validates shapes (raises `SpecError` naming the layer)."""
-    shape = parse_shape(input) if input is not None else None
-    ov = Overrides(num_classes=num_classes, input=shape, width=width, batch_norm=batch_norm)
-    net = ov.apply(resolve(source))
-    infer(net)  # every shape problem surfaces here, not later inside torch
-    return net
-
-
-def compile(source: str | Path | Network, *, backend: str = "torch", **overrides) -> torch.nn.Module:
-    """Build the PyTorch module for a spec; `overrides` as for `network()`."""
-    from .compiler import build
-
-    return build(network(source, **overrides), backend=backend)
-
-
-def compile_spec(
-    source: str | Path | Network, *, backend: str = "torch", output: str | Path | None = None, **overrides
-):
-    """What `archspec compile` does: resolve the spec, build the module, summarise it, optionally export it
-    (an output that is the input spec, a folder or a device is refused before any work)."""
-    from .compiler import compile_network
-    from .compiler.export_pt2 import check_output
-
-    if output is not None:
-        check_output(output, (source if isinstance(source, (str, Path)) else None,))
-    return compile_network(network(source, **overrides), backend=backend, output=output)
+def __getattr__(name: str):
+    if name in _COMPILER:
+        return getattr(import_module(".compiler", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

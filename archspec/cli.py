@@ -101,7 +101,7 @@ def compile_(
     bn: BN = False,
 ) -> None:
     """Build the PyTorch module for a spec and print a per-layer summary."""
-    from . import compile_spec
+    from .compiler import compile_spec
 
     result = compile_spec(spec, backend=backend, output=output, **_overrides(classes, input, width, bn))
     net = result.model.net

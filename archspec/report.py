@@ -13,10 +13,11 @@ from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
-from . import network, registry
+from . import registry
 from .errors import ArchspecError
 from .infer import NetworkStats, infer
 from .ir import dims_text
+from .source import network
 
 GOLDEN_KEYS = ("name", "weight_layers", "params", "macs")
 

@@ -4,8 +4,8 @@
 layers, `eager.py`), `triton` (fused Triton kernels, `triton_backend.py`, planned
 by `fusion.py`) and `auto` (triton on CUDA, torch elsewhere). `dense.to_dense` gives the fully convolutional form and
 `export_pt2.export` a `.pt2` file loadable without archspec. The compiler takes a
-`Network`; resolving spec files, names and overrides is the facade's
-(`archspec.compile`, `archspec.compile_spec`).
+`Network`; `compile` and `compile_spec` first resolve a spec file, name or text with its overrides
+(`archspec.source.network`).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from archspec.errors import ArchspecError
 from archspec.infer import infer
 from archspec.ir import Network
 from archspec.memory import check as check_memory
+from archspec.source import network
 
 from . import eager
 from .fusion import plan_rows
@@ -94,3 +95,24 @@ def compile_network(
         resolve_backend(backend),
         backend_reason(backend),
     )
+
+
+def compile(source: str | Path | Network, *, backend: Backend | str = Backend.torch, **overrides) -> nn.Module:
+    """Build the PyTorch module for a spec; `overrides` as for `archspec.source.network()`."""
+    return build(network(source, **overrides), backend=backend)
+
+
+def compile_spec(
+    source: str | Path | Network,
+    *,
+    backend: Backend | str = Backend.torch,
+    output: str | Path | None = None,
+    **overrides,
+) -> Compiled:
+    """What `archspec compile` does: resolve the spec, build the module, summarise it, optionally export it
+    (an output that is the input spec, a folder or a device is refused before any work)."""
+    from .export_pt2 import check_output
+
+    if output is not None:
+        check_output(output, (source if isinstance(source, (str, Path)) else None,))
+    return compile_network(network(source, **overrides), backend=backend, output=output)

@@ -3,8 +3,8 @@
 `run_suite` trains what is missing (resuming interrupted runs, reusing finished ones whose recorded
 configuration matches exactly), evaluates each run once on the scored split with the paper's protocol
 (posteriors cached in `evals/`, so fusion and re-reports cost nothing), then fills the tables and
-decides the claims with paired tests on the same images (`stats.py`), and writes the report
-(`bench_report.py`). Layout of a bench folder:
+decides the claims with paired tests on the same images (`claims.py`), and writes the report
+(`bench_report.py`). Trainings and evaluations run side by side with `--jobs` (`jobs.py`). Layout of a bench folder:
 
     bench/NAME/runs/<id>/seed<k>/        one training run per entry and seed (`archspec train` layout)
     bench/NAME/evals/<id>/seed<k>.safetensors   its posteriors per protocol and method, with the views
@@ -18,27 +18,21 @@ import json
 import os
 import shutil
 import time
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
-import archspec
 from archspec.atomic import atomic_path
 from archspec.errors import ArchspecError
 from archspec.provenance import commit
+from archspec.source import network
 
-from . import metrics, stats
+from . import bench_report, metrics
 from .checkpoint import locked, read_run
+from .claims import score
 from .config import SMALL_SOURCES, DataConfig, TrainConfig
-from .evaluation import EvalJob, Evaluation, Part, evaluate_sources, fuse
-from .protocol import wrong
+from .evaluation import EvalJob, Evaluation, Part, evaluate_sources
+from .jobs import is_failure, run_all, workers
 from .suite import (
-    Claim,
     Entry,
-    Row,
     ScaleMap,
     Suite,
     entry_config,
@@ -51,11 +45,6 @@ from .suite import (
     suite_hash,
 )
 from .train import train
-
-PAPER_SPEEDUP_4GPU = 3.75
-MIN_DENSE_MAP = 2  # a dense evaluation needs a class score map of at least 2x2 at the largest scale
-MIN_CROP_VIEWS = 50  # 5x5 grid x 2 flips, all distinct
-
 
 # ---------------------------------------------------------------- training
 
@@ -74,7 +63,7 @@ def _finished(cfg: TrainConfig) -> bool:
         return False
     saved, net, classes, _ = read_run(run)
     i = net.input
-    now = archspec.network(
+    now = network(
         cfg.spec,
         num_classes=len(classes),
         input=f"{i.height}x{i.width}x{i.channels}",
@@ -108,127 +97,6 @@ def train_entry(cfg: TrainConfig) -> str:
     resume = (Path(cfg.out) / "checkpoint.pt").is_file()
     train(cfg.model_copy(update={"resume": resume}))
     return "resumed" if resume else "trained"
-
-
-# ---------------------------------------------------------------- side by side (--jobs)
-
-
-class _Inline:
-    """The executor for jobs = 1: a task runs in this process when it is submitted."""
-
-    def submit(self, fn, *args) -> Future:
-        done = Future()
-        try:
-            done.set_result(fn(*args))
-        except ArchspecError as e:
-            done.set_exception(e)
-        return done
-
-
-class _NotTerminal:
-    """stderr for a worker: its runs print plain lines, since progress bars from several processes would mix."""
-
-    def __init__(self, stream) -> None:
-        self._stream = stream
-
-    def isatty(self) -> bool:
-        return False
-
-    def __getattr__(self, name):
-        return getattr(self._stream, name)
-
-
-def _start_worker(threads: int) -> None:
-    import sys
-
-    import torch
-
-    torch.set_num_threads(threads)
-    sys.stderr = _NotTerminal(sys.stderr)
-
-
-def _in_worker(fn, *args):
-    """Run a task; a user error comes back as the plain one-line error (its subclasses need not pickle)."""
-    try:
-        return fn(*args)
-    except ArchspecError as e:
-        raise ArchspecError(str(e)) from None
-
-
-@contextmanager
-def _executor(jobs: int, threads: int):
-    """Where tasks run: in this process (jobs = 1), or in `jobs` spawned workers of `threads` torch threads each.
-    On Ctrl-C or SIGTERM the workers get SIGTERM, checkpoint their runs and stop before this returns."""
-    if jobs == 1:
-        yield _Inline()
-        return
-    import multiprocessing
-    import signal
-
-    pool = ProcessPoolExecutor(
-        jobs, mp_context=multiprocessing.get_context("spawn"), initializer=_start_worker, initargs=(threads,)
-    )
-    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
-    try:
-        yield _Pool(pool)
-    except BaseException:
-        for proc in list(getattr(pool, "_processes", {}).values()):  # each run checkpoints on SIGTERM
-            if proc.is_alive():
-                proc.terminate()
-        raise
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
-        signal.signal(signal.SIGTERM, previous)
-
-
-class _Pool:
-    def __init__(self, pool: ProcessPoolExecutor) -> None:
-        self._pool = pool
-
-    def submit(self, fn, *args) -> Future:
-        return self._pool.submit(_in_worker, fn, *args)
-
-
-def _failed(result) -> bool:
-    return result is None or isinstance(result, ArchspecError)
-
-
-def _run_all(tasks: list, deps, start, executor, jobs: int, on_start=None, on_done=None) -> dict:
-    """Run `start(task, executor)` (which submits the task and returns its future) for every task once the tasks
-    `deps(task)` names have succeeded, at most `jobs` at a time, in the given order where there is a choice.
-    Returns {task: its result, the ArchspecError it raised, or None where a task it depends on failed};
-    `on_start(task)` and `on_done(task, result)` are told as it goes."""
-    results, running, waiting = {}, {}, list(tasks)
-    while waiting or running:
-        for task in list(waiting):
-            needs = deps(task)
-            if any(n in results and _failed(results[n]) for n in needs):
-                waiting.remove(task)
-                results[task] = None  # its starting point failed
-            elif len(running) < jobs and all(n in results for n in needs):
-                waiting.remove(task)
-                if on_start:
-                    on_start(task)
-                try:
-                    running[start(task, executor)] = task
-                except ArchspecError as e:
-                    results[task] = e
-                    if on_done:
-                        on_done(task, e)
-        if not running:
-            if waiting:
-                raise ArchspecError(f"{waiting[0]}: depends on a task that is not in the suite")
-            break
-        finished, _ = wait(running, return_when=FIRST_COMPLETED)
-        for f in finished:
-            task = running.pop(f)
-            try:
-                results[task] = f.result()
-            except ArchspecError as e:
-                results[task] = e
-            if on_done:
-                on_done(task, results[task])
-    return results
 
 
 # ---------------------------------------------------------------- evaluation (cached posteriors)
@@ -300,163 +168,6 @@ def eval_rate(root: Path, id_: str, seed: int) -> float | None:
         return None
     with safe_open(path, "pt") as f:
         return float(f.metadata()["images_per_s"])
-
-
-# ---------------------------------------------------------------- tables and claims
-
-
-@dataclass
-class Outcome:
-    """One table row over all seeds: per-seed top-1 / top-5 mistakes on the same images, and its views."""
-
-    row: Row
-    model: str
-    wrong1: np.ndarray  # (seeds, N) 0/1
-    wrong5: np.ndarray
-    dense_map: int | None
-    crop_views: int | None
-
-    @property
-    def comparable(self) -> str:
-        """'yes', or why this row cannot stand for the paper's method at this scale."""
-        why = []
-        if self.row.protocol == "multi" and self.dense_map is not None and self.dense_map < MIN_DENSE_MAP:
-            why.append(f"dense map {self.dense_map}x{self.dense_map} at the largest Q")
-        if self.crop_views is not None and self.crop_views < MIN_CROP_VIEWS:
-            why.append(f"{self.crop_views} distinct crops, not {MIN_CROP_VIEWS}")
-        return "not comparable: " + ", ".join(why) if why else "yes"
-
-
-def _part(evs: list[Evaluation], row: Row) -> Part | None:
-    """The row's part of one seed's evaluations (one per id of the row; several: fusion)."""
-    parts = [next((p for p in ev.parts if p.protocol == row.protocol and p.method == row.method), None) for ev in evs]
-    if any(p is None for p in parts):
-        return None
-    return parts[0] if len(parts) == 1 else fuse(parts)[0]
-
-
-def outcome(row: Row, per_seed: list[list[Evaluation]]) -> Outcome | None:
-    """per_seed: for every seed, the evaluations of the row's ids (in row order)."""
-    parts = [_part(evs, row) for evs in per_seed]
-    if not parts or any(p is None for p in parts):
-        return None
-    w1, w5 = zip(*(wrong(p.posterior, evs[0].labels) for p, evs in zip(parts, per_seed, strict=True)), strict=True)
-    first = parts[0]
-    model = first.label if row.method == "centre" or len(row.train) > 1 else f"{first.label}/{first.test_scales}"
-    maps = [p.dense_map for p in parts if p.dense_map is not None]
-    views = [p.crop_views for p in parts if p.crop_views is not None]
-    return Outcome(
-        row,
-        model,
-        np.stack(w1).astype(np.float64),
-        np.stack(w5).astype(np.float64),
-        min(maps) if maps else None,
-        min(views) if views else None,
-    )
-
-
-def table_row(row: Row, o: Outcome | None, rs: stats.Resamples | None) -> dict:
-    """A report row: mean error over seeds, its 95% bootstrap interval over images, the spread between seeds."""
-    r = {"row": row.label, "ours": o.model if o else "missing", "protocol": row.protocol, "method": row.method}
-    r["nets"] = len(row.train)  # several: fusion
-    for k in ("1", "5"):
-        if o is None:
-            r |= {f"top{k}_err": None, f"top{k}_lo": None, f"top{k}_hi": None, f"top{k}_seed_sd": None}
-            continue
-        w = o.wrong1 if k == "1" else o.wrong5
-        mean, lo, hi = stats.mean_interval(w, rs)
-        sd = float(np.std(100 * w.mean(1), ddof=1)) if len(w) > 1 else None
-        r |= {
-            f"top{k}_err": round(mean, 2),
-            f"top{k}_lo": round(lo, 2),
-            f"top{k}_hi": round(hi, 2),
-            f"top{k}_seed_sd": None if sd is None else round(sd, 2),
-        }
-    r |= {
-        "seeds": len(o.wrong1) if o else 0,
-        "images": o.wrong1.shape[1] if o else 0,
-        "paper_top1": row.paper_top1,
-        "paper_top5": row.paper_top5,
-        "diff_top1": round(r["top1_err"] - row.paper_top1, 2) if o and row.paper_top1 is not None else None,
-        "dense_map": o.dense_map if o else None,
-        "crop_views": o.crop_views if o else None,
-        "comparable": o.comparable if o else "missing",
-    }
-    return r
-
-
-CLAIM_RULE = (
-    "Each configuration is one pair of rows compared on the same test images and seeds: the per-image difference "
-    "in top-1 mistakes (first minus second), averaged over seeds, with a 95% interval from a two-level bootstrap "
-    f"that resamples both the test images and the seeds ({stats.RESAMPLES} resamples, fixed seed), so that "
-    "training noise between seeds widens it as the test set's size does. `lower` claims hold when the interval "
-    "lies below 0 and are contradicted when it lies above 0; `no_worse` claims hold when it lies below +margin "
-    "and are contradicted when it lies above it; otherwise inconclusive. Overall: the same test on the mean of "
-    "the per-image differences over every usable configuration of the claim, except that it is inconclusive when "
-    "configurations disagree (the pooled test holds but a configuration contradicts the claim, or the reverse): "
-    "a large effect in one configuration does not outvote another. Rows that are missing or not "
-    "comparable at this scale are left out of every verdict."
-)
-
-
-def decide(claim: Claim, outcomes: dict[str, Outcome], rows: dict[str, dict], rs) -> tuple[dict, list[dict]]:
-    """(overall row, per-configuration rows) for one claim."""
-    per, diffs = [], []
-    for first, second in claim.pairs:
-        a, b = outcomes.get(first), outcomes.get(second)
-        paper = None
-        pa, pb = rows[first]["paper_top1"], rows[second]["paper_top1"]
-        if pa is not None and pb is not None:
-            paper = round(pa - pb, 2)
-        entry = {"claim": claim.text, "configuration": f"{first} vs {second}", "paper_diff": paper}
-        if a is None or b is None:
-            per.append(entry | {"diff": None, "lo": None, "hi": None, "verdict": "not measured"})
-            continue
-        if "not" in a.comparable or "not" in b.comparable:
-            per.append(entry | {"diff": None, "lo": None, "hi": None, "verdict": "not comparable"})
-            continue
-        if a.wrong1.shape != b.wrong1.shape:
-            per.append(entry | {"diff": None, "lo": None, "hi": None, "verdict": "not measured (seeds differ)"})
-            continue
-        p = stats.paired(a.wrong1, b.wrong1, rs)
-        diffs.append(a.wrong1 - b.wrong1)
-        per.append(
-            entry
-            | {
-                "diff": round(p.diff, 2),
-                "lo": round(p.lo, 2),
-                "hi": round(p.hi, 2),
-                "verdict": stats.verdict(p, claim.kind, claim.margin),
-            }
-        )
-    side = "below 0" if claim.kind == "lower" else f"below +{claim.margin}"
-    overall = {
-        "claim": claim.text,
-        "kind": f"{claim.kind} ({side})",
-        "configurations": len(claim.pairs),
-        "used": len(diffs),
-    }
-    if not diffs:
-        verdicts = {r["verdict"] for r in per}
-        return overall | {
-            "diff": None,
-            "lo": None,
-            "hi": None,
-            "verdict": "not comparable" if verdicts == {"not comparable"} else "not measured",
-        }, per
-    p = stats.pooled(diffs, rs)
-    tally = ", ".join(f"{sum(r['verdict'] == v for r in per)} {v}" for v in ("holds", "contradicted", "inconclusive"))
-    verdict = stats.verdict(p, claim.kind, claim.margin)
-    against = {"holds": "contradicted", "contradicted": "holds"}.get(verdict)
-    if any(r["verdict"] == against for r in per):  # configurations disagree: no overall verdict
-        verdict = "inconclusive"
-    return overall | {
-        "diff": round(p.diff, 2),
-        "lo": round(p.lo, 2),
-        "hi": round(p.hi, 2),
-        "verdict": verdict,
-        "per configuration": tally,
-    }, per
 
 
 # ---------------------------------------------------------------- scaling
@@ -593,40 +304,21 @@ def _train_and_evaluate(suite: Suite, root: Path, devices: int, data: str | None
             log(f"evaluated {id_} seed {seed}")
 
     started = (lambda what: lambda t: log(f"{what} {t[0]} seed {t[1]}")) if jobs > 1 else lambda what: None
-    with _executor(jobs, threads) as executor:
-        results = _run_all(tasks, deps, start_training, executor, jobs, started("training"), trained)
-        usable = [t for t in tasks if not _failed(results[t])]
+    with workers(jobs, threads) as executor:
+        results = run_all(tasks, deps, start_training, executor, jobs, started("training"), trained)
+        usable = [t for t in tasks if not is_failure(results[t])]
         usable.sort(key=lambda t: len(needs(suite, t[0])[1]) == 1)  # multi-crop (150 views an image) first
-        _run_all(usable, lambda t: [], start_eval, executor, jobs, started("evaluating"), evaluated)
+        run_all(usable, lambda t: [], start_eval, executor, jobs, started("evaluating"), evaluated)
     return status, failed, evals
 
 
 def _run_suite(
     suite: Suite, path: str, root: Path, devices: int, data: str | None, log, started: float, jobs: int, threads: int
 ) -> dict:
-    from . import bench_report
-
     changed_from, earlier_s = _suite_record(root, path, log)
     seeds = seeds_of(suite)
     status, failed, evals = _train_and_evaluate(suite, root, devices, data, log, jobs, threads)
-    n = {len(ev.labels) for ev in evals.values()}
-    rs = stats.resamples(n.pop(), len(seeds)) if len(n) == 1 else None
-    tables, outcomes, rows_by_label = [], {}, {}
-    for table in suite.table:
-        rows = []
-        for row in table.rows:
-            per_seed = [[evals[i, s] for i in row.train] for s in seeds if all((i, s) in evals for i in row.train)]
-            o = outcome(row, per_seed) if rs is not None and len(per_seed) == len(seeds) else None
-            if o is not None:
-                outcomes[row.label] = o
-            rows_by_label[row.label] = table_row(row, o, rs)
-            rows.append(rows_by_label[row.label])
-        tables.append({"name": table.name, "title": table.title, "rows": rows, "plot": f"{safe(table.name)}.png"})
-    claims, per_config = [], []
-    for claim in suite.claim:
-        overall, per = decide(claim, outcomes, rows_by_label, rs)
-        claims.append(overall)
-        per_config += per
+    tables, claims, per_config = score(suite, evals, seeds)
     missing = sum(r["top1_err"] is None for t in tables for r in t["rows"])
     total = sum(len(t["rows"]) for t in tables)
     complete = not failed and not missing

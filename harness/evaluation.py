@@ -19,13 +19,14 @@ from rich.console import Console
 from rich.progress import Progress
 from torch import nn
 
-import archspec
 from archspec import memory
 from archspec.choices import Precision
+from archspec.compiler import compile
 from archspec.compiler.dense import to_dense
 from archspec.compiler.eager import fold_batchnorm
 from archspec.compiler.weights import load_pretrained
 from archspec.errors import ArchspecError
+from archspec.infer import infer
 
 from . import checkpoint
 from .config import DataConfig, Launch
@@ -64,7 +65,7 @@ def load_source(
     p = Path(path)
     if p.is_dir():
         cfg, net, classes, stats = checkpoint.read_run(p)
-        model = load_pretrained(archspec.compile(net), checkpoint.weights_of(p, weights))
+        model = load_pretrained(compile(net), checkpoint.weights_of(p, weights))
         scales, crop = cfg.data.scales, cfg.data.crop_size
         label = cfg.name or f"{net.name}/{scale_label(scales)}"
         std = (1.0,) * len(stats.mean)
@@ -72,7 +73,7 @@ def load_source(
         return Source(label, model, classes, stats.mean, std, crop, scales, cfg.data)
     if spec is None:
         raise ArchspecError(f"{path}: a weights file needs --spec (the network it belongs to), or pass a run folder")
-    model = load_pretrained(archspec.compile(spec), p)
+    model = load_pretrained(compile(spec), p)
     last = next((layer for layer in reversed(model.net.layers) if layer.kind == "fc"), None)
     if last is None:
         raise ArchspecError(f"--spec {spec!r}: has no FC layer; expected a classifier network")
@@ -272,7 +273,7 @@ def _run(job: EvalJob, ctx: Context) -> Evaluation:
         plans += [plan for plan in both if plan[1] in job.protocols]
     for s in sources:  # a huge --scales is refused before an image is rescaled
         scales = [q for src, _, qs in plans if src is s for q in qs]
-        need = memory.needed(archspec.infer(s.model.net), 2 * (64 if data.small else 1)) * (max(scales) / s.crop) ** 2
+        need = memory.needed(infer(s.model.net), 2 * (64 if data.small else 1)) * (max(scales) / s.crop) ** 2
         if ctx.device.type == "cpu" and (have := memory.available()) and need > have:
             raise ArchspecError(
                 f"--scales {max(scales)}: evaluating {s.label} at that scale needs about {need / 2**30:.0f} GiB; "

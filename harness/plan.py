@@ -31,11 +31,11 @@ from typing import Literal
 
 import tomllib
 
-from archspec import network
 from archspec.choices import Precision
 from archspec.errors import ArchspecError
 from archspec.infer import NetworkStats, infer
 from archspec.ir import FC, Node, Shape
+from archspec.source import network
 
 from .config import DataConfig
 from .suite import Entry, ScaleMap, Suite, entry_config, eval_precision, load_suite, needs, run_dir, safe, seeds_of

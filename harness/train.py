@@ -25,13 +25,14 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from torch import nn
 
-import archspec
 from archspec import memory
 from archspec.choices import Schedule
 from archspec.compiler import build
 from archspec.compiler.weights import load_weights, read_state_dict
 from archspec.errors import ArchspecError
+from archspec.infer import infer
 from archspec.ir import Network
+from archspec.source import network, resolve
 
 from . import checkpoint, metrics
 from .config import TrainConfig, parse_every
@@ -140,7 +141,7 @@ def _net_a(cfg: TrainConfig, net) -> Network:
         return checkpoint.read_run(source)[1]
     classes = next(layer.out_features for layer in reversed(net.layers) if layer.kind == "fc")
     i = net.input
-    return archspec.network(
+    return network(
         "A",
         num_classes=classes,
         input=f"{i.height}x{i.width}x{i.channels}",
@@ -170,7 +171,7 @@ def _model(cfg: TrainConfig, net, ctx: Context) -> tuple[nn.Module, list]:
 
 def prepare(cfg: TrainConfig) -> None:
     """Fail early, in the launching process, on what would fail every worker."""
-    archspec.resolve(cfg.spec)
+    resolve(cfg.spec)
     run = Path(cfg.out)
     if not cfg.resume and (run / "checkpoint.pt").exists():
         raise ArchspecError(f"{run}: already holds a checkpoint; expected --resume {run} or a new --out")
@@ -228,14 +229,14 @@ def setup(cfg: TrainConfig, ctx: Context, data) -> tuple[Network, State, list]:
         net = checkpoint.read_run(out)[1]
     else:
         crop = cfg.data.crop_size
-        net = archspec.network(
+        net = network(
             cfg.spec,
             num_classes=len(data.classes),
             input=f"{crop}x{crop}x{data.channels}",
             width=cfg.model.width,
             batch_norm=cfg.model.batch_norm,
         )
-        written = archspec.resolve(cfg.spec).input
+        written = resolve(cfg.spec).input
         if ctx.main and cfg.progress and written != net.input:  # the data decides; say so, once
             Console(stderr=True).print(
                 f"note: {net.name}: the spec's input {written} is replaced by the data's {net.input} "
@@ -244,7 +245,7 @@ def setup(cfg: TrainConfig, ctx: Context, data) -> tuple[Network, State, list]:
                 soft_wrap=True,
             )
     if ctx.device.type == "cpu":  # before the model or a batch is allocated
-        memory.check(archspec.infer(net), cfg.recipe.batch // ctx.world, training=True, what=f"{cfg.out}: {net.name}")
+        memory.check(infer(net), cfg.recipe.batch // ctx.world, training=True, what=f"{cfg.out}: {net.name}")
     model, copied = _model(cfg, net, ctx)
     plain = model
     if ctx.world > 1:

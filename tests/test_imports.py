@@ -1,39 +1,146 @@
-"""Imports flow one way: spec -> ir -> passes/infer -> compiler -> harness, with the facade and CLI on top."""
+"""Imports flow one way, for every module of the package: a module imports only modules of its own layer or below,
+and no group of modules imports itself round a cycle.
+
+    base (errors, choices, ...) -> ir -> spec -> infer/passes -> compiler -> harness -> cli (and the facade)
+
+The parser writes the IR, so `spec` sits on `ir`; `infer`, `passes` and what resolves a source sit on both. A
+module's layer comes from its package (`compiler/`, `harness/`) or, for a module of `archspec/` itself, from the
+table below: a new module there fails until it is given a layer.
+"""
 
 import ast
+import subprocess
+import sys
+from functools import cache
 from pathlib import Path
 
 import pytest
+import tomllib
 
 ROOT = Path(__file__).resolve().parent.parent
-LOWER = ["archspec/ir.py", "archspec/spec.py", "archspec/infer.py", "archspec/passes.py", "archspec/memory.py"]
-ABOVE_COMPILER = ("archspec.harness", "archspec.cli", "archspec.report", "archspec.registry")
+DIRS = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-dir"]
+PACKAGES = {p: ROOT / d for p, d in DIRS.items() if p.count(".") < 2}  # subpackages are found inside these
+LAYERS = ("base", "ir", "spec", "infer/passes", "compiler", "harness", "cli")
+LAYER = {
+    "archspec.errors": "base",
+    "archspec.choices": "base",
+    "archspec.atomic": "base",
+    "archspec.provenance": "base",
+    "archspec.registry": "base",
+    "archspec.ir": "ir",
+    "archspec.spec": "spec",
+    "archspec.infer": "infer/passes",
+    "archspec.passes": "infer/passes",
+    "archspec.memory": "infer/passes",
+    "archspec.source": "infer/passes",
+    "archspec.report": "infer/passes",  # Table 2 counts: analytic, no torch
+    "archspec.compiler": "compiler",  # the package and everything in it
+    "archspec.harness": "harness",
+    "archspec.render": "cli",
+    "archspec.cli": "cli",
+    "archspec": "cli",  # the facade: names from every layer, so nothing in the package may import it
+}
+NO_TORCH = {"base", "ir", "spec", "infer/passes"}  # the language, the IR and its analyses never import torch
 
 
-def imports(path: Path) -> set[str]:
+def modules() -> dict[str, Path]:
+    """Every module of the package, by its import name (`compiler/eager.py` is `archspec.compiler.eager`)."""
+    found = {}
+    for package, folder in PACKAGES.items():
+        for path in folder.rglob("*.py"):
+            parts = path.relative_to(folder).with_suffix("").parts
+            found[".".join((package, *parts[: -1 if parts[-1] == "__init__" else None]))] = path
+    return found
+
+
+MODULES = modules()
+
+
+def layer(module: str) -> str:
+    """The layer of a module: its own entry, else its package's (longest prefix)."""
+    name = module
+    while name not in LAYER:
+        assert "." in name, f"{module}: has no layer; add it to LAYER in {Path(__file__).name}"
+        name = name.rsplit(".", 1)[0]
+    return LAYER[name]
+
+
+def imports(module: str) -> set[str]:
+    """What a module imports, anywhere in it (function-level imports too): package modules by name, the facade as
+    `archspec`, third-party packages by their top name."""
+    return _imports(module, MODULES[module])
+
+
+@cache
+def _imports(module: str, path: Path) -> set[str]:
+    package = module if path.name == "__init__.py" else module.rsplit(".", 1)[0]
     found = set()
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.Import):
             found |= {a.name for a in node.names}
         elif isinstance(node, ast.ImportFrom):
-            base = "archspec" if node.level and path.parent.name == "archspec" else node.module or ""
-            found.add(f"{base}.{node.module}" if node.level and node.module else base)
-            if node.module == "archspec" or (node.level and not node.module):  # `from archspec import x`
-                found |= {f"archspec.{a.name}" for a in node.names}
-    return found
+            base = node.module or ""
+            if node.level:
+                up = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
+                base = f"{up}.{node.module}" if node.module else up
+            for alias in node.names:  # `from archspec import memory` imports a module, `... import network` a name
+                found.add(f"{base}.{alias.name}" if f"{base}.{alias.name}" in MODULES else base)
+    return {m if m in MODULES or not m.startswith("archspec") else m.rsplit(".", 1)[0] for m in found}
 
 
-@pytest.mark.parametrize("name", LOWER)
-def test_the_language_and_the_ir_import_no_torch_compiler_or_harness(name):
-    bad = {
-        m for m in imports(ROOT / name) if m.split(".")[0] in ("torch", "triton") or "compiler" in m or "harness" in m
-    }
-    assert not bad, f"{name} imports {bad}"
+def test_every_module_has_a_layer():
+    assert {"archspec.ir", "archspec.compiler.kernels.conv", "archspec.harness.bench"} <= MODULES.keys()
+    for module in MODULES:
+        assert layer(module) in LAYERS
 
 
-@pytest.mark.parametrize("path", sorted((ROOT / "compiler").rglob("*.py")), ids=lambda p: p.name)
-def test_the_compiler_takes_networks_and_imports_nothing_above_it(path):
-    found = imports(path)
-    bad = {m for m in found if m.startswith(ABOVE_COMPILER)} | ({"archspec"} & found)
-    bad |= {m for m in found if m in ("archspec.network", "archspec.compile", "archspec.resolve")}
-    assert not bad, f"{path.name} imports {bad}"
+@pytest.mark.parametrize("module", sorted(MODULES))
+def test_a_module_imports_nothing_above_its_layer(module):
+    rank = LAYERS.index(layer(module))
+    above = {m for m in imports(module) if m in MODULES and LAYERS.index(layer(m)) > rank}
+    assert not above, f"{module} ({layer(module)}) imports {above} from a layer above"
+    if layer(module) in NO_TORCH:
+        heavy = {m for m in imports(module) if m.split(".")[0] in ("torch", "triton")}
+        assert not heavy, f"{module} imports {heavy}"
+
+
+def test_no_import_cycle():
+    graph = {m: {n for n in imports(m) if n in MODULES and n != m} for m in MODULES}
+    done, path = set(), []
+
+    def visit(m):
+        if m in path:
+            raise AssertionError("import cycle: " + " -> ".join(path[path.index(m) :] + [m]))
+        if m in done:
+            return
+        path.append(m)
+        for n in sorted(graph[m]):
+            visit(n)
+        path.pop()
+        done.add(m)
+
+    for m in sorted(graph):
+        visit(m)
+
+
+def test_the_checker_sees_an_upward_import_and_a_cycle(tmp_path, monkeypatch):
+    ir, harness = tmp_path / "ir.py", tmp_path / "bench.py"
+    ir.write_text("from archspec.harness.bench import run_suite\n")
+    harness.write_text("from . import claims\nfrom .claims import decide\nfrom archspec import memory, network\n")
+    monkeypatch.setitem(MODULES, "archspec.ir", ir)
+    monkeypatch.setitem(MODULES, "archspec.harness.bench", harness)
+    assert imports("archspec.ir") == {"archspec.harness.bench"}
+    assert imports("archspec.harness.bench") == {"archspec.harness.claims", "archspec.memory", "archspec"}
+    with pytest.raises(AssertionError, match="from a layer above"):
+        test_a_module_imports_nothing_above_its_layer("archspec.ir")
+    with pytest.raises(AssertionError, match="from a layer above"):
+        test_a_module_imports_nothing_above_its_layer("archspec.harness.bench")  # the facade
+    monkeypatch.setitem(MODULES, "archspec.ir", tmp_path / "cycle.py")
+    (tmp_path / "cycle.py").write_text("from archspec import spec\n")
+    with pytest.raises(AssertionError, match="import cycle: archspec.ir -> archspec.spec -> archspec.ir"):
+        test_no_import_cycle()
+
+
+def test_the_facade_and_the_counts_load_without_torch():
+    code = "import sys, archspec, archspec.report; archspec.network('D'); assert 'torch' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -7,7 +7,8 @@ import pytest
 from archspec.choices import Precision
 from archspec.errors import ArchspecError
 from archspec.harness import bench, bench_report
-from archspec.harness.bench import Outcome, decide, run_suite
+from archspec.harness.bench import run_suite
+from archspec.harness.claims import Outcome, decide
 from archspec.harness.stats import resamples
 from archspec.harness.suite import Claim, Row, ScaleMap, load_suite
 
