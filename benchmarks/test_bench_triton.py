@@ -9,4 +9,4 @@ pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="the Trito
 def test_triton_backend_gpu_benchmark():
     from .gpu_triton import main
 
-    main()
+    main([])

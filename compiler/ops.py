@@ -1,20 +1,72 @@
-"""Autograd functions around the Triton kernels.
+"""Autograd functions around the Triton kernels, and the launchers' cached weights.
 
 Forward runs the fused Triton kernel; backward uses torch ops: the ReLU mask
-from the saved output, pool routing from the kernel's saved argmax (no
-recompute), and `aten.convolution_backward` / matmuls for input, weight and
-bias gradients. LRN's backward recomputes its (cheap) torch formula.
+from the saved output, pool routing from the kernel's saved argmax by the
+unpool kernel (no recompute), and `aten.convolution_backward` / matmuls for
+input, weight and bias gradients. LRN's backward recomputes its (cheap) torch
+formula.
+
+`conv_weights` gives a conv's weight and bias in the compute dtype, with an
+eval-mode batch norm folded in, and the weight packed for the kernel; they are
+computed once per state of the parameters (their version counters), not on every
+call.
 """
 
 from __future__ import annotations
 
+import weakref
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
+from torch import nn
 
-from .kernels.conv import conv2d
+from .kernels.conv import conv2d, pack_weight
 from .kernels.conv_pool import conv2d_bias_relu_pool
 from .kernels.linear import linear_bias_relu
 from .kernels.lrn import local_response_norm
+from .kernels.unpool import max_unpool
+
+_CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # module -> (key, value)
+
+
+def cached(owner: nn.Module, tensors: list[torch.Tensor], dtype: torch.dtype, make: Callable):
+    """`make()`, remembered for `owner` until one of `tensors` changes in place (its version counter: an
+    optimizer step, `load_state_dict`) or is replaced (`.to()`), or `dtype` changes."""
+    key = (dtype, *((id(t), t._version, t.data_ptr()) for t in tensors))
+    hit = _CACHE.get(owner)
+    if hit is None or hit[0] != key:
+        hit = _CACHE[owner] = (key, make())
+    return hit[1]
+
+
+def _folded(conv: nn.Conv2d, bn: nn.BatchNorm2d | None, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+    """(weight, bias) in `dtype`, with eval-mode batch norm folded in when `bn` is given."""
+    bias = conv.bias if conv.bias is not None else torch.zeros_like(conv.weight[:, 0, 0, 0])
+    if bn is None:
+        return conv.weight.to(dtype), bias.to(dtype)
+    scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)  # (C_out,)
+    weight = conv.weight * scale[:, None, None, None]  # (C_out, C_in, k, k)
+    return weight.to(dtype), ((bias - bn.running_mean) * scale + bn.bias).to(dtype)
+
+
+def conv_weights(conv: nn.Conv2d, bn: nn.BatchNorm2d | None, dtype: torch.dtype) -> tuple[torch.Tensor, ...]:
+    """(weight, bias, packed weight) for `Conv` / `ConvBiasReLUPool`, batch norm folded in when given. All
+    three are cached while the parameters are unchanged; when autograd records, weight and bias are
+    recomputed so that they carry the gradient to the parameters."""
+    tensors = [t for t in (conv.weight, conv.bias) if t is not None]
+    if bn is not None:
+        tensors += [bn.weight, bn.bias, bn.running_mean, bn.running_var]
+
+    def make():
+        with torch.no_grad():
+            weight, bias = _folded(conv, bn, dtype)
+            return weight, bias, pack_weight(weight)
+
+    weight, bias, packed = cached(conv, tensors, dtype, make)
+    if torch.is_grad_enabled() and any(t.requires_grad for t in tensors):
+        weight, bias = _folded(conv, bn, dtype)
+    return weight, bias, packed
 
 
 def _conv_backward(ctx, grad_pre: torch.Tensor, x: torch.Tensor, weight: torch.Tensor, stride: int = 1, pad=None):
@@ -44,8 +96,8 @@ class Conv(torch.autograd.Function):
     conv + folded batch norm (+ ReLU), and a residual block's conv + batch norm + add + ReLU."""
 
     @staticmethod
-    def forward(ctx, x, weight, bias, stride: int, padding: int, relu: bool, residual=None):
-        y = conv2d(x, weight, bias, stride, padding, relu, residual)
+    def forward(ctx, x, weight, bias, stride: int, padding: int, relu: bool, residual=None, packed=None):
+        y = conv2d(x, weight, bias, stride, padding, relu, residual, packed=packed)
         ctx.relu, ctx.stride, ctx.padding, ctx.residual = relu, stride, padding, residual is not None
         ctx.save_for_backward(x, weight, y)
         return y
@@ -54,13 +106,13 @@ class Conv(torch.autograd.Function):
     def backward(ctx, grad):
         x, weight, grad = _through_relu(ctx, grad)
         dx, dw, db = _conv_backward(ctx, grad, x, weight, ctx.stride, ctx.padding)
-        return dx, dw, db, None, None, None, grad if ctx.residual and ctx.needs_input_grad[6] else None
+        return dx, dw, db, None, None, None, grad if ctx.residual and ctx.needs_input_grad[6] else None, None
 
 
 class ConvBiasReLUPool(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, x, weight, bias):
-        y, idx = conv2d_bias_relu_pool(x, weight, bias)
+    def forward(ctx, x, weight, bias, packed=None):
+        y, idx = conv2d_bias_relu_pool(x, weight, bias, packed=packed)
         ctx.save_for_backward(x, weight, y, idx)
         ctx.mark_non_differentiable(idx)
         return y
@@ -68,15 +120,9 @@ class ConvBiasReLUPool(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad):
         x, weight, y, idx = ctx.saved_tensors
-        grad = grad * (y > 0)  # (N, C, Hp, Wp)
-        n, c, hp, wp = grad.shape
-        quads = torch.stack([torch.where(idx == q, grad, 0) for q in range(4)], dim=-1)  # (N, C, Hp, Wp, 4)
-        pre = quads.view(n, c, hp, wp, 2, 2).permute(0, 1, 2, 4, 3, 5).reshape(n, c, 2 * hp, 2 * wp)
-        h, w = x.shape[-2:]
-        if (h, w) != (2 * hp, 2 * wp):  # floor pooling: the odd last row/column gets no gradient
-            pre = F.pad(pre, (0, w - 2 * wp, 0, h - 2 * hp))
-        dx, dw, db = _conv_backward(ctx, pre.contiguous(memory_format=torch.channels_last), x, weight)
-        return dx, dw, db
+        pre = max_unpool(grad, y, idx, x.shape[-2:])  # (N, C, H, W): through the pool and the ReLU
+        dx, dw, db = _conv_backward(ctx, pre, x, weight)
+        return dx, dw, db, None
 
 
 class LinearBiasReLU(torch.autograd.Function):

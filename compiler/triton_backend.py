@@ -28,32 +28,22 @@ from .eager import Net
 from .fusion import Kernel, plan
 
 
-def _bias(conv: nn.Conv2d, dtype: torch.dtype) -> torch.Tensor:
-    if conv.bias is not None:
-        return conv.bias.to(dtype)
-    return torch.zeros(conv.out_channels, device=conv.weight.device, dtype=dtype)
-
-
 def _conv(model, step: Kernel, x: torch.Tensor, dtype, residual=None) -> torch.Tensor:
     """conv_bias(_relu), conv_bn(_relu), conv_bn_add_relu: one Triton conv, batch norm folded in eval mode."""
     conv = model.module_at(step.layers[0])
     stride, pad, relu = conv.stride[0], conv.padding[0], step.op.endswith("relu")
-    if "_bn" not in step.op:
-        return ops.Conv.apply(x, conv.weight.to(dtype), _bias(conv, dtype), stride, pad, relu, None)
-    bn = model.module_at(step.layers[1])
-    if bn.training:  # batch statistics: the conv in Triton, the rest in torch
-        y = bn(ops.Conv.apply(x, conv.weight.to(dtype), _bias(conv, dtype), stride, pad, False, None))
-        y = y + residual if residual is not None else y
-        return F.relu(y) if relu else y
-    scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)  # (C_out,)
-    weight = (conv.weight * scale[:, None, None, None]).to(dtype)  # (C_out, C_in, k, k), BN folded in
-    bias = ((_bias(conv, torch.float32) - bn.running_mean) * scale + bn.bias).to(dtype)
-    return ops.Conv.apply(x, weight, bias, stride, pad, relu, residual)
+    bn = model.module_at(step.layers[1]) if "_bn" in step.op else None
+    folded = bn if bn is not None and not bn.training else None
+    weight, bias, packed = ops.conv_weights(conv, folded, dtype)
+    if bn is None or folded is not None:
+        return ops.Conv.apply(x, weight, bias, stride, pad, relu, residual, packed)
+    y = bn(ops.Conv.apply(x, weight, bias, stride, pad, False, None, packed))  # batch statistics: BN in torch
+    y = y + residual if residual is not None else y
+    return F.relu(y) if relu else y
 
 
 def _conv_pool(model, step: Kernel, x, dtype, residual=None) -> torch.Tensor:
-    conv = model.module_at(step.layers[0])
-    return ops.ConvBiasReLUPool.apply(x, conv.weight.to(dtype), conv.bias.to(dtype))
+    return ops.ConvBiasReLUPool.apply(x, *ops.conv_weights(model.module_at(step.layers[0]), None, dtype))
 
 
 def _linear(model, step: Kernel, x, dtype, residual=None) -> torch.Tensor:

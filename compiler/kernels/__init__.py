@@ -20,8 +20,9 @@ def interpreted() -> bool:
 
 
 def needs_int64(*tensors: torch.Tensor) -> bool:
-    """True when an element offset into any tensor can pass 2**31 (then kernels index in int64)."""
-    return any(t.numel() > INT32_MAX for t in tensors)
+    """True when an element offset into any tensor can pass 2**31 (then kernels index in int64): the
+    largest offset of a strided view, which can exceed its numel (a slice of a larger tensor)."""
+    return any(sum((n - 1) * abs(s) for n, s in zip(t.shape, t.stride(), strict=True)) > INT32_MAX for t in tensors)
 
 
 def check(cond: bool, message: str) -> None:
@@ -29,7 +30,11 @@ def check(cond: bool, message: str) -> None:
         raise ValueError(message)
 
 
-def check_activation(x: torch.Tensor, name: str = "x") -> None:
-    check(x.dim() == 4, f"{name}: expected (N, C, H, W), got shape {tuple(x.shape)}")
+def check_tensor(x: torch.Tensor, dims: int, layout: str, name: str = "x") -> None:
+    check(x.dim() == dims, f"{name}: expected {layout}, got shape {tuple(x.shape)}")
     check(x.dtype in (torch.float32, torch.float16, torch.bfloat16), f"{name}: unsupported dtype {x.dtype}")
     check(x.is_cuda or interpreted(), f"{name}: Triton kernels need a CUDA tensor (or TRITON_INTERPRET=1 on CPU)")
+
+
+def check_activation(x: torch.Tensor, name: str = "x") -> None:
+    check_tensor(x, 4, "(N, C, H, W)", name)

@@ -2,15 +2,18 @@
 
 GEMM view: M = N*OH*OW output pixels, N_gemm = C_out, K = k*k*C_in. Activations
 are read through their strides, so NCHW and channels-last both work; channels-
-last makes the C_in loads contiguous. Weights are packed once per call to
-(k*k*C_in, C_out), rows ordered (kh, kw, c_in). Accumulation is fp32; the
-output has the input's dtype and channels-last layout. The epilogue adds the
-bias, then optionally a residual tensor of the output's shape (a ResNet block's
-shortcut), then optionally applies ReLU: conv + folded batch norm + add + ReLU is
-one launch.
+last makes the C_in loads contiguous. Weights are packed to (k*k*C_in, C_out),
+rows ordered (kh, kw, c_in) (the caller may pass them packed, see `ops.py`).
+Accumulation is fp32; fp32 inputs use TF32 exactly when torch's convs do
+(`torch.backends.cudnn.allow_tf32`). The output has the input's dtype and
+channels-last layout. The epilogue adds the bias, then optionally a residual
+tensor of the output's shape (a ResNet block's shortcut), then optionally a ReLU
+that keeps NaN as torch's does: conv + folded batch norm + add + ReLU is one launch.
 
-`conv_tile` is the shared main loop: `conv_pool.py` calls it four times per
-pooled pixel.
+`conv_acc` is the main loop, shared with `conv_pool.py`: one K loop of
+k*k*ceil(C_in/BLOCK_K) steps (tap x channel block), which Triton software-
+pipelines, rather than k*k separate loops of one or two steps each. A first layer
+(C_in < 16) flattens K instead: 3x3x3 = 27 is padded to 32, not each tap to BLOCK_K.
 """
 
 from __future__ import annotations
@@ -19,25 +22,32 @@ import torch
 import triton
 import triton.language as tl
 
-from . import check, check_activation, interpreted, needs_int64
+from . import check, check_activation, gemm, needs_int64
+
+# (BLOCK_M, BLOCK_N, BLOCK_K, num_warps, num_stages), compiled for sm_90 and sm_80 by
+# benchmarks/triton_compile.py (results/triton-compile.json): none spills, each compiles in about 3 CPU-s or less.
+# - 4 warps at most: Triton miscompiles this flattened tap loop at 8 warps (pytorch issue 173068; Inductor
+#   caps its conv template at 4). 8-warp configs stay out until a GPU check passes.
+# - Not shipped: 128x128 at 4 stages and BLOCK_K 64 (registers at the 255 limit), 256-row tiles (8 warps).
+CONFIGS = [
+    (128, 128, 32, 4, 3),
+    (128, 64, 32, 4, 4),
+    (64, 128, 32, 4, 4),
+    (64, 64, 32, 4, 4),
+    (128, 32, 32, 4, 4),
+    (64, 32, 32, 4, 4),
+]
+INTERPRETER = (64, 32, 16)  # BLOCK_K 16: C_in = 20 in the tests takes a full and a partial channel block
+FLAT_BELOW = 16  # C_in below this (the first layer) flattens K
+FLAT_TILE = 64 * 64  # a flattened K's gathered indices cost registers: 128x64 spills on sm_80
 
 
-def configs() -> list[triton.Config]:
-    if interpreted():  # every config would be run by the slow interpreter: one large tile
-        return [triton.Config({"BLOCK_M": 64, "BLOCK_N": 32, "BLOCK_K": 16}, num_warps=4)]
-    return [
-        triton.Config({"BLOCK_M": bm, "BLOCK_N": bn, "BLOCK_K": bk}, num_warps=w, num_stages=s)
-        for bm, bn, bk, w, s in [
-            (128, 128, 32, 8, 3),
-            (128, 64, 32, 4, 4),
-            (64, 128, 32, 4, 4),
-            (128, 128, 64, 8, 3),
-            (64, 64, 32, 4, 4),
-            (128, 32, 32, 4, 4),
-            (64, 32, 16, 4, 4),
-            (256, 64, 32, 8, 3),
-        ]
-    ]
+def prune(configs: list[triton.Config], named_args: dict, **kwargs) -> list[triton.Config]:
+    """`gemm.prune` on C_out; with a flattened K, tiles up to FLAT_TILE elements."""
+    configs = gemm.prune(configs, named_args, width="C_out")
+    if kwargs["FLAT"]:
+        return [c for c in configs if c.kwargs["BLOCK_M"] * c.kwargs["BLOCK_N"] <= FLAT_TILE] or configs[-1:]
+    return configs
 
 
 def pack_weight(weight: torch.Tensor) -> torch.Tensor:
@@ -47,7 +57,7 @@ def pack_weight(weight: torch.Tensor) -> torch.Tensor:
 
 
 @triton.jit
-def conv_tile(
+def conv_acc(
     x_ptr,
     w_ptr,
     n,
@@ -67,38 +77,47 @@ def conv_tile(
     KSIZE: tl.constexpr,
     STRIDE: tl.constexpr,
     PAD: tl.constexpr,
+    FLAT: tl.constexpr,
+    PRECISION: tl.constexpr,
     BLOCK_M: tl.constexpr,
     BLOCK_N: tl.constexpr,
     BLOCK_K: tl.constexpr,
 ):
-    """fp32 [BLOCK_M, BLOCK_N] conv outputs for output pixels (n, oh, ow) and channels offs_n."""
-    acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)
+    """fp32 [BLOCK_M, BLOCK_N] conv outputs at output pixels (n, oh, ow) [BLOCK_M], channels offs_n."""
+    ih0 = oh * STRIDE - PAD
+    iw0 = ow * STRIDE - PAD
+    corner = n * sxn + ih0 * sxh + iw0 * sxw  # [BLOCK_M] the window's top-left offset (maybe in the padding)
     offs_k = tl.arange(0, BLOCK_K)
-    for kh in tl.static_range(KSIZE):
-        for kw in tl.static_range(KSIZE):
-            ih = oh * STRIDE + (kh - PAD)
-            iw = ow * STRIDE + (kw - PAD)
-            inside = mask_m & (ih >= 0) & (ih < H) & (iw >= 0) & (iw < W)  # zero padding
-            base = n * sxn + ih * sxh + iw * sxw  # [BLOCK_M]
-            for c0 in range(0, C_in, BLOCK_K):
-                c = c0 + offs_k  # [BLOCK_K]
-                a = tl.load(
-                    x_ptr + base[:, None] + c[None, :] * sxc,
-                    mask=inside[:, None] & (c[None, :] < C_in),
-                    other=0.0,
-                )  # [BLOCK_M, BLOCK_K]
-                row = (kh * KSIZE + kw) * C_in + c
-                b = tl.load(
-                    w_ptr + row[:, None] * C_out + offs_n[None, :],
-                    mask=(c[:, None] < C_in) & mask_n[None, :],
-                    other=0.0,
-                )  # [BLOCK_K, BLOCK_N]
-                acc = tl.dot(a, b, acc)
+    if FLAT:
+        steps = tl.cdiv(KSIZE * KSIZE * C_in, BLOCK_K)
+    else:
+        blocks = tl.cdiv(C_in, BLOCK_K)
+        steps = KSIZE * KSIZE * blocks
+    acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)
+    for i in range(steps):
+        if FLAT:  # BLOCK_K rows of K = (tap, c_in), gathered
+            k = i * BLOCK_K + offs_k
+            tap = k // C_in
+            c = k % C_in
+            valid = k < KSIZE * KSIZE * C_in
+        else:  # one tap, BLOCK_K of its channels
+            tap = tl.zeros([1], tl.int32) + i // blocks  # [1]: the tap's terms below stay per row
+            c = (i % blocks) * BLOCK_K + offs_k
+            valid = c < C_in
+        kh = tap // KSIZE
+        kw = tap % KSIZE
+        ih = ih0[:, None] + kh[None, :]
+        iw = iw0[:, None] + kw[None, :]
+        inside = mask_m[:, None] & (ih >= 0) & (ih < H) & (iw >= 0) & (iw < W) & valid[None, :]  # zero padding
+        a = tl.load(x_ptr + corner[:, None] + (kh * sxh + kw * sxw + c * sxc)[None, :], mask=inside, other=0.0)
+        row = tap * C_in + c  # the packed weight's row
+        b = tl.load(w_ptr + row[:, None] * C_out + offs_n[None, :], mask=valid[:, None] & mask_n[None, :], other=0.0)
+        acc = tl.dot(a, b, acc, input_precision=PRECISION)
     return acc
 
 
-@triton.autotune(configs=configs(), key=["M", "C_in", "C_out", "KSIZE", "STRIDE"])
-@triton.jit
+@gemm.tune(CONFIGS, INTERPRETER, key=["C_in", "C_out", "KSIZE", "STRIDE"], pruner=prune)
+@triton.jit(do_not_specialize=["M", "M_BUCKET", "H", "W", "OH", "OW"])
 def _conv_kernel(
     x_ptr,
     w_ptr,
@@ -106,6 +125,7 @@ def _conv_kernel(
     r_ptr,
     y_ptr,
     M,
+    M_BUCKET,
     H,
     W,
     OH,
@@ -127,23 +147,27 @@ def _conv_kernel(
     KSIZE: tl.constexpr,
     STRIDE: tl.constexpr,
     PAD: tl.constexpr,
+    FLAT: tl.constexpr,
     RESIDUAL: tl.constexpr,
     RELU: tl.constexpr,
     INT64: tl.constexpr,
+    PRECISION: tl.constexpr,
     BLOCK_M: tl.constexpr,
     BLOCK_N: tl.constexpr,
     BLOCK_K: tl.constexpr,
+    GROUP_M: tl.constexpr,
 ):
-    offs_m = tl.program_id(0) * BLOCK_M + tl.arange(0, BLOCK_M)
+    pid_m, pid_n = gemm.tile(tl.program_id(0), M, C_out, BLOCK_M, BLOCK_N, GROUP_M)
+    offs_m = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
     if INT64:
         offs_m = offs_m.to(tl.int64)
-    offs_n = tl.program_id(1) * BLOCK_N + tl.arange(0, BLOCK_N)
+    offs_n = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
     mask_m = offs_m < M
     mask_n = offs_n < C_out
     n = offs_m // (OH * OW)
     oh = (offs_m // OW) % OH
     ow = offs_m % OW
-    acc = conv_tile(
+    acc = conv_acc(
         x_ptr,
         w_ptr,
         n,
@@ -163,6 +187,8 @@ def _conv_kernel(
         KSIZE,
         STRIDE,
         PAD,
+        FLAT,
+        PRECISION,
         BLOCK_M,
         BLOCK_N,
         BLOCK_K,
@@ -173,7 +199,7 @@ def _conv_kernel(
         res = r_ptr + (n * srn + oh * srh + ow * srw)[:, None] + offs_n[None, :] * src
         acc += tl.load(res, mask=mask, other=0.0).to(tl.float32)
     if RELU:
-        acc = tl.maximum(acc, 0.0)
+        acc = gemm.relu(acc)
     out = y_ptr + (n * syn + oh * syh + ow * syw)[:, None] + offs_n[None, :] * syc
     tl.store(out, acc.to(y_ptr.dtype.element_ty), mask=mask)
 
@@ -192,6 +218,25 @@ def check_conv(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, same: 
     return kh
 
 
+def packed_weight(weight: torch.Tensor, packed: torch.Tensor | None) -> torch.Tensor:
+    """`packed` if given (checked against `weight`), else `weight` packed now."""
+    if packed is None:
+        return pack_weight(weight)
+    c_out, c_in, k, _ = weight.shape
+    check(packed.shape == (k * k * c_in, c_out) and packed.is_contiguous(), "packed: not pack_weight(weight)'s")
+    check(packed.dtype == weight.dtype and packed.device == weight.device, "packed: expected weight's dtype, device")
+    return packed
+
+
+def conv_flags(x: torch.Tensor, c_in: int, *tensors: torch.Tensor, force_int64: bool = False) -> dict:
+    """The constexprs conv and conv + pool share: flattened K, int64 offsets, the dot's input precision."""
+    return {
+        "FLAT": c_in < FLAT_BELOW,
+        "INT64": force_int64 or needs_int64(x, *tensors),
+        "PRECISION": gemm.precision(x, torch.backends.cudnn.allow_tf32),
+    }
+
+
 def out_side(n: int, k: int, stride: int, pad: int) -> int:
     return (n + 2 * pad - k) // stride + 1
 
@@ -205,9 +250,11 @@ def conv2d(
     relu: bool = True,
     residual: torch.Tensor | None = None,
     force_int64: bool = False,
+    packed: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """y = relu(conv2d(x, weight, bias, stride, padding) + residual); padding None is 'same' (k // 2); the
-    residual and the ReLU are optional. y is channels-last, x's dtype."""
+    residual and the ReLU are optional; `packed`: `pack_weight(weight)` if the caller keeps it. y is
+    channels-last, x's dtype."""
     k = check_conv(x, weight, bias, same=padding is None)
     pad = k // 2 if padding is None else padding
     check(stride >= 1 and 0 <= pad < k, f"stride {stride}, padding {pad}: expected stride >= 1, 0 <= padding < {k}")
@@ -222,16 +269,17 @@ def conv2d(
     m = n * oh * ow
 
     def grid(meta):
-        return triton.cdiv(m, meta["BLOCK_M"]), triton.cdiv(c_out, meta["BLOCK_N"])
+        return (triton.cdiv(m, meta["BLOCK_M"]) * triton.cdiv(c_out, meta["BLOCK_N"]),)
 
     r = residual if residual is not None else y  # never read without RESIDUAL
     _conv_kernel[grid](
         x,
-        pack_weight(weight),
+        packed_weight(weight, packed),
         bias,
         r,
         y,
         m,
+        gemm.m_bucket(m),
         h,
         w,
         oh,
@@ -246,7 +294,7 @@ def conv2d(
         PAD=pad,
         RESIDUAL=residual is not None,
         RELU=relu,
-        INT64=force_int64 or needs_int64(x, y, r),
+        **conv_flags(x, c_in, y, r, force_int64=force_int64),
     )
     return y
 

@@ -1,11 +1,16 @@
-"""Conv2d + bias + ReLU + 2x2/2 max-pool in one Triton kernel: only the pooled map is written.
+"""Conv2d + bias + ReLU + 2x2/2 max-pool as one GEMM in Triton: only the pooled map is written.
 
-Each program computes a tile of pooled pixels: the four conv outputs of every
-2x2 window (via `conv.conv_tile`), their max, then bias and ReLU (both commute
-with max: relu(max(a) + b) = max(relu(a + b))). Odd H or W floor as
-`nn.MaxPool2d` does: the last row/column is never computed. The kernel also
-writes which of the four positions won (int8, 0..3 in row-major order, first
-max on ties as torch does), so backward routes gradients without recomputing.
+The M tile holds BLOCK_M/4 pooled pixels as four row blocks, one per position
+of the 2x2 window (row-major: block q holds the conv outputs at (2ph + q//2,
+2pw + q%2)). One K loop (`conv.conv_acc`) computes all four; the epilogue
+reshapes the accumulator to (4, BLOCK_M/4, BLOCK_N), splits the four blocks and
+scans them as torch's max-pool does (`v > max || isnan(v)`): the first maximum
+wins ties and NaN propagates. (`tl.max` with indices would drop a NaN depending
+on its reduction order, and a custom `tl.reduce` runs element by element in the
+interpreter.) Then bias and ReLU (both commute with max:
+relu(max(a) + b) = max(relu(a + b))). Odd H or W floor as `nn.MaxPool2d` does:
+the last row/column is never computed. The kernel also writes which of the four
+positions won (int8, 0..3), so backward routes gradients without recomputing.
 """
 
 from __future__ import annotations
@@ -14,12 +19,23 @@ import torch
 import triton
 import triton.language as tl
 
-from . import needs_int64
-from .conv import check_conv, configs, conv_tile, pack_weight
+from . import check, gemm
+from .conv import CONFIGS, INTERPRETER, check_conv, conv_acc, conv_flags, packed_weight, prune
+
+# conv's configs but 128x128: the window split holds the whole accumulator twice and spills on sm_90.
+POOL_CONFIGS = [c for c in CONFIGS if c[:2] != (128, 128)]
 
 
-@triton.autotune(configs=configs(), key=["M", "C_in", "C_out", "KSIZE"])
 @triton.jit
+def _scan(best, arg, value, q: tl.constexpr):
+    """One step of torch's max-pool scan in window order: a larger value or a NaN takes over, so ties keep
+    the earlier position and a NaN propagates."""
+    take = (value > best) | (value != value)
+    return tl.where(take, value, best), tl.where(take, q, arg).to(tl.int8)
+
+
+@gemm.tune(POOL_CONFIGS, INTERPRETER, key=["C_in", "C_out", "KSIZE"], pruner=prune)
+@triton.jit(do_not_specialize=["M", "M_BUCKET", "H", "W", "HP", "WP"])
 def _conv_pool_kernel(
     x_ptr,
     w_ptr,
@@ -27,6 +43,7 @@ def _conv_pool_kernel(
     y_ptr,
     idx_ptr,
     M,
+    M_BUCKET,
     H,
     W,
     HP,
@@ -42,27 +59,33 @@ def _conv_pool_kernel(
     syh,
     syw,
     KSIZE: tl.constexpr,
+    FLAT: tl.constexpr,
     INT64: tl.constexpr,
+    PRECISION: tl.constexpr,
     BLOCK_M: tl.constexpr,
     BLOCK_N: tl.constexpr,
     BLOCK_K: tl.constexpr,
+    GROUP_M: tl.constexpr,
 ):
-    offs_m = tl.program_id(0) * BLOCK_M + tl.arange(0, BLOCK_M)  # pooled pixels
+    PIXELS: tl.constexpr = BLOCK_M // 4  # pooled pixels per tile
+    pid_m, pid_n = gemm.tile(tl.program_id(0), M, C_out, PIXELS, BLOCK_N, GROUP_M)
+    rows = tl.arange(0, BLOCK_M)
+    q = rows // PIXELS  # [BLOCK_M] window position of the row
+    offs_p = pid_m * PIXELS + rows % PIXELS  # [BLOCK_M] its pooled pixel
     if INT64:
-        offs_m = offs_m.to(tl.int64)
-    offs_n = tl.program_id(1) * BLOCK_N + tl.arange(0, BLOCK_N)
-    mask_m = offs_m < M
+        offs_p = offs_p.to(tl.int64)
+    offs_n = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
     mask_n = offs_n < C_out
-    n = offs_m // (HP * WP)
-    ph = (offs_m // WP) % HP
-    pw = offs_m % WP
-    best = conv_tile(
+    n = offs_p // (HP * WP)
+    ph = (offs_p // WP) % HP
+    pw = offs_p % WP
+    acc = conv_acc(
         x_ptr,
         w_ptr,
         n,
-        2 * ph,
-        2 * pw,
-        mask_m,
+        2 * ph + q // 2,
+        2 * pw + q % 2,
+        offs_p < M,
         offs_n,
         mask_n,
         H,
@@ -76,55 +99,45 @@ def _conv_pool_kernel(
         KSIZE,
         1,
         KSIZE // 2,
+        FLAT,
+        PRECISION,
         BLOCK_M,
         BLOCK_N,
         BLOCK_K,
     )
-    arg = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.int8)
-    for q in tl.static_range(1, 4):
-        acc = conv_tile(
-            x_ptr,
-            w_ptr,
-            n,
-            2 * ph + q // 2,
-            2 * pw + q % 2,
-            mask_m,
-            offs_n,
-            mask_n,
-            H,
-            W,
-            C_in,
-            C_out,
-            sxn,
-            sxc,
-            sxh,
-            sxw,
-            KSIZE,
-            1,
-            KSIZE // 2,
-            BLOCK_M,
-            BLOCK_N,
-            BLOCK_K,
-        )
-        win = acc > best  # strict: the first maximum wins, as in torch
-        best = tl.where(win, acc, best)
-        arg = tl.where(win, q, arg).to(tl.int8)
-    best += tl.load(b_ptr + offs_n, mask=mask_n, other=0.0).to(tl.float32)[None, :]
-    best = tl.maximum(best, 0.0)
+    # the four row blocks: (4, PIXELS, BLOCK_N) -> (PIXELS, BLOCK_N, q // 2, q % 2), split twice
+    window = tl.reshape(tl.permute(tl.reshape(acc, (4, PIXELS, BLOCK_N)), (1, 2, 0)), (PIXELS, BLOCK_N, 2, 2))
+    left, right = tl.split(window)  # q % 2 = 0, 1
+    top_left, bottom_left = tl.split(left)
+    top_right, bottom_right = tl.split(right)
+    best, arg = _scan(top_left, tl.zeros((PIXELS, BLOCK_N), dtype=tl.int8), top_right, 1)
+    best, arg = _scan(best, arg, bottom_left, 2)
+    best, arg = _scan(best, arg, bottom_right, 3)  # [PIXELS, BLOCK_N]
+    best = gemm.relu(best + tl.load(b_ptr + offs_n, mask=mask_n, other=0.0).to(tl.float32)[None, :])
+    offs_p = pid_m * PIXELS + tl.arange(0, PIXELS)
+    if INT64:
+        offs_p = offs_p.to(tl.int64)
+    n = offs_p // (HP * WP)
+    ph = (offs_p // WP) % HP
+    pw = offs_p % WP
     where = (n * syn + ph * syh + pw * syw)[:, None] + offs_n[None, :] * syc
-    mask = mask_m[:, None] & mask_n[None, :]
+    mask = (offs_p < M)[:, None] & mask_n[None, :]
     tl.store(y_ptr + where, best.to(y_ptr.dtype.element_ty), mask=mask)
     tl.store(idx_ptr + where, arg, mask=mask)
 
 
 def conv2d_bias_relu_pool(
-    x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, force_int64: bool = False
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor,
+    force_int64: bool = False,
+    packed: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """(max_pool2d(relu(conv2d(x, w, b, padding=k//2)), 2, 2), argmax in 0..3), both channels-last."""
+    """(max_pool2d(relu(conv2d(x, w, b, padding=k//2)), 2, 2), argmax in 0..3), both channels-last;
+    `packed`: `pack_weight(weight)` if the caller keeps it."""
     k = check_conv(x, weight, bias)
     n, _, h, w = x.shape
-    if h < 2 or w < 2:
-        raise ValueError(f"x: a 2x2 max-pool needs at least a 2x2 map, got {h}x{w}")
+    check(h >= 2 and w >= 2, f"x: a 2x2 max-pool needs at least a 2x2 map, got {h}x{w}")
     c_in, c_out = weight.shape[1], weight.shape[0]
     hp, wp = h // 2, w // 2
     y = torch.empty((n, c_out, hp, wp), device=x.device, dtype=x.dtype, memory_format=torch.channels_last)
@@ -132,15 +145,16 @@ def conv2d_bias_relu_pool(
     m = n * hp * wp
 
     def grid(meta):
-        return triton.cdiv(m, meta["BLOCK_M"]), triton.cdiv(c_out, meta["BLOCK_N"])
+        return (triton.cdiv(m, meta["BLOCK_M"] // 4) * triton.cdiv(c_out, meta["BLOCK_N"]),)
 
     _conv_pool_kernel[grid](
         x,
-        pack_weight(weight),
+        packed_weight(weight, packed),
         bias,
         y,
         idx,
         m,
+        gemm.m_bucket(m),
         h,
         w,
         hp,
@@ -150,6 +164,6 @@ def conv2d_bias_relu_pool(
         *x.stride(),
         *y.stride(),
         KSIZE=k,
-        INT64=force_int64 or needs_int64(x, y),
+        **conv_flags(x, c_in, y, force_int64=force_int64),
     )
     return y, idx

@@ -1,7 +1,9 @@
 """FC layer as a Triton GEMM: y = x @ weight.T + bias (+ ReLU), fp32 accumulation.
 
 `weight` is torch's Linear layout (N, K), read through its strides, so no
-transposed copy is made. Grouped launch order keeps tiles of `x` in L2.
+transposed copy is made. Grouped launch order keeps tiles of `x` in L2. fp32
+inputs use TF32 exactly when torch's matmuls do (`torch.backends.cuda.matmul.allow_tf32`,
+off by default); the ReLU keeps NaN as torch's does.
 """
 
 from __future__ import annotations
@@ -10,35 +12,30 @@ import torch
 import triton
 import triton.language as tl
 
-from . import check, interpreted, needs_int64
+from . import check, check_tensor, gemm, needs_int64
+
+# (BLOCK_M, BLOCK_N, BLOCK_K, num_warps, num_stages); see benchmarks/results/triton-compile.json.
+CONFIGS = [
+    (128, 128, 64, 8, 3),
+    (64, 128, 64, 4, 4),
+    (128, 64, 64, 4, 4),
+    (64, 64, 64, 4, 4),
+    (32, 128, 64, 4, 4),
+    (16, 128, 128, 4, 4),
+    (16, 64, 128, 4, 5),
+    (32, 64, 128, 4, 4),
+]
 
 
-def configs() -> list[triton.Config]:
-    if interpreted():
-        return [triton.Config({"BLOCK_M": 16, "BLOCK_N": 64, "BLOCK_K": 64, "GROUP_M": 8}, num_warps=4)]
-    return [
-        triton.Config({"BLOCK_M": bm, "BLOCK_N": bn, "BLOCK_K": bk, "GROUP_M": 8}, num_warps=w, num_stages=s)
-        for bm, bn, bk, w, s in [
-            (128, 128, 64, 8, 3),
-            (64, 128, 64, 4, 4),
-            (128, 64, 64, 4, 4),
-            (64, 64, 64, 4, 4),
-            (32, 128, 64, 4, 4),
-            (16, 128, 128, 4, 4),
-            (16, 64, 128, 4, 5),
-            (32, 64, 128, 4, 4),
-        ]
-    ]
-
-
-@triton.autotune(configs=configs(), key=["M", "N", "K"])
-@triton.jit
+@gemm.tune(CONFIGS, (16, 64, 64), key=["N", "K"], width="N")
+@triton.jit(do_not_specialize=["M", "M_BUCKET"])
 def _linear_kernel(
     x_ptr,
     w_ptr,
     b_ptr,
     y_ptr,
     M,
+    M_BUCKET,
     N,
     K,
     sxm,
@@ -49,19 +46,13 @@ def _linear_kernel(
     syn,
     RELU: tl.constexpr,
     INT64: tl.constexpr,
+    PRECISION: tl.constexpr,
     BLOCK_M: tl.constexpr,
     BLOCK_N: tl.constexpr,
     BLOCK_K: tl.constexpr,
     GROUP_M: tl.constexpr,
 ):
-    pid = tl.program_id(0)
-    grid_m = tl.cdiv(M, BLOCK_M)
-    grid_n = tl.cdiv(N, BLOCK_N)
-    group = GROUP_M * grid_n
-    first_m = (pid // group) * GROUP_M
-    size_m = min(grid_m - first_m, GROUP_M)
-    pid_m = first_m + (pid % group) % size_m
-    pid_n = (pid % group) // size_m
+    pid_m, pid_n = gemm.tile(tl.program_id(0), M, N, BLOCK_M, BLOCK_N, GROUP_M)
     offs_m = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
     offs_n = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
     if INT64:
@@ -79,10 +70,10 @@ def _linear_kernel(
         b = tl.load(
             w_ptr + offs_n[None, :] * swn + k[:, None] * swk, mask=mask_n[None, :] & (k[:, None] < K), other=0.0
         )  # [BLOCK_K, BLOCK_N]
-        acc = tl.dot(a, b, acc)
+        acc = tl.dot(a, b, acc, input_precision=PRECISION)
     acc += tl.load(b_ptr + offs_n, mask=mask_n, other=0.0).to(tl.float32)[None, :]
     if RELU:
-        acc = tl.maximum(acc, 0.0)
+        acc = gemm.relu(acc)
     out = y_ptr + offs_m[:, None] * sym + offs_n[None, :] * syn
     tl.store(out, acc.to(y_ptr.dtype.element_ty), mask=mask_m[:, None] & mask_n[None, :])
 
@@ -91,17 +82,13 @@ def linear_bias_relu(
     x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, relu: bool = True, force_int64: bool = False
 ) -> torch.Tensor:
     """y = relu(x @ weight.T + bias) for x (M, K), weight (N, K), bias (N,)."""
-    check(
-        x.dim() == 2 and weight.dim() == 2,
-        f"expected x (M, K) and weight (N, K), got {tuple(x.shape)}, {tuple(weight.shape)}",
-    )
+    check_tensor(x, 2, "(M, K)")
+    check_tensor(weight, 2, "(N, K)", "weight")
     m, k = x.shape
     n = weight.shape[0]
     check(weight.shape[1] == k, f"x has {k} features, weight expects {weight.shape[1]}")
     check(bias.shape == (n,), f"bias: expected shape ({n},), got {tuple(bias.shape)}")
     check(x.dtype == weight.dtype == bias.dtype, f"dtypes differ: x {x.dtype}, weight {weight.dtype}")
-    check(x.dtype in (torch.float32, torch.float16, torch.bfloat16), f"unsupported dtype {x.dtype}")
-    check(x.is_cuda or interpreted(), "Triton kernels need CUDA tensors (or TRITON_INTERPRET=1 on CPU)")
     y = torch.empty((m, n), device=x.device, dtype=x.dtype)
 
     def grid(meta):
@@ -113,6 +100,7 @@ def linear_bias_relu(
         bias,
         y,
         m,
+        gemm.m_bucket(m),
         n,
         k,
         *x.stride(),
@@ -120,5 +108,6 @@ def linear_bias_relu(
         *y.stride(),
         RELU=relu,
         INT64=force_int64 or needs_int64(x, weight, y),
+        PRECISION=gemm.precision(x, torch.backends.cuda.matmul.allow_tf32),
     )
     return y

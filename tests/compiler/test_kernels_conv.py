@@ -11,11 +11,14 @@ from archspec.compiler.kernels.conv import conv2d, conv2d_bias_relu, pack_weight
 
 from .conftest import tolerance
 
-SHAPES = [  # (N, C_in, C_out, H, W, k): odd sizes, C_in = 3, channel counts that are not multiples of 16
-    (2, 3, 8, 16, 16, 3),
+pytestmark = pytest.mark.usefixtures("on_device")
+
+SHAPES = [  # (N, C_in, C_out, H, W, k): odd sizes, channel counts that are not multiples of 16
+    (2, 3, 8, 16, 16, 3),  # C_in < 16: K flattened (27 padded to the block)
     (1, 5, 20, 7, 9, 5),
     (2, 12, 17, 5, 6, 1),
     (1, 3, 33, 11, 4, 3),
+    (1, 20, 40, 6, 5, 3),  # per-tap channel blocks: a full and a partial one (BLOCK_K 16 here); 2 column tiles
 ]
 
 
@@ -32,13 +35,13 @@ def test_matches_torch(shape, dtype):
     wt, b = (torch.randn(co, ci, k, k) * 0.3).to(dtype), torch.randn(co).to(dtype)
     y = conv2d_bias_relu(x, wt, b)
     assert y.dtype == dtype and y.shape == (n, co, h, w) and y.is_contiguous(memory_format=torch.channels_last)
-    torch.testing.assert_close(y.float(), reference(x, wt, b), **tolerance(dtype))
+    torch.testing.assert_close(y.float(), reference(x, wt, b), **tolerance(dtype, "conv"))
 
 
 def test_nchw_input_without_relu_and_int64_offsets():
     x, wt, b = torch.randn(2, 7, 9, 5), torch.randn(10, 7, 3, 3), torch.randn(10)
     y = conv2d_bias_relu(x, wt, b, relu=False, force_int64=True)
-    torch.testing.assert_close(y, reference(x, wt, b, relu=False), **tolerance(torch.float32))
+    torch.testing.assert_close(y, reference(x, wt, b, relu=False), **tolerance(torch.float32, "conv"))
     assert (y < 0).any()
 
 
@@ -66,8 +69,17 @@ def test_wrapper_rejects_bad_inputs(x, w, b, message):
 
 def test_cpu_tensors_need_the_interpreter(monkeypatch):
     monkeypatch.setattr(kernels, "interpreted", lambda: False)
+    x, w, b = torch.randn(1, 3, 4, 4, device="cpu"), torch.randn(4, 3, 3, 3, device="cpu"), torch.randn(4, device="cpu")
     with pytest.raises(ValueError, match="need a CUDA tensor"):
-        conv2d_bias_relu(torch.randn(1, 3, 4, 4), torch.randn(4, 3, 3, 3), torch.randn(4))
+        conv2d_bias_relu(x, w, b)
+
+
+def test_relu_keeps_nan_as_torch_does():
+    x, wt, b = torch.randn(1, 4, 5, 5), torch.randn(6, 4, 3, 3), torch.randn(6)
+    x[0, 1, 2, 2] = float("nan")  # reaches the 3x3 neighbourhood of (2, 2) in every output channel
+    y = conv2d_bias_relu(x, wt, b)
+    assert y.isnan().sum() == 6 * 9
+    torch.testing.assert_close(y, reference(x, wt, b), equal_nan=True, **tolerance(torch.float32, "conv"))
 
 
 STRIDED = [  # (N, C_in, C_out, H, W, k, stride, padding): ResNet's stem, a downsampling 3x3, a projection
@@ -88,8 +100,9 @@ def test_strided_and_padded_convs_with_a_residual_match_torch(shape, dtype):
     r = torch.randn(pre.shape).to(dtype)  # NCHW: the residual is read through its strides
     y = conv2d(x, wt, b, stride=s, padding=p, relu=True, residual=r)
     assert y.shape == pre.shape and y.is_contiguous(memory_format=torch.channels_last)
-    torch.testing.assert_close(y.float(), F.relu(pre + r.float()), **tolerance(dtype))
-    torch.testing.assert_close(conv2d(x, wt, b, stride=s, padding=p, relu=False).float(), pre, **tolerance(dtype))
+    torch.testing.assert_close(y.float(), F.relu(pre + r.float()), **tolerance(dtype, "conv"))
+    y = conv2d(x, wt, b, stride=s, padding=p, relu=False)
+    torch.testing.assert_close(y.float(), pre, **tolerance(dtype, "conv"))
 
 
 def test_the_residual_must_have_the_outputs_shape():

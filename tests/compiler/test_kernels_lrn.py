@@ -8,6 +8,8 @@ from archspec.compiler.kernels.lrn import local_response_norm
 
 from .conftest import tolerance
 
+pytestmark = pytest.mark.usefixtures("on_device")
+
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float16])
 @pytest.mark.parametrize("shape, size", [((2, 8, 5, 3), 5), ((1, 37, 4, 4), 5), ((1, 6, 3, 3), 4)])

@@ -8,7 +8,9 @@ from archspec.compiler import ops
 
 from .conftest import tolerance
 
-TOL = tolerance(torch.float32)
+pytestmark = pytest.mark.usefixtures("on_device")
+
+TOL = tolerance(torch.float32, "conv")
 
 
 def grads(fn, *tensors):
@@ -70,3 +72,19 @@ def test_lrn_gradients():
     y2, (g2,) = grads(lambda x: F.local_response_norm(x, 5, alpha=5e-3, beta=0.75, k=2.0), x)
     torch.testing.assert_close(y1, y2, **TOL)
     torch.testing.assert_close(g1, g2, **TOL)
+
+
+def test_conv_weights_are_cached_until_a_parameter_changes():
+    conv, bn = torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4).eval()
+    bn.running_mean.normal_(), bn.running_var.uniform_(0.5, 2), bn.weight.data.normal_()
+    with torch.no_grad():
+        weight, bias, packed = ops.conv_weights(conv, bn, torch.float32)
+        assert ops.conv_weights(conv, bn, torch.float32)[2] is packed  # no repacking while nothing changed
+        x = torch.randn(2, 3, 6, 6)
+        torch.testing.assert_close(F.conv2d(x, weight, bias), bn(conv(x)), **TOL)  # batch norm folded in
+        assert torch.equal(packed, ops.pack_weight(weight))
+        bn.running_var.mul_(2)  # in place, as a training step's statistics update: a new version
+        assert ops.conv_weights(conv, bn, torch.float32)[2] is not packed
+        assert ops.conv_weights(conv, bn, torch.float16)[2].dtype == torch.float16
+    weight, bias, _ = ops.conv_weights(conv, None, torch.float32)  # autograd records: weight carries the gradient
+    assert weight.requires_grad and bias.requires_grad
