@@ -732,6 +732,21 @@ class Shape(Node):
         return f"{self.height}x{self.width}x{self.channels}"
 
 
+RENAMED_KINDS = {"avgpool": "avgpool_global"}  # old kind -> its name now
+
+
+def _rename_kinds(node: Any) -> Any:
+    if isinstance(node, dict):
+        kind = node.get("kind")
+        node = {k: _rename_kinds(v) for k, v in node.items()}
+        if kind in RENAMED_KINDS:
+            node["kind"] = RENAMED_KINDS[kind]
+        return node
+    if isinstance(node, list | tuple):
+        return [_rename_kinds(x) for x in node]
+    return node
+
+
 class Network(Node):
     """A whole network: name, input shape and the explicit layer tree."""
 
@@ -739,6 +754,12 @@ class Network(Node):
     input: Shape
     layers: tuple[AnyLayer, ...]
     source: str | None = Field(default=None, description="the spec file it was read from")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _renamed_kinds(cls, data: Any) -> Any:
+        """Networks saved before a kind was renamed (run.json of older runs) load under the new name."""
+        return _rename_kinds(data) if isinstance(data, dict) else data
 
     @model_validator(mode="after")
     def _one_family(self) -> Network:

@@ -7,7 +7,7 @@ import torch.nn.functional as F
 import archspec
 from archspec.errors import SpecError
 from archspec.infer import infer
-from archspec.ir import WindowAvgPool
+from archspec.ir import Network, WindowAvgPool
 
 SPEC = "input 14x14x3 conv3-4 avgpool5/3 conv1-2 avgpool2ceil avgpool3/1p1 FC-3"
 
@@ -48,3 +48,9 @@ def test_a_window_larger_than_the_map_names_the_layer():
 def test_global_average_pooling_is_still_plain_avgpool():
     net = archspec.parse("conv3-4 avgpool FC-2")
     assert net.layers[2].kind == "avgpool_global" and infer(net).layers[2].out_shape == (4, 1, 1)
+
+
+def test_a_network_saved_with_the_old_global_pool_kind_name_still_loads():
+    net = archspec.network("resnet18")
+    old = net.model_dump_json().replace('"kind":"avgpool_global"', '"kind":"avgpool"')
+    assert '"avgpool"' in old and Network.model_validate_json(old) == net
