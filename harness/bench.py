@@ -25,12 +25,13 @@ from archspec.errors import ArchspecError
 from archspec.provenance import commit
 from archspec.source import network
 
-from . import bench_report, metrics
+from . import bench_report, ledger, metrics
 from .checkpoint import locked, read_run
-from .claims import score
+from .claims import OUTCOMES, load_outcomes, outcomes_of, score
 from .config import SMALL_SOURCES, DataConfig, TrainConfig
-from .evaluation import EvalJob, Evaluation, Part, evaluate_sources
+from .evaluation import EvalJob, Evaluation, Part, code_hash, evaluate_sources
 from .jobs import is_failure, run_all, workers
+from .protocol import DENSE_FIT
 from .suite import (
     Entry,
     ScaleMap,
@@ -117,8 +118,10 @@ def evaluate_run(root: Path, suite: Suite, entry: Entry, seed: int, devices: int
         "limit": suite.suite.eval_limit,
         "data": data,
         "precision": str(eval_precision(suite)),
+        "dense_fit": DENSE_FIT,
+        "code": code_hash(),  # the evaluation path's source: other code, other numbers
     }
-    cache = root / "evals" / safe(entry.id) / f"seed{seed}.safetensors"
+    cache = _eval_cache(root, entry.id, seed)
     if cache.is_file():
         found = _read_eval(cache, key)
         if found is not None:
@@ -137,6 +140,10 @@ def evaluate_run(root: Path, suite: Suite, entry: Entry, seed: int, devices: int
     result = evaluate_sources(job, devices=devices)
     _write_eval(cache, key, result, len(result.labels) / (time.perf_counter() - start))
     return result
+
+
+def _eval_cache(root: Path, id_: str, seed: int) -> Path:
+    return root / "evals" / safe(id_) / f"seed{seed}.safetensors"
 
 
 def _write_eval(path: Path, key: dict, ev: Evaluation, images_per_s: float) -> None:
@@ -163,7 +170,7 @@ def _read_eval(path: Path, key: dict) -> Evaluation | None:
 def eval_rate(root: Path, id_: str, seed: int) -> float | None:
     from safetensors import safe_open
 
-    path = root / "evals" / safe(id_) / f"seed{seed}.safetensors"
+    path = _eval_cache(root, id_, seed)
     if not path.is_file():
         return None
     with safe_open(path, "pt") as f:
@@ -242,10 +249,13 @@ def run_suite(
     log=print,
     threads: int | None = None,
     jobs: int = 1,
+    report_only: bool = False,
 ) -> dict:
     """Train, evaluate and report a suite in `out` (default bench/<name>), which it owns (locked) meanwhile.
     `jobs` trainings and evaluations run side by side, in worker processes of `threads` torch threads each
-    (default: the cores shared out); with one job `threads` sets this process's. Both are in the report."""
+    (default: the cores shared out); with one job `threads` sets this process's. Both are in the report.
+    `report_only`: no training or evaluation; every interval and test is recomputed from the folder's
+    outcomes.npz (a committed report's folder needs nothing else)."""
     if jobs > 1 and devices > 1:
         raise ArchspecError(f"--jobs {jobs} with {devices} processes per run; expected one of the two")
     import torch
@@ -257,10 +267,12 @@ def run_suite(
     started = time.perf_counter()
     commit()  # cached now: the report names the code this process loaded, not a commit made while it ran
     suite = load_suite(path)
-    _check_data(suite, data)
+    if not report_only:
+        _check_data(suite, data)
     root = Path(out or f"bench/{suite.suite.name}")
     with locked(root, "bench"):
-        return _run_suite(suite, path, root, devices, data, log, started, jobs, threads or torch.get_num_threads())
+        threads = threads or torch.get_num_threads()
+        return _run_suite(suite, path, root, devices, data, log, started, jobs, threads, report_only)
 
 
 def _train_and_evaluate(suite: Suite, root: Path, devices: int, data: str | None, log, jobs: int, threads: int):
@@ -313,12 +325,31 @@ def _train_and_evaluate(suite: Suite, root: Path, devices: int, data: str | None
 
 
 def _run_suite(
-    suite: Suite, path: str, root: Path, devices: int, data: str | None, log, started: float, jobs: int, threads: int
+    suite: Suite,
+    path: str,
+    root: Path,
+    devices: int,
+    data: str | None,
+    log,
+    started: float,
+    jobs: int,
+    threads: int,
+    report_only: bool = False,
 ) -> dict:
     changed_from, earlier_s = _suite_record(root, path, log)
     seeds = seeds_of(suite)
-    status, failed, evals = _train_and_evaluate(suite, root, devices, data, log, jobs, threads)
-    tables, claims, per_config = score(suite, evals, seeds)
+    since = time.time()
+    if report_only:
+        status, failed, fresh = {}, [], []
+        outcomes, saved = load_outcomes(root / OUTCOMES, suite)
+        if saved != seeds:
+            raise ArchspecError(f"{root / OUTCOMES}: seeds {saved}; expected the suite's seeds {seeds}")
+    else:
+        status, failed, evals = _train_and_evaluate(suite, root, devices, data, log, jobs, threads)
+        fresh = [t for t in evals if _eval_cache(root, *t).stat().st_mtime >= since]  # scored now, not cached
+        outcomes = outcomes_of(suite, evals, seeds)
+    ledger.record(root, commit(), suite_hash(path), sorted(fresh), [e.id for e in suite.train], seeds)
+    tables, claims, per_config = score(suite, outcomes)
     missing = sum(r["top1_err"] is None for t in tables for r in t["rows"])
     total = sum(len(t["rows"]) for t in tables)
     complete = not failed and not missing
@@ -335,6 +366,7 @@ def _run_suite(
         "complete": complete,
         "status": status_line,
         "tables": tables,
+        "outcomes": outcomes,
         "claims": claims,
         "per_configuration": per_config,
         "throughput": throughput,
@@ -347,9 +379,11 @@ def _run_suite(
         "jobs": jobs,
         "threads": threads,
         "wall_s": time.perf_counter() - started,
+        "report_only": report_only,
     }
     result["wall_s_total"] = earlier_s + result["wall_s"]
-    _save_record(root, path, result["wall_s_total"])
+    if not report_only:  # a recomputation adds no wall time to the runs'
+        _save_record(root, path, result["wall_s_total"])
     bench_report.write(result)
     return result
 

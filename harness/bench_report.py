@@ -8,8 +8,6 @@ spread between seeds; rows that cannot stand for the paper's method at this scal
 from __future__ import annotations
 
 import json
-import os
-import platform
 import textwrap
 from pathlib import Path
 
@@ -17,10 +15,11 @@ import torch
 
 from archspec.atomic import atomic_path
 from archspec.choices import Precision, Schedule
-from archspec.provenance import code_version
+from archspec.provenance import code_version, machine
 
+from . import ledger
 from .checkpoint import read_run
-from .claims import CLAIM_RULE
+from .claims import CLAIM_RULE, OUTCOMES, save_outcomes
 from .suite import PAPER_CROP, ScaleMap, Settings, Suite, run_dir, seeds_of, suite_hash, suite_path
 
 PAPER_SPEEDUP_4GPU = 3.75
@@ -39,6 +38,17 @@ RECIPE_KEYS = (
     "width",
     "crop",
 )
+CLAIM_COLUMNS = (
+    "claim",
+    "kind",
+    "configurations",
+    "used",
+    "verdict",
+    "raw verdict",
+    "p",
+    "holm p",
+    "per configuration",
+)
 DETERMINISM = (
     "Determinism: a run is a pure function of its seed on one machine, torch build and thread count "
     "(resume is tested bit-exact); another thread count or CPU can change floating-point summation "
@@ -55,18 +65,28 @@ def _threads(result: dict) -> str:
     return f"{jobs} runs side by side (--jobs {jobs}), {each} each" if jobs > 1 else each
 
 
-def _machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
-    py, tv = platform.python_version(), torch.__version__
-    return f"{cpu}, {os.cpu_count()} logical CPUs, {device}; Python {py}, torch {tv}"
+def _machines(result: dict) -> str:
+    """The machines and torch threads the suite's runs trained with (run.json), and this writer's where they
+    differ: the header must not pass off the writer's machine as the trainers'."""
+    suite: Suite = result["suite"]
+    used: dict[tuple[str, str], int] = {}
+    for seed in seeds_of(suite):
+        for entry in suite.train:
+            path = run_dir(result["root"], entry.id, seed) / "run.json"
+            if path.is_file():
+                info = json.loads(path.read_text())
+                threads = info.get("threads")
+                each = f"{threads} torch thread{'s' if threads != 1 else ''}" if threads else "threads unrecorded"
+                key = (info.get("machine", "an unrecorded machine"), each)
+                used[key] = used.get(key, 0) + 1
+    here = machine()
+    if not used:
+        return f"{here}; {_threads(result)}"
+    if {m for m, _ in used} == {here}:
+        runs = "; ".join(f"{t} ({n} runs)" for (_, t), n in used.items())
+        return f"{here}, where the runs trained ({runs}) and this report was written ({_threads(result)})"
+    runs = "; ".join(f"{m}, {t} ({n} runs)" for (m, t), n in used.items())
+    return f"runs trained on {runs}; this report written on {here}, {_threads(result)}"
 
 
 def _trained_by(result: dict) -> str:
@@ -143,6 +163,21 @@ def _recipe_lines(suite: Suite) -> list[str]:
     return lines
 
 
+def _intervals_line(seeds: int) -> str:
+    if seeds == 1:
+        return (
+            "- **Intervals:** 95%, over the scored images only. With one seed they hold the test set's sampling "
+            "error and nothing of training noise: a verdict says how these nets compare on these images, not how "
+            "another training run would, and each verdict says so ('1 seed: image noise only')."
+        )
+    return (
+        f"- **Intervals:** 95%, of the mean over the scored images and the {seeds} seeds: Student's t with "
+        f"{seeds - 1} degrees of freedom over the per-seed means, plus the images' shared part estimated within "
+        "seeds (`harness/stats.py`), so they hold both the test set's sampling error and training noise; `±` is "
+        "the standard deviation between seeds."
+    )
+
+
 def header(result: dict) -> list[str]:
     suite: Suite = result["suite"]
     s = suite.suite
@@ -153,7 +188,7 @@ def header(result: dict) -> list[str]:
     if s.note:
         lines += [f"> {s.note}", ""]
     lines += ["## What produced this report", ""]
-    lines += [
+    what = [
         f"- **Code:** this report by {code_version()}; its runs trained by {_trained_by(result)}",
         f"- **Suite:** `{suite_path(result['suite_path']).name}`, sha256 {sha}"
         + (f" (changed since this folder's runs were made: was {changed})" if changed else ""),
@@ -161,17 +196,44 @@ def header(result: dict) -> list[str]:
         f"- **Scale mapping:** {ScaleMap(crop).describe(suite.train)}",
         "- **Recipe, where it differs from the paper's:** " + "; ".join(_recipe_lines(suite)),
         f"- **Seeds:** {', '.join(map(str, seeds_of(suite)))} (each training entry runs once per seed)",
-        f"- **Machine:** {_machine()}; {_threads(result)}",
+        f"- **Looks at the scored split:** {ledger.summary(result['root'], sha)}",
+        f"- **Machine:** {_machines(result)}",
         f"- **Wall time:** {result['wall_s_total'] / 60:.1f} min over every invocation that built this folder "
         f"({result['wall_s']:.0f} s for the last); {sum(t['train_s_all_seeds'] for t in result['throughput']):.0f} s "
         "of it training",
-        "- **Intervals:** 95%, of the mean over seeds, from a two-level bootstrap over the scored images and the "
-        "seeds (so they hold both the test set's sampling error and training noise); `±` is the standard "
-        "deviation between seeds.",
+        _intervals_line(len(seeds_of(suite))),
+        f"- **Claims:** {sum('holm p' in c for c in result['claims'])} claims decided; the family-wise error rate "
+        "across them is kept at 5% by Holm's method, and a raw verdict the adjustment changes is shown beside it.",
+        f"- **Outcomes:** every row's per-image mistakes per seed are in `{OUTCOMES}` and each seed's error in "
+        f"`per_seed.csv`; `archspec bench --suite {suite_path(result['suite_path']).stem} --report-only --out "
+        "FOLDER` recomputes every interval and test from them, without the runs.",
         f"- {DETERMINISM}",
-        "",
     ]
-    return lines
+    if result.get("report_only"):
+        what = _recomputed(result, what)
+    return lines + what + [""]
+
+
+def _recomputed(result: dict, lines: list[str]) -> list[str]:
+    """A report recomputed from outcomes.npz: where the runs are not in the folder (a committed report), the
+    lines about them (code, data, machine, wall time) are the original report's, and a line says what was
+    recomputed by which code."""
+    path = result["root"] / "report.json"
+    before = json.loads(path.read_text()).get("header", []) if path.is_file() else []
+    has_runs = any(
+        run_dir(result["root"], e.id, s).is_dir() for e in result["suite"].train for s in seeds_of(result["suite"])
+    )
+    out = []
+    for line in lines:
+        key = line.split(":**", 1)[0]
+        old = next((b for b in before if b.split(":**", 1)[0] == key), None)
+        if not has_runs and old and key in ("- **Code", "- **Data", "- **Machine", "- **Wall time"):
+            line = old
+        out.append(line)
+    return out + [
+        f"- **Recomputed:** every interval, test and verdict by {code_version()} from `{OUTCOMES}` "
+        "(`archspec bench --report-only`), without retraining or re-evaluating."
+    ]
 
 
 # ---------------------------------------------------------------- tables
@@ -201,8 +263,17 @@ def _display(row: dict) -> dict:
         "top-5 err [95% CI] ±seed sd": cell(5),
         "paper top-1": row["paper_top1"],
         "paper top-5": row["paper_top5"],
+        "dense windows": _windows(row),
         "comparable": row["comparable"],
     }
+
+
+def _windows(row: dict) -> str:
+    """The dense pass's window positions per side at the largest Q and the share of the image they cover."""
+    if row.get("dense_map") is None:
+        return ""
+    m, cover = row["dense_map"], row.get("dense_cover")
+    return f"{m}x{m}" + (f", {100 * cover:.0f}% of the image" if cover is not None else "")
 
 
 def display_rows(table: dict) -> list[dict]:
@@ -266,7 +337,7 @@ def markdown(result: dict) -> str:
         "",
         CLAIM_RULE,
         "",
-        _frame(result["claims"]).to_markdown(index=False),
+        _frame([{k: c.get(k) for k in CLAIM_COLUMNS} for c in result["claims"]]).to_markdown(index=False),
         "",
         "### Per configuration",
         "",
@@ -314,6 +385,17 @@ def plot(path: Path, table: dict, subtitle: str) -> None:
         fig.savefig(tmp, dpi=100)
 
 
+def per_seed_rows(result: dict) -> list[dict]:
+    """Long form: each row's top-1 and top-5 error (%) for each seed."""
+    seeds = seeds_of(result["suite"])
+    return [
+        {"table": t["name"], "row": r["row"], "seed": s, "top1_err": e1, "top5_err": e5}
+        for t in result["tables"]
+        for r in t["rows"]
+        for s, e1, e5 in zip(seeds, r["top1_per_seed"], r["top5_per_seed"], strict=False)
+    ]
+
+
 def write(result: dict) -> None:
     root: Path = result["root"]
     suite: Suite = result["suite"]
@@ -323,9 +405,18 @@ def write(result: dict) -> None:
         entries = [e for e in suite.train if e.id in ids]
         scales = f"paper -> ours, {ScaleMap(crop).describe(entries)}" if crop != PAPER_CROP else "the paper's scales"
         plot(root / table["plot"], table, "\n".join(textwrap.wrap(scales, 120)))
-    all_rows = [{"table": t["name"], **r} for t in result["tables"] for r in t["rows"]]
+    per_seed = {"top1_per_seed", "top5_per_seed"}
+    all_rows = [
+        {"table": t["name"]} | {k: v for k, v in r.items() if k not in per_seed}
+        for t in result["tables"]
+        for r in t["rows"]
+    ]
     with atomic_path(root / "report.csv") as tmp:
         _frame(all_rows).to_csv(tmp, index=False)
+    with atomic_path(root / "per_seed.csv") as tmp:
+        _frame(per_seed_rows(result)).to_csv(tmp, index=False)
+    if result["outcomes"]:
+        save_outcomes(root / OUTCOMES, result["outcomes"], seeds_of(suite))
     with atomic_path(root / "claims.csv") as tmp:
         _frame(result["per_configuration"]).to_csv(tmp, index=False)
     doc = {k: result[k] for k in ("status", "tables", "claims", "per_configuration", "throughput", "scaling")}

@@ -31,7 +31,7 @@ from safetensors.torch import save_file
 from archspec.atomic import atomic_path
 from archspec.errors import ArchspecError
 from archspec.ir import Network
-from archspec.provenance import code_version
+from archspec.provenance import code_version, machine
 
 from .augment import Stats
 from .config import TrainConfig
@@ -118,6 +118,8 @@ def write_run(run: Path, cfg: TrainConfig, net: Network, classes: list[str], sta
         "classes": classes,
         "stats": stats.model_dump(),
         "code": code_version(),
+        "machine": machine(),  # where it trained, and with how many torch threads: the report names both
+        "threads": cfg.threads or torch.get_num_threads(),
     }
     with atomic_path(run / "holdout.json") as tmp:
         tmp.write_text(json.dumps(holdout))

@@ -9,7 +9,9 @@ is decoded once and rescaled once per test scale.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -32,8 +34,9 @@ from . import checkpoint
 from .config import DataConfig, Launch
 from .data import FolderData, TensorData, load_small, to_rgb8
 from .distributed import Context, autocast_dtype, launch
-from .protocol import METHODS, centre_posterior, combine, paper_scales, scale_posteriors, single_scale, wrong
+from .protocol import DENSE_FIT, METHODS, centre_posterior, combine, scale_posteriors, wrong
 from .stats import wilson
+from .suite import paper_scales, single_scale
 
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
@@ -57,6 +60,22 @@ class Source:
 
 def scale_label(scales: tuple[int, int]) -> str:
     return str(scales[0]) if scales[0] == scales[1] else f"[{scales[0]};{scales[1]}]"
+
+
+@cache
+def code_hash() -> str:
+    """sha256 (12 hex) of the source of the evaluation path, everything between weights and posteriors: a cached
+    evaluation made by other code is recomputed, never silently reused."""
+    import sys
+
+    from archspec.compiler import dense, eager, weights
+
+    from . import data, protocol
+
+    h = hashlib.sha256(torch.__version__.encode())
+    for module in (dense, eager, weights, data, protocol, sys.modules[__name__]):
+        h.update(Path(module.__file__).read_bytes())
+    return h.hexdigest()[:12]
 
 
 def load_source(
@@ -83,24 +102,29 @@ def load_source(
     return Source(f"{model.net.name}/256", model, classes, IMAGENET_MEAN, IMAGENET_STD, 224, (256, 256), data)
 
 
-def val_images(data: DataConfig, rank: int, world: int, limit: int | None, loaded: TensorData | None = None):
-    """(number of images, iterator of (index, uint8 batch (B, C, H, W), labels)) for this rank's share;
+def val_images(
+    data: DataConfig, rank: int, world: int, limit: int | None, loaded: TensorData | None = None, split: str = "val"
+):
+    """(number of images, iterator of (index, uint8 batch (B, C, H, W), labels)) for this rank's share of the
+    scored split (`val`) or of the held-out training images (`holdout`, the split recipe choices are made on);
     B = 1 for folders, whose images differ in size. `loaded`: the small set, if already read."""
     if data.small:
         d = loaded or load_small(data)
-        n = min(limit or len(d.val_y), len(d.val_y))
+        xs, ys = (d.holdout_x, d.holdout_y) if split == "holdout" else (d.val_x, d.val_y)
+        n = min(limit or len(ys), len(ys))
         mine = torch.arange(rank, n, world)
-        return len(mine), ((part, d.val_x[part], d.val_y[part]) for part in mine.split(64))
+        return len(mine), ((part, xs[part], ys[part]) for part in mine.split(64))
     folder = FolderData(data)
-    n = min(limit or len(folder.val_items), len(folder.val_items))
-    return len(range(rank, n, world)), _folder_images(folder, rank, world, n)
+    items = folder.holdout_items if split == "holdout" else folder.val_items
+    n = min(limit or len(items), len(items))
+    return len(range(rank, n, world)), _folder_images(items, rank, world, n)
 
 
-def _folder_images(folder: FolderData, rank: int, world: int, n: int):
+def _folder_images(items: list, rank: int, world: int, n: int):
     from PIL import Image
 
     for i in range(rank, n, world):
-        path, label = folder.val_items[i]
+        path, label = items[i]
         try:
             with Image.open(path) as im:
                 x = torch.from_numpy(np.asarray(to_rgb8(im)).copy()).permute(2, 0, 1)
@@ -160,6 +184,8 @@ class EvalJob:
     threads: int | None = None  # torch CPU threads (default: torch's own)
     progress: bool = True
     precision: Precision = Precision.fp32  # bf16: convs and matmuls under autocast (posteriors in fp32)
+    dense_fit: str = DENSE_FIT  # how dense windows cover a side that is not a multiple of the stride
+    split: str = "val"  # val: the scored images; holdout: the run's held-out training images (for choices)
 
 
 @dataclass
@@ -171,8 +197,9 @@ class Part:
     method: str  # dense | multi-crop | multi-crop & dense | centre
     test_scales: str
     posterior: torch.Tensor  # (N, K)
-    dense_map: int | None = None  # smaller side of the class score map at the largest scale (min over images)
+    dense_map: int | None = None  # window positions along the smaller side at the largest scale (min over images)
     crop_views: int | None = None  # distinct multi-crop views at the smallest scale (min over images)
+    dense_cover: float | None = None  # share of the image the dense windows cover (min over scales and images)
 
 
 @dataclass
@@ -192,6 +219,7 @@ class Evaluation:
                 self.labels,
                 p.dense_map,
                 p.crop_views,
+                p.dense_cover,
             )
             for p in self.parts
         ]
@@ -206,6 +234,7 @@ class Evaluation:
                     self.labels,
                     fused.dense_map,
                     fused.crop_views,
+                    fused.dense_cover,
                 )
             )
         return rows
@@ -220,6 +249,7 @@ def fuse(parts: list[Part]) -> list[Part]:
             if len(same) > 1:
                 maps = [p.dense_map for p in same if p.dense_map is not None]
                 views = [p.crop_views for p in same if p.crop_views is not None]
+                covers = [p.dense_cover for p in same if p.dense_cover is not None]
                 out.append(
                     Part(
                         " + ".join(f"{p.label}/{p.test_scales}" for p in same),
@@ -229,12 +259,13 @@ def fuse(parts: list[Part]) -> list[Part]:
                         sum(p.posterior for p in same) / len(same),
                         min(maps) if maps else None,
                         min(views) if views else None,
+                        min(covers) if covers else None,
                     )
                 )
     return out
 
 
-def _row(model, protocol, method, test_scales, posterior, labels, dense_map, crop_views) -> dict:
+def _row(model, protocol, method, test_scales, posterior, labels, dense_map, crop_views, dense_cover) -> dict:
     """Errors with 95% Wilson intervals over the scored images."""
     n = len(labels)
     wrong1, wrong5 = wrong(posterior, labels)
@@ -253,6 +284,7 @@ def _row(model, protocol, method, test_scales, posterior, labels, dense_map, cro
         "top5_hi": round(hi5, 2),
         "images": n,
         "dense_map": dense_map,
+        "dense_cover": dense_cover,
         "crop_views": crop_views,
     }
 
@@ -291,7 +323,7 @@ def _run(job: EvalJob, ctx: Context) -> Evaluation:
     index, labels = [], []
     loaded = load_small(data) if data.small else None  # read once: checked, then scored
     _check_data(first, data, job.data, loaded)
-    count, images = val_images(data, ctx.rank, ctx.world, job.limit, loaded)
+    count, images = val_images(data, ctx.rank, ctx.world, job.limit, loaded, job.split)
     amp = autocast_dtype(Precision(job.precision), ctx.device)
     with (
         Progress(console=Console(stderr=True), disable=not (job.progress and ctx.main), transient=True) as bar,
@@ -307,7 +339,7 @@ def _run(job: EvalJob, ctx: Context) -> Evaluation:
                 for q in scales:
                     if (id(s), q) not in per_scale:
                         per_scale[id(s), q], seen = scale_posteriors(
-                            s.model, dense[id(s)], x01, q, s.crop, s.normalise, job.methods
+                            s.model, dense[id(s)], x01, q, s.crop, s.normalise, job.methods, job.dense_fit
                         )
                         mine = views.setdefault((at[id(s)], q), seen)
                         for key, v in seen.items():
@@ -343,8 +375,10 @@ def _run(job: EvalJob, ctx: Context) -> Evaluation:
             continue
         uses = {"dense": ("dense",), "multi-crop": ("multi-crop",)}.get(method, ("dense", "multi-crop"))
         dense_map = views[at[id(s)], max(scales)].get("dense_map") if "dense" in uses else None
+        cover = min(views[at[id(s)], q]["dense_cover"] for q in scales) if "dense" in uses else None
         crop_views = min(views[at[id(s)], q]["crop_views"] for q in scales) if "multi-crop" in uses else None
-        result.append(Part(s.label, name, method, ",".join(map(str, scales)), p[order], dense_map, crop_views))
+        part = Part(s.label, name, method, ",".join(map(str, scales)), p[order], dense_map, crop_views, cover)
+        result.append(part)
     return Evaluation(labels[order], result)
 
 

@@ -2,8 +2,10 @@
 
 For each image and each test scale Q (smallest side rescaled to Q, decoded once):
 - dense: the fully convolutional net (`compiler.dense`) on the whole image gives a class
-  score map, spatially averaged; soft-max of the image and of its flip, averaged. The image is
-  centred on the pixels the net's pooling uses (`centre_trim`), not cut at the bottom and right;
+  score map, spatially averaged; soft-max of the image and of its flip, averaged. Its windows cover every
+  pixel at every scale (`dense_views`): where a side is not a multiple of the net's stride (floor pooling
+  would drop the remainder), the net also scores the image shifted by that remainder, so that, as in the
+  paper at Q = 256 (windows at offsets 0 and Q - 224), the windows reach both edges;
 - multi-crop: a 5x5 regular grid of crops of the training crop size, each also flipped
   (50 views per scale), soft-max averaged;
 - multi-crop & dense: the average of the two posteriors.
@@ -36,28 +38,62 @@ def grid_offsets(side: int, crop: int, n: int = GRID) -> list[int]:
     return sorted({round(i * (side - crop) / (n - 1)) for i in range(n)})
 
 
-def centre_trim(x: torch.Tensor, stride: int) -> torch.Tensor:
-    """The centre of x with sides cut down to multiples of `stride`. A net whose layers stride by `stride` in
-    all uses only that many pixels: floor pooling drops the rest, all of it at the bottom and the right, so
-    on an image of side 55 at stride 32 the net would see the top-left 32 pixels. The paper's test scales are
-    multiples of 32 (nothing is cut); scaled down, they are not. x: (B, C, H, W)."""
-    h, w = x.shape[-2:]
-    th, tw = max(stride, h - h % stride), max(stride, w - w % stride)
-    if (th, tw) == (h, w) or th > h or tw > w:
-        return x
-    top, left = (h - th) // 2, (w - tw) // 2
-    return x[..., top : top + th, left : left + tw]  # (B, C, th, tw)
+DENSE_FITS = ("shift", "pad")
+DENSE_FIT = "shift"  # chosen on the held-out split: suites/small-recipe.md
 
 
-def dense_posterior(dense: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, int]:
-    """Soft-max of the spatially averaged score map, averaged with the flipped image, and the score map's
-    smaller side (1 means a single whole-image view, not a dense evaluation). x: (B, C, H, W), centred on
-    the pixels the net uses (`centre_trim` by the dense form's `stride`)."""
-    x = centre_trim(x, getattr(dense, "stride", 1))
-    both = torch.cat([x, x.flip(-1)])  # (2B, C, H, W)
-    scores = dense(both).float()  # (2B, K, h, w): the class score map
-    p = scores.mean((2, 3)).softmax(1)  # (2B, K): spatially averaged
-    return (p[: len(x)] + p[len(x) :]) / 2, min(scores.shape[-2:])
+def _axis(side: int, stride: int, fit: str) -> tuple[list[int], int]:
+    """Where the dense pass's views start along one side (negative: padding before the image) and their length."""
+    r = side % stride if side > stride else 0
+    if not r:
+        return [0], side
+    if fit == "pad":
+        return [-(((-side) % stride) // 2)], side + (-side) % stride
+    if fit == "shift":
+        return sorted({0, r}), side - r
+    raise ValueError(f"dense fit {fit!r}; expected one of {', '.join(DENSE_FITS)}")
+
+
+def dense_views(x: torch.Tensor, stride: int, fit: str = DENSE_FIT) -> list[torch.Tensor]:
+    """The inputs of the dense pass, whose score-map windows together cover x. A net whose layers stride by
+    `stride` in all scores windows at multiples of it, so on a side that is not a multiple floor pooling drops
+    the remainder r. `shift`: the largest multiple of the stride, at offsets 0 and r on each axis (up to 4
+    views; every window inside the image, as the paper's are); `pad`: one view, padded to the next multiple
+    with zeros (the mean colour after mean subtraction), as the conv layers' own zero padding, split evenly.
+    A side below the stride is left whole. x: (B, C, H, W)."""
+    (oh, lh), (ow, lw) = (_axis(n, stride, fit) for n in x.shape[-2:])
+    if fit == "pad":
+        ph, pw = lh - x.shape[-2], lw - x.shape[-1]
+        return [F.pad(x, (-ow[0], pw + ow[0], -oh[0], ph + oh[0]))]
+    return [x[..., i : i + lh, j : j + lw] for i in oh for j in ow]
+
+
+def dense_windows(side: int, stride: int, crop: int, fit: str = DENSE_FIT) -> tuple[int, float]:
+    """Along one side: distinct positions of the dense pass's crop-size windows (1: a single whole-image view)
+    and the share of the side's pixels they cover."""
+    offsets, length = _axis(side, stride, fit)
+    starts = {o + k * stride for o in offsets for k in range(max(0, length - crop) // stride + 1)}
+    covered = set().union(*(range(max(0, s), min(side, s + crop)) for s in starts))
+    return len(starts), len(covered) / side
+
+
+def dense_posterior(dense: nn.Module, x: torch.Tensor, crop: int, fit: str = DENSE_FIT) -> tuple[torch.Tensor, dict]:
+    """Soft-max of the class score map averaged over every window of `dense_views`, averaged with the flipped
+    image, and {"dense_map": window positions along the smaller side (1: a single whole-image view, not a
+    dense evaluation), "dense_cover": share of the image's pixels the windows cover}. A net of stride 1 uses
+    every pixel (`floor_stride`): its map side is the score map's. x: (B, C, H, W)."""
+    stride = getattr(dense, "stride", 1)
+    total, cells = 0, 0
+    for v in dense_views(x, stride, fit):
+        scores = dense(torch.cat([v, v.flip(-1)])).float()  # (2B, K, h, w): the class score map
+        total, cells = total + scores.sum((2, 3)), cells + scores.shape[-2] * scores.shape[-1]
+    p = (total / cells).softmax(1)  # (2B, K): averaged over every window
+    if stride == 1:
+        seen = {"dense_map": min(scores.shape[-2:]), "dense_cover": 1.0}
+    else:
+        (mh, ch), (mw, cw) = (dense_windows(n, stride, crop, fit) for n in x.shape[-2:])
+        seen = {"dense_map": min(mh, mw), "dense_cover": round(ch * cw, 4)}
+    return (p[: len(x)] + p[len(x) :]) / 2, seen
 
 
 def multicrop_posterior(model: nn.Module, x: torch.Tensor, crop: int, chunk: int = 512) -> tuple[torch.Tensor, int]:
@@ -90,13 +126,16 @@ def scale_posteriors(
     crop: int,
     normalise,
     methods: tuple[str, ...] = METHODS,
-) -> tuple[dict[str, torch.Tensor], dict[str, int]]:
+    dense_fit: str = DENSE_FIT,
+) -> tuple[dict[str, torch.Tensor], dict[str, float]]:
     """Dense and multi-crop posteriors at one test scale q for same-size images x01 in [0, 1]: {method: (B, K)},
-    and the views behind them: {"dense_map": smaller side of the score map, "crop_views": distinct crops}."""
+    and the views behind them: {"dense_map": window positions along the smaller side, "dense_cover": share of
+    the image the dense windows cover, "crop_views": distinct crops}."""
     xq = normalise(rescale(x01, q)).contiguous(memory_format=torch.channels_last)
     out, views = {}, {}
     if "dense" in methods or "multi-crop & dense" in methods:
-        out["dense"], views["dense_map"] = dense_posterior(dense, xq)
+        out["dense"], seen = dense_posterior(dense, xq, crop, dense_fit)
+        views |= seen
     if "multi-crop" in methods or "multi-crop & dense" in methods:
         out["multi-crop"], views["crop_views"] = multicrop_posterior(model, xq, crop)
     return out, views
@@ -118,18 +157,3 @@ def wrong(posterior: torch.Tensor, labels: torch.Tensor) -> tuple[np.ndarray, np
     """Per-image top-1 and top-5 mistakes (bool (N,) each) of posteriors (N, K)."""
     top = posterior.topk(min(5, posterior.shape[1]), 1).indices
     return (top[:, 0] != labels).numpy(), (~(top == labels[:, None]).any(1)).numpy()
-
-
-def paper_scales(train_scales: tuple[int, int], crop: int) -> list[int]:
-    """Sec. 3.2 multi-scale test: {S-32, S, S+32} for fixed S (32 scaled by crop/224, never below
-    the crop); {Smin, (Smin+Smax)/2, Smax} for jittered S."""
-    lo, hi = train_scales
-    if lo != hi:
-        return [lo, (lo + hi) // 2, hi]
-    step = 32 * crop / 224
-    return sorted({max(crop, round(lo - step)), lo, round(lo + step)})
-
-
-def single_scale(train_scales: tuple[int, int]) -> list[int]:
-    lo, hi = train_scales
-    return [(lo + hi) // 2]

@@ -12,6 +12,7 @@ the suite's crop by the paper's ratio crop/224, so S = 256/224 x crop and every 
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from pathlib import Path
 from typing import Literal
@@ -188,7 +189,14 @@ def suite_path(path: str | Path) -> Path:
 
 
 def suite_hash(path: str | Path) -> str:
-    return hashlib.sha256(suite_path(path).read_bytes()).hexdigest()[:12]
+    """sha256 of what the suite says, not how it is written: its parsed content, so a comment or layout fix does
+    not orphan the reports and runs made from it. A file that does not parse hashes by its bytes."""
+    data = suite_path(path).read_bytes()
+    try:
+        data = json.dumps(tomllib.loads(data.decode("utf-8-sig")), sort_keys=True).encode()
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError):
+        pass
+    return hashlib.sha256(data).hexdigest()[:12]
 
 
 def load_suite(path: str | Path) -> Suite:
@@ -208,6 +216,23 @@ def load_suite(path: str | Path) -> Suite:
     for entry in suite.train:
         scales.train(entry.scale)  # a bad or too small scale fails here, before any training
     return suite
+
+
+def paper_scales(train_scales: tuple[int, int], crop: int) -> list[int]:
+    """Sec. 3.2 multi-scale test, the one mapping of test scales: {S-32, S, S+32} for fixed S (32 scaled by
+    crop/224 around the run's own S, so Q/S keeps the paper's ratio; never below the crop);
+    {Smin, (Smin+Smax)/2, Smax} for jittered S."""
+    lo, hi = train_scales
+    if lo != hi:
+        return [lo, (lo + hi) // 2, hi]
+    step = 32 * crop / PAPER_CROP
+    return sorted({max(crop, round(lo - step)), lo, round(lo + step)})
+
+
+def single_scale(train_scales: tuple[int, int]) -> list[int]:
+    """Sec. 3.2 single test scale: Q = S for fixed S, (Smin+Smax)/2 for jittered S."""
+    lo, hi = train_scales
+    return [(lo + hi) // 2]
 
 
 class ScaleMap:
@@ -231,11 +256,9 @@ class ScaleMap:
         return ours
 
     def test_scales(self, scale: str) -> tuple[list[int], list[int]]:
-        """(paper's multi-scale Q set, ours) for a training scale: {S-32, S, S+32} for fixed S,
-        {Smin, (Smin+Smax)/2, Smax} for jittered S (Sec. 3.2), mapped one by one."""
-        lo, hi = parse_scale(scale)
-        paper = [lo - 32, lo, lo + 32] if lo == hi else [lo, (lo + hi) // 2, hi]
-        return paper, [max(self.crop, self(q)) for q in paper]
+        """(paper's multi-scale Q set, ours) for a training scale: `paper_scales` of the paper's S at crop 224
+        and of our S at our crop, so that `bench` and `eval` of a run use the same Q."""
+        return paper_scales(parse_scale(scale), PAPER_CROP), paper_scales(self.train(scale), self.crop)
 
     def describe(self, entries: list[Entry]) -> str:
         """One line: every training scale and Q set of the suite, the paper's -> ours."""

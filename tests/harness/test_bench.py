@@ -1,6 +1,8 @@
 """`archspec bench`: suite validation, a whole tiny suite over two seeds, resuming, reuse only of identical
 runs, "not comparable" rows kept out of verdicts, and honest incomplete reports."""
 
+import json
+
 import numpy as np
 import pytest
 
@@ -8,8 +10,7 @@ from archspec.choices import Precision
 from archspec.errors import ArchspecError
 from archspec.harness import bench, bench_report
 from archspec.harness.bench import run_suite
-from archspec.harness.claims import Outcome, decide
-from archspec.harness.stats import resamples
+from archspec.harness.claims import Outcome, adjust, decide
 from archspec.harness.suite import Claim, Row, ScaleMap, load_suite
 
 SUITE = """
@@ -61,9 +62,9 @@ def test_shipped_suites_load():
     assert [t.name for t in paper.paper_table] == ["Table 7"]
     row = next(r for r in paper.table[0].rows if r.label == "D [256;512] 384")
     assert (row.paper_top1, row.paper_top5) == (25.6, 8.1)
-    assert small.suite.seeds == 3 and small.suite.data == "fashion-mnist"
-    for suite in (quick, paper):  # every claim of the paper, in both
-        assert len(suite.claim) == 11
+    assert (small.suite.seeds, small.suite.seed, small.suite.data) == (5, 100, "fashion-mnist")  # confirmatory
+    for suite in (quick, paper, small):  # every claim of the paper, in each (depth as the paper states it: two)
+        assert len(suite.claim) == 12
 
 
 def test_the_suites_lr_steps_apply_only_inside_an_entrys_epochs(tmp_path):
@@ -104,7 +105,7 @@ def test_a_suites_precision_and_label_smoothing_reach_training_evaluation_and_th
 def test_scale_mapping_keeps_the_papers_ratios():
     m = ScaleMap(32)
     assert m.train("256") == (37, 37) and m.train("[256;512]") == (37, 73)  # 256/224 x 32, 512/224 x 32
-    assert m.test_scales("256") == ([224, 256, 288], [32, 37, 41])
+    assert m.test_scales("256") == ([224, 256, 288], [32, 37, 42])  # what `eval` of the run uses too
     assert m.test_scales("[256;512]") == ([256, 384, 512], [37, 55, 73])
     assert ScaleMap(224).train("384") == (384, 384)
     with pytest.raises(ArchspecError, match="maps to 27 at crop 32, smaller than the crop"):
@@ -150,12 +151,20 @@ def test_missing_data_fails_before_training(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+def test_the_suite_hash_ignores_comments_and_layout(tmp_path):
+    from archspec.harness.suite import suite_hash
+
+    a = suite_hash(write(tmp_path, SUITE))
+    assert suite_hash(write(tmp_path, "# a comment fixed\n" + SUITE.replace("epochs = 1", "epochs   =  1  # one"))) == a
+    assert suite_hash(write(tmp_path, SUITE.replace("epochs = 1", "epochs = 2"))) != a
+
+
 def test_missing_suite():
     with pytest.raises(ArchspecError, match="no such suite file"):
         load_suite("nonexistent")
 
 
-def test_tiny_suite_end_to_end_then_reuse(tmp_path):
+def test_tiny_suite_end_to_end_then_reuse(tmp_path, monkeypatch):
     suite = write(tmp_path, SUITE.replace('finetune = "T/16"\n', ""))
     result = run_suite(suite, str(tmp_path / "out"), log=lambda line: None)
     assert result["complete"]
@@ -167,17 +176,31 @@ def test_tiny_suite_end_to_end_then_reuse(tmp_path):
     assert single["diff_top1"] == pytest.approx(single["top1_err"] - 30.0, abs=0.01)
     assert rows[2]["ours"].startswith("T/16/") and rows[2]["top1_err"] is not None  # fusion, per seed
     claim = result["claims"][0]
-    assert claim["verdict"] in ("holds", "contradicted", "inconclusive") and claim["lo"] <= claim["diff"] <= claim["hi"]
+    assert claim["verdict"] in ("holds", "contradicted", "inconclusive") and 0 <= claim["p"] <= claim["holm p"] <= 1
     out = tmp_path / "out"
     report = (out / "report.md").read_text()
     assert report.startswith("# archspec bench: tiny") and "\nComplete" in report and "Table X" in report
-    for fact in ("sha256", "Scale mapping:** crop 224 -> 16", "Seeds:** 0, 1", "torch threads", "Wall time"):
+    facts = ("sha256", "Scale mapping:** crop 224 -> 16", "Seeds:** 0, 1", "torch threads", "Wall time")
+    for fact in facts + ("the scored split was evaluated 1 time",):
         assert fact in report
     assert (out / "runs" / "T_16" / "seed1" / "holdout.json").is_file()
     assert (out / "Table_X.png").stat().st_size > 5_000 and (out / "claims.csv").is_file()
+    cache = out / "evals" / "T_16" / "seed0.safetensors"
+    made = cache.stat().st_mtime_ns
     again = run_suite(suite, str(out), log=lambda line: None)
     assert set(again["trained"].values()) == {"reused"}
-    assert again["tables"][0]["rows"] == rows  # evaluations come from the cache, unchanged
+    assert again["tables"][0]["rows"] == rows and cache.stat().st_mtime_ns == made  # from the cache, unchanged
+    monkeypatch.setattr(bench, "code_hash", lambda: "other code")  # the evaluation path's source changed
+    third = run_suite(suite, str(out), log=lambda line: None)
+    assert cache.stat().st_mtime_ns != made and third["tables"][0]["rows"] == rows  # recomputed, never reused
+    per_seed = (out / "per_seed.csv").read_text().splitlines()
+    assert per_seed[0] == "table,row,seed,top1_err,top5_err" and len(per_seed) == 1 + 3 * 2  # 3 rows x 2 seeds
+    recomputed = run_suite(suite, str(out), log=lambda line: None, report_only=True)  # from outcomes.npz alone
+    assert recomputed["tables"] == third["tables"] and recomputed["claims"] == third["claims"]
+    assert recomputed["trained"] == {} and "**Recomputed:** every interval" in (out / "report.md").read_text()
+    looks = [json.loads(line) for line in (out / "scored.jsonl").read_text().splitlines()]
+    assert [len(look["evaluated"]) for look in looks] == [4, 0, 4, 0]  # 2 entries x 2 seeds, cached, redone, read
+    assert looks[0]["seeds"] == [0, 1] and looks[0]["entries"] == ["T/16", "U/16"] and "commit" in looks[0]
 
 
 def test_an_edited_suite_is_noted_and_a_changed_entry_is_never_silently_reused(tmp_path):
@@ -208,17 +231,20 @@ def test_rows_that_cannot_stand_for_the_method_are_not_comparable_and_left_out_o
     few_crops = outcome_of("D multi-crop", better, crop_views=18)
     fine = outcome_of("D single", worse, protocol="single", dense_map=1)  # single scale: no 2x2 requirement
     assert collapsed.comparable.startswith("not comparable: dense map 1x1")
+    trimmed = Outcome(Row(label="t", train=["x"], protocol="single"), "t", worse, worse, 1, None, 32**2 / 55**2)
+    assert trimmed.comparable == "not comparable: dense windows cover 34% of the image"  # the old centre trim
     assert few_crops.comparable == "not comparable: 18 distinct crops, not 50"
     assert fine.comparable == "yes"
     outcomes = {o.row.label: o for o in (collapsed, few_crops, fine)}
     rows = {label: {"paper_top1": None} for label in outcomes}
     claim = Claim(text="t", pairs=[("D dense", "D single"), ("D multi-crop", "D single")])
-    overall, per = decide(claim, outcomes, rows, resamples(n))
+    overall, per = decide(claim, outcomes, rows)
     assert [p["verdict"] for p in per] == ["not comparable", "not comparable"]
     assert overall["verdict"] == "not comparable" and overall["used"] == 0
     usable = outcome_of("D multi-crop", better, crop_views=50)
-    overall, per = decide(claim, outcomes | {"D multi-crop": usable}, rows, resamples(n))
-    assert overall["used"] == 1 and overall["verdict"] == "holds" and overall["diff"] == pytest.approx(-10.0)
+    overall, per = decide(claim, outcomes | {"D multi-crop": usable}, rows)
+    assert overall["used"] == 1 and overall["raw verdict"] == "holds" and per[1]["diff"] == pytest.approx(-10.0)
+    assert adjust([overall])[0]["verdict"] == "holds (1 seed: image noise only)"
 
 
 def test_a_failed_entry_makes_the_report_say_incomplete(tmp_path, monkeypatch):
@@ -337,19 +363,26 @@ def test_jobs_and_data_parallel_processes_are_refused_together(tmp_path):
         run_suite(write(tmp_path, SUITE), str(tmp_path / "out"), devices=2, jobs=2)
 
 
-def test_a_claim_whose_configurations_disagree_is_inconclusive_overall():
-    """A pooled effect of -4 points (one pair -10, the other +2) would 'hold'; the +2 pair contradicts it."""
+def test_a_claim_is_decided_by_every_configuration_and_holm_adjusts_across_claims():
+    """A pooled effect of -4 points (one pair -10, the other +2) would 'hold'; the +2 pair contradicts the claim.
+    Across claims, Holm's method turns a raw verdict that does not survive into inconclusive, keeping both."""
     n = 1000
-    base, much_better, worse = np.zeros((1, n)), np.zeros((1, n)), np.zeros((1, n))
-    base[0, :200], much_better[0, :100], worse[0, :220] = 1, 1, 1
-    outcomes = {o.row.label: o for o in (outcome_of("a", much_better), outcome_of("b", worse), outcome_of("c", base))}
+    base, much_better, worse, slightly = np.zeros((1, n)), np.zeros((1, n)), np.zeros((1, n)), np.zeros((1, n))
+    base[0, :200], much_better[0, :100], worse[0, :220], slightly[0, 4:200] = 1, 1, 1, 1
+    labels = ("a", "b", "c", "d")
+    outcomes = {o.row.label: o for o in map(outcome_of, labels, (much_better, worse, base, slightly))}
     rows = {label: {"paper_top1": None} for label in outcomes}
-    overall, per = decide(Claim(text="t", pairs=[("a", "c"), ("b", "c")]), outcomes, rows, resamples(n))
-    assert [p["verdict"] for p in per] == ["holds", "contradicted"]
-    assert overall["diff"] == pytest.approx(-4.0) and overall["hi"] < 0  # the pooled test alone would hold
-    assert overall["verdict"] == "inconclusive"
-    overall, _ = decide(Claim(text="t", pairs=[("a", "c")]), outcomes, rows, resamples(n))
-    assert overall["verdict"] == "holds"
+    overall, per = decide(Claim(text="t", pairs=[("a", "c"), ("b", "c")]), outcomes, rows)
+    assert [p["verdict"].split(" (")[0] for p in per] == ["holds", "contradicted"]
+    assert overall["raw verdict"] == "contradicted"
+    strong, _ = decide(Claim(text="strong", pairs=[("a", "c")]), outcomes, rows)
+    weak, _ = decide(Claim(text="weak", pairs=[("d", "c")]), outcomes, rows)  # 0.4 points, on 4 images
+    null, _ = decide(Claim(text="null", pairs=[("c", "c")]), outcomes, rows)
+    assert weak["raw verdict"] == "holds" and 0.025 < weak["p"] < 0.05 and null["p"] == 1.0
+    strong, weak, both, null = adjust([strong, weak, overall, null])  # weak is 3rd of 4: 0.05 / 2 to beat
+    assert strong["verdict"].startswith("holds") and strong["raw verdict"] == ""
+    assert weak["verdict"].startswith("inconclusive") and weak["raw verdict"].startswith("holds")
+    assert weak["holm p"] == pytest.approx(2 * weak["p"]) and both["verdict"].startswith("contradicted")
 
 
 def test_the_lowest_single_net_row_skips_fusion_and_rows_that_are_not_comparable():

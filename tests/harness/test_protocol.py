@@ -7,15 +7,16 @@ import torch.nn.functional as F
 import archspec
 from archspec.compiler.dense import to_dense
 from archspec.harness.protocol import (
-    centre_trim,
     combine,
     dense_posterior,
+    dense_views,
+    dense_windows,
     grid_offsets,
     multicrop_posterior,
-    paper_scales,
     scale_posteriors,
     wrong,
 )
+from archspec.harness.suite import paper_scales
 
 SPEC = "input 16x16x3 conv3-6 maxpool conv3-8 maxpool FC-12 FC-5 soft-max"
 
@@ -34,9 +35,9 @@ def test_dense_on_a_crop_size_image_equals_the_plain_forward(model):
     with torch.no_grad():
         torch.testing.assert_close(to_dense(model)(x).mean((2, 3)), model(x), rtol=1e-5, atol=1e-5)
         expected = (model(x).softmax(1) + model(x.flip(-1)).softmax(1)) / 2
-        p, side = dense_posterior(to_dense(model), x)
+        p, seen = dense_posterior(to_dense(model), x, 16)
         torch.testing.assert_close(p, expected, rtol=1e-5, atol=1e-6)
-    assert side == 1  # a crop-size image gives a 1x1 class score map: one whole-image view
+    assert seen == {"dense_map": 1, "dense_cover": 1.0}  # a crop-size image: one whole-image view
 
 
 def test_crop_grid_reaches_the_corners_and_the_centre():
@@ -88,8 +89,9 @@ def test_views_say_when_dense_and_multicrop_collapse(model):
     dense = to_dense(model)
     _, small = scale_posteriors(model, dense, torch.rand(1, 3, 16, 16), 18, 16, lambda t: t)
     _, large = scale_posteriors(model, dense, torch.rand(1, 3, 16, 16), 24, 16, lambda t: t)
-    assert small == {"dense_map": 1, "crop_views": 2 * 3 * 3}  # offsets {0, 1, 2}: 9 positions x 2 flips
-    assert large == {"dense_map": 3, "crop_views": 50}
+    # 18 = 16 + 2: windows at 0 and at the remainder 2, covering all 18 pixels (a trim to 16 would cover 79%)
+    assert small == {"dense_map": 2, "dense_cover": 1.0, "crop_views": 2 * 3 * 3}  # crops {0, 1, 2}^2 x 2 flips
+    assert large == {"dense_map": 3, "dense_cover": 1.0, "crop_views": 50}
 
 
 def test_paper_test_scales():
@@ -97,6 +99,7 @@ def test_paper_test_scales():
     assert paper_scales((384, 384), 224) == [352, 384, 416]
     assert paper_scales((256, 512), 224) == [256, 384, 512]
     assert paper_scales((36, 36), 32) == [32, 36, 41]  # 32 scaled by crop/224, never below the crop
+    assert paper_scales((37, 37), 32) == [32, 37, 42] and paper_scales((55, 55), 32) == [50, 55, 60]
 
 
 def test_rescale_keeps_the_aspect_ratio():
@@ -106,25 +109,51 @@ def test_rescale_keeps_the_aspect_ratio():
     assert F.interpolate is not None
 
 
-def test_centre_trim_cuts_evenly_to_multiples_of_the_stride():
+def test_shifted_views_reach_both_edges_and_padding_is_centred_zeros():
     x = torch.arange(55 * 40.0).view(1, 1, 55, 40)
-    trimmed = centre_trim(x, 32)
-    assert trimmed.shape[-2:] == (32, 32)
-    torch.testing.assert_close(trimmed, x[..., 11:43, 4:36])  # 23 rows cut 11 above, 12 below; 8 columns 4 + 4
-    assert centre_trim(x[..., :32, :32], 32).shape[-2:] == (32, 32)
-    assert centre_trim(x[..., :20, :20], 32).shape[-2:] == (20, 20)  # smaller than the stride: left whole
+    views = dense_views(x, 32, "shift")  # 55 = 32 + 23, 40 = 32 + 8: offsets {0, 23} x {0, 8}
+    assert [tuple(v.shape[-2:]) for v in views] == [(32, 32)] * 4
+    torch.testing.assert_close(views[3], x[..., 23:55, 8:40])  # the bottom-right view ends at the image's corner
+    assert len(dense_views(x[..., :32, :32], 32, "shift")) == 1  # a multiple of the stride: the image itself
+    (padded,) = dense_views(x, 32, "pad")
+    assert padded.shape[-2:] == (64, 64)
+    torch.testing.assert_close(padded[..., 4:59, 12:52], x)  # 9 rows: 4 above, 5 below; 24 columns: 12 + 12
+    assert padded.sum() == x.sum()  # the rest is zeros: the mean colour after mean subtraction
+    assert dense_views(x[..., :20, :20], 32, "pad")[0].shape[-2:] == (20, 20)  # below the stride: left whole
 
 
-def test_dense_looks_at_the_centre_not_the_top_left(model):
-    """SPEC strides by 4: at side 19 floor pooling leaves 3 pixels unused. They are split (1 above and left,
-    2 below and right), so the dense posterior is that of the centre 16 x 16 and ignores the outer rows."""
+@pytest.mark.parametrize("fit", ["shift", "pad"])
+@pytest.mark.parametrize("side", [32, 37, 41, 50, 55, 59, 64, 73])
+def test_dense_windows_cover_every_pixel_counted_by_brute_force(side, fit):
+    """The union of the crop-size windows at every score-map cell of every view, marked on the image itself."""
+    marks = torch.zeros(side + 64, side + 64)  # room for padding on either side
+    starts = set()
+    for v in dense_views(torch.arange(side * side * 1.0).view(1, 1, side, side) + 1, 32, fit):
+        first = v[0, 0].flatten()[v[0, 0].flatten() > 0][0].item() - 1  # the view's first image pixel
+        vi, vj = int(first // side), int(first % side)
+        oi = vi - int((v[0, 0] > 0).nonzero()[0][0])  # view origin in image coordinates (negative: padding)
+        oj = vj - int((v[0, 0] > 0).nonzero()[0][1])
+        for a in range(0, v.shape[-2] - 32 + 1, 32):
+            for b in range(0, v.shape[-1] - 32 + 1, 32):
+                marks[32 + oi + a : 64 + oi + a, 32 + oj + b : 64 + oj + b] = 1
+                starts.add(oi + a)
+    covered = marks[32 : 32 + side, 32 : 32 + side].mean().item()
+    assert dense_windows(side, 32, 32, fit) == (len(starts), covered) and covered == 1.0
+
+
+def test_dense_sees_the_whole_image_at_a_side_that_is_not_a_multiple_of_the_stride(model):
+    """SPEC strides by 4: at side 19 floor pooling would drop 3 pixels. The shifted views score them: the
+    posterior is the average over the four 16 x 16 views' windows, and a change in the top row moves it."""
     dense = to_dense(model)
     assert dense.stride == 4
     x = torch.randn(2, 3, 19, 19)
     with torch.no_grad():
-        p, _ = dense_posterior(dense, x)
-        torch.testing.assert_close(p, dense_posterior(dense, x[..., 1:17, 1:17])[0])
+        p, seen = dense_posterior(dense, x, 16)
+        views = [x[..., i : i + 16, j : j + 16] for i in (0, 3) for j in (0, 3)]
+        both = [dense(torch.cat([v, v.flip(-1)])).mean((2, 3)) for v in views]  # 1x1 maps: one window each
+        q = (sum(both) / 4).softmax(1)
+        torch.testing.assert_close(p, (q[:2] + q[2:]) / 2, rtol=1e-5, atol=1e-6)
         changed = x.clone()
-        changed[..., 0, :] = 5.0  # the top row: unused once centred (torch alone would use it)
-        torch.testing.assert_close(dense_posterior(dense, changed)[0], p)
-        assert not torch.allclose(dense(changed).mean((2, 3)), dense(x).mean((2, 3)))
+        changed[..., 0, :] = 5.0  # the top row, which a trim to the centre 16 x 16 ignored
+        assert not torch.allclose(dense_posterior(dense, changed, 16)[0], p)
+    assert seen == {"dense_map": 2, "dense_cover": 1.0}
