@@ -35,23 +35,3 @@ def commit() -> str:
 def code_version() -> str:
     """E.g. 'archspec 0.1.0, commit 88762e2'."""
     return f"archspec {version('archspec')}" + (f", commit {commit()}" if commit() else "")
-
-
-def machine() -> str:
-    """The CPU model, logical CPUs, GPU and the Python and torch versions of this process, e.g. for run.json."""
-    import os
-    import platform
-
-    import torch
-
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
-    py, tv = platform.python_version(), torch.__version__
-    return f"{cpu}, {os.cpu_count()} logical CPUs, {device}; Python {py}, torch {tv}"

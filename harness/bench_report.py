@@ -15,10 +15,10 @@ import torch
 
 from archspec.atomic import atomic_path
 from archspec.choices import Precision, Schedule
-from archspec.provenance import code_version, machine
+from archspec.provenance import code_version
 
 from . import ledger
-from .checkpoint import read_run
+from .checkpoint import machine, read_run
 from .claims import CLAIM_RULE, OUTCOMES, save_outcomes
 from .suite import PAPER_CROP, ScaleMap, Settings, Suite, run_dir, seeds_of, suite_hash, suite_path
 

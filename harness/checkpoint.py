@@ -31,7 +31,7 @@ from safetensors.torch import save_file
 from archspec.atomic import atomic_path
 from archspec.errors import ArchspecError
 from archspec.ir import Network
-from archspec.provenance import code_version, machine
+from archspec.provenance import code_version
 
 from .augment import Stats
 from .config import TrainConfig
@@ -109,6 +109,23 @@ def load(run: Path) -> dict:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:
         raise ArchspecError(f"{path}: not a readable checkpoint ({type(e).__name__}); expected archspec's") from None
+
+
+def machine() -> str:
+    """The CPU model, logical CPUs, GPU and the Python and torch versions of this process, e.g. for run.json."""
+    import platform
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
+    py, tv = platform.python_version(), torch.__version__
+    return f"{cpu}, {os.cpu_count()} logical CPUs, {device}; Python {py}, torch {tv}"
 
 
 def write_run(run: Path, cfg: TrainConfig, net: Network, classes: list[str], stats: Stats, holdout: dict) -> None:
