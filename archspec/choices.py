@@ -42,3 +42,6 @@ class Precision(_Choice):
     auto = "auto"
     fp32 = "fp32"
     bf16 = "bf16"
+
+
+BACKEND_HELP = f"{' | '.join(Backend)} (auto: triton on CUDA, torch elsewhere)."  # `compile` and `train`

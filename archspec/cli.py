@@ -6,18 +6,22 @@ one line on stderr with exit status 2; no traceback.
 
 from __future__ import annotations
 
-import os
+import inspect
 import sys
 import warnings
+from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from pydantic import ValidationError
 
-from .choices import Backend, Init, Precision, Schedule
+from .choices import BACKEND_HELP, Backend, Precision
 from .errors import ArchspecError
+from .harness.config import OPTIONS, option_field, option_name
 from .render import Format, console, show
+
+KEYWORD = inspect.Parameter.KEYWORD_ONLY
 
 app = typer.Typer(
     add_completion=False,
@@ -38,10 +42,6 @@ Fmt = Annotated[Format, typer.Option("--format", "-f", help="Output format.")]
 Threads = Annotated[
     int | None, typer.Option("--threads", min=1, help="torch CPU threads (default: torch's own; 1 on a busy machine).")
 ]
-
-
-BACKEND_HELP = f"{' | '.join(Backend)} (auto: triton on CUDA, torch elsewhere)."  # checked by the library
-PRECISION_HELP = f"{' | '.join(Precision)} (bf16: autocast, fp32 weights; auto: bf16 on CUDA, fp32 on a CPU)."
 
 
 def _overrides(classes, input, width, bn) -> dict:
@@ -117,125 +117,51 @@ def compile_(
             stdout.print(f"wrote {result.output} (load with torch.export.load(path).module())")
 
 
+def _option(flag: str) -> inspect.Parameter:
+    """The typer option of an `OPTIONS` flag: the type, default and help of the config field it sets; other than
+    numbers and flags the option takes text, which the field parses (an enum's value, `3,4`, `256:512`)."""
+    field = option_field(flag)
+    default, text = field.get_default(call_default_factory=True), field.description
+    if flag.startswith("--no-"):
+        default, text = False, f"No {text[0].lower()}{text[1:]}"
+    default = None if default == () else default.value if isinstance(default, Enum) else default
+    kind = next((t for t in (bool, int, float) if field.annotation in (t, t | None)), str)
+    kind = kind if default is not None else kind | None
+    option = typer.Option(flag, help=text)
+    return inspect.Parameter(option_name(flag), KEYWORD, default=default, annotation=Annotated[kind, option])
+
+
+def _with_options(command):
+    """Add the `OPTIONS` to a command, before its `gpus`."""
+    fixed = [p.replace(kind=KEYWORD) for p in inspect.signature(command, eval_str=True).parameters.values()][:-1]
+    at = [p.name for p in fixed].index("gpus")
+    command.__signature__ = inspect.Signature([*fixed[:at], *map(_option, OPTIONS), *fixed[at:]])
+    return command
+
+
 @app.command()
+@_with_options
 def train(
     ctx: typer.Context,
     spec: Annotated[str | None, typer.Argument(help="Spec file or registered name.")] = None,
-    data: Annotated[
-        str, typer.Option("--data", help="embedded | fashion-mnist | mnist | synthetic | FOLDER")
-    ] = "embedded",
-    data_root: Annotated[str | None, typer.Option("--data-root", help="Folder of idx files (MNIST sets).")] = None,
     out: Annotated[str | None, typer.Option("--out", "-o", help="Run folder (default runs/<spec>).")] = None,
-    name: Annotated[str | None, typer.Option("--name", help="The run's label (bench: the entry id).")] = None,
     resume_run: Annotated[str | None, typer.Option("--resume", help="Continue the run in this folder.")] = None,
-    epochs: Annotated[int, typer.Option(help="Epochs (paper: 74).")] = 74,
-    batch: Annotated[int, typer.Option(help="Global batch size (paper: 256).")] = 256,
-    lr: Annotated[float, typer.Option(help="Initial learning rate (paper: 0.01).")] = 0.01,
-    momentum: Annotated[float, typer.Option(help="SGD momentum (paper: 0.9).")] = 0.9,
-    weight_decay: Annotated[float, typer.Option("--weight-decay", help="L2 multiplier (paper: 5e-4).")] = 5e-4,
-    dropout: Annotated[float, typer.Option(help="Dropout after the hidden FC layers (paper: 0.5).")] = 0.5,
-    patience: Annotated[int, typer.Option(help="Epochs without improvement before lr /= 10.")] = 2,
-    schedule: Annotated[
-        str | None,
-        typer.Option(help=f"{' | '.join(Schedule)} (paper: plateau; steps with --lr-steps; linear: to 0 at the end)."),
-    ] = None,
-    lr_steps: Annotated[
-        str | None, typer.Option("--lr-steps", help="Epochs after which lr /= 10, e.g. 3,4 (instead of --patience).")
-    ] = None,
-    warmup: Annotated[float, typer.Option(min=0, help="Linear schedule: epochs of lr rising from 0.")] = 0.0,
-    init: Annotated[str, typer.Option(help=f"{' | '.join(Init)} (paper: normal).")] = Init.normal.value,
-    init_std: Annotated[float, typer.Option("--init-std", help="Std of the normal init.")] = 0.01,
-    label_smoothing: Annotated[
-        float,
-        typer.Option("--label-smoothing", min=0, max=0.99, help="Target share spread over the classes (paper: 0)."),
-    ] = 0.0,
-    precision: Annotated[str, typer.Option(help=PRECISION_HELP)] = Precision.auto.value,
-    pretrained_a: Annotated[str | None, typer.Option("--pretrained-a", help="Net-A run or weights.")] = None,
-    finetune: Annotated[str | None, typer.Option("--finetune", help="Start from this net's run/weights.")] = None,
-    scale: Annotated[str | None, typer.Option("--scale", help="S or Smin:Smax (default 256; 36 small).")] = None,
-    crop: Annotated[int | None, typer.Option("--crop", min=1, help="Crop side (224; 32 for small sets).")] = None,
-    pad: Annotated[
-        int, typer.Option("--pad", min=0, help="Background pixels added around small-set images (28 -> 32: 2).")
-    ] = 0,
-    no_flip: Annotated[bool, typer.Option("--no-flip", help="No random horizontal flips.")] = False,
-    pca: Annotated[float, typer.Option("--pca", help="Std of AlexNet's PCA colour shift.")] = 0.1,
-    workers: Annotated[int, typer.Option(help="Loader workers for folders (default: up to 4, one per core).")] = min(
-        4, os.cpu_count() or 1
-    ),
-    holdout: Annotated[
-        float, typer.Option("--holdout", min=0, max=0.99, help="Share of each training class held out for the lr rule.")
-    ] = 0.05,
-    seed: Annotated[int, typer.Option(help="Seed: same seed, same run.")] = 0,
-    max_steps: Annotated[int | None, typer.Option("--max-steps", min=1, help="Stop after N steps.")] = None,
     gpus: Annotated[int, typer.Option("--gpus", min=1, help="Data-parallel GPU processes (NCCL).")] = 1,
     nproc: Annotated[int, typer.Option("--nproc", min=1, help="Data-parallel CPU processes (gloo).")] = 1,
-    backend: Annotated[str, typer.Option("--backend", help=BACKEND_HELP)] = Backend.auto.value,
     checkpoint_every: Annotated[
         str, typer.Option("--checkpoint-every", help="Step checkpoints: every N steps (500) or minutes (10m).")
     ] = "10m",
     threads: Threads = None,
     width: Width = None,
     bn: BN = False,
+    **options,  # the recipe, data and backend options: `harness.config.OPTIONS`, added by `_with_options`
 ) -> None:
     """Train a spec with the paper's Section 3.1 recipe; leaves a checkpoint and metrics."""
-    from .harness.config import DataConfig, Recipe, TrainConfig, parse_every, parse_scale, parse_steps
-    from .harness.distributed import processes
     from .harness.metrics import FIELDS
-    from .harness.train import resume, train
-    from .passes import Overrides
+    from .harness.train import train_command
 
-    devices = processes(gpus, nproc)
-    if resume_run:
-        given = {p: ctx.params[p] for p in ctx.params if ctx.get_parameter_source(p).name == "COMMANDLINE"}
-        result = resume(resume_run, {k: v for k, v in given.items() if k != "resume_run"}, devices)
-    elif not spec:
-        raise ArchspecError("train: no spec; expected a spec file or name (e.g. specs/A.txt), or --resume RUN")
-    else:
-        minutes, steps = parse_every(checkpoint_every)
-        cfg = TrainConfig(
-            spec=spec,
-            name=name,
-            model=Overrides(width=width, batch_norm=bn),
-            data=DataConfig(
-                source=data,
-                root=data_root,
-                crop=crop,
-                pad=pad,
-                flip=not no_flip,
-                scale=parse_scale(scale) if scale else None,
-                pca_std=pca,
-                workers=workers,
-                holdout=holdout,
-            ),
-            recipe=Recipe(
-                epochs=epochs,
-                batch=batch,
-                lr=lr,
-                momentum=momentum,
-                weight_decay=weight_decay,
-                dropout=dropout,
-                patience=patience,
-                **({"schedule": schedule} if schedule else {}),
-                lr_steps=parse_steps(lr_steps) if lr_steps else (),
-                warmup=warmup,
-                init=init,
-                init_std=init_std,
-                label_smoothing=label_smoothing,
-                precision=precision,
-                pretrained_a=pretrained_a,
-                finetune=finetune,
-                seed=seed,
-                max_steps=max_steps,
-            ),
-            out=out or f"runs/{Path(spec).stem if Path(spec).suffix else spec}",
-            backend=backend,
-            devices=devices,
-            cuda=None if gpus > 1 or nproc == 1 else False,
-            checkpoint_minutes=minutes,
-            checkpoint_steps=steps,
-            threads=threads,
-        )
-        result = train(cfg)
+    given = {p: ctx.params[p] for p in ctx.params if ctx.get_parameter_source(p).name == "COMMANDLINE"}
+    result = train_command(spec, given, gpus, nproc)
     rows = [
         {k: round(v, 3) if isinstance(v, float) else v for k, v in ((k, r.get(k)) for k in FIELDS)}
         for r in result.metrics

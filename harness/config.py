@@ -5,17 +5,21 @@
 The class count and input shape come from the data, not from the overrides.
 Defaults are the paper's Section 3.1 values; small data scales the protocol down
 through `crop` and `scale` (e.g. crop 32 from S = 37 = 256/224 x 32).
+
+Each option is written once, here: a field's description is its `archspec train --option` help, `OPTIONS` names
+the flag that sets it, and a suite's `[suite]` table takes the `Training` fields as they are.
 """
 
 from __future__ import annotations
 
 import os
 import re
+from pathlib import Path
 from typing import Any
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from archspec.choices import Backend, Init, Precision, Schedule
+from archspec.choices import BACKEND_HELP, Backend, Init, Precision, Schedule
 from archspec.errors import ArchspecError
 from archspec.ir import Node
 from archspec.passes import Overrides
@@ -55,27 +59,30 @@ def implied_schedule(data: Any) -> Any:
 
 
 class DataConfig(Node):
-    source: str = Field(default="embedded", description="embedded | fashion-mnist | mnist | synthetic | a folder")
-    root: str | None = Field(default=None, description="folder of idx files for fashion-mnist / mnist")
-    crop: int | None = Field(default=None, ge=1, description="training crop side (224 folders, 32 small sets)")
-    scale: tuple[int, int] | None = Field(default=None, description="[Smin, Smax]; equal for a fixed S")
-    pad: int = Field(
-        default=0,
+    source: str = Field(default="embedded", description="embedded | fashion-mnist | mnist | synthetic | FOLDER")
+    root: str | None = Field(default=None, description="Folder of idx files (MNIST sets).")
+    crop: int | None = Field(default=None, ge=1, description="Crop side (224; 32 for small sets).")
+    # [Smin, Smax], equal for a fixed S; written as S, Smin:Smax or [Smin;Smax]
+    scale: tuple[int, int] | None = Field(default=None, description="S or Smin:Smax (default 256; 36 small).")
+    # added on every side before rescaling (LeNet-5 padded MNIST's 28 x 28 to 32 x 32)
+    pad: int = Field(default=0, ge=0, description="Background pixels added around small-set images (28 -> 32: 2).")
+    flip: bool = Field(default=True, description="Random horizontal flips.")
+    pca_std: float = Field(default=0.1, ge=0, description="Std of AlexNet's PCA colour shift.")  # alpha ~ N(0, std)
+    workers: int = Field(
+        default=min(4, os.cpu_count() or 1),
         ge=0,
-        description="background pixels added on every side of a small set's images before rescaling "
-        "(LeNet-5 padded MNIST's 28 x 28 to 32 x 32)",
+        description="Loader workers for folders (default: up to 4, one per core).",
     )
-    flip: bool = True
-    pca_std: float = Field(default=0.1, ge=0, description="AlexNet lighting: alpha ~ N(0, pca_std)")
-    workers: int = Field(default=min(4, os.cpu_count() or 1), ge=0, description="loader processes for folders")
     synthetic: tuple[int, int, int] = Field(default=(2048, 10, 32), description="synthetic: images, classes, side")
+    # for the plateau rule and the best weights; never the scored split
     holdout: float = Field(
-        default=0.05,
-        ge=0,
-        lt=1,
-        description="share of each training class held out for the "
-        "plateau rule and best weights (never the scored split)",
+        default=0.05, ge=0, lt=1, description="Share of each training class held out for the lr rule."
     )
+
+    @field_validator("scale", mode="before")
+    @classmethod
+    def _scale_text(cls, value: Any) -> Any:
+        return parse_scale(value) if isinstance(value, str) else value
 
     @property
     def small(self) -> bool:
@@ -110,40 +117,57 @@ class DataConfig(Node):
         return self
 
 
-class Recipe(Node):
-    """Section 3.1: SGD with momentum, weight decay, batch 256, lr 1e-2 divided by 10 on plateaus, at most 3 times."""
+class Training(Node):
+    """The recipe a suite sets for all its nets (its `[suite]` table) and `archspec train` takes as options."""
 
-    epochs: int = Field(default=74, ge=1)
-    batch: int = Field(default=256, ge=1)
-    lr: float = Field(default=0.01, gt=0)
-    momentum: float = Field(default=0.9, ge=0, lt=1)
-    weight_decay: float = Field(default=5e-4, ge=0)
-    dropout: float = Field(default=0.5, ge=0, lt=1)
-    lr_decays: int = Field(default=3, ge=0, description="how many times lr may be divided by 10")
-    patience: int = Field(default=2, ge=0, description="epochs without val improvement before dividing lr")
-    schedule: Schedule = Field(default=Schedule.plateau, description="plateau (the paper's) | steps | linear")
+    epochs: int = Field(default=74, ge=1, description="Epochs (paper: 74).")
+    batch: int = Field(default=256, ge=1, description="Global batch size (paper: 256).")
+    lr: float = Field(default=0.01, gt=0, description="Initial learning rate (paper: 0.01).")
+    dropout: float = Field(default=0.5, ge=0, lt=1, description="Dropout after the hidden FC layers (paper: 0.5).")
+    patience: int = Field(default=2, ge=0, description="Epochs without improvement before lr /= 10.")
+    schedule: Schedule = Field(
+        default=Schedule.plateau,
+        description=f"{' | '.join(Schedule)} (paper: plateau; steps with --lr-steps; linear: to 0 at the end).",
+    )
+    # for the steps schedule, in runs too short for a plateau; written as 3,4 on the command line
     lr_steps: tuple[int, ...] = Field(
-        default=(),
-        description="schedule steps: epochs after which lr is divided by 10, for runs too short for a plateau",
+        default=(), description="Epochs after which lr /= 10, e.g. 3,4 (instead of --patience)."
     )
-    warmup: float = Field(
-        default=0.0, ge=0, description="schedule linear: epochs over which lr rises from 0 before it falls to 0"
-    )
-    init: Init = Init.normal
-    init_std: float = Field(default=0.01, gt=0, description="std of the 'normal' init")
+    # then lr falls to 0; not for fine-tunes in a suite
+    warmup: float = Field(default=0.0, ge=0, description="Linear schedule: epochs of lr rising from 0.")
+    init: Init = Field(default=Init.normal, description=f"{' | '.join(Init)} (paper: normal).")
+    init_std: float = Field(default=0.01, gt=0, description="Std of the normal init.")
     label_smoothing: float = Field(
-        default=0.0, ge=0, lt=1, description="share of the target spread evenly over the classes (paper: 0)"
+        default=0.0, ge=0, lt=1, description="Target share spread over the classes (paper: 0)."
     )
-    precision: Precision = Field(default=Precision.auto, description="fp32 | bf16 autocast | auto (bf16 on CUDA)")
-    pretrained_a: str | None = Field(default=None, description="net-A checkpoint: first 4 convs and last 3 FCs")
-    finetune: str | None = Field(default=None, description="checkpoint of this net to start from")
-    seed: int = Field(default=0, ge=0, le=2**63 - 1)
-    max_steps: int | None = Field(default=None, ge=1, description="stop after this many steps (throughput runs)")
+    # bf16 autocast: convs and matmuls in bfloat16; a suite in bf16 also evaluates in bf16
+    precision: Precision = Field(
+        default=Precision.auto,
+        description=f"{' | '.join(Precision)} (bf16: autocast, fp32 weights; auto: bf16 on CUDA, fp32 on a CPU).",
+    )
 
     @model_validator(mode="before")
     @classmethod
     def _steps_mean_steps(cls, data: Any) -> Any:
         return implied_schedule(data)
+
+    @field_validator("lr_steps", mode="before")
+    @classmethod
+    def _steps_text(cls, value: Any) -> Any:
+        return parse_steps(value) if isinstance(value, str) else value
+
+
+class Recipe(Training):
+    """Section 3.1: SGD with momentum, weight decay, batch 256, lr 1e-2 divided by 10 on plateaus, at most 3 times."""
+
+    momentum: float = Field(default=0.9, ge=0, lt=1, description="SGD momentum (paper: 0.9).")
+    weight_decay: float = Field(default=5e-4, ge=0, description="L2 multiplier (paper: 5e-4).")
+    lr_decays: int = Field(default=3, ge=0, description="how many times lr may be divided by 10")
+    # its first 4 convs and last 3 FCs
+    pretrained_a: str | None = Field(default=None, description="Net-A run or weights.")
+    finetune: str | None = Field(default=None, description="Start from this net's run/weights.")
+    seed: int = Field(default=0, ge=0, le=2**63 - 1, description="Seed: same seed, same run.")
+    max_steps: int | None = Field(default=None, ge=1, description="Stop after N steps.")  # throughput runs
 
     @model_validator(mode="after")
     def _schedule_fits(self) -> Recipe:
@@ -176,12 +200,12 @@ class Launch(Node):
 
 class TrainConfig(Node):
     spec: str
-    name: str | None = Field(default=None, description="the run's label, e.g. D/[256;512] (default: spec/S)")
+    name: str | None = Field(default=None, description="The run's label (bench: the entry id).")  # default: spec/S
     model: Overrides = Field(default=Overrides(), description="width and batch norm (classes and input: the data's)")
     data: DataConfig = DataConfig()
     recipe: Recipe = Recipe()
     out: str = "runs/run"
-    backend: Backend = Backend.auto
+    backend: Backend = Field(default=Backend.auto, description=BACKEND_HELP)
     devices: int = Field(default=1, ge=1, description="processes: GPUs on CUDA, CPU processes (gloo) otherwise")
     cuda: bool | None = Field(default=None, description="None: use CUDA when available")
     progress: bool = True
@@ -211,3 +235,68 @@ class TrainConfig(Node):
                 f"batch {self.recipe.batch} does not split over {self.devices} processes; expected a multiple"
             )
         return self
+
+
+# `archspec train --FLAG` -> the field it sets; the option's type, default and help are the field's (a `--no-` flag
+# sets a flag field to False).
+OPTIONS = {
+    "--name": "name",
+    "--data": "data.source",
+    "--data-root": "data.root",
+    "--epochs": "recipe.epochs",
+    "--batch": "recipe.batch",
+    "--lr": "recipe.lr",
+    "--momentum": "recipe.momentum",
+    "--weight-decay": "recipe.weight_decay",
+    "--dropout": "recipe.dropout",
+    "--patience": "recipe.patience",
+    "--schedule": "recipe.schedule",
+    "--lr-steps": "recipe.lr_steps",
+    "--warmup": "recipe.warmup",
+    "--init": "recipe.init",
+    "--init-std": "recipe.init_std",
+    "--label-smoothing": "recipe.label_smoothing",
+    "--precision": "recipe.precision",
+    "--pretrained-a": "recipe.pretrained_a",
+    "--finetune": "recipe.finetune",
+    "--scale": "data.scale",
+    "--crop": "data.crop",
+    "--pad": "data.pad",
+    "--no-flip": "data.flip",
+    "--pca": "data.pca_std",
+    "--workers": "data.workers",
+    "--holdout": "data.holdout",
+    "--seed": "recipe.seed",
+    "--max-steps": "recipe.max_steps",
+    "--backend": "backend",
+}
+# options that other commands share, so written with the CLI's other options: the fields they set
+SHARED = {"--out": "out", "--threads": "threads", "--width": "model.width", "--bn": "model.batch_norm"}
+
+
+def option_name(flag: str) -> str:
+    """The parameter an option arrives as: `--lr-steps` -> `lr_steps`."""
+    return flag.removeprefix("--").replace("-", "_")
+
+
+def option_field(flag: str):
+    """The pydantic field behind an `OPTIONS` flag."""
+    model, *path = (TrainConfig, *OPTIONS[flag].split("."))
+    for part in path[:-1]:
+        model = model.model_fields[part].annotation
+    return model.model_fields[path[-1]]
+
+
+def from_options(spec: str, given: dict[str, Any], devices: int = 1, cuda: bool | None = None) -> TrainConfig:
+    """`archspec train SPEC`: the config from the options the user gave (by parameter name, as `option_name`);
+    every other field keeps its default."""
+    parts: dict[str, dict[str, Any]] = {"data": {}, "recipe": {}, "model": {}, "": {}}
+    for flag, path in (OPTIONS | SHARED).items():
+        if (name := option_name(flag)) in given:
+            part, _, key = path.rpartition(".")
+            parts[part][key] = not given[name] if flag.startswith("--no-") else given[name]
+    if "checkpoint_every" in given:
+        parts[""]["checkpoint_minutes"], parts[""]["checkpoint_steps"] = parse_every(given["checkpoint_every"])
+    parts[""].setdefault("out", f"runs/{Path(spec).stem if Path(spec).suffix else spec}")
+    data, recipe, model = DataConfig(**parts["data"]), Recipe(**parts["recipe"]), Overrides(**parts["model"])
+    return TrainConfig(spec=spec, model=model, data=data, recipe=recipe, devices=devices, cuda=cuda, **parts[""])

@@ -25,7 +25,7 @@ from archspec.errors import ArchspecError
 from archspec.ir import Node
 from archspec.passes import Overrides
 
-from .config import SMALL_SOURCES, DataConfig, Recipe, TrainConfig, implied_schedule, parse_scale
+from .config import SMALL_SOURCES, DataConfig, Recipe, TrainConfig, Training, parse_scale
 
 PAPER_CROP = 224
 
@@ -36,41 +36,22 @@ class Strict(Node):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
-class Settings(Strict):
+class Settings(Training, Strict):
+    """`[suite]`: the recipe of every net (the `Training` fields, as `archspec train` takes them) and the suite's
+    data, model size and seeds."""
+
     name: str
     description: str = ""
     note: str = Field(default="", description="printed under the report's title (e.g. what to expect)")
-    data: str = "embedded"
-    crop: int | None = None
-    pad: int = Field(default=0, ge=0, description="background pixels added on every side of a small set's images")
-    width: float | None = None
-    batch_norm: bool = False
-    epochs: int = Field(default=74, ge=1)
-    batch: int = Field(default=256, ge=1)
-    lr: float = Field(default=0.01, gt=0)
-    init: Init = Init.normal
-    init_std: float = Field(default=0.01, gt=0)
-    dropout: float = Field(default=0.5, ge=0, lt=1)
-    label_smoothing: float = Field(default=0.0, ge=0, lt=1, description="share of the target spread over the classes")
-    precision: Precision = Field(
-        default=Precision.auto,
-        description="bf16: autocast in training and evaluation; fp32; auto: bf16 training on CUDA, else fp32",
-    )
-    patience: int = Field(default=2, ge=0)
-    schedule: Schedule = Field(default=Schedule.plateau, description="plateau (the paper's) | steps | linear")
-    lr_steps: tuple[int, ...] = Field(default=(), description="schedule steps: epochs after which lr / 10")
-    warmup: float = Field(
-        default=0.0, ge=0, description="schedule linear: warm-up epochs of the nets that are not fine-tuned"
-    )
-    holdout: float = Field(default=0.05, ge=0, lt=1)
+    data: str = DataConfig.model_fields["source"]
+    crop: int | None = DataConfig.model_fields["crop"]
+    pad: int = DataConfig.model_fields["pad"]
+    holdout: float = DataConfig.model_fields["holdout"]
+    width: float | None = Overrides.model_fields["width"]
+    batch_norm: bool = Overrides.model_fields["batch_norm"]
     eval_limit: int | None = Field(default=None, ge=1)
     seed: int = Field(default=0, ge=0)
     seeds: int = Field(default=1, ge=1, le=100, description="each training entry runs this many times")
-
-    @model_validator(mode="before")
-    @classmethod
-    def _steps_mean_steps(cls, data):
-        return implied_schedule(data)
 
 
 class Entry(Strict):
@@ -292,27 +273,18 @@ def run_dir(root: Path, id_: str, seed: int) -> Path:
 
 
 def entry_config(suite: Suite, entry: Entry, root: Path, seed: int, devices: int, data: str | None) -> TrainConfig:
-    s = suite.suite
-    epochs = entry.epochs or s.epochs
-    steps = entry.lr_steps if entry.lr_steps is not None else tuple(e for e in s.lr_steps if e < epochs)
-    recipe = Recipe(
-        epochs=epochs,
-        batch=s.batch,
-        lr=entry.lr or s.lr,
-        init=entry.init or s.init,
-        init_std=entry.init_std or s.init_std,
-        dropout=s.dropout,
-        label_smoothing=s.label_smoothing,
-        precision=s.precision,
-        patience=s.patience,
+    s, shared = suite.suite, set(Training.model_fields)
+    recipe = s.model_dump(include=shared) | entry.model_dump(include=shared, exclude_none=True)  # the entry's win
+    steps = entry.lr_steps if entry.lr_steps is not None else tuple(e for e in s.lr_steps if e < recipe["epochs"])
+    recipe |= {
         # an entry shorter than every step of the steps schedule keeps its lr (the plateau rule, as before)
-        schedule=Schedule.plateau if s.schedule is Schedule.steps and not steps else s.schedule,
-        lr_steps=steps,
-        warmup=0.0 if entry.finetune else s.warmup,  # a fine-tune starts from trained weights at its lr
-        seed=seed,
-        pretrained_a=str(run_dir(root, entry.pretrained_a, seed)) if entry.pretrained_a else None,
-        finetune=str(run_dir(root, entry.finetune, seed)) if entry.finetune else None,
-    )
+        "schedule": Schedule.plateau if s.schedule is Schedule.steps and not steps else s.schedule,
+        "lr_steps": steps,
+        "warmup": 0.0 if entry.finetune else s.warmup,  # a fine-tune starts from trained weights at its lr
+        "seed": seed,
+        "pretrained_a": str(run_dir(root, entry.pretrained_a, seed)) if entry.pretrained_a else None,
+        "finetune": str(run_dir(root, entry.finetune, seed)) if entry.finetune else None,
+    }
     crop = s.crop or (32 if (data or s.data) in SMALL_SOURCES else 224)
     scale = ScaleMap(crop).train(entry.scale)
     dc = DataConfig(source=data or s.data, crop=crop, pad=s.pad, scale=scale, holdout=s.holdout)
@@ -321,7 +293,7 @@ def entry_config(suite: Suite, entry: Entry, root: Path, seed: int, devices: int
         name=entry.id,
         model=Overrides(width=s.width, batch_norm=s.batch_norm),
         data=dc,
-        recipe=recipe,
+        recipe=Recipe(**recipe),
         out=str(run_dir(root, entry.id, seed)),
         devices=devices,
         progress=True,

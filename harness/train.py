@@ -35,7 +35,7 @@ from archspec.ir import Network
 from archspec.source import network, resolve
 
 from . import checkpoint, metrics
-from .config import TrainConfig, parse_every
+from .config import TrainConfig, from_options, parse_every
 from .data import load as load_data
 from .distributed import Context, all_reduce_sum, autocast_dtype, launch, slow_bf16
 from .init import initialise, preinit_from_a
@@ -489,3 +489,16 @@ def resumed(run: str, given: dict, devices: int) -> TrainConfig:
 def resume(run: str, given: dict, devices: int = 1) -> Result:
     """`archspec train --resume RUN`: continue the run (see `resumed` for what `given` may change)."""
     return train(resumed(run, given, devices))
+
+
+def train_command(spec: str | None, given: dict, gpus: int = 1, nproc: int = 1) -> Result:
+    """`archspec train`: a new run of `spec` with the options the user gave (by parameter name, see
+    `config.from_options`), or the run of `--resume` (given as `resume_run`) continued."""
+    from .distributed import processes
+
+    devices = processes(gpus, nproc)
+    if given.get("resume_run"):
+        return resume(given["resume_run"], {k: v for k, v in given.items() if k != "resume_run"}, devices)
+    if not spec:
+        raise ArchspecError("train: no spec; expected a spec file or name (e.g. specs/A.txt), or --resume RUN")
+    return train(from_options(spec, given, devices, cuda=None if gpus > 1 or nproc == 1 else False))

@@ -126,6 +126,19 @@ def test_console_script_checks_the_golden_file_from_a_shell():
     assert "pyproject.toml:1:2: found 'build-system'" in bad.stderr  # after the '[' that opens a block
 
 
+def test_train_options_come_from_the_config_fields(monkeypatch, capsys):
+    from archspec.harness.config import OPTIONS, option_field
+
+    monkeypatch.setenv("COLUMNS", "250")
+    code, out, _ = run(monkeypatch, capsys, "train", "--help")
+    assert code == 0
+    for flag in OPTIONS:
+        line = next(line for line in out.splitlines() if f" {flag} " in line)
+        text = option_field(flag).description
+        assert (f"No {text[0].lower()}{text[1:]}" if flag.startswith("--no-") else text) in line, line
+    assert "[default: 74]" in out and "--checkpoint-every" in out and "--resume" in out
+
+
 def test_train_writes_a_run_and_prints_the_epochs(monkeypatch, capsys, tmp_path):
     spec = tmp_path / "tiny.txt"
     spec.write_text("input 16x16x3 conv3-4 maxpool FC-8 FC-4 soft-max")

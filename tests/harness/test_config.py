@@ -1,7 +1,17 @@
 import pytest
 
 from archspec.errors import ArchspecError
-from archspec.harness.config import DataConfig, Recipe, TrainConfig, parse_scale, parse_steps
+from archspec.harness.config import (
+    OPTIONS,
+    DataConfig,
+    Recipe,
+    TrainConfig,
+    from_options,
+    option_field,
+    parse_scale,
+    parse_steps,
+)
+from archspec.passes import Overrides
 
 
 @pytest.mark.parametrize("text, want", [("256", (256, 256)), ("256:512", (256, 512)), ("[256;512]", (256, 512))])
@@ -58,3 +68,41 @@ def test_lr_steps_are_increasing_epochs():
             Recipe(epochs=5, lr_steps=bad)
     with pytest.raises(ArchspecError, match="expected epochs separated by commas"):
         parse_steps("3;4")
+
+
+def test_every_train_option_sets_the_field_it_names():
+    given = {"name": "A/40", "data": "synthetic", "data_root": "/x", "epochs": 3, "batch": 8, "lr": 0.5}
+    given |= {"momentum": 0.5, "weight_decay": 0.1, "dropout": 0.2, "patience": 1, "lr_steps": "2", "init": "glorot"}
+    given |= {"init_std": 0.2, "label_smoothing": 0.1, "precision": "fp32", "pretrained_a": "a", "finetune": "b"}
+    given |= {"scale": "40:48", "crop": 24, "no_flip": True, "pca": 0.2, "workers": 0, "holdout": 0.1, "seed": 7}
+    given |= {"max_steps": 9, "backend": "torch", "out": "o", "threads": 2, "width": 0.5, "bn": True}
+    given |= {"checkpoint_every": "500", "schedule": "steps", "pad": 2}
+    cfg = from_options("specs/A.txt", given, devices=2, cuda=False)
+    data = DataConfig(source="synthetic", root="/x", crop=24, scale=(40, 48), flip=False, pca_std=0.2, workers=0)
+    data = data.model_copy(update={"holdout": 0.1, "pad": 2})
+    recipe = Recipe(
+        epochs=3, batch=8, lr=0.5, momentum=0.5, weight_decay=0.1, dropout=0.2, patience=1, lr_steps=(2,),
+        init="glorot", init_std=0.2, label_smoothing=0.1, precision="fp32", pretrained_a="a", finetune="b", seed=7,
+        max_steps=9,
+    )  # fmt: skip
+    assert cfg == TrainConfig(
+        spec="specs/A.txt", name="A/40", model=Overrides(width=0.5, batch_norm=True),
+        data=data, recipe=recipe, out="o", backend="torch", devices=2,
+        cuda=False, threads=2, checkpoint_minutes=None, checkpoint_steps=500,
+    )  # fmt: skip
+    linear = from_options("specs/A.txt", {"schedule": "linear", "warmup": 0.5}).recipe
+    assert (linear.schedule, linear.warmup) == ("linear", 0.5)
+    assert {*given, "warmup"} == {f.removeprefix("--").replace("-", "_") for f in OPTIONS} | {
+        "out",
+        "threads",
+        "width",
+        "bn",
+        "checkpoint_every",
+    }
+
+
+def test_options_not_given_keep_the_fields_defaults():
+    cfg = from_options("specs/A.txt", {})
+    assert cfg.model_dump(exclude={"out"}) == TrainConfig(spec="specs/A.txt").model_dump(exclude={"out"})
+    assert (cfg.out, from_options("vgg16", {}).out) == ("runs/A", "runs/vgg16")
+    assert all(option_field(flag).description for flag in OPTIONS)  # each option's help is its field's
