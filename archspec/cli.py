@@ -18,8 +18,8 @@ from pydantic import ValidationError
 
 from .choices import BACKEND_HELP, Backend, Precision
 from .errors import ArchspecError
+from .formats import Format, console, show
 from .harness.config import OPTIONS, option_field, option_name
-from .render import Format, console, show
 
 KEYWORD = inspect.Parameter.KEYWORD_ONLY
 
@@ -60,8 +60,8 @@ def params(
     bn: BN = False,
 ) -> None:
     """Parameter counts and compute, as the paper's Table 2 (analytic: no weights, no torch)."""
-    from .report import check as check_golden
-    from .report import params as params_report
+    from .counts import check as check_golden
+    from .counts import params as params_report
 
     report = params_report(specs, layers=layers, **_overrides(classes, input, width, bn))
     if fmt is Format.json and layers:
@@ -181,7 +181,7 @@ def export_(
     weights: Annotated[str, typer.Option("--weights", help="final | best (selected on the held-out split).")] = "final",
 ) -> None:
     """A trained run as one torch.export file with its preprocessing inside, loadable without archspec."""
-    from .harness.export import export_run
+    from .harness.export_run import export_run
 
     if weights not in ("final", "best"):
         raise ArchspecError(f"--weights {weights!r}: expected final or best")
@@ -212,7 +212,7 @@ def eval_(
     threads: Threads = None,
     fmt: Fmt = Format.table,
 ) -> None:
-    """The paper's test protocol: single/multi-scale, dense, multi-crop, both, centre crop, fusion."""
+    """The paper's test protocol: single/multi-scale, dense, multi-crop, both, centre crop, ensembles."""
     from .harness.evaluation import EvalJob, evaluate_checkpoints, parse_scales
 
     if weights not in ("final", "best"):

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import archspec
-from archspec.report import params
+from archspec.counts import params
 
 from .conftest import EXTRA, RATIOS
 

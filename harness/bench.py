@@ -2,7 +2,7 @@
 
 `run_suite` trains what is missing (resuming interrupted runs, reusing finished ones whose recorded
 configuration matches exactly), evaluates each run once on the scored split with the paper's protocol
-(posteriors cached in `evals/`, so fusion and re-reports cost nothing), then fills the tables and
+(posteriors cached in `evals/`, so ensembles and re-reports cost nothing), then fills the tables and
 decides the claims with paired tests on the same images (`claims.py`), and writes the report
 (`bench_report.py`). Trainings and evaluations run side by side with `--jobs` (`jobs.py`). Layout of a bench folder:
 

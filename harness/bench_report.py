@@ -281,7 +281,7 @@ def display_rows(table: dict) -> list[dict]:
 
 
 def _single_net_rows(tables: list[dict]) -> list[dict]:
-    """Comparable rows of one net (no fusion) that were measured, each with its table's name."""
+    """Comparable rows of one net (no ensemble) that were measured, each with its table's name."""
     return [
         {"table": t["name"], **r}
         for t in tables

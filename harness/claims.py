@@ -17,7 +17,7 @@ from archspec.atomic import atomic_path
 from archspec.errors import ArchspecError
 
 from . import stats
-from .evaluation import Evaluation, Part, fuse
+from .evaluation import Evaluation, Part, ensemble
 from .protocol import wrong
 from .suite import Claim, Row, Suite, safe
 
@@ -51,11 +51,11 @@ class Outcome:
 
 
 def _part(evs: list[Evaluation], row: Row) -> Part | None:
-    """The row's part of one seed's evaluations (one per id of the row; several: fusion)."""
+    """The row's part of one seed's evaluations (one per id of the row; several: an ensemble)."""
     parts = [next((p for p in ev.parts if p.protocol == row.protocol and p.method == row.method), None) for ev in evs]
     if any(p is None for p in parts):
         return None
-    return parts[0] if len(parts) == 1 else fuse(parts)[0]
+    return parts[0] if len(parts) == 1 else ensemble(parts)[0]
 
 
 def outcome(row: Row, per_seed: list[list[Evaluation]]) -> Outcome | None:
@@ -84,7 +84,7 @@ def table_row(row: Row, o: Outcome | None) -> dict:
     """A report row: mean error over seeds with its 95% interval (`stats.interval`), the spread between seeds, and
     each seed's own error."""
     r = {"row": row.label, "ours": o.model if o else "missing", "protocol": row.protocol, "method": row.method}
-    r["nets"] = len(row.train)  # several: fusion
+    r["nets"] = len(row.train)  # several: an ensemble
     for k in ("1", "5"):
         if o is None:
             r |= {f"top{k}_err": None, f"top{k}_lo": None, f"top{k}_hi": None, f"top{k}_seed_sd": None}

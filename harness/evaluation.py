@@ -208,7 +208,7 @@ class Evaluation:
     parts: list[Part]
 
     def rows(self) -> list[dict]:
-        """One row per part, plus fusion rows (posteriors averaged over sources) when there are several."""
+        """One row per part, plus ensemble rows (posteriors averaged over sources) when there are several."""
         rows = [
             _row(
                 p.label if p.method == "centre" else f"{p.label}/{p.test_scales}",
@@ -223,7 +223,7 @@ class Evaluation:
             )
             for p in self.parts
         ]
-        for fused in fuse(self.parts):  # several sources: one fusion row per protocol and method
+        for fused in ensemble(self.parts):  # several sources: one ensemble row per protocol and method
             rows.append(
                 _row(
                     fused.label,
@@ -240,8 +240,8 @@ class Evaluation:
         return rows
 
 
-def fuse(parts: list[Part]) -> list[Part]:
-    """Fusion (Sec. 4.4): per protocol and method, the average of every source's posteriors."""
+def ensemble(parts: list[Part]) -> list[Part]:
+    """An ensemble (the paper's "fusion", Sec. 4.4): per protocol and method, every source's posteriors averaged."""
     out = []
     for name in ("single", "multi"):
         for method in METHODS:
@@ -254,7 +254,7 @@ def fuse(parts: list[Part]) -> list[Part]:
                     Part(
                         " + ".join(f"{p.label}/{p.test_scales}" for p in same),
                         name,
-                        f"fusion: {method}",
+                        f"ensemble: {method}",
                         "per model",
                         sum(p.posterior for p in same) / len(same),
                         min(maps) if maps else None,
@@ -392,7 +392,7 @@ def evaluate_sources(job: EvalJob, devices: int = 1, cuda: bool | None = None) -
 
 
 def evaluate_checkpoints(job: EvalJob, devices: int = 1, cuda: bool | None = None) -> list[dict]:
-    """Rows (model, protocol, method, errors with 95% Wilson intervals, views) for every source and fusion."""
+    """Rows (model, protocol, method, errors with 95% Wilson intervals, views) for every source and ensemble."""
     return evaluate_sources(job, devices, cuda).rows()
 
 

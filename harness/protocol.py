@@ -1,4 +1,4 @@
-"""The paper's test protocol (Sec. 3.2, Sec. 4): dense, multi-crop, both, over test scales, and fusion.
+"""The paper's test protocol (Sec. 3.2, Sec. 4): dense, multi-crop, both, over test scales, and ensembles.
 
 For each image and each test scale Q (smallest side rescaled to Q, decoded once):
 - dense: the fully convolutional net (`compiler.dense`) on the whole image gives a class
@@ -9,7 +9,7 @@ For each image and each test scale Q (smallest side rescaled to Q, decoded once)
 - multi-crop: a 5x5 regular grid of crops of the training crop size, each also flipped
   (50 views per scale), soft-max averaged;
 - multi-crop & dense: the average of the two posteriors.
-Posteriors are averaged over the scales; fusion averages several models' posteriors.
+Posteriors are averaged over the scales; an ensemble (the paper's fusion) averages several models' posteriors.
 The centre-crop baseline (smallest side 256/224 of the crop, centre crop) compares with
 model-zoo figures. `wrong` gives each image's top-1 and top-5 mistakes, which errors, intervals and
 paired tests are computed from.

@@ -72,7 +72,7 @@ Method = Literal["dense", "multi-crop", "multi-crop & dense", "centre"]
 
 class Row(Strict):
     label: str  # the paper's row, e.g. "D 256 256" or "D+E multi-crop & dense"
-    train: list[str] = Field(min_length=1)  # suite ids; several: fusion
+    train: list[str] = Field(min_length=1)  # suite ids; several: an ensemble
     protocol: Literal["single", "multi"]
     method: Method = "dense"
     paper_top1: float | None = None

@@ -174,7 +174,7 @@ def test_tiny_suite_end_to_end_then_reuse(tmp_path, monkeypatch):
     assert single["seeds"] == 2 and single["images"] == 60  # eval_limit
     assert single["top1_lo"] <= single["top1_err"] <= single["top1_hi"] and single["top1_seed_sd"] is not None
     assert single["diff_top1"] == pytest.approx(single["top1_err"] - 30.0, abs=0.01)
-    assert rows[2]["ours"].startswith("T/16/") and rows[2]["top1_err"] is not None  # fusion, per seed
+    assert rows[2]["ours"].startswith("T/16/") and rows[2]["top1_err"] is not None  # an ensemble, per seed
     claim = result["claims"][0]
     assert claim["verdict"] in ("holds", "contradicted", "inconclusive") and 0 <= claim["p"] <= claim["holm p"] <= 1
     out = tmp_path / "out"
@@ -385,7 +385,7 @@ def test_a_claim_is_decided_by_every_configuration_and_holm_adjusts_across_claim
     assert weak["holm p"] == pytest.approx(2 * weak["p"]) and both["verdict"].startswith("contradicted")
 
 
-def test_the_lowest_single_net_row_skips_fusion_and_rows_that_are_not_comparable():
+def test_the_lowest_single_net_row_skips_ensembles_and_rows_that_are_not_comparable():
     def row(label, err, comparable="yes", nets=1):
         lo, hi = (None, None) if err is None else (err - 1, err + 1)
         return {"row": label, "ours": label, "top1_err": err, "top1_lo": lo, "top1_hi": hi} | {

@@ -1,4 +1,4 @@
-"""`archspec eval` end to end: run folders, torchvision weights, fusion and sharding."""
+"""`archspec eval` end to end: run folders, torchvision weights, ensembles and sharding."""
 
 import pytest
 import torch
@@ -38,7 +38,7 @@ def runs(tmp_path_factory):
     return root
 
 
-def test_every_protocol_and_fusion(runs):
+def test_every_protocol_and_ensemble(runs):
     rows = evaluate_checkpoints(EvalJob([str(runs / "r0"), str(runs / "r1")], progress=False))
     methods = {(r["protocol"], r["method"]) for r in rows}
     assert {
@@ -46,7 +46,7 @@ def test_every_protocol_and_fusion(runs):
         ("single", "dense"),
         ("multi", "multi-crop"),
         ("multi", "multi-crop & dense"),
-        ("multi", "fusion: multi-crop & dense"),
+        ("multi", "ensemble: multi-crop & dense"),
     } <= methods
     single = next(r for r in rows if r["protocol"] == "single" and r["method"] == "dense")
     assert single["model"] == "spec/[16;20]/18" and single["images"] == 8  # Q = (Smin + Smax) / 2

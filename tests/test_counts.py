@@ -1,6 +1,6 @@
 """Table 2 rows, the paper's rounding, and the golden-file check."""
 
-from archspec.report import check, millions, params, write_golden
+from archspec.counts import check, millions, params, write_golden
 
 
 def test_millions_round_as_the_paper():

@@ -1,6 +1,6 @@
 """Table 2 as data: parameter and compute rows for specs, and the golden-file check.
 
-`params(sources)` returns plain rows (dicts) that `archspec.render` shows as a
+`params(sources)` returns plain rows (dicts) that `archspec.formats` shows as a
 rich table, CSV, JSON or Markdown; `check(rows, golden)` compares them with a
 golden CSV (the CI guard against parameter-count regressions). Nothing here
 imports torch or allocates weights.

@@ -7,7 +7,7 @@ import torch
 from archspec.harness import Recipe, TrainConfig, train
 from archspec.harness.checkpoint import read_run
 from archspec.harness.evaluation import load_source
-from archspec.harness.export import export_run
+from archspec.harness.export_run import export_run
 
 from .conftest import TINY, synthetic
 
