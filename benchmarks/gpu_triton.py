@@ -41,7 +41,8 @@ from archspec.infer import infer
 BATCH, DTYPE = 64, torch.bfloat16
 OUT = Path(__file__).parent / "results"
 QUICK_LAYERS = (0, 1, 5, 9)  # D's first conv (K flattened), the first pool, a 256-channel conv, a 512 pool
-TOLERANCE = {"bf16": 2e-2, "tf32": 1e-2, "fp32": 1e-4}  # max |error| / max |reference|
+# max |error| / max |reference|; logits: bf16 rounding through all 16 layers of D
+TOLERANCE = {"bf16": 2e-2, "tf32": 1e-2, "fp32": 1e-4, "logits": 5e-2}
 PRECISION_CONV = (16, 256, 256, 28)  # (N, C_in, C_out, H=W) of the fp32 check
 PRECISION_FC = (64, 4096, 1000)  # (M, K, N)
 STEPS = {"full": 30, "quick": 5}  # timed forward / training steps end to end
@@ -176,7 +177,7 @@ def end_to_end(quick: bool) -> dict:
     with torch.no_grad(), torch.autocast("cuda", dtype=DTYPE):
         error = relative_error(triton_model.eval()(x), eager.eval()(x))
     steps = STEPS["quick" if quick else "full"]
-    out = {"steps": steps, "logits": checked({}, error, "bf16")}
+    out = {"steps": steps, "logits": checked({}, error, "logits")}
     for name, model in models.items():
         opt = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
 

@@ -28,9 +28,9 @@ from . import check, check_activation, gemm, needs_int64
 # benchmarks/triton_compile.py (results/triton-compile.json): none spills, each compiles in about 3 CPU-s or less.
 # - 4 warps at most: Triton miscompiles this flattened tap loop at 8 warps (pytorch issue 173068; Inductor
 #   caps its conv template at 4). 8-warp configs stay out until a GPU check passes.
-# - Not shipped: 128x128 at 4 stages and BLOCK_K 64 (registers at the 255 limit), 256-row tiles (8 warps).
+# - Not shipped: 128x128 (243-255 registers; spills 116 bytes with the residual epilogue and 200 in the pool
+#   epilogue on sm_90), BLOCK_K 64 and 256-row tiles (registers at the 255 limit, or 8 warps).
 CONFIGS = [
-    (128, 128, 32, 4, 3),
     (128, 64, 32, 4, 4),
     (64, 128, 32, 4, 4),
     (64, 64, 32, 4, 4),
@@ -39,15 +39,25 @@ CONFIGS = [
 ]
 INTERPRETER = (64, 32, 16)  # BLOCK_K 16: C_in = 20 in the tests takes a full and a partial channel block
 FLAT_BELOW = 16  # C_in below this (the first layer) flattens K
-FLAT_TILE = 64 * 64  # a flattened K's gathered indices cost registers: 128x64 spills on sm_80
+# Gathered (flattened K) or unaligned (C_in not a multiple of 16: no vector loads) rows cost registers:
+# 128x64 spills on sm_80 with a flattened K and sits at 255 registers on sm_90 with C_in = 24.
+SMALL_TILE = 64 * 64
 
 
 def prune(configs: list[triton.Config], named_args: dict, **kwargs) -> list[triton.Config]:
-    """`gemm.prune` on C_out; with a flattened K, tiles up to FLAT_TILE elements."""
+    """`gemm.prune` on C_out; tiles up to SMALL_TILE elements where K is flattened or C_in is unaligned."""
     configs = gemm.prune(configs, named_args, width="C_out")
-    if kwargs["FLAT"]:
-        return [c for c in configs if c.kwargs["BLOCK_M"] * c.kwargs["BLOCK_N"] <= FLAT_TILE] or configs[-1:]
+    if kwargs["FLAT"] or named_args["C_in"] % 16:
+        return [c for c in configs if c.kwargs["BLOCK_M"] * c.kwargs["BLOCK_N"] <= SMALL_TILE] or configs[-1:]
     return configs
+
+
+@triton.jit
+def pixels(offs, OH, OW, INT64: tl.constexpr):
+    """Flat indices of (n, oh, ow) pixels -> (offs, n, oh, ow), in int64 when INT64."""
+    if INT64:
+        offs = offs.to(tl.int64)
+    return offs, offs // (OH * OW), (offs // OW) % OH, offs % OW
 
 
 def pack_weight(weight: torch.Tensor) -> torch.Tensor:
@@ -158,15 +168,10 @@ def _conv_kernel(
     GROUP_M: tl.constexpr,
 ):
     pid_m, pid_n = gemm.tile(tl.program_id(0), M, C_out, BLOCK_M, BLOCK_N, GROUP_M)
-    offs_m = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
-    if INT64:
-        offs_m = offs_m.to(tl.int64)
+    offs_m, n, oh, ow = pixels(pid_m * BLOCK_M + tl.arange(0, BLOCK_M), OH, OW, INT64)
     offs_n = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
     mask_m = offs_m < M
     mask_n = offs_n < C_out
-    n = offs_m // (OH * OW)
-    oh = (offs_m // OW) % OH
-    ow = offs_m % OW
     acc = conv_acc(
         x_ptr,
         w_ptr,

@@ -20,10 +20,7 @@ import triton
 import triton.language as tl
 
 from . import check, gemm
-from .conv import CONFIGS, INTERPRETER, check_conv, conv_acc, conv_flags, packed_weight, prune
-
-# conv's configs but 128x128: the window split holds the whole accumulator twice and spills on sm_90.
-POOL_CONFIGS = [c for c in CONFIGS if c[:2] != (128, 128)]
+from .conv import CONFIGS, INTERPRETER, check_conv, conv_acc, conv_flags, packed_weight, pixels, prune
 
 
 @triton.jit
@@ -34,7 +31,7 @@ def _scan(best, arg, value, q: tl.constexpr):
     return tl.where(take, value, best), tl.where(take, q, arg).to(tl.int8)
 
 
-@gemm.tune(POOL_CONFIGS, INTERPRETER, key=["C_in", "C_out", "KSIZE"], pruner=prune)
+@gemm.tune(CONFIGS, INTERPRETER, key=["C_in", "C_out", "KSIZE"], pruner=prune)
 @triton.jit(do_not_specialize=["M", "M_BUCKET", "H", "W", "HP", "WP"])
 def _conv_pool_kernel(
     x_ptr,
@@ -71,14 +68,9 @@ def _conv_pool_kernel(
     pid_m, pid_n = gemm.tile(tl.program_id(0), M, C_out, PIXELS, BLOCK_N, GROUP_M)
     rows = tl.arange(0, BLOCK_M)
     q = rows // PIXELS  # [BLOCK_M] window position of the row
-    offs_p = pid_m * PIXELS + rows % PIXELS  # [BLOCK_M] its pooled pixel
-    if INT64:
-        offs_p = offs_p.to(tl.int64)
+    offs_p, n, ph, pw = pixels(pid_m * PIXELS + rows % PIXELS, HP, WP, INT64)  # [BLOCK_M] the row's pooled pixel
     offs_n = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
     mask_n = offs_n < C_out
-    n = offs_p // (HP * WP)
-    ph = (offs_p // WP) % HP
-    pw = offs_p % WP
     acc = conv_acc(
         x_ptr,
         w_ptr,
@@ -114,12 +106,7 @@ def _conv_pool_kernel(
     best, arg = _scan(best, arg, bottom_left, 2)
     best, arg = _scan(best, arg, bottom_right, 3)  # [PIXELS, BLOCK_N]
     best = gemm.relu(best + tl.load(b_ptr + offs_n, mask=mask_n, other=0.0).to(tl.float32)[None, :])
-    offs_p = pid_m * PIXELS + tl.arange(0, PIXELS)
-    if INT64:
-        offs_p = offs_p.to(tl.int64)
-    n = offs_p // (HP * WP)
-    ph = (offs_p // WP) % HP
-    pw = offs_p % WP
+    offs_p, n, ph, pw = pixels(pid_m * PIXELS + tl.arange(0, PIXELS), HP, WP, INT64)
     where = (n * syn + ph * syh + pw * syw)[:, None] + offs_n[None, :] * syc
     mask = (offs_p < M)[:, None] & mask_n[None, :]
     tl.store(y_ptr + where, best.to(y_ptr.dtype.element_ty), mask=mask)
