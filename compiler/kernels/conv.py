@@ -46,7 +46,7 @@ SMALL_TILE = 64 * 64
 
 def prune(configs: list[triton.Config], named_args: dict, **kwargs) -> list[triton.Config]:
     """`gemm.prune` on C_out; tiles up to SMALL_TILE elements where K is flattened or C_in is unaligned."""
-    configs = gemm.prune(configs, named_args, width="C_out")
+    configs = gemm.prune(configs, named_args, width="C_out", **kwargs)
     if kwargs["FLAT"] or named_args["C_in"] % 16:
         return [c for c in configs if c.kwargs["BLOCK_M"] * c.kwargs["BLOCK_N"] <= SMALL_TILE] or configs[-1:]
     return configs

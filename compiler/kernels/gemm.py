@@ -33,11 +33,25 @@ def label(config: triton.Config | None) -> str:
     return f"{blocks} w{config.num_warps} s{config.num_stages}"
 
 
+# An fp32 dot without TF32 runs on FMA units with every product unrolled: compile time and registers grow with
+# the tile's volume, and above this one pass 3 CPU-s or come close (on sm_90: conv 64x128x32 4.2 s, 64x64x32
+# 2.5 s; FC 128x128x64 7.1 s, 16x64x128 3.8 s).
+FMA_VOLUME = 64 * 32 * 32
+
+
+def volume(config: triton.Config) -> int:
+    return config.kwargs["BLOCK_M"] * config.kwargs["BLOCK_N"] * config.kwargs["BLOCK_K"]
+
+
 def prune(configs: list[triton.Config], named_args: dict, *, width: str, **kwargs) -> list[triton.Config]:
     """Drop configs whose BLOCK_N exceeds the output width (named `width`): their extra columns would be
-    masked off. The narrowest stay when every config is wider."""
+    masked off; the narrowest stay when every config is wider. Without TF32 (PRECISION "ieee"), tiles up to
+    FMA_VOLUME, or the smallest."""
     smallest = min(c.kwargs["BLOCK_N"] for c in configs)
-    return [c for c in configs if c.kwargs["BLOCK_N"] <= max(named_args[width], smallest)]
+    kept = [c for c in configs if c.kwargs["BLOCK_N"] <= max(named_args[width], smallest)]
+    if kwargs.get("PRECISION") == "ieee":
+        return [c for c in kept if volume(c) <= FMA_VOLUME] or [min(kept, key=volume)]
+    return kept
 
 
 def m_bucket(m: int) -> int:

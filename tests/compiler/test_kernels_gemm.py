@@ -35,9 +35,12 @@ def test_prune_drops_tiles_wider_than_the_output_but_keeps_the_narrowest():
     cs = [config(128, 128), config(64, 64), config(64, 32), config(128, 32)]
     assert gemm.prune(cs, {"C_out": 64}, width="C_out") == cs[1:]
     assert gemm.prune(cs, {"C_out": 20}, width="C_out") == cs[2:]
-    assert conv.prune(cs, {"C_out": 512, "C_in": 64}, FLAT=False) == cs
-    assert conv.prune(cs, {"C_out": 512, "C_in": 3}, FLAT=True) == cs[1:]  # a flattened K: at most 64x64
-    assert conv.prune(cs, {"C_out": 512, "C_in": 24}, FLAT=False) == cs[1:]  # unaligned rows: the same
+    assert gemm.prune(cs, {"C_out": 512}, width="C_out", PRECISION="ieee") == [cs[2]]  # fp32 FMA: small tiles
+    assert gemm.prune(cs[:1], {"C_out": 512}, width="C_out", PRECISION="ieee") == cs[:1]
+    assert conv.prune(cs, {"C_out": 512, "C_in": 64}, FLAT=False, PRECISION="tf32") == cs
+    # a flattened K, or unaligned rows (C_in not a multiple of 16): at most 64x64
+    assert conv.prune(cs, {"C_out": 512, "C_in": 3}, FLAT=True, PRECISION="tf32") == cs[1:]
+    assert conv.prune(cs, {"C_out": 512, "C_in": 24}, FLAT=False, PRECISION="tf32") == cs[1:]
 
 
 def test_the_autotune_key_buckets_m():  # no recompile either: test_kernels_compile.py
