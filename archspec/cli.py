@@ -17,7 +17,7 @@ import typer
 from pydantic import ValidationError
 
 from .choices import BACKEND_HELP, Backend, Precision
-from .errors import ArchspecError
+from .errors import ArchspecError, Interrupted
 from .formats import Format, console, show
 from .harness.config import OPTIONS, option_field, option_name
 
@@ -335,12 +335,8 @@ def main() -> None:
         where = ".".join(map(str, first["loc"]))
         err.print(f"archspec: error: {where}: {first['msg']}", markup=False, soft_wrap=True)
         sys.exit(2)
-    except KeyboardInterrupt as e:  # Ctrl-C or SIGTERM; a training run says where it saved and how to go on
-        err.print(
-            f"archspec: interrupted; {e.message}" if hasattr(e, "message") else "archspec: interrupted",
-            markup=False,
-            soft_wrap=True,
-        )
+    except Interrupted as e:  # Ctrl-C or SIGTERM stopped a training run: where it saved and how to go on
+        err.print(f"archspec: interrupted; {e}", markup=False, soft_wrap=True)
         sys.exit(130)
 
 

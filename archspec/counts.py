@@ -9,12 +9,14 @@ imports torch or allocates weights.
 from __future__ import annotations
 
 import csv
+import io
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
 from . import registry
 from .errors import ArchspecError
+from .files import read_text
 from .infer import NetworkStats, infer
 from .ir import dims_text
 from .source import network
@@ -76,21 +78,17 @@ def params(sources: list[str] | None = None, *, layers: bool = False, **override
     )
 
 
+GOLDEN_BYTES = 1 << 20  # a row per spec: thousands of specs fit
+
+
 def read_golden(path: str | Path) -> dict[str, dict[str, str]]:
+    """A golden CSV: a regular UTF-8 file of bounded size (a FIFO or /dev/zero is refused before it is read)."""
     p = Path(path)
-    try:
-        with p.open(newline="", encoding="utf-8") as f:
-            reader = csv.DictReader(f)
-            missing = [k for k in ("name", "params") if k not in (reader.fieldnames or [])]
-            if missing:
-                raise ArchspecError(
-                    f"{p}:1:1: found no column {missing[0]!r}; expected a header with {', '.join(GOLDEN_KEYS)}"
-                )
-            return {row["name"]: row for row in reader}
-    except (FileNotFoundError, IsADirectoryError):
-        raise ArchspecError(f"{p}: no such file; expected a golden CSV") from None
-    except UnicodeDecodeError:
-        raise ArchspecError(f"{p}: not UTF-8 text; expected a golden CSV") from None
+    reader = csv.DictReader(io.StringIO(read_text(p, "a golden CSV", GOLDEN_BYTES), newline=""))
+    missing = [k for k in ("name", "params") if k not in (reader.fieldnames or [])]
+    if missing:
+        raise ArchspecError(f"{p}:1:1: found no column {missing[0]!r}; expected a header with {', '.join(GOLDEN_KEYS)}")
+    return {row["name"]: row for row in reader}
 
 
 def check(rows: list[dict], golden: str | Path) -> list[str]:

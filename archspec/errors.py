@@ -12,6 +12,12 @@ class ArchspecError(Exception):
     """A user-facing error: `str(err)` is the single line the CLI prints."""
 
 
+class Interrupted(Exception):
+    """Ctrl-C or SIGTERM stopped a run after it saved where it was; `str(err)` says how to continue, and the CLI
+    exits with 130. Not a KeyboardInterrupt, which typer would turn into a bare exit before archspec could say
+    so, and not an `ArchspecError`, which a bench records as one failed entry before going on to the next."""
+
+
 class SpecError(ArchspecError):
     """A spec problem at a place in a file: `path:line:col: found X; expected Y (hint)`."""
 

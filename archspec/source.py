@@ -17,7 +17,7 @@ from .spec import load, parse
 
 def _is_file_path(text: str) -> bool:
     try:
-        return "\n" not in text and Path(text).exists()
+        return "\n" not in text and text.strip() != "" and Path(text).exists()
     except OSError:  # e.g. spec text longer than a file name may be
         return False
 
@@ -27,6 +27,8 @@ def resolve(source: str | Path | Network) -> Network:
     if isinstance(source, Network):
         return source
     text = str(source)
+    if not text.strip():
+        raise ArchspecError(f"{text!r}: an empty name; expected a spec file, a registered name or spec text")
     if isinstance(source, Path) or _is_file_path(text):
         if registry.lookup(text) is not None:
             warnings.warn(
@@ -50,6 +52,16 @@ def resolve(source: str | Path | Network) -> Network:
         f"{text}: no such file or registered spec; expected a spec file or one of "
         f"{', '.join(registry.names())} (or vgg11/13/16/19[_bn])"
     )
+
+
+def spec_file(source: str | Path | Network) -> Path | None:
+    """The file `source` is read from, as `resolve` finds it: a path, or a registered name's spec file."""
+    if isinstance(source, Network):
+        return None
+    if isinstance(source, Path) or _is_file_path(str(source)):
+        return Path(source)
+    found = registry.lookup(str(source))
+    return found[0] if found else None
 
 
 def network(

@@ -39,8 +39,8 @@ import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import ir
-from .errors import ArchspecError, SpecError
+from . import files, ir
+from .errors import SpecError
 from .ir import BatchNorm, Concat, Conv, Layer, Network, Residual, Shape, ShapeError, Src, Stage, channels
 
 MAX_SIDE = 16384
@@ -247,6 +247,7 @@ class _Parser:
 
     def __init__(self, t: _Text, lexemes) -> None:
         self.t, self.lx, self.i = t, lexemes, 0
+        self.inside: str | None = None  # the group being read: groups do not nest, so neither does recursion
 
     def error(self, offset: int, found: str, expected: str, hint: str | None = None) -> SpecError:
         return self.t.error(offset, found, expected, hint)
@@ -261,10 +262,16 @@ class _Parser:
             self.i += 1
             if typ == "item":
                 items.append(item)
+            elif typ in ("[", "{") and self.inside:
+                raise self.error(
+                    offset,
+                    f"{'a residual block' if typ == '[' else 'branches'} inside {self.inside}",
+                    "[ ] and { } groups at the top level (torchvision's layouts do not nest them)",
+                )
             elif typ == "[":
-                items.append(self.stage(offset))
+                items.append(self.group("a residual block", self.stage, offset))
             elif typ == "{":
-                items.append(self.branches(offset))
+                items.append(self.group("a branch", self.branches, offset))
             elif typ == "bar":
                 continue  # outside { }, '|' separates tokens as in a printed table
             elif typ == "rep":
@@ -282,6 +289,13 @@ class _Parser:
             else:  # a closer of an outer group that is not ours
                 raise self.error(offset, f"an unmatched {text!r}", f"{' or '.join(map(repr, closers)) or 'a layer'}")
         return items
+
+    def group(self, inside: str, read, offset: int) -> _Item:
+        self.inside = inside
+        try:
+            return read(offset)
+        finally:
+            self.inside = None
 
     def close(self, opener: str, offset: int, closer: str) -> tuple[str, int, str, None]:
         lx = self.peek()
@@ -340,17 +354,7 @@ def _where(item: _Item) -> tuple[int, int]:
 
 
 def _check_group(t: _Text, items: list[_Item], what: str) -> None:
-    for item in items:
-        if item.kind in ("stage", "branches"):
-            line, col = _where(item)
-            inner = "a residual block" if item.kind == "stage" else "branches"
-            raise SpecError(
-                f"{inner} inside {what}",
-                "[ ] and { } groups at the top level (torchvision's layouts do not nest them)",
-                path=t.path,
-                line=line,
-                col=col,
-            )
+    for item in items:  # a group inside a group is refused by the parser
         if item.node is None or not item.node.on_maps:  # an input line, an FC layer, ...
             line, col = _where(item)
             raise SpecError(
@@ -390,6 +394,12 @@ def _order(t: _Text, items: list[_Item]) -> tuple[Shape, list[_Item]]:
             raise SpecError(*err, path=t.path, line=line, col=col)
         if tok.kind == "stage":
             _check_group(t, tok.body + (tok.shortcut or []), "a residual block")
+            for part in filter(None, (tok.body, tok.shortcut)):
+                if not any(i.kind == "conv" for i in part):
+                    what = "a shortcut" if part is tok.shortcut else "a residual block"
+                    raise SpecError(
+                        f"{what} without a conv", "at least one conv<k>-<c> in it", path=t.path, line=line, col=col
+                    )
         elif tok.kind == "branches":
             _check_group(t, [i for b in tok.branches for i in b], "a branch")
         other = {"stage": "branches", "branches": "stage"}.get(tok.kind)
@@ -518,43 +528,9 @@ def parse(text: str, *, name: str = "spec", path: str | None = None) -> Network:
 
 
 def read_text(path: str | Path) -> str:
-    """Read a spec file as UTF-8, turning every file problem into one clear error. Only regular files of at
-    most 1 MiB are read: a device, a FIFO or a runaway file is refused before a byte is read."""
-    import os
-    import stat
-
-    p = Path(path)
-    try:
-        info = p.stat()
-    except FileNotFoundError:
-        problem = "a broken symlink" if p.is_symlink() else "no such file"
-        raise ArchspecError(f"{p}: {problem}; expected a spec file") from None
-    except OSError as e:
-        problem = "a symlink loop" if e.errno == 40 else e.strerror  # ELOOP
-        raise ArchspecError(f"{p}: cannot read ({problem}); expected a readable spec file") from None
-    if stat.S_ISDIR(info.st_mode):
-        raise ArchspecError(f"{p}: is a directory; expected a spec file")
-    if not stat.S_ISREG(info.st_mode):
-        raise ArchspecError(f"{p}: is not a regular file (a device, FIFO or socket); expected a spec file")
-    if info.st_size > MAX_SPEC_BYTES:
-        raise ArchspecError(f"{p}: {info.st_size:,} bytes; expected a spec file of at most {MAX_SPEC_BYTES:,} bytes")
-    try:
-        with open(p, "rb") as f:
-            data = f.read(MAX_SPEC_BYTES + 1)
-    except OSError as e:
-        raise ArchspecError(
-            f"{p}: cannot read ({e.strerror or os.strerror(e.errno)}); expected a readable spec file"
-        ) from None
-    if len(data) > MAX_SPEC_BYTES:
-        raise ArchspecError(f"{p}: more than {MAX_SPEC_BYTES:,} bytes; expected a spec file of at most that")
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as e:
-        good = data[: e.start].decode("utf-8")
-        line, col = _Text(good, None).pos(len(good))
-        raise SpecError(
-            f"byte 0x{data[e.start]:02x} that is not UTF-8", "UTF-8 text", path=str(p), line=line, col=col
-        ) from None
+    """A spec file as UTF-8 text: only a regular file of at most 1 MiB is read (a device, a FIFO or a runaway
+    file is refused before a byte is read)."""
+    return files.read_text(path, "a spec file", MAX_SPEC_BYTES)
 
 
 def load(path: str | Path) -> Network:

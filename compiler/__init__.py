@@ -18,10 +18,11 @@ from torch import nn
 
 from archspec.choices import Backend
 from archspec.errors import ArchspecError
+from archspec.files import check_output
 from archspec.infer import infer
 from archspec.ir import Network
 from archspec.memory import check as check_memory
-from archspec.source import network
+from archspec.source import network, spec_file
 
 from . import eager
 from .fusion import plan_rows
@@ -78,7 +79,7 @@ def compile_network(
     net: Network, *, backend: Backend | str = Backend.torch, output: str | Path | None = None
 ) -> Compiled:
     """What `archspec compile` does with a network: build the module, summarise it, optionally export it."""
-    from .export_pt2 import check_output, export
+    from .export_pt2 import export
 
     if output is not None:
         check_output(output)
@@ -111,8 +112,6 @@ def compile_spec(
 ) -> Compiled:
     """What `archspec compile` does: resolve the spec, build the module, summarise it, optionally export it
     (an output that is the input spec, a folder or a device is refused before any work)."""
-    from .export_pt2 import check_output
-
     if output is not None:
-        check_output(output, (source if isinstance(source, (str, Path)) else None,))
+        check_output(output, (spec_file(source),))
     return compile_network(network(source, **overrides), backend=backend, output=output)

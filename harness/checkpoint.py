@@ -19,6 +19,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import shlex
 import socket
 import time
 from collections.abc import Iterator
@@ -30,6 +31,7 @@ from safetensors.torch import save_file
 
 from archspec.atomic import atomic_path
 from archspec.errors import ArchspecError
+from archspec.files import make_folder, read_json, regular
 from archspec.ir import Network
 from archspec.provenance import code_version
 
@@ -41,9 +43,11 @@ from .config import TrainConfig
 def locked(folder: str | Path, what: str = "run") -> Iterator[None]:
     """Own `folder` while the block runs: a second archspec process on it gets one line naming the holder.
     The lock is the kernel's (flock on folder/.lock), so it is released even when the holder is killed."""
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    fd = os.open(folder / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+    folder = make_folder(folder, f"the {what}")
+    try:
+        fd = os.open(folder / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as e:
+        raise ArchspecError(f"{folder}: cannot write in it ({e.strerror}); expected a writable {what} folder") from None
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -101,14 +105,73 @@ def weights_of(path: str | Path, which: str = "final") -> Path:
     return p / "model.safetensors"
 
 
+CHECKPOINT_KEYS = ("model", "optimizer", "scheduler", "epoch", "step", "best", "rng")
+
+
 def load(run: Path) -> dict:
+    """checkpoint.pt, with every entry a resume needs (an older version or a hand edit may lack one)."""
     path = run / "checkpoint.pt"
-    if not path.is_file():
-        raise ArchspecError(f"{path}: no such file; expected a run folder written by archspec train")
+    regular(path, "a run folder written by archspec train")
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:
         raise ArchspecError(f"{path}: not a readable checkpoint ({type(e).__name__}); expected archspec's") from None
+    missing = [k for k in CHECKPOINT_KEYS if k not in state] if isinstance(state, dict) else ["model"]
+    if missing:
+        raise ArchspecError(
+            f"{path}: found no {missing[0]!r} entry; expected archspec's checkpoint ({', '.join(CHECKPOINT_KEYS)})"
+        )
+    return state
+
+
+def restore(path: Path, what: str, load_state, state) -> None:
+    """`load_state(state)` for a saved optimizer or scheduler; a state of another shape is one line."""
+    try:
+        load_state(state)
+    except (ValueError, KeyError, TypeError, IndexError, RuntimeError) as e:
+        raise ArchspecError(
+            f"{path}: its {what} state does not fit this run ({str(e)[:100]}); expected archspec's"
+        ) from None
+
+
+WRITTEN = {"run.json", "holdout.json", "checkpoint.pt", "model.safetensors", "best.safetensors", "metrics.csv"}
+WRITTEN |= {"metrics.png", ".lock", ".error", "eval"}
+
+
+def _ours(name: str) -> bool:
+    return name in WRITTEN or (name.startswith(".") and ".tmp" in name)  # atomic_path's temporary files
+
+
+def check_new(run: Path) -> None:
+    """A new run starts in an empty folder, or in one where an earlier start of this run stopped before its
+    first checkpoint (archspec's files only): `--out` never replaces a file archspec did not write."""
+    if (run / "checkpoint.pt").exists():
+        raise ArchspecError(f"{run}: already holds a checkpoint; expected --resume {run} or a new --out")
+    if not run.is_dir():
+        return
+    names = sorted(p.name for p in run.iterdir() if p.name not in (".lock", ".error"))
+    foreign = [n for n in names if not _ours(n)] if "run.json" in names else names  # archspec writes it first
+    if foreign:
+        more = f" (and {len(foreign) - 1} more)" if len(foreign) > 1 else ""
+        raise ArchspecError(
+            f"{run}: holds {foreign[0]}{more}, which archspec train did not write; expected a new or empty "
+            "folder for --out (nothing in it is replaced)"
+        )
+    if "run.json" in names:
+        read_run(run)  # archspec's own, or one line saying it is not
+
+
+def check_resumable(run: Path) -> None:
+    """`--resume` needs a checkpoint: a run stopped before its first one says so and how to start over."""
+    if (run / "checkpoint.pt").exists() or not (run / ".lock").is_file():
+        return  # a checkpoint, or no archspec folder at all (read_run says so)
+    spec = "SPEC"
+    if (run / "run.json").is_file():
+        spec = shlex.quote(read_run(run)[0].spec)
+    raise ArchspecError(
+        f"{run}: nothing to resume yet (the run stopped before its first checkpoint); expected a run with a "
+        f"checkpoint.pt: start over with archspec train {spec} --out {run} (and the options it was started with)"
+    )
 
 
 def machine() -> str:
@@ -144,10 +207,13 @@ def write_run(run: Path, cfg: TrainConfig, net: Network, classes: list[str], sta
         tmp.write_text(json.dumps(info, indent=2))
 
 
+RUN_JSON_BYTES = 64 << 20  # a network's IR and a config: far below this
+
+
 def rewrite_config(run: str | Path, cfg: TrainConfig) -> None:
     """Replace the config in run.json (a resume that extends the run), keeping everything else."""
     path = Path(run) / "run.json"
-    info = json.loads(path.read_text())
+    info = read_json(path, "a run folder written by archspec train", RUN_JSON_BYTES)
     info["config"] = cfg.model_dump()
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(info, indent=2))
@@ -155,15 +221,20 @@ def rewrite_config(run: str | Path, cfg: TrainConfig) -> None:
 
 def read_run(run: str | Path) -> tuple[TrainConfig, Network, list[str], Stats]:
     path = Path(run) / "run.json"
+    info = read_json(path, "a run folder written by archspec train", RUN_JSON_BYTES)
     try:
-        info = json.loads(path.read_text())
-        return (
-            TrainConfig.model_validate(info["config"]),
-            Network.model_validate(info["network"]),
-            info["classes"],
-            Stats.model_validate(info["stats"]),
-        )
-    except FileNotFoundError:
-        raise ArchspecError(f"{path}: no such file; expected a run folder written by archspec train") from None
-    except (ValueError, KeyError) as e:
+        cfg, net = TrainConfig.model_validate(info["config"]), Network.model_validate(info["network"])
+        classes, stats = [str(c) for c in info["classes"]], Stats.model_validate(info["stats"])
+    except (ValueError, KeyError, TypeError) as e:
         raise ArchspecError(f"{path}: not a valid run description ({str(e)[:100]})") from None
+    c = net.input.channels
+    if (
+        len(stats.mean) != c
+        or len(stats.eigval) != c
+        or any(len(row) != c for row in stats.eigvec)
+        or len(stats.eigvec) != c
+    ):
+        raise ArchspecError(
+            f"{path}: colour statistics of {len(stats.mean)} channels; expected {c}, the network's input channels"
+        )
+    return cfg, net, classes, stats

@@ -122,7 +122,7 @@ class Training(Node):
 
     epochs: int = Field(default=74, ge=1, description="Epochs (paper: 74).")
     batch: int = Field(default=256, ge=1, description="Global batch size (paper: 256).")
-    lr: float = Field(default=0.01, gt=0, description="Initial learning rate (paper: 0.01).")
+    lr: float = Field(default=0.01, gt=0, le=100, description="Initial learning rate (paper: 0.01).")
     dropout: float = Field(default=0.5, ge=0, lt=1, description="Dropout after the hidden FC layers (paper: 0.5).")
     patience: int = Field(default=2, ge=0, description="Epochs without improvement before lr /= 10.")
     schedule: Schedule = Field(
@@ -161,7 +161,7 @@ class Recipe(Training):
     """Section 3.1: SGD with momentum, weight decay, batch 256, lr 1e-2 divided by 10 on plateaus, at most 3 times."""
 
     momentum: float = Field(default=0.9, ge=0, lt=1, description="SGD momentum (paper: 0.9).")
-    weight_decay: float = Field(default=5e-4, ge=0, description="L2 multiplier (paper: 5e-4).")
+    weight_decay: float = Field(default=5e-4, ge=0, le=1, description="L2 multiplier (paper: 5e-4).")
     lr_decays: int = Field(default=3, ge=0, description="how many times lr may be divided by 10")
     # its first 4 convs and last 3 FCs
     pretrained_a: str | None = Field(default=None, description="Net-A run or weights.")

@@ -24,10 +24,12 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+import math
 import os
 import random
 import struct
 import warnings
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from importlib.resources import files
@@ -36,8 +38,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from archspec import memory
 from archspec.atomic import atomic_path
 from archspec.errors import ArchspecError
+from archspec.files import read_json, regular
 
 from .augment import Stats, centre, normalise, rescale_crop, sample_params
 from .config import DataConfig
@@ -86,15 +90,22 @@ def holdout_split(labels: torch.Tensor, fraction: float) -> tuple[torch.Tensor, 
 
 
 def read_idx(path: Path) -> np.ndarray:
-    """An idx file (MNIST's format), gzipped or not."""
+    """An idx file (MNIST's format), gzipped or not. The header's dimensions size the data, which is checked
+    against the memory available before it is read (a small .gz file may expand to gigabytes)."""
+    regular(path, "an idx file")
     try:
-        raw = gzip.open(path).read() if path.suffix == ".gz" else path.read_bytes()
-        zero, dtype, ndim = struct.unpack(">HBB", raw[:4])
-        if zero != 0 or dtype != 0x08 or not 1 <= ndim <= 4:
-            raise ValueError("bad magic number")
-        dims = struct.unpack(f">{ndim}I", raw[4 : 4 + 4 * ndim])
-        return np.frombuffer(raw, np.uint8, offset=4 + 4 * ndim).reshape(dims)
-    except (OSError, EOFError, ValueError, struct.error) as e:
+        with (gzip.open if path.suffix == ".gz" else open)(path, "rb") as f:
+            zero, dtype, ndim = struct.unpack(">HBB", f.read(4))
+            if zero != 0 or dtype != 0x08 or not 1 <= ndim <= 4:
+                raise ValueError("bad magic number")
+            dims = struct.unpack(f">{ndim}I", f.read(4 * ndim))
+            size = math.prod(dims)
+            memory.require(size, f"{path}", "the header's dimensions decide it", f"{dims} uint8 values")
+            raw = f.read(size + 1)
+        if len(raw) != size:
+            raise ValueError(f"{len(raw):,} bytes of data for dimensions {dims}; expected {size:,}")
+        return np.frombuffer(raw, np.uint8).reshape(dims)
+    except (OSError, EOFError, ValueError, struct.error, zlib.error) as e:
         raise ArchspecError(f"{path}: not a readable idx file ({e}); expected MNIST's idx format") from None
 
 
@@ -105,11 +116,15 @@ def _idx_file(root: Path, stem: str) -> Path:
     raise ArchspecError(f"{root}: no {stem}[.gz]; expected MNIST-style idx files (train-*, t10k-* or val-*)")
 
 
-def load_idx_split(root: Path, split: str) -> tuple[torch.Tensor, torch.Tensor]:
-    images = read_idx(_idx_file(root, f"{split}-images-idx3-ubyte"))
-    labels = read_idx(_idx_file(root, f"{split}-labels-idx1-ubyte"))
+def load_idx_split(root: Path, split: str, classes: int) -> tuple[torch.Tensor, torch.Tensor]:
+    images = read_idx(path := _idx_file(root, f"{split}-images-idx3-ubyte"))
+    labels = read_idx(label_path := _idx_file(root, f"{split}-labels-idx1-ubyte"))
     if images.ndim != 3 or len(images) != len(labels) or len(images) == 0:
         raise ArchspecError(f"{root}: {split} images {images.shape} and labels {labels.shape} do not pair up")
+    if 0 in images.shape[1:]:
+        raise ArchspecError(f"{path}: images of {images.shape[1]}x{images.shape[2]} pixels; expected at least 1x1")
+    if labels.max() >= classes:
+        raise ArchspecError(f"{label_path}: found label {labels.max()}; expected labels 0 to {classes - 1}")
     return torch.from_numpy(images.copy()).unsqueeze(1), torch.from_numpy(labels.astype(np.int64))
 
 
@@ -194,7 +209,11 @@ def embedded_root() -> Path:
 
 def _padded(x: torch.Tensor, pad: int) -> torch.Tensor:
     """(N, C, H, W) uint8 -> (N, C, H + 2 pad, W + 2 pad), the border background (0, as in (Fashion-)MNIST)."""
-    return torch.nn.functional.pad(x, (pad,) * 4) if pad else x
+    if not pad:
+        return x
+    n, c, h, w = x.shape
+    memory.require(n * c * (h + 2 * pad) * (w + 2 * pad), f"--pad {pad}", "use a smaller --pad", f"{n:,} images")
+    return torch.nn.functional.pad(x, (pad,) * 4)
 
 
 def load_small(cfg: DataConfig) -> TensorData:
@@ -212,10 +231,10 @@ def load_small(cfg: DataConfig) -> TensorData:
         if not root.is_dir():
             hint = " (apt-get install dataset-fashion-mnist)" if cfg.source == "fashion-mnist" else ""
             raise ArchspecError(f"{root}: no such folder; expected {cfg.source} idx files{hint}, or pass --data-root")
-    tx, ty = load_idx_split(root, "train")
-    vx, vy = load_idx_split(root, val_split)
-    tx, vx = _padded(tx, cfg.pad), _padded(vx, cfg.pad)
     names = FASHION_CLASSES if cfg.source in ("embedded", "fashion-mnist") else [str(i) for i in range(10)]
+    tx, ty = load_idx_split(root, "train", len(names))
+    vx, vy = load_idx_split(root, val_split, len(names))
+    tx, vx = _padded(tx, cfg.pad), _padded(vx, cfg.pad)
     return TensorData(cfg, names, tx, ty, vx, vy)
 
 
@@ -240,6 +259,25 @@ def _scan(split_dir: Path, classes: list[str] | None = None) -> tuple[list[str],
             raise ArchspecError(f"{split_dir / name}: no images; expected .jpg, .jpeg, .png (or similar) files")
         items += [(str(p), classes.index(name)) for p in images]
     return classes, items
+
+
+MAX_PIXELS = 1 << 25  # 33.5 megapixels (ImageNet's largest images are about a third of this)
+
+
+def open_rgb8(path: str, draft: int | None = None):
+    """An image file decoded as 8-bit RGB (JPEG: at about `draft` pixels a side where given), or None where it
+    cannot be read or has more than MAX_PIXELS pixels (its header says so before any pixel is decoded)."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            if im.width * im.height > MAX_PIXELS:
+                return None
+            if draft:
+                im.draft("RGB", (draft, draft))
+            return to_rgb8(im)
+    except Exception:  # truncated, corrupt or unsupported files (and decompression bombs) are skipped, not fatal
+        return None
 
 
 def to_rgb8(im):
@@ -268,12 +306,8 @@ class FolderImages(torch.utils.data.Dataset):
 
         index, seed, mode = key
         path, label = self.items[index]
-        try:
-            with Image.open(path) as im:
-                if mode == "stats":
-                    im.draft("RGB", (64, 64))
-                img = to_rgb8(im)
-        except Exception:  # truncated, corrupt or unsupported files are skipped, not fatal
+        img = open_rgb8(path, 64 if mode == "stats" else None)
+        if img is None:
             return None
         crop = self.cfg.crop_size
         rnd = random.Random(seed)
@@ -353,7 +387,15 @@ class FolderData:
         """Mean RGB and PCA over the training set (at 64 px), computed once and cached."""
         cache = _stats_cache(self.root, self.train_items)
         if cache.is_file():
-            return Stats.model_validate_json(cache.read_text())
+            try:
+                stats = Stats.model_validate(read_json(cache, "a colour-statistics cache", 1 << 20))
+                if len(stats.mean) == self.channels:
+                    return stats
+                warnings.warn(f"{cache}: statistics of {len(stats.mean)} channels; recomputing them", stacklevel=2)
+            except ArchspecError as e:  # never trust a cache that does not parse: rebuild it
+                warnings.warn(f"{e}; recomputing the colour statistics", stacklevel=2)
+            except ValueError as e:
+                warnings.warn(f"{cache}: not a colour-statistics cache ({str(e)[:80]}); recomputing it", stacklevel=2)
         total, outer, count = torch.zeros(3, dtype=torch.float64), torch.zeros(3, 3, dtype=torch.float64), 0
         keys = [(i, 0, "stats") for i in range(len(self.train_items))]
         task = progress.add_task("mean RGB and PCA", total=len(keys), ips=0.0, loss=float("nan")) if progress else None
@@ -367,8 +409,11 @@ class FolderData:
         if count == 0:
             raise ArchspecError(f"{self.root / 'train'}: no readable images; expected decodable image files")
         stats = Stats.from_moments(total, outer, count)
-        with atomic_path(cache) as tmp:
-            tmp.write_text(json.dumps(stats.model_dump()))
+        try:
+            with atomic_path(cache) as tmp:
+                tmp.write_text(json.dumps(stats.model_dump()))
+        except ArchspecError as e:  # a read-only cache folder costs the next run a recomputation, nothing more
+            warnings.warn(f"colour statistics not cached: {e}", stacklevel=2)
         return stats
 
     def steps(self, batch: int) -> int:

@@ -32,7 +32,7 @@ from archspec.infer import infer
 
 from . import checkpoint
 from .config import DataConfig, Launch
-from .data import FolderData, TensorData, load_small, to_rgb8
+from .data import FolderData, TensorData, load_small, open_rgb8
 from .distributed import Context, autocast_dtype, launch
 from .protocol import DENSE_FIT, METHODS, centre_posterior, combine, scale_posteriors, wrong
 from .stats import wilson
@@ -51,6 +51,7 @@ class Source:
     crop: int
     train_scales: tuple[int, int]
     data: DataConfig
+    named: bool = True  # classes are the names trained on (a weights file's are only numbered)
 
     def normalise(self, x: torch.Tensor) -> torch.Tensor:
         mean = torch.tensor(self.mean, device=x.device).view(1, -1, 1, 1)
@@ -99,7 +100,9 @@ def load_source(
     classes = [str(i) for i in range(last.out_features)]
     data = DataConfig(source="imagenet", crop=224, scale=(256, 256))
     model = fold_batchnorm(model.to(device, memory_format=torch.channels_last).eval())
-    return Source(f"{model.net.name}/256", model, classes, IMAGENET_MEAN, IMAGENET_STD, 224, (256, 256), data)
+    return Source(
+        f"{model.net.name}/256", model, classes, IMAGENET_MEAN, IMAGENET_STD, 224, (256, 256), data, named=False
+    )
 
 
 def val_images(
@@ -121,21 +124,19 @@ def val_images(
 
 
 def _folder_images(items: list, rank: int, world: int, n: int):
-    from PIL import Image
-
     for i in range(rank, n, world):
         path, label = items[i]
-        try:
-            with Image.open(path) as im:
-                x = torch.from_numpy(np.asarray(to_rgb8(im)).copy()).permute(2, 0, 1)
-        except Exception:
-            continue  # unreadable: left out of the evaluation (counted by the caller)
+        img = open_rgb8(path)
+        if img is None:
+            continue  # unreadable: left out of the evaluation
+        x = torch.from_numpy(np.asarray(img).copy()).permute(2, 0, 1)
         yield torch.tensor([i]), x[None], torch.tensor([label])
 
 
 def _check_data(source: Source, data: DataConfig, given: str | None, loaded: TensorData | None) -> None:
-    """The scored data (`loaded`, for a small set) must have the run's classes and channels: anything else is
-    one line, not a traceback or a meaningless 95% error."""
+    """The scored data (`loaded`, for a small set) must have the run's classes, by name for every source
+    that knows them, and its channels: anything else is one line, not a traceback or a table of errors
+    scored against other classes."""
     if loaded is not None:
         classes, channels = loaded.classes, loaded.channels
     elif data.source == "imagenet" or not Path(data.source).is_dir():
@@ -147,7 +148,7 @@ def _check_data(source: Source, data: DataConfig, given: str | None, loaded: Ten
         classes = sorted(d.name for d in (Path(data.source) / "train").iterdir() if d.is_dir())
         channels = 3
     where = f"--data {given}" if given else data.source
-    if len(classes) != len(source.classes) or (data.small and classes != source.classes):
+    if len(classes) != len(source.classes) or (source.named and classes != source.classes):
 
         def names(c):
             return ", ".join(c[:3]) + (", ..." if len(c) > 3 else "")
@@ -357,6 +358,8 @@ def _run(job: EvalJob, ctx: Context) -> Evaluation:
             else f"evaluated {', '.join(s.label for s in sources)} on {count:,} images",
             markup=False,
         )
+    if not index:
+        raise ArchspecError(f"{data.source}: no readable image in the scored split; expected decodable image files")
     index, labels = torch.cat(index), torch.cat(labels)
     stacked = {key: torch.cat(v) for key, v in probs.items()}
     if ctx.world > 1:  # gather every rank's share on rank 0, in image order

@@ -16,7 +16,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from archspec.compiler.export_pt2 import check_output, export
+from archspec.compiler.export_pt2 import export
+from archspec.files import check_output
 
 from . import checkpoint
 from .evaluation import load_source
@@ -36,7 +37,8 @@ class Preprocessed(nn.Module):
 
 
 def export_run(run: str | Path, output: str | Path, weights: str = "final") -> Path:
-    check_output(output)
+    folder = Path(run)
+    check_output(output, list(folder.iterdir()) if folder.is_dir() else [folder], role=f"a file of the run {run}")
     source = load_source(str(run), weights=weights)  # the model and normalisation `archspec eval` uses
     path = checkpoint.weights_of(run, weights)
     info = {

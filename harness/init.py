@@ -33,7 +33,8 @@ def initialise(model: nn.Module, scheme: str, std: float = 0.01) -> None:
                 nn.init.xavier_uniform_(m.weight)
             else:
                 nn.init.normal_(m.weight, 0.0, std)
-            nn.init.zeros_(m.bias)
+            if m.bias is not None:  # convs before batch norm have none
+                nn.init.zeros_(m.bias)
         elif isinstance(m, nn.BatchNorm2d):
             nn.init.ones_(m.weight)
             nn.init.zeros_(m.bias)
@@ -55,15 +56,20 @@ def fc_names(net: Network) -> list[str]:
     return [path for layer, path in zip(net.layers, module_paths(net), strict=True) if isinstance(layer, FC)]
 
 
+def check_plain(net: Network) -> None:
+    """Pre-initialisation from net A is for the plain nets of Table 1."""
+    if not net.flat:
+        raise ArchspecError(
+            f"{net.name}: has residual blocks or branches; expected plain nets for pre-initialisation from "
+            "net A (Sec. 3.1): train it from random initialisation (torchvision init) instead"
+        )
+
+
 def preinit_from_a(model: nn.Module, state_a: dict, net_a: Network) -> list[tuple[str, str]]:
     """Copy net A's first 4 convs and last 3 FCs onto `model` where shapes match; returns (from, to) pairs.
     Both nets are flat (Sec. 3.1 is about the plain nets of Table 1)."""
-    for net in (model.net, net_a):
-        if not net.flat:
-            raise ArchspecError(
-                f"{net.name}: has residual blocks or branches; expected plain nets for pre-initialisation from "
-                "net A (Sec. 3.1): train it from random initialisation (torchvision init) instead"
-            )
+    check_plain(model.net)
+    check_plain(net_a)
     target = conv_slots(model.net)
     pairs = [(name, target[slot]) for slot, name in list(conv_slots(net_a).items())[:4] if slot in target]
     pairs += list(zip(fc_names(net_a)[-3:], fc_names(model.net)[-3:], strict=False))

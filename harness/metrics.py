@@ -7,9 +7,12 @@ a minute and always at the end of training, so short epochs are not slowed down.
 from __future__ import annotations
 
 import csv
+import io
 from pathlib import Path
 
 from archspec.atomic import atomic_path
+from archspec.errors import ArchspecError
+from archspec.files import read_text
 
 PLOT_EVERY_S = 60.0
 
@@ -28,12 +31,19 @@ FIELDS = [
 
 
 def read(path: Path) -> list[dict]:
-    if not path.is_file():
+    """The rows of a metrics.csv (none where there is no file); an unreadable one is one line naming the row."""
+    if not path.exists():
         return []
-    with path.open(newline="") as f:
-        return [
-            {k: int(v) if k == "epoch" else float(v) for k, v in row.items() if v != ""} for row in csv.DictReader(f)
-        ]
+    rows = csv.DictReader(io.StringIO(read_text(path, "a metrics.csv written by archspec train", 64 << 20)))
+    out = []
+    for row in rows:
+        try:
+            out.append({k: int(v) if k == "epoch" else float(v) for k, v in row.items() if v not in ("", None)})
+        except (TypeError, ValueError) as e:
+            raise ArchspecError(
+                f"{path}:{rows.line_num}:1: found {str(e)[:80]}; expected the numbers archspec train writes"
+            ) from None
+    return out
 
 
 def write(path: Path, rows: list[dict]) -> None:

@@ -21,9 +21,11 @@ import tomllib
 from pydantic import ConfigDict, Field, ValidationError, model_validator
 
 from archspec.choices import Init, Precision, Schedule
-from archspec.errors import ArchspecError
+from archspec.errors import ArchspecError, SpecError
+from archspec.files import read_bytes, read_text
 from archspec.ir import Node
 from archspec.passes import Overrides
+from archspec.source import resolve
 
 from .config import SMALL_SOURCES, DataConfig, Recipe, TrainConfig, Training, parse_scale
 
@@ -61,7 +63,7 @@ class Entry(Strict):
     pretrained_a: str | None = Field(default=None, description="id of a trained net A in this suite")
     finetune: str | None = Field(default=None, description="id of a trained net of the same spec in this suite")
     epochs: int | None = Field(default=None, ge=1)
-    lr: float | None = Field(default=None, gt=0)
+    lr: float | None = Field(default=None, gt=0, le=100)
     init: Init | None = None
     init_std: float | None = Field(default=None, gt=0)
     lr_steps: tuple[int, ...] | None = Field(default=None, description="default: the suite's, inside these epochs")
@@ -159,43 +161,69 @@ def suites_dir() -> Path:
     return Path(__file__).resolve().parent.parent / "suites"
 
 
+SUITE = "a TOML suite file, or a name such as quick, small, paper"
+MAX_SUITE_BYTES = 1 << 20
+
+
 def suite_path(path: str | Path) -> Path:
+    """A suite file, or the name of a shipped suite. A name is a bare word (`../pyproject` is a path, never the
+    name of pyproject.toml); anything that exists is a path, and reading it says what is wrong with it."""
     p = Path(path)
-    if p.is_file():
+    if p.exists() or p.is_symlink() or not re.fullmatch(r"[A-Za-z0-9_-]+", str(path)):
         return p
     builtin = suites_dir() / f"{path}.toml"
     if not builtin.is_file():
-        raise ArchspecError(f"{path}: no such suite file; expected a TOML suite or a name such as quick, small, paper")
+        raise ArchspecError(f"{path}: no such suite file; expected {SUITE}")
     return builtin
 
 
 def suite_hash(path: str | Path) -> str:
     """sha256 of what the suite says, not how it is written: its parsed content, so a comment or layout fix does
     not orphan the reports and runs made from it. A file that does not parse hashes by its bytes."""
-    data = suite_path(path).read_bytes()
+    data = read_bytes(suite_path(path), SUITE, MAX_SUITE_BYTES)
     try:
         data = json.dumps(tomllib.loads(data.decode("utf-8-sig")), sort_keys=True).encode()
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError):
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError, RecursionError):
         pass
     return hashlib.sha256(data).hexdigest()[:12]
 
 
+def _invalid(p: Path, e: ValidationError) -> ArchspecError:
+    """The first validation error as one line: where in the suite, what was found, what was expected."""
+    err = e.errors()[0]
+    where = ".".join(map(str, err["loc"]))
+    where = f"{p}: {where}: " if where else f"{p}: "
+    if err["type"] == "extra_forbidden":
+        return ArchspecError(f"{where}unknown key; expected the keys documented in suites/README.md")
+    if err["type"] == "missing":
+        return ArchspecError(f"{where}missing; expected this key (see suites/README.md)")
+    if err["type"] == "value_error":  # the suite's own checks say what they expected
+        return ArchspecError(where + err["msg"].removeprefix("Value error, "))
+    found = repr(err["input"])[:60]
+    return ArchspecError(f"{where}found {found}; expected {err['msg'].removeprefix('Input should be ')}")
+
+
 def load_suite(path: str | Path) -> Suite:
+    """Read and check a suite, every entry included (its scale, its spec), before anything trains."""
     p = suite_path(path)
+    text = read_text(p, SUITE, MAX_SUITE_BYTES)
     try:
-        suite = Suite.model_validate(tomllib.loads(p.read_text(encoding="utf-8")))
+        suite = Suite.model_validate(tomllib.loads(text.removeprefix("\ufeff")))
     except tomllib.TOMLDecodeError as e:
-        raise ArchspecError(f"{p}: {e}; expected a TOML suite") from None
+        m = re.search(r"^(.*) \(at line (\d+), column (\d+)\)$", str(e))
+        found, line, col = (m[1], int(m[2]), int(m[3])) if m else (str(e), None, None)
+        raise SpecError(found[:1].lower() + found[1:], "a TOML suite", path=str(p), line=line, col=col) from None
+    except RecursionError:
+        raise SpecError("TOML nested too deeply", "a TOML suite", path=str(p)) from None
     except ValidationError as e:
-        err = e.errors()[0]
-        where = ".".join(map(str, err["loc"]))
-        what = "unknown key" if err["type"] == "extra_forbidden" else err["msg"].removeprefix("Value error, ")
-        raise ArchspecError(
-            f"{p}: {where + ': ' if where else ''}{what}; expected the keys documented in suites/README.md"
-        ) from None
+        raise _invalid(p, e) from None
     scales = ScaleMap(suite.suite.crop or PAPER_CROP)
     for entry in suite.train:
-        scales.train(entry.scale)  # a bad or too small scale fails here, before any training
+        try:
+            scales.train(entry.scale)  # a bad or too small scale fails here, before any training
+            resolve(entry.spec)  # so does a missing spec of a later entry
+        except ArchspecError as e:
+            raise ArchspecError(f"{p}: train {entry.id!r}: {e}") from None
     return suite
 
 

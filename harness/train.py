@@ -29,7 +29,8 @@ from archspec import memory
 from archspec.choices import Schedule
 from archspec.compiler import build
 from archspec.compiler.weights import load_weights, read_state_dict
-from archspec.errors import ArchspecError
+from archspec.errors import ArchspecError, Interrupted
+from archspec.files import make_folder
 from archspec.infer import infer
 from archspec.ir import Network
 from archspec.source import network, resolve
@@ -38,7 +39,7 @@ from . import checkpoint, metrics
 from .config import TrainConfig, from_options, parse_every
 from .data import load as load_data
 from .distributed import Context, all_reduce_sum, autocast_dtype, launch, slow_bf16
-from .init import initialise, preinit_from_a
+from .init import check_plain, initialise, preinit_from_a
 
 
 @dataclass
@@ -158,6 +159,8 @@ def _model(cfg: TrainConfig, net, ctx: Context) -> tuple[nn.Module, list]:
         if isinstance(m, nn.Dropout):
             m.p = cfg.recipe.dropout
     copied = []
+    if cfg.resume:  # the checkpoint's weights replace any starting point
+        return model.to(ctx.device, memory_format=torch.channels_last), copied
     if cfg.recipe.pretrained_a:
         copied = preinit_from_a(
             model, read_state_dict(checkpoint.weights_of(cfg.recipe.pretrained_a)), _net_a(cfg, net)
@@ -171,10 +174,10 @@ def _model(cfg: TrainConfig, net, ctx: Context) -> tuple[nn.Module, list]:
 
 def prepare(cfg: TrainConfig) -> None:
     """Fail early, in the launching process, on what would fail every worker."""
-    resolve(cfg.spec)
-    run = Path(cfg.out)
-    if not cfg.resume and (run / "checkpoint.pt").exists():
-        raise ArchspecError(f"{run}: already holds a checkpoint; expected --resume {run} or a new --out")
+    if not cfg.resume:  # a resume takes the network from run.json: its spec file may be gone
+        net = resolve(cfg.spec)
+        if cfg.recipe.pretrained_a:
+            check_plain(net)
     if not cfg.data.small and not Path(cfg.data.source).is_dir():
         raise ArchspecError(
             f"{cfg.data.source}: no such folder; expected an ImageNet-layout folder or one of "
@@ -187,6 +190,8 @@ def train(cfg: TrainConfig) -> Result:
     if os.environ.get("RANK", "0") != "0":  # under torchrun: rank 0 holds the lock for all
         prepare(cfg)
         return launch(run, cfg.launch, cfg)
+    if not cfg.resume:  # before the lock file is made in a folder that is not archspec's
+        checkpoint.check_new(Path(cfg.out))
     with checkpoint.locked(cfg.out):
         prepare(cfg)
         return launch(run, cfg.launch, cfg)
@@ -254,25 +259,17 @@ def setup(cfg: TrainConfig, ctx: Context, data) -> tuple[Network, State, list]:
         model = plain = nn.parallel.DistributedDataParallel(model)
     st = State(model, plain, *_optimizer(model, cfg, data.steps(cfg.recipe.batch)))
     if cfg.resume:
-        saved = checkpoint.load(out)
-        load_weights(getattr(model, "module", model), saved["model"], str(out / "checkpoint.pt"))
-        st.optimizer.load_state_dict(saved["optimizer"])
-        st.scheduler.load_state_dict(saved["scheduler"])
+        saved, path = checkpoint.load(out), out / "checkpoint.pt"
+        load_weights(getattr(model, "module", model), saved["model"], str(path))
+        checkpoint.restore(path, "optimizer", st.optimizer.load_state_dict, saved["optimizer"])
+        checkpoint.restore(path, "scheduler", st.scheduler.load_state_dict, saved["scheduler"])
+        checkpoint.restore(path, "random number generator", torch.set_rng_state, saved["rng"])
         st.epoch, st.step, st.best = saved["epoch"], saved["step"], saved["best"]
-        torch.set_rng_state(saved["rng"])
         st.rows = [row for row in metrics.read(out / "metrics.csv") if row["epoch"] <= st.epoch]
     elif ctx.main:
         checkpoint.write_run(out, cfg, net, data.classes, data.stats, data.holdout_record())
     st.done = st.epoch * data.steps(cfg.recipe.batch) + st.step
     return net, st, copied
-
-
-class Interrupted(KeyboardInterrupt):
-    """Ctrl-C or SIGTERM: the run saved a checkpoint; `message` says how to continue."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
 
 
 def _due(cfg: TrainConfig, steps: int, since: float) -> bool:
@@ -422,8 +419,7 @@ def _sigterm_as_interrupt():
 
 def run(cfg: TrainConfig, ctx: Context) -> Result:
     """One process's share of `train`: setup, then per epoch train_epoch and end_epoch."""
-    r, out = cfg.recipe, Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
+    r, out = cfg.recipe, make_folder(cfg.out, "the run")
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     amp = autocast_dtype(r.precision, ctx.device)
@@ -461,8 +457,9 @@ RESUME_OPTIONS = {"resume", "epochs", "gpus", "nproc", "workers", "checkpoint_ev
 def resumed(run: str, given: dict, devices: int) -> TrainConfig:
     """The config to continue `run` with: `epochs` may extend it; an option that would change the recipe
     mid-run (given: the options the user wrote, with their values) is refused, naming it."""
-    from .checkpoint import read_run, rewrite_config
+    from .checkpoint import check_resumable, read_run, rewrite_config
 
+    check_resumable(Path(run))
     cfg = read_run(run)[0]
     changed = sorted(k for k in given if k not in RESUME_OPTIONS)
     if changed:

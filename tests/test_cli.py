@@ -103,7 +103,17 @@ def test_compile_prints_summary_and_total(monkeypatch, capsys, tmp_path):
         (["train", "{bad}"], "bad.txt:2:1: found 'conv3_64'"),
         (["eval", "{tmp}/nothing"], "nothing: no such run folder or weights file"),
         (["eval", "{tmp}", "--scales", "a,b"], "expected test scales such as 256,384,512"),
-        (["bench", "--suite", "{tmp}/none.toml"], "none.toml: no such suite file"),
+        (["bench", "--suite", "{tmp}/none.toml"], "none.toml: no such file; expected a TOML suite file"),
+        (["bench", "--suite", "{tmp}"], "is a directory; expected a TOML suite file"),
+        (["bench", "--suite", "../pyproject"], "../pyproject: no such file; expected a TOML suite file"),
+        (["bench", "--out", "{bad}"], "bad.txt: is a file, or under one; expected a folder for the bench"),
+        (["params", ""], "'': an empty name; expected a spec file"),
+        (["params", "A", "--check", "/dev/zero"], "/dev/zero: is not a regular file (a device, FIFO or socket)"),
+        (["train", "A", "--lr", "1e308"], "lr: Input should be less than or equal to 100"),
+        (["train", "resnet18", "--pretrained-a", "{tmp}", "--out", "{tmp}/r"], "resnet18: has residual blocks"),
+        (["train", "A", "--out", "{bad}"], "bad.txt: is a file, or under one; expected a folder for the run"),
+        (["train", "A", "--out", "{tmp}"], "holds bad.txt, which archspec train did not write"),
+        (["train", "--resume", "{bad}"], "run.json: cannot read (Not a directory); expected a run folder"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(monkeypatch, capsys, tmp_path, args, message):
@@ -229,3 +239,29 @@ def test_eval_prints_every_protocol_as_json(monkeypatch, capsys, tmp_path):
     assert code == 2 and "--scales 8: smaller than tiny/18's crop 16; expected test scales of at least 16" in err
     code, _, err = run(monkeypatch, capsys, "eval", tmp_path / "run", "--scales", "99999")
     assert code == 2 and "--scales 99999: evaluating tiny/18 at that scale needs about" in err
+
+
+def test_an_interrupted_run_says_how_to_continue_and_resumes_without_its_spec_file(monkeypatch, capsys, tmp_path):
+    """SIGTERM or Ctrl-C: exit 130 with the line that says where it saved; resume needs only run.json."""
+    import importlib
+
+    train_module = importlib.import_module("archspec.harness.train")
+    spec = tmp_path / "tiny.txt"
+    spec.write_text("input 16x16x3 conv3-4 maxpool FC-8 FC-4 soft-max")
+    real, calls = train_module.train_step, {"n": 0}
+
+    def interrupted(*args):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt
+        return real(*args)
+
+    monkeypatch.setattr(train_module, "train_step", interrupted)
+    args = ["--data", "synthetic", "--crop", "16", "--scale", "18", "--epochs", "1", "--batch", "32"]
+    code, _, err = run(monkeypatch, capsys, "train", spec, *args, "--out", tmp_path / "run", "--backend", "torch")
+    assert (
+        code == 130 and "archspec: interrupted; saved" in err and "at epoch 1, step 1; continue with: archspec" in err
+    )
+    spec.unlink()
+    code, out, _ = run(monkeypatch, capsys, "train", "--resume", tmp_path / "run")
+    assert code == 0 and "last epochs" in out

@@ -244,6 +244,10 @@ def test_branches_are_concatenated_and_every_conv_gets_its_relu():
         ("set bn-eps 2 conv3-8", "1:12", "bn-eps 2", None),
         ("set momentum 1 conv3-8", "1:1", "'set momentum 1 conv3-8'", None),
         ("conv3-8 {conv1-2 | [conv3-2]}", "1:20", "a residual block inside a branch", None),
+        ("conv3-8 " + "[" * 1500, "1:10", "a residual block inside a residual block", None),  # no recursion
+        ("conv3-8 {conv1-2 | " + "{" * 1500, "1:20", "branches inside a branch", None),
+        ("conv3-8 [maxpool]", "1:9", "a residual block without a conv", None),
+        ("conv3-8 [conv3-8 + maxpool]", "1:9", "a shortcut without a conv", None),
         ("conv3-8 [conv3-8] {conv1-2 | conv3-2}", "1:19", "branches in a net with residual blocks", None),
     ],
 )

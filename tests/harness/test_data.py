@@ -2,6 +2,7 @@
 
 import gzip
 import struct
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -9,8 +10,9 @@ import torch
 from PIL import Image
 
 from archspec.errors import ArchspecError
+from archspec.harness.augment import Stats
 from archspec.harness.config import DataConfig
-from archspec.harness.data import FolderData, holdout_split, load_small, read_idx
+from archspec.harness.data import FolderData, holdout_split, load_idx_split, load_small, read_idx
 
 from .conftest import synthetic
 
@@ -175,3 +177,62 @@ def test_padding_adds_a_background_border_around_every_image():
 def test_only_small_sets_are_padded(tmp_path):
     with pytest.raises(ArchspecError, match="only the small sets are padded"):
         DataConfig(source=str(tmp_path), pad=2)
+
+
+def test_idx_sizes_are_checked_before_anything_is_allocated(tmp_path):
+    bomb = tmp_path / "train-images-idx3-ubyte.gz"
+    with gzip.open(bomb, "wb") as f:  # a few bytes whose header claims 2**32 x 2**16 pixels
+        f.write(struct.pack(">HBB3I", 0, 8, 3, 2**32 - 1, 2**16, 1))
+    with pytest.raises(ArchspecError, match=r"train-images-idx3-ubyte.gz: needs about .* GiB for \(4294967295, 65536"):
+        read_idx(bomb)
+    short = tmp_path / "short-idx1-ubyte"
+    short.write_bytes(struct.pack(">HBBI", 0, 8, 1, 10) + bytes(4))
+    with pytest.raises(ArchspecError, match=r"4 bytes of data for dimensions \(10,\); expected 10"):
+        read_idx(short)
+    with pytest.raises(ArchspecError, match=r"/dev/zero: is not a regular file"):
+        read_idx(Path("/dev/zero"))
+
+
+@pytest.mark.parametrize(
+    "images, labels, message",
+    [
+        (np.zeros((4, 0, 0)), np.arange(4), r"train-images-idx3-ubyte.gz: images of 0x0 pixels; expected at least 1x1"),
+        (
+            np.zeros((4, 2, 2)),
+            np.array([0, 1, 2, 10]),
+            r"train-labels-idx1-ubyte.gz: found label 10; expected .* 0 to 9",
+        ),
+    ],
+)
+def test_idx_contents_the_classes_cannot_hold_are_one_line(tmp_path, images, labels, message):
+    write_idx(tmp_path / "train-images-idx3-ubyte.gz", images)
+    write_idx(tmp_path / "train-labels-idx1-ubyte.gz", labels)
+    with pytest.raises(ArchspecError, match=message):
+        load_idx_split(tmp_path, "train", 10)
+
+
+def test_padding_is_checked_against_the_memory_available():
+    with pytest.raises(ArchspecError, match=r"--pad 100000: needs about .* GiB for 5,000 images; expected at most"):
+        load_small(DataConfig(pad=100_000))
+
+
+def test_images_too_large_for_their_file_are_skipped_before_decoding(tmp_path, monkeypatch):
+    from archspec.harness import data
+
+    Image.new("RGB", (30, 20)).save(tmp_path / "a.png")
+    assert data.open_rgb8(str(tmp_path / "a.png")).size == (30, 20)
+    monkeypatch.setattr(data, "MAX_PIXELS", 599)  # as a 60,000 x 60,000 PNG of a few kilobytes is for the default
+    assert data.open_rgb8(str(tmp_path / "a.png")) is None
+
+
+def test_a_corrupt_or_unwritable_statistics_cache_is_named_and_rebuilt(image_folder, tmp_path, monkeypatch):
+    cfg = DataConfig(source=str(image_folder), crop=16, scale=(18, 18), workers=0)
+    stats = FolderData(cfg).stats
+    (cache,) = (tmp_path / "cache" / "archspec").glob("stats-*")
+    cache.write_text('{"mean": [0.5, ')
+    with pytest.warns(UserWarning, match=rf"{cache}:1:16: found invalid JSON .*; recomputing the colour statistics"):
+        assert FolderData(cfg).stats == stats
+    assert Stats.model_validate_json(cache.read_text()) == stats  # rebuilt
+    monkeypatch.setenv("XDG_CACHE_HOME", str(cache))  # a file: no cache folder can be made there
+    with pytest.warns(UserWarning, match="colour statistics not cached: .*: is a file, or under one"):
+        assert FolderData(cfg).stats == stats

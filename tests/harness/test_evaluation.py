@@ -95,3 +95,22 @@ def test_bf16_evaluation_gives_fp32_posteriors_close_to_the_fp32_ones(runs):
         assert b.posterior.dtype == torch.float32
         torch.testing.assert_close(b.posterior, a.posterior, rtol=0, atol=0.03)  # bf16 keeps 8 bits of mantissa
     assert any(not torch.equal(a.posterior, b.posterior) for a, b in zip(fp32.parts, bf16.parts, strict=True))
+
+
+def test_scored_data_of_other_class_names_is_refused(tmp_path, runs):
+    """A run trained on class0..class3 scored on a folder of four other classes: one line, not a table."""
+    for name in ("apple", "banana", "cherry", "date"):
+        (tmp_path / "fruit" / "train" / name).mkdir(parents=True)
+    job = EvalJob([str(runs / "r0")], data=str(tmp_path / "fruit"), progress=False)
+    with pytest.raises(ArchspecError, match=r"4 classes \(apple, banana, cherry, \.\.\.\); expected the 4 classes"):
+        evaluate_sources(job)
+
+
+def test_a_scored_split_with_no_readable_image_is_one_line(tmp_path, image_folder):
+    spec = "input 16x16x3 conv3-4 maxpool FC-8 FC-3 soft-max"  # a weights file's classes are numbered: 3 of them
+    save_file(archspec.compile(spec).state_dict(), tmp_path / "w.safetensors")
+    for path in (image_folder / "val").rglob("*.*"):
+        path.write_bytes(b"not an image")
+    job = EvalJob([str(tmp_path / "w.safetensors")], spec=spec, data=str(image_folder), progress=False)
+    with pytest.raises(ArchspecError, match="imagenet: no readable image in the scored split; expected decodable"):
+        evaluate_sources(job)

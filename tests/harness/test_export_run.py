@@ -2,8 +2,10 @@
 
 import json
 
+import pytest
 import torch
 
+from archspec.errors import ArchspecError
 from archspec.harness import Recipe, TrainConfig, train
 from archspec.harness.checkpoint import read_run
 from archspec.harness.evaluation import load_source
@@ -22,6 +24,11 @@ def test_exported_run_subtracts_the_mean_inside_and_matches_the_run(tmp_path):
         recipe=Recipe(epochs=1, batch=16, init="glorot"),
     )
     train(cfg)
+    before = {p.name: p.read_bytes() for p in (tmp_path / "run").iterdir()}
+    for name in ("model.safetensors", "best.safetensors", "run.json", "checkpoint.pt"):  # never its own run
+        with pytest.raises(ArchspecError, match=rf"run/{name}: is a file of the run .*run; expected another path"):
+            export_run(tmp_path / "run", tmp_path / "run" / name)
+    assert {p.name: p.read_bytes() for p in (tmp_path / "run").iterdir()} == before
     path = export_run(tmp_path / "run", tmp_path / "model.pt2")
     extra = {"archspec.json": ""}
     program = torch.export.load(path, extra_files=extra)

@@ -45,3 +45,10 @@ def test_preinit_skips_shape_mismatches():
     copied = preinit_from_a(d, a.state_dict(), a.net)
     assert ("classifier.6", "classifier.6") not in copied and len(copied) == 6
     assert isinstance(d.classifier[6], nn.Linear)
+
+
+def test_every_scheme_initialises_convs_without_a_bias():
+    """ResNet's convs before batch norm have no bias: the paper's normal init must not need one."""
+    model = archspec.compile("input 32x32x3 conv3-8 bn [conv3-8 bn conv3-8 bn] avgpool FC-4 soft-max")
+    for scheme in ("normal", "glorot", "torchvision"):
+        initialise(model, scheme)

@@ -7,7 +7,7 @@ import torch
 from safetensors.torch import load_file
 
 import archspec
-from archspec.errors import ArchspecError
+from archspec.errors import ArchspecError, Interrupted
 from archspec.harness import DataConfig, Recipe, TrainConfig, train
 from archspec.harness.checkpoint import read_run
 from archspec.passes import Overrides
@@ -86,7 +86,7 @@ def test_linear_schedule_resumes_exactly_mid_epoch(tmp_path, monkeypatch):
         return real(*args)
 
     monkeypatch.setattr(train_module, "train_step", interrupted)
-    with pytest.raises(KeyboardInterrupt, match=r"at epoch 2, step 1"):
+    with pytest.raises(Interrupted, match=r"at epoch 2, step 1"):
         train(tiny(tmp_path / "cut", **linear))
     monkeypatch.setattr(train_module, "train_step", real)
     resumed = train(tiny(tmp_path / "cut", **linear).model_copy(update={"resume": True}))
@@ -106,7 +106,7 @@ def test_ctrl_c_saves_mid_epoch_and_resume_matches(tmp_path, monkeypatch):
         return real(*args)
 
     monkeypatch.setattr(train_module, "train_step", interrupted)
-    with pytest.raises(KeyboardInterrupt, match=r"saved .*checkpoint.pt at epoch 1, step 2; continue with: archspec"):
+    with pytest.raises(Interrupted, match=r"saved .*checkpoint.pt at epoch 1, step 2; continue with: archspec"):
         train(tiny(tmp_path / "cut"))
     state = torch.load(tmp_path / "cut" / "checkpoint.pt", weights_only=True)
     assert (state["epoch"], state["step"]) == (0, 2)
@@ -132,7 +132,7 @@ def test_sigterm_checkpoints_like_ctrl_c(tmp_path, monkeypatch):
         return real(*args)
 
     monkeypatch.setattr(train_module, "train_step", preempted)
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(Interrupted):
         train(tiny(tmp_path / "cut"))
     state = torch.load(tmp_path / "cut" / "checkpoint.pt", weights_only=True)
     assert (state["epoch"], state["step"]) == (1, 2)  # 3 steps an epoch: stopped during epoch 2's third step
