@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from archspec.errors import ArchspecError
+from archspec.files import regular
 from archspec.ir import walk
 
 from .layout import module_paths
@@ -26,8 +27,7 @@ _TIMM_HEAD = {"pre_logits.fc1.": "classifier.0.", "pre_logits.fc2.": "classifier
 
 def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     path = Path(path)
-    if not path.is_file():
-        raise ArchspecError(f"{path}: no such file; expected a checkpoint (.safetensors, .pt, .pth)")
+    regular(path, "a checkpoint (.safetensors, .pt, .pth)")  # a FIFO is never opened; no permission is not "missing"
     try:
         if path.suffix == ".safetensors":
             from safetensors.torch import load_file

@@ -388,7 +388,13 @@ def _run(job: EvalJob, ctx: Context) -> Evaluation:
 def evaluate_sources(job: EvalJob, devices: int = 1, cuda: bool | None = None) -> Evaluation:
     """Run the protocol on every source (sharded over `devices` processes): posteriors per (source, method)."""
     for s in job.sources:
-        if not Path(s).exists():
+        try:
+            found = Path(s).exists()
+        except OSError as e:  # no permission to look is not "no such file"
+            raise ArchspecError(
+                f"{s}: cannot read ({e.strerror}); expected a readable run folder or weights file"
+            ) from None
+        if not found:
             raise ArchspecError(f"{s}: no such run folder or weights file; expected an archspec train run")
     lc = Launch(devices=devices, cuda=cuda, errors=str(Path(job.sources[0]) / "eval"))
     return launch(_Eval(job), lc, None)

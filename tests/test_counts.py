@@ -1,5 +1,10 @@
 """Table 2 rows, the paper's rounding, and the golden-file check."""
 
+import os
+
+import pytest
+
+from archspec.errors import ArchspecError
 from archspec.counts import check, millions, params, write_golden
 
 
@@ -36,3 +41,12 @@ def test_small_nets_keep_three_significant_figures():
     row = params(["A"], num_classes=10, input="32x32x3", width=0.125).rows[0]
     assert row["params"] == 445_626 and row["params_m"] == 0.446
     assert row["macs"] == 2_880_512 and row["gflops"] == 0.00576  # 5.76 MFLOPs
+
+
+def test_a_golden_file_that_is_no_regular_bounded_file_is_refused_before_it_is_read(tmp_path):
+    """A FIFO would block the reader forever and /dev/zero would fill memory: both are one line at once."""
+    os.mkfifo(tmp_path / "g.csv")
+    with pytest.raises(ArchspecError, match="g.csv: is not a regular file .*; expected a golden CSV"):
+        check([], tmp_path / "g.csv")
+    with pytest.raises(ArchspecError, match="/dev/zero: is not a regular file"):
+        check([], "/dev/zero")
