@@ -25,6 +25,7 @@ LAYER = {
     "archspec.errors": "base",
     "archspec.choices": "base",
     "archspec.atomic": "base",
+    "archspec.files": "base",
     "archspec.provenance": "base",
     "archspec.registry": "base",
     "archspec.ir": "ir",
