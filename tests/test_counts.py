@@ -4,8 +4,8 @@ import os
 
 import pytest
 
-from archspec.errors import ArchspecError
 from archspec.counts import check, millions, params, write_golden
+from archspec.errors import ArchspecError
 
 
 def test_millions_round_as_the_paper():
