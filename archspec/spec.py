@@ -395,7 +395,7 @@ def _order(t: _Text, items: list[_Item]) -> tuple[Shape, list[_Item]]:
         if tok.kind == "stage":
             _check_group(t, tok.body + (tok.shortcut or []), "a residual block")
             for part in filter(None, (tok.body, tok.shortcut)):
-                if not any(i.kind == "conv" for i in part):
+                if not any(i.node is not None and i.node.weight for i in part):  # conv or a registered kind
                     what = "a shortcut" if part is tok.shortcut else "a residual block"
                     raise SpecError(
                         f"{what} without a conv", "at least one conv<k>-<c> in it", path=t.path, line=line, col=col
