@@ -168,6 +168,9 @@ def train(
     ]  # every row in the CSV's column order, resumed or not
     if rows:
         show(stdout, rows[-10:], "table", title=f"{result.run}: last epochs ({result.params:,} parameters)")
+    if result.elsewhere:  # a process of a multi-node run without rank 0: nothing was written here
+        stdout.print(f"the run is written by rank 0 on {result.elsewhere} (weights, metrics, plot), not here")
+        return
     stdout.print(
         f"weights: {result.run / 'model.safetensors'} (best: best.safetensors), "
         f"metrics: {result.run / 'metrics.csv'}, plot: {result.run / 'metrics.png'}"

@@ -13,6 +13,7 @@ already there and `launch` only joins the group:
 from __future__ import annotations
 
 import os
+import socket
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from pathlib import Path
 
 import torch
 import torch.distributed as dist
+from torch import nn
 
 from archspec.choices import Precision
 from archspec.errors import ArchspecError
@@ -56,6 +58,19 @@ def slow_bf16(dtype: torch.dtype | None, device: torch.device) -> bool:
 
 def under_torchrun() -> bool:
     return "TORCHELASTIC_RUN_ID" in os.environ and "LOCAL_RANK" in os.environ
+
+
+def restart_count() -> int:
+    """How often torchrun has restarted the group after a failure (`--max-restarts`); 0 the first time."""
+    return int(os.environ.get("TORCHELASTIC_RESTART_COUNT", 0))
+
+
+def rank0_place(path: str | Path, ctx: Context) -> str | None:
+    """Where rank 0 writes `path`, as HOST:/absolute/path, told to every other process (None on rank 0)."""
+    place = [f"{socket.gethostname()}:{Path(path).resolve()}"]
+    if ctx.world > 1:
+        dist.broadcast_object_list(place, src=0)
+    return None if ctx.main else place[0]
 
 
 def use_cuda(lc: Launch) -> bool:
@@ -140,3 +155,84 @@ def all_reduce_sum(values: list[float], ctx: Context) -> list[float]:
     t = torch.tensor(values, dtype=torch.float64, device=ctx.device)
     dist.all_reduce(t)
     return t.tolist()
+
+
+# ---------------------------------------------------------------- batch norm across processes
+
+
+class _AllReduceBatchNorm(torch.autograd.Function):
+    """Batch norm over the union of every process's batch: forward all-reduces each channel's (sum, sum of
+    squares, count), backward the (sum of dy, sum of dy * x_hat) that the input gradient needs, as torch's
+    CUDA SyncBatchNorm does. The weight and bias gradients stay local: DDP averages them like any other."""
+
+    @staticmethod
+    @torch.amp.custom_fwd(device_type="cpu", cast_inputs=torch.float32)
+    def forward(ctx, x, weight, bias, eps):
+        dims, shape, c = [0, *range(2, x.dim())], [1, -1] + [1] * (x.dim() - 2), x.shape[1]
+        count = torch.tensor([x.numel() // c], dtype=torch.float64, device=x.device)
+        stats = torch.cat([x.sum(dims, dtype=torch.float64), x.square().sum(dims, dtype=torch.float64), count])
+        dist.all_reduce(stats)  # (2C + 1): float64 sums keep sum-of-squares variance exact enough
+        n = stats[-1]
+        mean = stats[:c] / n
+        var = (stats[c : 2 * c] / n - mean.square()).clamp_min(0)  # biased: what normalises
+        invstd = (var + eps).rsqrt().to(x.dtype)
+        x_hat = (x - mean.to(x.dtype).view(shape)) * invstd.view(shape)
+        y = x_hat if weight is None else x_hat * weight.view(shape) + bias.view(shape)
+        ctx.save_for_backward(x_hat, weight, invstd)
+        ctx.n = n.item()
+        unbiased = var * n / (n - 1).clamp_min(1)  # what the running variance tracks, as nn.BatchNorm2d
+        ctx.mark_non_differentiable(mean, unbiased)
+        return y, mean, unbiased
+
+    @staticmethod
+    @torch.amp.custom_bwd(device_type="cpu")
+    def backward(ctx, dy, _mean, _var):
+        x_hat, weight, invstd = ctx.saved_tensors
+        dims, shape, c = [0, *range(2, dy.dim())], [1, -1] + [1] * (dy.dim() - 2), dy.shape[1]
+        grad_bias, grad_weight = dy.sum(dims), (dy * x_hat).sum(dims)
+        grad_x = None
+        if ctx.needs_input_grad[0]:
+            sums = torch.cat([grad_bias, grad_weight])
+            dist.all_reduce(sums)
+            mean_dy, mean_dy_x_hat = (sums / ctx.n).split(c)
+            scale = invstd if weight is None else invstd * weight
+            grad_x = (dy - mean_dy.view(shape) - x_hat * mean_dy_x_hat.view(shape)) * scale.view(shape)
+        if weight is None:
+            return grad_x, None, None, None
+        return grad_x, grad_weight, grad_bias, None
+
+
+class AllReduceBatchNorm2d(nn.BatchNorm2d):
+    """nn.BatchNorm2d that trains N gloo processes like one (torch's SyncBatchNorm runs on CUDA only: its
+    kernels, batch_norm_stats and friends, have no CPU implementation, and DDP refuses it on CPU modules).
+    Same parameters and buffers, so checkpoints and weights files do not change; eval mode and a single
+    process are plain batch norm."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not (self.training and dist.is_initialized() and dist.get_world_size() > 1):
+            return super().forward(x)
+        self._check_input_dim(x)
+        momentum = self.momentum
+        if self.track_running_stats:
+            self.num_batches_tracked.add_(1)
+            if momentum is None:  # cumulative average, as nn.BatchNorm2d
+                momentum = 1.0 / self.num_batches_tracked.item()
+        y, mean, var = _AllReduceBatchNorm.apply(x, self.weight, self.bias, self.eps)
+        if self.track_running_stats:
+            with torch.no_grad():
+                self.running_mean.lerp_(mean.to(self.running_mean.dtype), momentum)
+                self.running_var.lerp_(var.to(self.running_var.dtype), momentum)
+        return y
+
+
+def sync_batchnorm(model: nn.Module, device: torch.device) -> nn.Module:
+    """Batch norm over the global batch: torch's SyncBatchNorm on CUDA, AllReduceBatchNorm2d elsewhere.
+    Each BatchNorm2d changes class in place (same parameters, buffers and identity), because a GraphNet
+    holds its modules in an index as well: torch's convert_sync_batchnorm makes new ones it would not call."""
+    for bn in model.modules():
+        if type(bn) is nn.BatchNorm2d:
+            if device.type == "cuda":
+                bn.__class__, bn.process_group = nn.SyncBatchNorm, None
+            else:
+                bn.__class__ = AllReduceBatchNorm2d
+    return model

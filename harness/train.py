@@ -38,7 +38,16 @@ from archspec.source import network, resolve
 from . import checkpoint, metrics
 from .config import TrainConfig, from_options, parse_every
 from .data import load as load_data
-from .distributed import Context, all_reduce_sum, autocast_dtype, launch, slow_bf16
+from .distributed import (
+    Context,
+    all_reduce_sum,
+    autocast_dtype,
+    launch,
+    rank0_place,
+    restart_count,
+    slow_bf16,
+    sync_batchnorm,
+)
 from .init import check_plain, initialise, preinit_from_a
 
 
@@ -48,6 +57,7 @@ class Result:
     params: int
     metrics: list[dict]
     preinit: list[tuple[str, str]]
+    elsewhere: str | None = None  # on every process but rank 0: rank 0's HOST:/path, where the run is written
 
 
 # ---------------------------------------------------------------- steps
@@ -186,7 +196,10 @@ def prepare(cfg: TrainConfig) -> None:
 
 
 def train(cfg: TrainConfig) -> Result:
-    """Train `cfg` in its run folder, which this process owns (locked) until the run ends."""
+    """Train `cfg` in its run folder, which this process owns (locked) until the run ends. When torchrun
+    restarts the group after a failure (`--max-restarts`), the run goes on from its last checkpoint."""
+    if restart_count() and (Path(cfg.out) / "checkpoint.pt").is_file():
+        cfg = cfg.model_copy(update={"resume": True})
     if os.environ.get("RANK", "0") != "0":  # under torchrun: rank 0 holds the lock for all
         prepare(cfg)
         return launch(run, cfg.launch, cfg)
@@ -254,10 +267,13 @@ def setup(cfg: TrainConfig, ctx: Context, data) -> tuple[Network, State, list]:
     model, copied = _model(cfg, net, ctx)
     plain = model
     if ctx.world > 1:
-        if any(isinstance(m, nn.BatchNorm2d) for m in model.modules()):
-            model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
-        model = plain = nn.parallel.DistributedDataParallel(model)
+        model = plain = nn.parallel.DistributedDataParallel(sync_batchnorm(model, ctx.device))
     st = State(model, plain, *_optimizer(model, cfg, data.steps(cfg.recipe.batch)))
+    if ctx.world > 1 and all_reduce_sum([float(cfg.resume)], ctx)[0] not in (0, ctx.world):
+        raise ArchspecError(
+            f"{out}: the checkpoint is there on some nodes only; expected --out on a filesystem every node "
+            "sees (see docs/distributed.md)"
+        )
     if cfg.resume:
         saved, path = checkpoint.load(out), out / "checkpoint.pt"
         load_weights(getattr(model, "module", model), saved["model"], str(path))
@@ -266,6 +282,13 @@ def setup(cfg: TrainConfig, ctx: Context, data) -> tuple[Network, State, list]:
         checkpoint.restore(path, "random number generator", torch.set_rng_state, saved["rng"])
         st.epoch, st.step, st.best = saved["epoch"], saved["step"], saved["best"]
         st.rows = [row for row in metrics.read(out / "metrics.csv") if row["epoch"] <= st.epoch]
+        if ctx.main and restart_count():
+            Console(stderr=True).print(
+                f"{out}: torchrun restart {restart_count()}: resuming from checkpoint.pt at epoch {st.epoch + 1}, "
+                f"step {st.step}",
+                markup=False,
+                soft_wrap=True,
+            )
     elif ctx.main:
         checkpoint.write_run(out, cfg, net, data.classes, data.stats, data.holdout_record())
     st.done = st.epoch * data.steps(cfg.recipe.batch) + st.step
@@ -436,6 +459,7 @@ def run(cfg: TrainConfig, ctx: Context) -> Result:
         with _sigterm_as_interrupt(), _progress(cfg, ctx) as progress:
             data = load_data(cfg.data, progress)
             net, st, copied = setup(cfg, ctx, data)
+            elsewhere = rank0_place(out, ctx)
             total_steps = r.max_steps or data.steps(r.batch) * r.epochs
             while st.epoch < r.epochs and st.done < total_steps:
                 figures = train_epoch(st, data, cfg, ctx, progress, amp, total_steps)
@@ -448,7 +472,7 @@ def run(cfg: TrainConfig, ctx: Context) -> Result:
         if ctx.main and st is not None and st.rows:  # the plot of what was done, even for a run shorter than a minute
             metrics.plot(out / "metrics.png", st.rows, f"{net.name} on {cfg.data.source}")
         raise
-    return Result(out, sum(p.numel() for p in st.plain.parameters()), st.rows, copied)
+    return Result(out, sum(p.numel() for p in st.plain.parameters()), st.rows, copied, elsewhere)
 
 
 RESUME_OPTIONS = {"resume", "epochs", "gpus", "nproc", "workers", "checkpoint_every", "threads"}

@@ -211,19 +211,6 @@ def test_finetune_from_another_spec_names_the_layer(tmp_path):
         train(cfg)
 
 
-def test_two_processes_train_like_one(tmp_path):
-    """The paper's claim (Sec. 3.3): synchronous data parallelism equals single-process training."""
-    one = tiny(tmp_path / "one", epochs=1)
-    two = tiny(tmp_path / "two", epochs=1).model_copy(update={"devices": 2, "cuda": False})
-    train(one)
-    train(two)
-    w1, w2 = weights(tmp_path / "one"), weights(tmp_path / "two")
-    assert w1.keys() == w2.keys()
-    for key in w1:
-        torch.testing.assert_close(w2[key], w1[key], rtol=1e-4, atol=1e-5)
-    assert not torch.equal(w1["features.0.weight"], archspec.compile(TINY).features[0].weight)
-
-
 def test_folder_training_runs(tmp_path, image_folder):
     data = DataConfig(source=str(image_folder), crop=16, scale=(18, 22), workers=0)
     cfg = TrainConfig(
