@@ -1,43 +1,31 @@
-"""Data parallelism on CPU processes (gloo, through torch's elastic launcher): batch norm over the global batch."""
+"""Data parallelism on CPU processes (gloo): batch norm over the global batch. The processes run in subprocesses
+(torchrun, `archspec train --nproc 2`), bounded in time."""
+
+from pathlib import Path
 
 import pytest
 import torch
 from safetensors.torch import load_file
 from torch import nn
 
-from archspec.harness import Recipe, TrainConfig, train
-from archspec.harness.config import DataConfig, Launch
-from archspec.harness.distributed import AllReduceBatchNorm2d, launch
-from archspec.passes import Overrides
+from archspec.harness.distributed import AllReduceBatchNorm2d
 
-BATCH, CHANNELS = 8, 3
+from .bn_halves import BATCH, CHANNELS, inputs
+from .rehearsal import finish, start
 
-
-def _inputs():
-    g = torch.Generator().manual_seed(0)
-    x = (3 * torch.randn(BATCH, CHANNELS, 5, 5, generator=g) + 2).contiguous(memory_format=torch.channels_last)
-    return x, torch.randn(BATCH, CHANNELS, 5, 5, generator=g), torch.randn(CHANNELS, generator=g)
-
-
-def _half_batch_each(_, ctx):
-    """This process's half of the batch through AllReduceBatchNorm2d; the loss is the sum over both halves."""
-    x, upstream, w = _inputs()
-    bn = AllReduceBatchNorm2d(CHANNELS, momentum=0.3)
-    bn.weight.data.copy_(w)
-    mine = slice(ctx.rank * BATCH // 2, (ctx.rank + 1) * BATCH // 2)
-    x = x[mine].requires_grad_()
-    y = bn(x)
-    (y * upstream[mine]).sum().backward()
-    grads = torch.cat([bn.weight.grad, bn.bias.grad])
-    torch.distributed.all_reduce(grads)  # what DDP does (it averages the mean losses; here: sum of sums)
-    return {"y": y.detach(), "x_grad": x.grad, "grads": grads, "stats": bn.state_dict()}
+pytestmark = pytest.mark.skipif(not torch.distributed.is_available(), reason="this torch has no torch.distributed")
 
 
 def test_two_half_batches_normalise_and_differentiate_like_the_whole_batch(tmp_path):
-    """The oracle is nn.BatchNorm2d on the whole batch: input gradient, weight/bias gradients and running
-    statistics (unbiased variance) of rank 0's half all match; so does the output."""
-    got = launch(_half_batch_each, Launch(devices=2, cuda=False, errors=str(tmp_path)), None)
-    x, upstream, w = _inputs()
+    """The oracle is nn.BatchNorm2d on the whole batch: output, input gradient, weight/bias gradients and running
+    statistics (unbiased variance) of rank 0's half all match."""
+    code, _, err = finish(
+        start("-m", "torch.distributed.run", "--nproc-per-node", "2", "--standalone",
+              str(Path(__file__).with_name("bn_halves.py")), str(tmp_path / "got.pt"))
+    )  # fmt: skip
+    assert code == 0, err[-3000:]
+    got = torch.load(tmp_path / "got.pt", weights_only=True)
+    x, upstream, w = inputs()
     bn = nn.BatchNorm2d(CHANNELS, momentum=0.3)
     bn.weight.data.copy_(w)
     x.requires_grad_()
@@ -51,35 +39,28 @@ def test_two_half_batches_normalise_and_differentiate_like_the_whole_batch(tmp_p
 
 
 def test_one_process_and_eval_mode_are_plain_batch_norm():
-    x = _inputs()[0]
+    x = inputs()[0]
     bn, plain = AllReduceBatchNorm2d(CHANNELS), nn.BatchNorm2d(CHANNELS)
     assert torch.equal(bn(x), plain(x)) and torch.equal(bn.running_var, plain.running_var)
     assert torch.equal(bn.eval()(x), plain.eval()(x))
 
 
+RUNS = [("one", []), ("two", ["--nproc", "2"])]  # each in its own process
 TINY_RESNET = "input 16x16x3 conv3-4 bn [conv3-4 bn; conv3-4 bn] ×1 [conv3-8/2 bn; conv3-8 bn] ×1 avgpool FC-4 soft-max"
 
 
 @pytest.mark.parametrize(
-    "spec, width, side",
-    [("A", 0.0625, 32), (TINY_RESNET, None, 16)],
+    "spec, options",
+    [("A", ["--width", "0.0625", "--crop", "32", "--scale", "36"]), (TINY_RESNET, ["--crop", "16", "--scale", "18"])],
     ids=["A-bn", "tiny-resnet"],
 )
-def test_two_processes_train_a_batch_norm_net_like_one(tmp_path, spec, width, side):
+def test_nproc_2_trains_a_batch_norm_net_like_one_process(tmp_path, spec, options):
     """Weights and running statistics after 3 SGD steps (momentum, weight decay) at global batch 16."""
-    data = DataConfig(source="synthetic", synthetic=(48, 4, side), crop=side, scale=(side, side + 4))
-    recipe = Recipe(epochs=1, batch=16, lr=0.05, init="torchvision", dropout=0.0)
-    one = TrainConfig(
-        spec=spec,
-        model=Overrides(width=width, batch_norm=True),
-        data=data,
-        recipe=recipe,
-        out=str(tmp_path / "one"),
-        backend="torch",
-        progress=False,
-    )
-    train(one)
-    train(one.model_copy(update={"out": str(tmp_path / "two"), "devices": 2, "cuda": False}))
+    train = ["train", spec, "--bn", "--data", "synthetic", "--batch", "16", "--epochs", "1", "--max-steps", "3",
+             "--lr", "0.05", "--init", "torchvision", "--dropout", "0", *options]  # fmt: skip
+    runs = [start("-m", "archspec.cli", *train, *more, "--out", str(tmp_path / n)) for n, more in RUNS]
+    for code, _, err in map(finish, runs):
+        assert code == 0, err[-3000:]
     w1, w2 = load_file(tmp_path / "one" / "model.safetensors"), load_file(tmp_path / "two" / "model.safetensors")
     assert w1.keys() == w2.keys() and any("running_var" in k for k in w1)
     for key in w1:

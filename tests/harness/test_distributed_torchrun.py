@@ -1,10 +1,7 @@
 """Rehearsals of what a cluster does, with torchrun agents on 127.0.0.1: two nodes, a dead worker, a missing node.
 Each run is bounded; the reference is one process training the same global batch in this process."""
 
-import os
 import socket
-import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
@@ -13,7 +10,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from archspec import cli
+from .rehearsal import LIMIT_S, archspec_here, finish, free_port, torchrun
 
 pytestmark = pytest.mark.skipif(
     not torch.distributed.is_available(), reason="this torch build has no torch.distributed, hence no torchrun"
@@ -26,48 +23,13 @@ TRAIN = [
     "--epochs", "1", "--max-steps", "6", "--lr", "0.05", "--init", "torchvision", "--dropout", "0",
     "--threads", "1",
 ]  # fmt: skip
-LIMIT_S = 240  # per torchrun command (about 15 s on 2 quiet cores): a hang fails the test, never stalls the suite
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def torchrun(*args: str, env: dict | None = None) -> subprocess.Popen:
-    """One torchrun agent on this machine, as a node of a cluster would start it."""
-    return subprocess.Popen(
-        [sys.executable, "-m", "torch.distributed.run", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=os.environ | {"OMP_NUM_THREADS": "1"} | (env or {}),
-    )
-
-
-def finish(agent: subprocess.Popen) -> tuple[int, str, str]:
-    try:
-        out, err = agent.communicate(timeout=LIMIT_S)
-    except subprocess.TimeoutExpired:
-        agent.kill()
-        out, err = agent.communicate()
-        raise AssertionError(f"torchrun still running after {LIMIT_S} s: {agent.args}\n{err[-3000:]}") from None
-    return agent.returncode, out, err
 
 
 @pytest.fixture(scope="module")
 def one_process(tmp_path_factory) -> Path:
     """The reference: `archspec train` in one process with the global batch."""
     out = tmp_path_factory.mktemp("one") / "run"
-    argv = sys.argv
-    sys.argv = ["archspec", *TRAIN, "--out", str(out)]
-    try:
-        cli.main()
-    except SystemExit as e:
-        assert e.code in (0, None)
-    finally:
-        sys.argv = argv
+    archspec_here(*TRAIN, "--out", str(out))
     return out
 
 
