@@ -3,7 +3,7 @@ first net (A, width 1/8, batch norm, 32x32) for 1, 2, ... gloo processes, speed-
 function bench calls after the suite (`scaling`). Writes benchmarks/results/scaling-cpu.json with the machine,
 torch threads per process and the load average before and after (other jobs on the cores slow every row).
 
-    .venv/bin/python benchmarks/scaling_cpu.py [N] [REPEATS]
+    .venv/bin/python benchmarks/scaling_cpu.py [N] [REPEATS]   (default 2 processes, 5 repeats)
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import json
 import os
 import platform
 import socket
+import statistics
 import sys
 import tempfile
 from pathlib import Path
@@ -32,29 +33,28 @@ def cpu_model() -> str:
     return names[0] if names else platform.machine()
 
 
-def main(nproc: int = 2, repeats: int = 3) -> dict:
+def main(nproc: int = 2, repeats: int = 5) -> dict:
     suite, load = load_suite("quick"), [os.getloadavg()]
     runs = []
     for _ in range(repeats):
         with tempfile.TemporaryDirectory() as root:
             runs.append(scaling(suite, Path(root), nproc, None))
         load.append(os.getloadavg())
-    best = [max((run[i] for run in runs), key=lambda r: r["train_images_per_s"]) for i in range(len(runs[0]))]
-    base = best[0]["train_images_per_s"]
+    rates = [statistics.median(run[i]["train_images_per_s"] for run in runs) for i in range(len(runs[0]))]
     rows = [
         {
             "processes": r["processes"],
-            "images_per_s": r["train_images_per_s"],
-            "speedup": round(r["train_images_per_s"] / base, 2),
-            "efficiency_%": round(100 * r["train_images_per_s"] / base / r["processes"], 1),
+            "images_per_s": rate,
+            "speedup": round(rate / rates[0], 2),
+            "efficiency_%": round(100 * rate / rates[0] / r["processes"], 1),
+            "images_per_s_each_repeat": [run[i]["train_images_per_s"] for run in runs],
         }
-        for r in best
+        for i, (r, rate) in enumerate(zip(runs[0], rates, strict=True))
     ]
     return {
         "what": "archspec bench --suite quick --nproc N: scaling table (train images/s, first net: A width 1/8 bn, "
-        "10 steps, global batch max(64, 32 N), synthetic 32x32); best of the repeats per N",
+        "10 steps, global batch max(64, 32 N), synthetic 32x32); median of the repeats per N",
         "rows": rows,
-        "repeats": runs,
         "threads_per_process": torch.get_num_threads(),
         "cpus": os.cpu_count(),
         "load_average_1_5_15": [[round(x, 2) for x in a] for a in load],
