@@ -37,7 +37,7 @@ def assert_same_weights(run: Path, reference: Path) -> None:
     got, want = load_file(run / "model.safetensors"), load_file(reference / "model.safetensors")
     assert got.keys() == want.keys() and any("running_var" in k for k in want)
     for key in want:
-        torch.testing.assert_close(got[key], want[key], rtol=1e-4, atol=1e-5, msg=key)
+        torch.testing.assert_close(got[key], want[key], rtol=1e-4, atol=1e-5, msg=lambda m, k=key: f"{k}: {m}")
 
 
 def test_two_torchrun_nodes_train_a_batch_norm_net_like_one_process(tmp_path, one_process):
