@@ -6,7 +6,6 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-import archspec
 from archspec.errors import ArchspecError, Interrupted
 from archspec.harness import DataConfig, Recipe, TrainConfig, train
 from archspec.harness.checkpoint import read_run
