@@ -1,7 +1,8 @@
 """The scaling table of `archspec bench --suite quick --nproc N` on this machine: training images/s of the suite's
 first net (A, width 1/8, batch norm, 32x32) for 1, 2, ... gloo processes, speed-up and efficiency, the same
 function bench calls after the suite (`scaling`). Writes benchmarks/results/scaling-cpu.json with the machine,
-torch threads per process and the load average before and after (other jobs on the cores slow every row).
+torch threads per process (the cores split between the processes: harness.distributed.cpu_share) and the load
+average before and after (other jobs on the cores slow every row).
 
     .venv/bin/python benchmarks/scaling_cpu.py [N] [REPEATS]   (default 2 processes, 5 repeats)
 """
@@ -47,6 +48,7 @@ def main(nproc: int = 2, repeats: int = 5) -> dict:
             "images_per_s": rate,
             "speedup": round(rate / rates[0], 2),
             "efficiency_%": round(100 * rate / rates[0] / r["processes"], 1),
+            "threads_each": r["processes"] == 1 and torch.get_num_threads() or max(1, os.cpu_count() // r["processes"]),
             "images_per_s_each_repeat": [run[i]["train_images_per_s"] for run in runs],
         }
         for i, (r, rate) in enumerate(zip(runs[0], rates, strict=True))
@@ -55,7 +57,6 @@ def main(nproc: int = 2, repeats: int = 5) -> dict:
         "what": "archspec bench --suite quick --nproc N: scaling table (train images/s, first net: A width 1/8 bn, "
         "10 steps, global batch max(64, 32 N), synthetic 32x32); median of the repeats per N",
         "rows": rows,
-        "threads_per_process": torch.get_num_threads(),
         "cpus": os.cpu_count(),
         "load_average_1_5_15": [[round(x, 2) for x in a] for a in load],
         "machine": {"host": socket.gethostname(), "cpu": cpu_model()},

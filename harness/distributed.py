@@ -40,6 +40,17 @@ class Context:
         return self.rank == 0
 
 
+def cpu_share(ctx: Context) -> int | None:
+    """Torch threads for one of N CPU processes on this machine: its share of the cores, as torchrun's
+    OMP_NUM_THREADS=1 intends. Torch's default, a thread per core in every process, oversubscribes them: 2
+    processes on 2 cores trained 2.8x slower (benchmarks/scaling_cpu.py). None: one process, CUDA, or
+    OMP_NUM_THREADS set by the user or the launcher: leave torch's choice."""
+    local = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
+    if ctx.device.type != "cpu" or local == 1 or "OMP_NUM_THREADS" in os.environ:
+        return None
+    return max(1, (os.cpu_count() or 1) // local)
+
+
 def autocast_dtype(precision: Precision, device: torch.device) -> torch.dtype | None:
     """The dtype `torch.autocast` runs convs and matmuls in (None: fp32 throughout)."""
     if precision is Precision.bf16 or (precision is Precision.auto and device.type == "cuda"):

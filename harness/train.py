@@ -42,6 +42,7 @@ from .distributed import (
     Context,
     all_reduce_sum,
     autocast_dtype,
+    cpu_share,
     launch,
     rank0_place,
     restart_count,
@@ -443,8 +444,8 @@ def _sigterm_as_interrupt():
 def run(cfg: TrainConfig, ctx: Context) -> Result:
     """One process's share of `train`: setup, then per epoch train_epoch and end_epoch."""
     r, out = cfg.recipe, make_folder(cfg.out, "the run")
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
+    if cfg.threads or cpu_share(ctx):
+        torch.set_num_threads(cfg.threads or cpu_share(ctx))
     amp = autocast_dtype(r.precision, ctx.device)
     if ctx.main and cfg.progress and slow_bf16(amp, ctx.device):
         Console(stderr=True).print(

@@ -1,6 +1,7 @@
 """Data parallelism on CPU processes (gloo): batch norm over the global batch. The processes run in subprocesses
 (torchrun, `archspec train --nproc 2`), bounded in time."""
 
+import os
 from pathlib import Path
 
 import pytest
@@ -8,7 +9,7 @@ import torch
 from safetensors.torch import load_file
 from torch import nn
 
-from archspec.harness.distributed import AllReduceBatchNorm2d
+from archspec.harness.distributed import AllReduceBatchNorm2d, Context, cpu_share
 
 from .bn_halves import BATCH, CHANNELS, inputs
 from .rehearsal import finish, start
@@ -67,3 +68,19 @@ def test_nproc_2_trains_a_batch_norm_net_like_one_process(tmp_path, spec, option
     assert w1.keys() == w2.keys() and any("running_var" in k for k in w1)
     for key in w1:
         torch.testing.assert_close(w2[key], w1[key], rtol=1e-4, atol=1e-5, msg=lambda m, k=key: f"{k}: {m}")
+
+
+def test_cpu_processes_share_the_cores_unless_told(monkeypatch):
+    """N CPU processes on one machine get cores/N torch threads each; OMP_NUM_THREADS or CUDA leave torch's own."""
+    cpu, cuda = Context(0, 2, torch.device("cpu")), Context(0, 2, torch.device("cuda"))
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setattr(os, "cpu_count", lambda: 8)
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "2")
+    assert cpu_share(cpu) == 4 and cpu_share(cuda) is None
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "16")
+    assert cpu_share(cpu) == 1
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "1")
+    assert cpu_share(cpu) is None
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "2")
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    assert cpu_share(cpu) is None
