@@ -26,7 +26,7 @@ from archspec.provenance import commit
 from archspec.source import network
 
 from . import bench_report, ledger, metrics
-from .checkpoint import locked, read_run
+from .checkpoint import locked, read_run, safetensors_bytes
 from .claims import OUTCOMES, load_outcomes, outcomes_of, score
 from .config import SMALL_SOURCES, DataConfig, TrainConfig
 from .evaluation import EvalJob, Evaluation, Part, code_hash, evaluate_sources
@@ -147,13 +147,11 @@ def _eval_cache(root: Path, id_: str, seed: int) -> Path:
 
 
 def _write_eval(path: Path, key: dict, ev: Evaluation, images_per_s: float) -> None:
-    from safetensors.torch import save_file
-
     tensors = {"labels": ev.labels.contiguous()} | {f"p{i}": p.posterior.contiguous() for i, p in enumerate(ev.parts)}
     parts = [{k: v for k, v in vars(p).items() if k != "posterior"} for p in ev.parts]
     meta = {"key": json.dumps(key), "parts": json.dumps(parts), "images_per_s": str(images_per_s)}
     with atomic_path(path) as tmp:
-        save_file(tensors, tmp, metadata=meta)
+        tmp.write_bytes(safetensors_bytes(tensors, meta))
 
 
 def _read_eval(path: Path, key: dict) -> Evaluation | None:

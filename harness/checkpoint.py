@@ -26,8 +26,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import safetensors.torch
 import torch
-from safetensors.torch import save_file
 
 from archspec.atomic import atomic_path
 from archspec.errors import ArchspecError
@@ -69,10 +69,22 @@ def _plain(model: torch.nn.Module) -> torch.nn.Module:
     return getattr(model, "module", model)  # unwrap DDP
 
 
+def safetensors_bytes(tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> bytes:
+    """A safetensors file whose bytes depend only on its content. safetensors writes the metadata keys in a
+    per-process hash order, so the same weights gave other bytes in every process; the header is rewritten with
+    the keys sorted (the same JSON, the same length, so the tensors' offsets stand)."""
+    data = safetensors.torch.save(tensors, metadata=metadata)
+    n = int.from_bytes(data[:8], "little")
+    header = json.loads(data[8 : 8 + n])
+    header["__metadata__"] = dict(sorted(header.get("__metadata__", {}).items()))
+    text = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode().ljust(n)
+    return data if len(text) != n else data[:8] + text + data[8 + n :]
+
+
 def save_weights(model: torch.nn.Module, path: Path, **meta: object) -> None:
     state = {k: v.detach().cpu().contiguous() for k, v in _plain(model).state_dict().items()}
     with atomic_path(path) as tmp:
-        save_file(state, tmp, metadata={k: str(v) for k, v in meta.items()})
+        tmp.write_bytes(safetensors_bytes(state, {k: str(v) for k, v in meta.items()}))
 
 
 def save(run: Path, model, optimizer, scheduler, *, epoch: int, step: int, best: float) -> None:
