@@ -22,6 +22,7 @@ from pathlib import Path
 
 from archspec.atomic import atomic_path
 from archspec.errors import ArchspecError
+from archspec.infer import infer
 from archspec.provenance import commit
 from archspec.source import network
 
@@ -387,7 +388,9 @@ def _run_suite(
 
 
 def _throughput(root: Path, suite: Suite, seeds: list[int]) -> list[dict]:
-    """Per entry (first seed): training images/s and seconds, evaluation images/s."""
+    """Per entry: its cost, parameters and MACs per image at full scale (the spec as written, 224 x 224, 1,000
+    classes) and as trained (run.json's net), and on this machine (first seed) training images/s, evaluation
+    images/s and the training seconds of all seeds."""
     rows = []
     for entry in suite.train:
         run = run_dir(root, entry.id, seeds[0])
@@ -396,9 +399,14 @@ def _throughput(root: Path, suite: Suite, seeds: list[int]) -> list[dict]:
             continue
         seconds = sum(r["seconds"] for s in seeds for r in metrics.read(run_dir(root, entry.id, s) / "metrics.csv"))
         rate = eval_rate(root, entry.id, seeds[0])
+        full, trained = infer(network(entry.spec)), infer(read_run(run)[1])
         rows.append(
             {
                 "entry": entry.id,
+                "params_full": full.params,
+                "macs_full": full.macs,
+                "params_trained": trained.params,
+                "macs_trained": trained.macs,
                 "epochs": m[-1]["epoch"],
                 "train_images_per_s": round(m[-1]["images_per_s"]),
                 "train_s_all_seeds": round(seconds, 1),

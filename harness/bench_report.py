@@ -178,10 +178,20 @@ def _intervals_line(seeds: int) -> str:
     )
 
 
+def scale_mapping(suite: Suite, entries: list) -> str:
+    """The paper's scales -> ours for these entries, one part per crop (an entry may have its own)."""
+    crops = sorted({e.crop or suite.suite.crop or PAPER_CROP for e in entries})
+    parts = []
+    for crop in crops:
+        at = [e for e in entries if (e.crop or suite.suite.crop or PAPER_CROP) == crop]
+        own = [e.id for e in at if e.crop]
+        parts.append(ScaleMap(crop).describe(at) + (f" (for {', '.join(own)})" if own else ""))
+    return "; ".join(parts)
+
+
 def header(result: dict) -> list[str]:
     suite: Suite = result["suite"]
     s = suite.suite
-    crop = s.crop or PAPER_CROP
     sha = suite_hash(result["suite_path"])
     changed = result["suite_changed_from"]
     lines = [f"# archspec bench: {s.name}", "", result["status"], "", s.description, ""]
@@ -193,7 +203,7 @@ def header(result: dict) -> list[str]:
         f"- **Suite:** `{suite_path(result['suite_path']).name}`, sha256 {sha}"
         + (f" (changed since this folder's runs were made: was {changed})" if changed else ""),
         f"- **Data:** {_data_line(result)}",
-        f"- **Scale mapping:** {ScaleMap(crop).describe(suite.train)}",
+        f"- **Scale mapping:** {scale_mapping(suite, suite.train)}",
         "- **Recipe, where it differs from the paper's:** " + "; ".join(_recipe_lines(suite)),
         f"- **Seeds:** {', '.join(map(str, seeds_of(suite)))} (each training entry runs once per seed)",
         f"- **Looks at the scored split:** {ledger.summary(result['root'], sha)}",
@@ -277,6 +287,9 @@ def _windows(row: dict) -> str:
 
 
 def display_rows(table: dict) -> list[dict]:
+    """The rows for reading; a table whose rows differ in crop names each row's (a claim pairs like crops only)."""
+    if len({r.get("crop") for r in table["rows"]}) > 1:
+        return [{"row": r["row"], "crop": r["crop"]} | _display(r) for r in table["rows"]]
     return [_display(r) for r in table["rows"]]
 
 
@@ -313,7 +326,7 @@ def _lowest_lines(tables: list[dict]) -> list[str]:
 def markdown(result: dict) -> str:
     suite: Suite = result["suite"]
     lines = header(result)
-    for table in result["tables"]:
+    for table, spec in zip(result["tables"], suite.table, strict=True):
         lines += [
             f"## {table['name']}: {table['title']}",
             "",
@@ -322,6 +335,8 @@ def markdown(result: dict) -> str:
             f"![{table['name']}]({table['plot']})",
             "",
         ]
+        if spec.cost_plot:
+            lines += [f"![{table['name']}: error against MACs]({cost_plot_name(table)})", ""]
     lines += _lowest_lines(result["tables"])
     for table in suite.paper_table:
         lines += [
@@ -346,7 +361,16 @@ def markdown(result: dict) -> str:
         _frame(result["per_configuration"]).to_markdown(index=False),
         "",
     ]
-    lines += ["## Throughput", "", _frame(result["throughput"]).to_markdown(index=False), ""]
+    lines += [
+        "## Cost and throughput",
+        "",
+        "Parameters and MACs (multiply-accumulates) per image: at full scale, the spec as written (for the shipped "
+        "specs 224 x 224, 1,000 classes); as trained here, at this suite's width, crop and classes. Images/s on this "
+        "machine, first seed; training seconds over all seeds.",
+        "",
+        _frame([_cost_display(r) for r in result["throughput"]]).to_markdown(index=False),
+        "",
+    ]
     if result["scaling"]:
         lines += [
             f"## Data-parallel scaling (paper: {PAPER_SPEEDUP_4GPU}x on 4 GPUs)",
@@ -385,6 +409,51 @@ def plot(path: Path, table: dict, subtitle: str) -> None:
         fig.savefig(tmp, dpi=100)
 
 
+def _cost_display(r: dict) -> dict:
+    return {
+        "entry": r["entry"],
+        "params (full)": f"{r['params_full']:,}",
+        "MACs (full)": f"{r['macs_full']:,}",
+        "params (as trained)": f"{r['params_trained']:,}",
+        "MACs (as trained)": f"{r['macs_trained']:,}",
+        "epochs": r["epochs"],
+        "train images/s": r["train_images_per_s"],
+        "eval images/s": r["eval_images_per_s"],
+        "train s (all seeds)": r["train_s_all_seeds"],
+    }
+
+
+def cost_plot_name(table: dict) -> str:
+    return table["plot"].removesuffix(".png") + "-cost.png"
+
+
+def cost_plot(path: Path, table: dict, suite: Suite, throughput: list[dict]) -> None:
+    """Each row's top-1 error (mean over seeds, 95% interval as bars) against its net's MACs per image as trained,
+    on a log axis, each point labelled."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    macs = {t["entry"]: t["macs_trained"] for t in throughput}
+    spec_rows = {r.label: r for r in next(t for t in suite.table if t.name == table["name"]).rows}
+    rows = [r for r in table["rows"] if r["top1_err"] is not None and spec_rows[r["row"]].train[0] in macs]
+    fig = Figure(figsize=(8, 5.5))
+    FigureCanvasAgg(fig)
+    ax = fig.subplots()
+    for r in rows:
+        x = macs[spec_rows[r["row"]].train[0]]
+        colour = "tab:blue" if r["comparable"] == "yes" else "lightgray"
+        err = [[r["top1_err"] - r["top1_lo"]], [r["top1_hi"] - r["top1_err"]]]
+        ax.errorbar([x], [r["top1_err"]], yerr=err, fmt="o", capsize=3, color=colour)
+        label = r["row"] + (f" (crop {r['crop']})" if len({q.get("crop") for q in table["rows"]}) > 1 else "")
+        ax.annotate(label, (x, r["top1_err"]), textcoords="offset points", xytext=(6, 4), fontsize=8)
+    ax.set_xscale("log")
+    ax.set(xlabel="MACs per image as trained (log)", ylabel="top-1 error (%), 95% interval")
+    ax.set_title(f"{table['name']}: error against compute", fontsize=9)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=100)
+
+
 def per_seed_rows(result: dict) -> list[dict]:
     """Long form: each row's top-1 and top-5 error (%) for each seed."""
     seeds = seeds_of(result["suite"])
@@ -399,12 +468,12 @@ def per_seed_rows(result: dict) -> list[dict]:
 def write(result: dict) -> None:
     root: Path = result["root"]
     suite: Suite = result["suite"]
-    crop = suite.suite.crop or PAPER_CROP
     for table, spec in zip(result["tables"], suite.table, strict=True):
         ids = {i for row in spec.rows for i in row.train}
-        entries = [e for e in suite.train if e.id in ids]
-        scales = f"paper -> ours, {ScaleMap(crop).describe(entries)}" if crop != PAPER_CROP else "the paper's scales"
-        plot(root / table["plot"], table, "\n".join(textwrap.wrap(scales, 120)))
+        scales = scale_mapping(suite, [e for e in suite.train if e.id in ids])
+        plot(root / table["plot"], table, "\n".join(textwrap.wrap(f"paper -> ours, {scales}", 120)))
+        if spec.cost_plot and result["throughput"]:
+            cost_plot(root / cost_plot_name(table), table, suite, result["throughput"])
     per_seed = {"top1_per_seed", "top5_per_seed"}
     all_rows = [
         {"table": t["name"]} | {k: v for k, v in r.items() if k not in per_seed}

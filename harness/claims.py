@@ -147,6 +147,10 @@ def decide(claim: Claim, outcomes: dict[str, Outcome], rows: dict[str, dict]) ->
         if "not" in a.comparable or "not" in b.comparable:
             per.append(entry | empty | {"verdict": "not comparable"})
             continue
+        if rows[first].get("crop") != rows[second].get("crop"):
+            crops = f"crop {rows[first]['crop']} vs {rows[second]['crop']}"
+            per.append(entry | empty | {"verdict": f"not comparable ({crops})"})
+            continue
         if a.wrong1.shape != b.wrong1.shape:
             per.append(entry | empty | {"verdict": "not measured (seeds differ)"})
             continue
@@ -163,7 +167,8 @@ def decide(claim: Claim, outcomes: dict[str, Outcome], rows: dict[str, dict]) ->
     }
     if not tests:
         verdicts = {r["verdict"] for r in per}
-        return overall | {"verdict": "not comparable" if verdicts == {"not comparable"} else "not measured"}, per
+        comparable = all(v.startswith("not comparable") for v in verdicts)
+        return overall | {"verdict": "not comparable" if comparable else "not measured"}, per
     test = stats.claim(tests, claim.kind, claim.margin)
     tally = ", ".join(
         f"{sum(r['verdict'].startswith(v) for r in per)} {v}" for v in ("holds", "contradicted", "inconclusive")
@@ -208,7 +213,8 @@ def score(suite: Suite, outcomes: dict[str, Outcome]) -> tuple[list[dict], list[
     for table in suite.table:
         rows = []
         for row in table.rows:
-            rows_by_label[row.label] = table_row(row, outcomes.get(row.label))
+            crop = suite.crop_of(next(e for e in suite.train if e.id == row.train[0]))
+            rows_by_label[row.label] = table_row(row, outcomes.get(row.label)) | {"crop": crop}
             rows.append(rows_by_label[row.label])
         tables.append({"name": table.name, "title": table.title, "rows": rows, "plot": f"{safe(table.name)}.png"})
     claims, per_config = [], []

@@ -67,6 +67,10 @@ class Entry(Strict):
     init: Init | None = None
     init_std: float | None = Field(default=None, gt=0)
     lr_steps: tuple[int, ...] | None = Field(default=None, description="default: the suite's, inside these epochs")
+    crop: int | None = Field(
+        default=None, ge=1, description="this net's own crop (AlexNet needs 63 pixels); default: the suite's"
+    )
+    batch_norm: bool | None = Field(default=None, description="default: the suite's (false: the net as written)")
 
 
 Method = Literal["dense", "multi-crop", "multi-crop & dense", "centre"]
@@ -85,6 +89,7 @@ class Table(Strict):
     name: str
     title: str
     rows: list[Row]
+    cost_plot: bool = Field(default=False, description="also plot its rows' error against MACs (log axis)")
 
 
 class Claim(Strict):
@@ -112,6 +117,11 @@ class Suite(Strict):
     table: list[Table]
     claim: list[Claim] = []
     paper_table: list[PaperTable] = []
+
+    def crop_of(self, entry: Entry, data: str | None = None) -> int:
+        """The crop an entry trains and is tested at: its own, the suite's, or 32 for a small set, else 224."""
+        s = self.suite
+        return entry.crop or s.crop or (32 if (data or s.data) in SMALL_SOURCES else PAPER_CROP)
 
     @model_validator(mode="after")
     def _schedule_given(self) -> Suite:
@@ -217,10 +227,10 @@ def load_suite(path: str | Path) -> Suite:
         raise SpecError("TOML nested too deeply", "a TOML suite", path=str(p)) from None
     except ValidationError as e:
         raise _invalid(p, e) from None
-    scales = ScaleMap(suite.suite.crop or PAPER_CROP)
     for entry in suite.train:
         try:
-            scales.train(entry.scale)  # a bad or too small scale fails here, before any training
+            # a bad or too small scale fails here, before any training
+            ScaleMap(entry.crop or suite.suite.crop or PAPER_CROP).train(entry.scale)
             resolve(entry.spec)  # so does a missing spec of a later entry
         except ArchspecError as e:
             raise ArchspecError(f"{p}: train {entry.id!r}: {e}") from None
@@ -313,13 +323,13 @@ def entry_config(suite: Suite, entry: Entry, root: Path, seed: int, devices: int
         "pretrained_a": str(run_dir(root, entry.pretrained_a, seed)) if entry.pretrained_a else None,
         "finetune": str(run_dir(root, entry.finetune, seed)) if entry.finetune else None,
     }
-    crop = s.crop or (32 if (data or s.data) in SMALL_SOURCES else 224)
+    crop = suite.crop_of(entry, data)
     scale = ScaleMap(crop).train(entry.scale)
     dc = DataConfig(source=data or s.data, crop=crop, pad=s.pad, scale=scale, holdout=s.holdout)
     return TrainConfig(
         spec=entry.spec,
         name=entry.id,
-        model=Overrides(width=s.width, batch_norm=s.batch_norm),
+        model=Overrides(width=s.width, batch_norm=s.batch_norm if entry.batch_norm is None else entry.batch_norm),
         data=dc,
         recipe=Recipe(**recipe),
         out=str(run_dir(root, entry.id, seed)),

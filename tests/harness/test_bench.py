@@ -441,3 +441,48 @@ def test_the_report_names_the_commit_the_bench_process_started_from(tmp_path, mo
         provenance.commit.cache_clear()
     report = (tmp_path / "out" / "report.md").read_text()
     assert "this report by archspec" in report and "commit aaaaaaa" in report and "bbbbbbb" not in report
+
+
+def test_an_entry_with_its_own_crop_is_costed_plotted_and_paired_only_with_its_crop(tmp_path):
+    """AlexNet needs 63 pixels, so a suite may give a net its own crop (and batch norm): it trains and is tested
+    there, a claim pairing rows of different crops is not comparable, and the cost table counts each net as
+    trained (checked against torch's own parameter count) and as written."""
+
+    import archspec
+    from archspec.harness.checkpoint import read_run
+    from archspec.harness.suite import entry_config, run_dir
+
+    text = (
+        SUITE.replace('finetune = "T/16"\n', "crop = 24\nbatch_norm = true\n")
+        .replace("seeds = 2", "seeds = 1")
+        .replace('name = "Table X"', 'name = "Table X"\ncost_plot = true')
+        .replace('  { label = "T+U", train = ["T/16", "U/16"], protocol = "multi", method = "dense" },\n', "")
+        .replace(
+            'method = "multi-crop & dense" },',
+            'method = "multi-crop & dense" },\n  { label = "U single", train = ["U/16"], protocol = "single" },',
+        )
+        + '\n[[claim]]\ntext = "T beats U"\npairs = [["T single", "U single"]]\n'
+    )
+    path = write(tmp_path, text)
+    suite = load_suite(path)
+    u = entry_config(suite, suite.train[1], tmp_path / "out", 0, 1, None)
+    assert (
+        u.data.crop == 24
+        and u.model.batch_norm
+        and entry_config(suite, suite.train[0], tmp_path, 0, 1, None).data.crop == 16
+    )
+    result = run_suite(path, str(tmp_path / "out"), log=lambda line: None)
+    assert result["complete"]
+    rows = {r["row"]: r for r in result["tables"][0]["rows"]}
+    assert rows["T single"]["crop"] == 16 and rows["U single"]["crop"] == 24
+    assert result["claims"][1]["verdict"] == "not comparable"
+    assert result["per_configuration"][1]["verdict"] == "not comparable (crop 16 vs 24)"
+    for cost in result["throughput"]:
+        net = read_run(run_dir(tmp_path / "out", cost["entry"], 0))[1]
+        assert cost["params_trained"] == sum(p.numel() for p in archspec.compile(net).parameters())
+    t, u_cost = result["throughput"]
+    assert u_cost["macs_trained"] > t["macs_trained"] and any(n.kind == "batchnorm" for n in net.layers)
+    assert t["params_full"] == 112 + 296 + 2064 + 68  # as written: 16x16x3, FC-4 (hand-computed)
+    report = (tmp_path / "out" / "report.md").read_text()
+    assert "| row      |   crop |" in report and "## Cost and throughput" in report
+    assert (tmp_path / "out" / "Table_X-cost.png").stat().st_size > 5_000

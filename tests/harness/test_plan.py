@@ -217,4 +217,4 @@ def test_plan_cli_json_and_errors(monkeypatch, capsys, tmp_path):
 
 class _Result:
     def __init__(self, run: Path) -> None:
-        self.run, self.params, self.metrics = run, 0, []
+        self.run, self.params, self.metrics, self.elsewhere = run, 0, [], None
