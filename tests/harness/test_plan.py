@@ -205,7 +205,7 @@ def test_plan_cli_json_and_errors(monkeypatch, capsys, tmp_path):
     with pytest.raises(SystemExit):
         cli.main()
     out = json.loads(capsys.readouterr().out)[0]
-    assert out["totals"]["trainings"] == 15 and len(out["entries"]) == 15
+    assert out["totals"]["trainings"] == 17 and len(out["entries"]) == 17
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     for bad in (["--device", "tpu"], ["--mfu", "0"]):
         monkeypatch.setattr(sys, "argv", ["archspec", "bench", "--suite", "quick", "--plan", *bad])
