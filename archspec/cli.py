@@ -326,6 +326,12 @@ def _show_plan(report: dict, fmt: Format) -> None:
         stdout.print(line, markup=False)
 
 
+STOPPED = (
+    "every file already saved is intact (writes are atomic); run the same command again: bench reuses finished runs "
+    "and resumes the others, and train --resume goes on from the last checkpoint where one was written"
+)
+
+
 def main() -> None:
     warnings.formatwarning = lambda message, *args, **kwargs: f"archspec: warning: {message}\n"
     try:
@@ -341,6 +347,10 @@ def main() -> None:
     except Interrupted as e:  # Ctrl-C or SIGTERM stopped a training run: where it saved and how to go on
         err.print(f"archspec: interrupted; {e}", markup=False, soft_wrap=True)
         sys.exit(130)
+    except SystemExit as e:  # Ctrl-C anywhere else: typer turns it into a bare exit 130; say what it means
+        if e.code == 130 and isinstance(getattr(e.__context__, "__cause__", None), KeyboardInterrupt):
+            err.print(f"archspec: interrupted; {STOPPED}", markup=False, soft_wrap=True)
+        raise
 
 
 if __name__ == "__main__":

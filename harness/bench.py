@@ -22,12 +22,13 @@ from pathlib import Path
 
 from archspec.atomic import atomic_path
 from archspec.errors import ArchspecError
+from archspec.files import read_json
 from archspec.infer import infer
 from archspec.provenance import commit
 from archspec.source import network
 
 from . import bench_report, ledger, metrics
-from .checkpoint import locked, read_run, safetensors_bytes
+from .checkpoint import RUN_JSON_BYTES, locked, read_run, safetensors_bytes
 from .claims import OUTCOMES, load_outcomes, outcomes_of, score
 from .config import SMALL_SOURCES, DataConfig, TrainConfig
 from .evaluation import EvalJob, Evaluation, Part, code_hash, evaluate_sources
@@ -225,7 +226,7 @@ def _suite_record(root: Path, path: str, log) -> tuple[str | None, float]:
     """Remember which suite file made this folder and how long building it has taken; say so when the file
     has changed since. Returns (the previous hash if it changed, seconds spent by earlier invocations)."""
     record, now = root / "bench.json", suite_hash(path)
-    before = json.loads(record.read_text()) if record.is_file() else {}
+    before = read_json(record, "the bench folder's record", RUN_JSON_BYTES) if record.is_file() else {}
     sha = before.get("suite_sha256")
     if sha is not None and sha != now:
         log(
@@ -269,9 +270,27 @@ def run_suite(
     if not report_only:
         _check_data(suite, data)
     root = Path(out or f"bench/{suite.suite.name}")
+    check_bench_folder(root)
     with locked(root, "bench"):
         threads = threads or torch.get_num_threads()
         return _run_suite(suite, path, root, devices, data, log, started, jobs, threads, report_only)
+
+
+BENCH_MARKS = ("bench.json", "report.json", "runs")  # a folder holding one of these is a bench folder
+
+
+def check_bench_folder(root: Path) -> None:
+    """`--out` is a new or empty folder, or one a bench wrote: never a user's folder whose files a report of the
+    same name (report.md, claims.csv, ...) would replace."""
+    if not root.is_dir():
+        return
+    names = sorted(p.name for p in root.iterdir() if p.name != ".lock")
+    if names and not any(m in names for m in BENCH_MARKS):
+        more = f" (and {len(names) - 1} more)" if len(names) > 1 else ""
+        raise ArchspecError(
+            f"{root}: holds {names[0]}{more}, which archspec bench did not write; expected a new or empty folder "
+            "for --out, or one a bench wrote (nothing in it is replaced)"
+        )
 
 
 def _train_and_evaluate(suite: Suite, root: Path, devices: int, data: str | None, log, jobs: int, threads: int):

@@ -15,14 +15,16 @@ import torch
 
 from archspec.atomic import atomic_path
 from archspec.choices import Precision, Schedule
+from archspec.files import read_json
 from archspec.provenance import code_version
 
 from . import ledger
-from .checkpoint import machine, read_run
+from .checkpoint import RUN_JSON_BYTES, machine, read_run
 from .claims import CLAIM_RULE, OUTCOMES, save_outcomes
 from .suite import PAPER_CROP, ScaleMap, Settings, Suite, run_dir, seeds_of, suite_hash, suite_path
 
 PAPER_SPEEDUP_4GPU = 3.75
+RUN = "a run folder written by archspec train"
 
 PAPER = Settings(name="paper")  # Settings' defaults are the paper's Section 3.1 recipe
 RECIPE_KEYS = (
@@ -74,7 +76,7 @@ def _machines(result: dict) -> str:
         for entry in suite.train:
             path = run_dir(result["root"], entry.id, seed) / "run.json"
             if path.is_file():
-                info = json.loads(path.read_text())
+                info = read_json(path, RUN, RUN_JSON_BYTES)
                 threads = info.get("threads")
                 each = f"{threads} torch thread{'s' if threads != 1 else ''}" if threads else "threads unrecorded"
                 key = (info.get("machine", "an unrecorded machine"), each)
@@ -97,7 +99,7 @@ def _trained_by(result: dict) -> str:
         for entry in suite.train:
             path = run_dir(result["root"], entry.id, seed) / "run.json"
             if path.is_file():
-                code = json.loads(path.read_text()).get("code", "an unrecorded version")
+                code = read_json(path, RUN, RUN_JSON_BYTES).get("code", "an unrecorded version")
                 made[code] = made.get(code, 0) + 1
     return "; ".join(f"{code} ({n} runs)" for code, n in made.items()) or "no run yet"
 
@@ -229,7 +231,7 @@ def _recomputed(result: dict, lines: list[str]) -> list[str]:
     lines about them (code, data, machine, wall time) are the original report's, and a line says what was
     recomputed by which code."""
     path = result["root"] / "report.json"
-    before = json.loads(path.read_text()).get("header", []) if path.is_file() else []
+    before = read_json(path, "a bench report", RUN_JSON_BYTES).get("header", []) if path.is_file() else []
     has_runs = any(
         run_dir(result["root"], e.id, s).is_dir() for e in result["suite"].train for s in seeds_of(result["suite"])
     )

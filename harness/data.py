@@ -241,12 +241,23 @@ def load_small(cfg: DataConfig) -> TensorData:
 # ---------------------------------------------------------------- folders
 
 
-def _scan(split_dir: Path, classes: list[str] | None = None) -> tuple[list[str], list[tuple[str, int]]]:
+def class_folders(split_dir: Path) -> list[str]:
+    """The class folders of one split of an ImageNet-layout folder, sorted; one line where there are none or the
+    folder cannot be listed."""
+    expected = f"expected {split_dir.name}/<class>/<images>"
     if not split_dir.is_dir():
-        raise ArchspecError(f"{split_dir}: no such folder; expected {split_dir.name}/<class>/<images>")
-    found = sorted(d.name for d in split_dir.iterdir() if d.is_dir())
+        raise ArchspecError(f"{split_dir}: no such folder; {expected}")
+    try:
+        found = sorted(d.name for d in split_dir.iterdir() if d.is_dir())
+    except OSError as e:
+        raise ArchspecError(f"{split_dir}: {e.strerror}; {expected} that can be listed") from None
     if not found:
-        raise ArchspecError(f"{split_dir}: no class folders; expected {split_dir.name}/<class>/<images>")
+        raise ArchspecError(f"{split_dir}: no class folders; {expected}")
+    return found
+
+
+def _scan(split_dir: Path, classes: list[str] | None = None) -> tuple[list[str], list[tuple[str, int]]]:
+    found = class_folders(split_dir)
     classes = classes or found
     items = []
     for name in found:

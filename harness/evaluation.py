@@ -32,7 +32,7 @@ from archspec.infer import infer
 
 from . import checkpoint
 from .config import DataConfig, Launch
-from .data import FolderData, TensorData, load_small, open_rgb8
+from .data import FolderData, TensorData, class_folders, load_small, open_rgb8
 from .distributed import Context, autocast_dtype, launch
 from .protocol import DENSE_FIT, METHODS, centre_posterior, combine, scale_posteriors, wrong
 from .stats import wilson
@@ -145,7 +145,7 @@ def _check_data(source: Source, data: DataConfig, given: str | None, loaded: Ten
             "folder or embedded, fashion-mnist, mnist)"
         )
     else:
-        classes = sorted(d.name for d in (Path(data.source) / "train").iterdir() if d.is_dir())
+        classes = class_folders(Path(data.source) / "train")
         channels = 3
     where = f"--data {given}" if given else data.source
     if len(classes) != len(source.classes) or (source.named and classes != source.classes):

@@ -11,6 +11,9 @@ import os
 import time
 from pathlib import Path
 
+from archspec.errors import SpecError
+from archspec.files import read_text
+
 NAME = "scored.jsonl"
 
 
@@ -37,7 +40,14 @@ def read(root: Path) -> list[dict]:
     path = root / NAME
     if not path.is_file():
         return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    text, looks = read_text(path, "the ledger of looks at the scored split", 64 << 20), []
+    for n, line in enumerate(text.splitlines(), 1):
+        try:
+            looks += [json.loads(line)] if line.strip() else []
+        except json.JSONDecodeError as e:
+            found = f"invalid JSON ({e.msg})"
+            raise SpecError(found, "one JSON object per line", path=str(path), line=n, col=e.colno) from None
+    return looks
 
 
 def summary(root: Path, suite_sha: str) -> str:

@@ -33,6 +33,7 @@ import tomllib
 
 from archspec.choices import Precision
 from archspec.errors import ArchspecError
+from archspec.files import make_folder
 from archspec.infer import NetworkStats, infer
 from archspec.ir import FC, Node, Shape
 from archspec.source import network
@@ -581,8 +582,7 @@ def write_slurm(p: Plan, folder: str | Path, data: str | None = None) -> list[Pa
     that submits them in the suite's order with --dependency=afterok: on what each starts from, and a README."""
     from archspec.atomic import atomic_path
 
-    out = Path(folder)
-    out.mkdir(parents=True, exist_ok=True)
+    out = make_folder(folder, "the Slurm scripts")
     g, dev = p.per_run, p.device
     nodes = math.ceil(g / dev.node)
     per_node = g // nodes

@@ -112,13 +112,16 @@ def test_compile_prints_summary_and_total(monkeypatch, capsys, tmp_path):
         (["train", "A", "--lr", "1e308"], "lr: Input should be less than or equal to 100"),
         (["train", "resnet18", "--pretrained-a", "{tmp}", "--out", "{tmp}/r"], "resnet18: has residual blocks"),
         (["train", "A", "--out", "{bad}"], "bad.txt: is a file, or under one; expected a folder for the run"),
-        (["train", "A", "--out", "{tmp}"], "holds bad.txt, which archspec train did not write"),
+        (["train", "A", "--out", "{tmp}"], "holds bad.txt (and 1 more), which archspec train did not write"),
         (["train", "--resume", "{bad}"], "run.json: cannot read (Not a directory); expected a run folder"),
+        (["bench", "--suite", "{tmp}/fifo.toml"], "fifo.toml: is not a regular file (a device, FIFO or socket)"),
+        (["bench", "--suite", "quick", "--out", "{tmp}"], "holds bad.txt (and 1 more), which archspec bench did not"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(monkeypatch, capsys, tmp_path, args, message):
     bad = tmp_path / "bad.txt"
     bad.write_text("input 32x32x3\nconv3_64\n")
+    os.mkfifo(tmp_path / "fifo.toml")  # a reader that opened it would block forever
     args = [a.format(bad=bad, tmp=tmp_path) for a in args]
     code, out, err = run(monkeypatch, capsys, *args)
     assert code == 2 and message in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
@@ -265,3 +268,19 @@ def test_an_interrupted_run_says_how_to_continue_and_resumes_without_its_spec_fi
     spec.unlink()
     code, out, _ = run(monkeypatch, capsys, "train", "--resume", tmp_path / "run")
     assert code == 0 and "last epochs" in out
+
+
+def test_an_interrupt_outside_a_training_step_still_says_what_it_means(monkeypatch, capsys):
+    """typer turns a KeyboardInterrupt into a bare exit 130; the CLI still prints its one line."""
+    from archspec import counts
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(counts, "params", interrupted)
+    monkeypatch.setattr(sys, "argv", ["archspec", "params", "A"])
+    with pytest.raises(SystemExit) as e:
+        cli.main()
+    assert e.value.code == 130
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("archspec: interrupted; every file already saved is intact")

@@ -486,3 +486,27 @@ def test_an_entry_with_its_own_crop_is_costed_plotted_and_paired_only_with_its_c
     report = (tmp_path / "out" / "report.md").read_text()
     assert "| row      |   crop |" in report and "## Cost and throughput" in report
     assert (tmp_path / "out" / "Table_X-cost.png").stat().st_size > 5_000
+
+
+def test_out_refuses_a_folder_that_a_bench_did_not_write(tmp_path):
+    """A report would replace a user's report.md: a folder with files and no bench record is refused, untouched."""
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "report.md").write_text("my notes")
+    with pytest.raises(ArchspecError, match=r"mine: holds report.md, which archspec bench did not write"):
+        run_suite(write(tmp_path, SUITE), str(mine), log=lambda line: None)
+    assert (mine / "report.md").read_text() == "my notes" and sorted(p.name for p in mine.iterdir()) == ["report.md"]
+
+
+def test_damaged_bench_folder_files_are_one_line_naming_the_file(tmp_path):
+    """The bench record, a run's run.json and the ledger are read bounded and parsed with their place named."""
+    from archspec.harness import ledger
+
+    (tmp_path / "scored.jsonl").write_text('{"time": 1}\n{"time": \n')
+    with pytest.raises(ArchspecError, match=r"scored.jsonl:2:\d+: found invalid JSON"):
+        ledger.read(tmp_path)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "bench.json").write_text("{not json")
+    with pytest.raises(ArchspecError, match=r"bench.json:1:2: found invalid JSON"):
+        run_suite(write(tmp_path, SUITE), str(out), log=lambda line: None)

@@ -106,6 +106,17 @@ def test_scored_data_of_other_class_names_is_refused(tmp_path, runs):
         evaluate_sources(job)
 
 
+def test_scored_data_without_class_folders_is_one_line(tmp_path, runs):
+    """A folder without train/, or with a train/ that holds no class folder, says so instead of a traceback."""
+    job = EvalJob([str(runs / "r0")], data=str(tmp_path), progress=False)
+    with pytest.raises(ArchspecError, match=r"train: no such folder; expected train/<class>/<images>"):
+        evaluate_sources(job)
+    (tmp_path / "train").mkdir()
+    (tmp_path / "train" / "notes.txt").write_text("a file, not a class")
+    with pytest.raises(ArchspecError, match=r"train: no class folders; expected train/<class>/<images>"):
+        evaluate_sources(job)
+
+
 def test_a_scored_split_with_no_readable_image_is_one_line(tmp_path, image_folder):
     spec = "input 16x16x3 conv3-4 maxpool FC-8 FC-3 soft-max"  # a weights file's classes are numbered: 3 of them
     save_file(archspec.compile(spec).state_dict(), tmp_path / "w.safetensors")
