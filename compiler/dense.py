@@ -44,6 +44,17 @@ def floor_stride(layers) -> int:
     return stride
 
 
+def _last_map(model: Net) -> tuple[int, int, int]:
+    """The last feature map before global pooling or the first FC layer, at the net's own input size."""
+    last = None
+    for node, s in zip(model._nodes, model.stats.layers, strict=True):
+        if node.global_pool or isinstance(node, FC):
+            break
+        if len(s.out_shape) == 3:
+            last = s.out_shape
+    return last
+
+
 class Dense(nn.Module):
     """The fully convolutional form of a compiled net, sharing its weights: `forward` gives the class score
     map (N, classes, h, w). `stride`: `floor_stride` of a flat net's feature layers (32 for VGG, 1 where the
@@ -54,6 +65,14 @@ class Dense(nn.Module):
         net = model.net
         self.model = model
         self.stride = floor_stride(net.layers[: classifier_start(net.layers)]) if net.flat else 1
+        # Without a floor chain (stride 1: ResNet, GoogLeNet, AlexNet) a larger image changes what every cell of
+        # the last map sees (its padding, its share of the image), so the net no longer reads it as it was
+        # trained to. Such a net is scored on windows of its own input size, `window_step` pixels apart (its
+        # input side over its last map's): the geometry it was trained at, as VGG's score map has by design.
+        self.window_step = None
+        if self.stride == 1:
+            step = net.input.height // _last_map(model)[1]
+            self.window_step = step if step > 1 else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x, dense=True)  # (N, classes, h, w) class score map

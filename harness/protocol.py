@@ -68,11 +68,16 @@ def dense_views(x: torch.Tensor, stride: int, fit: str = DENSE_FIT) -> list[torc
     return [x[..., i : i + lh, j : j + lw] for i in oh for j in ow]
 
 
+def window_starts(side: int, stride: int, crop: int, fit: str = DENSE_FIT) -> list[int]:
+    """Along one side: where the dense pass's crop-size windows start, `stride` apart from each view's start."""
+    offsets, length = _axis(side, stride, fit)
+    return sorted({o + k * stride for o in offsets for k in range(max(0, length - crop) // stride + 1)})
+
+
 def dense_windows(side: int, stride: int, crop: int, fit: str = DENSE_FIT) -> tuple[int, float]:
     """Along one side: distinct positions of the dense pass's crop-size windows (1: a single whole-image view)
     and the share of the side's pixels they cover."""
-    offsets, length = _axis(side, stride, fit)
-    starts = {o + k * stride for o in offsets for k in range(max(0, length - crop) // stride + 1)}
+    starts = window_starts(side, stride, crop, fit)
     covered = set().union(*(range(max(0, s), min(side, s + crop)) for s in starts))
     return len(starts), len(covered) / side
 
@@ -82,7 +87,9 @@ def dense_posterior(dense: nn.Module, x: torch.Tensor, crop: int, fit: str = DEN
     image, and {"dense_map": window positions along the smaller side (1: a single whole-image view, not a
     dense evaluation), "dense_cover": share of the image's pixels the windows cover}. A net of stride 1 uses
     every pixel (`floor_stride`): its map side is the score map's. x: (B, C, H, W)."""
-    stride = getattr(dense, "stride", 1)
+    stride, step = getattr(dense, "stride", 1), getattr(dense, "window_step", None)
+    if step and min(x.shape[-2:]) >= crop:  # a net scored on windows of its own size, `step` apart
+        return _window_posterior(dense.model, x, crop, step, fit)
     total, cells = 0, 0
     for v in dense_views(x, stride, fit):
         scores = dense(torch.cat([v, v.flip(-1)])).float()  # (2B, K, h, w): the class score map
@@ -94,6 +101,20 @@ def dense_posterior(dense: nn.Module, x: torch.Tensor, crop: int, fit: str = DEN
         (mh, ch), (mw, cw) = (dense_windows(n, stride, crop, fit) for n in x.shape[-2:])
         seen = {"dense_map": min(mh, mw), "dense_cover": round(ch * cw, 4)}
     return (p[: len(x)] + p[len(x) :]) / 2, seen
+
+
+def _window_posterior(model: nn.Module, x: torch.Tensor, crop: int, step: int, fit: str) -> tuple[torch.Tensor, dict]:
+    """`dense_posterior` for a net without a floor chain of strides: its logits on every crop-size window at
+    `window_starts` (`step` apart, the last one at the far edge), and flipped, averaged, then soft-max."""
+    ih, iw = (window_starts(n, step, crop, fit) for n in x.shape[-2:])
+    ch, cw = (dense_windows(n, step, crop, fit)[1] for n in x.shape[-2:])
+    total = 0
+    for i in ih:
+        for j in iw:
+            v = x[..., i : i + crop, j : j + crop].contiguous(memory_format=torch.channels_last)
+            total = total + model(torch.cat([v, v.flip(-1)])).float()  # (2B, K) logits of one window
+    p = (total / (len(ih) * len(iw))).softmax(1)
+    return (p[: len(x)] + p[len(x) :]) / 2, {"dense_map": min(len(ih), len(iw)), "dense_cover": round(ch * cw, 4)}
 
 
 def multicrop_posterior(model: nn.Module, x: torch.Tensor, crop: int, chunk: int = 512) -> tuple[torch.Tensor, int]:

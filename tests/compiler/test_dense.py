@@ -60,3 +60,16 @@ def test_a_global_pool_net_is_fully_convolutional_and_its_mean_score_is_its_outp
         scores = to_dense(model)(x)  # (N, K, h, w): the FC layer at every position of the last map
         assert scores.shape == (2, 5, 3, 3)
         torch.testing.assert_close(scores.mean((2, 3)), model(x), rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("spec", "side", "step"),
+    [("resnet18", 32, 32), ("resnet18", 64, 32), ("googlenet", 32, 32), ("plain34", 32, 32), ("alexnet", 64, 64)],
+)
+def test_a_net_without_a_floor_chain_is_scored_on_windows_its_own_size(spec, side, step):
+    """Its last map before global pooling (or the first FC layer) is its input over `step`: 1x1 at 32 pixels for
+    ResNet, 2x2 at 64; VGG's floor chain needs no windows."""
+    with torch.device("meta"):
+        dense = to_dense(archspec.compile(spec, num_classes=10, input=f"{side}x{side}x1", width=0.125))
+        assert (dense.stride, dense.window_step) == (1, step)
+        assert to_dense(archspec.compile("D", input="32x32x1", width=0.125)).window_step is None
