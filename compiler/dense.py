@@ -44,7 +44,7 @@ def floor_stride(layers) -> int:
     return stride
 
 
-def _last_map(model: Net) -> tuple[int, int, int]:
+def _last_map(model: Net) -> tuple[int, int, int] | None:
     """The last feature map before global pooling or the first FC layer, at the net's own input size."""
     last = None
     for node, s in zip(model._nodes, model.stats.layers, strict=True):
@@ -70,9 +70,9 @@ class Dense(nn.Module):
         # trained to. Such a net is scored on windows of its own input size, `window_step` pixels apart (its
         # input side over its last map's): the geometry it was trained at, as VGG's score map has by design.
         self.window_step = None
-        if self.stride == 1:
-            step = net.input.height // _last_map(model)[1]
-            self.window_step = step if step > 1 else None
+        last = _last_map(model) if self.stride == 1 else None  # None too where an FC layer comes first
+        if last is not None and net.input.height // last[1] > 1:
+            self.window_step = net.input.height // last[1]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x, dense=True)  # (N, classes, h, w) class score map

@@ -73,3 +73,8 @@ def test_a_net_without_a_floor_chain_is_scored_on_windows_its_own_size(spec, sid
         dense = to_dense(archspec.compile(spec, num_classes=10, input=f"{side}x{side}x1", width=0.125))
         assert (dense.stride, dense.window_step) == (1, step)
         assert to_dense(archspec.compile("D", input="32x32x1", width=0.125)).window_step is None
+
+
+def test_a_net_whose_first_layer_is_fc_needs_no_windows():
+    with torch.device("meta"):
+        assert to_dense(archspec.compile("input 8x8x1 FC-16 FC-4 soft-max")).window_step is None
