@@ -429,6 +429,12 @@ def cost_plot_name(table: dict) -> str:
     return table["plot"].removesuffix(".png") + "-cost.png"
 
 
+def cost_label(row: dict, table: dict) -> str:
+    """A point's label: its row, and its crop where the table's rows differ in crop and the row does not say it."""
+    named = f"crop {row['crop']}" in row["row"] or len({q.get("crop") for q in table["rows"]}) == 1
+    return row["row"] + ("" if named else f" (crop {row['crop']})")
+
+
 def cost_plot(path: Path, table: dict, suite: Suite, throughput: list[dict]) -> None:
     """Each row's top-1 error (mean over seeds, 95% interval as bars) against its net's MACs per image as trained,
     on a log axis, each point labelled."""
@@ -446,8 +452,7 @@ def cost_plot(path: Path, table: dict, suite: Suite, throughput: list[dict]) -> 
         colour = "tab:blue" if r["comparable"] == "yes" else "lightgray"
         err = [[r["top1_err"] - r["top1_lo"]], [r["top1_hi"] - r["top1_err"]]]
         ax.errorbar([x], [r["top1_err"]], yerr=err, fmt="o", capsize=3, color=colour)
-        label = r["row"] + (f" (crop {r['crop']})" if len({q.get("crop") for q in table["rows"]}) > 1 else "")
-        ax.annotate(label, (x, r["top1_err"]), textcoords="offset points", xytext=(6, 4), fontsize=8)
+        ax.annotate(cost_label(r, table), (x, r["top1_err"]), textcoords="offset points", xytext=(6, 4), fontsize=8)
     ax.set_xscale("log")
     ax.set(xlabel="MACs per image as trained (log)", ylabel="top-1 error (%), 95% interval")
     ax.set_title(f"{table['name']}: error against compute", fontsize=9)

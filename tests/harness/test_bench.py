@@ -510,3 +510,11 @@ def test_damaged_bench_folder_files_are_one_line_naming_the_file(tmp_path):
     (out / "bench.json").write_text("{not json")
     with pytest.raises(ArchspecError, match=r"bench.json:1:2: found invalid JSON"):
         run_suite(write(tmp_path, SUITE), str(out), log=lambda line: None)
+
+
+def test_a_cost_point_names_its_crop_once():
+    from archspec.harness.bench_report import cost_label
+
+    table = {"rows": [{"row": "A, crop 64", "crop": 64}, {"row": "D", "crop": 32}]}
+    assert [cost_label(r, table) for r in table["rows"]] == ["A, crop 64", "D (crop 32)"]
+    assert cost_label({"row": "D", "crop": 32}, {"rows": [{"row": "D", "crop": 32}]}) == "D"
