@@ -447,12 +447,15 @@ def cost_plot(path: Path, table: dict, suite: Suite, throughput: list[dict]) -> 
     fig = Figure(figsize=(8, 5.5))
     FigureCanvasAgg(fig)
     ax = fig.subplots()
-    for r in rows:
+    rows.sort(key=lambda r: (macs[spec_rows[r["row"]].train[0]], r["top1_err"]))
+    for i, r in enumerate(rows):
         x = macs[spec_rows[r["row"]].train[0]]
         colour = "tab:blue" if r["comparable"] == "yes" else "lightgray"
         err = [[r["top1_err"] - r["top1_lo"]], [r["top1_hi"] - r["top1_err"]]]
         ax.errorbar([x], [r["top1_err"]], yerr=err, fmt="o", capsize=3, color=colour)
-        ax.annotate(cost_label(r, table), (x, r["top1_err"]), textcoords="offset points", xytext=(6, 4), fontsize=8)
+        # neighbours in MACs take turns above and below their points, so that close labels do not overlap
+        up = (6, 4) if i % 2 == 0 else (6, -11)
+        ax.annotate(cost_label(r, table), (x, r["top1_err"]), textcoords="offset points", xytext=up, fontsize=8)
     ax.set_xscale("log")
     ax.set(xlabel="MACs per image as trained (log)", ylabel="top-1 error (%), 95% interval")
     ax.set_title(f"{table['name']}: error against compute", fontsize=9)

@@ -50,6 +50,10 @@ def read(root: Path) -> list[dict]:
     return looks
 
 
+def _times(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
 def summary(root: Path, suite_sha: str) -> str:
     """One sentence: how many invocations scored this suite's test split afresh, by which commits, and how many
     reports were written from its outcomes in all."""
@@ -61,9 +65,9 @@ def summary(root: Path, suite_sha: str) -> str:
     commits = ", ".join(f"{c} ({n}x)" if n > 1 else c for c, n in by.items()) or "none"
     others = len(read(root)) - len(lines)
     return (
-        f"the scored split was evaluated {len(scored)} time{'s' if len(scored) != 1 else ''} for this suite "
+        f"the scored split was evaluated {_times(len(scored), 'time')} for this suite "
         f"(by commit {commits}; {sum(len(r['evaluated']) for r in scored)} run evaluations in all), and "
-        f"{len(lines)} report{'s' if len(lines) != 1 else ''} were written from it"
-        + (f"; {others} more looks were by other versions of the suite" if others else "")
+        f"{_times(len(lines), 'report')} {'was' if len(lines) == 1 else 'were'} written from it"
+        + (f"; {_times(others, 'more look')} by other versions of the suite" if others else "")
         + f" (`{NAME}`)"
     )
