@@ -437,7 +437,7 @@ def cost_label(row: dict, table: dict) -> str:
 
 def cost_plot(path: Path, table: dict, suite: Suite, throughput: list[dict]) -> None:
     """Each row's top-1 error (mean over seeds, 95% interval as bars) against its net's MACs per image as trained,
-    on a log axis, each point labelled."""
+    on a log axis; each row its own colour and marker, named in the legend (hollow: not comparable)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -447,18 +447,24 @@ def cost_plot(path: Path, table: dict, suite: Suite, throughput: list[dict]) -> 
     fig = Figure(figsize=(8, 5.5))
     FigureCanvasAgg(fig)
     ax = fig.subplots()
-    rows.sort(key=lambda r: (macs[spec_rows[r["row"]].train[0]], r["top1_err"]))
     for i, r in enumerate(rows):
         x = macs[spec_rows[r["row"]].train[0]]
-        colour = "tab:blue" if r["comparable"] == "yes" else "lightgray"
         err = [[r["top1_err"] - r["top1_lo"]], [r["top1_hi"] - r["top1_err"]]]
-        ax.errorbar([x], [r["top1_err"]], yerr=err, fmt="o", capsize=3, color=colour)
-        # neighbours in MACs take turns above and below their points, so that close labels do not overlap
-        up = (6, 4) if i % 2 == 0 else (6, -11)
-        ax.annotate(cost_label(r, table), (x, r["top1_err"]), textcoords="offset points", xytext=up, fontsize=8)
+        colour = f"C{i % 10}"
+        ax.errorbar(
+            [x],
+            [r["top1_err"]],
+            yerr=err,
+            fmt="osD^v<>ph*"[i % 10],
+            capsize=3,
+            color=colour,
+            mfc=colour if r["comparable"] == "yes" else "none",
+            label=cost_label(r, table),
+        )
     ax.set_xscale("log")
     ax.set(xlabel="MACs per image as trained (log)", ylabel="top-1 error (%), 95% interval")
     ax.set_title(f"{table['name']}: error against compute", fontsize=9)
+    ax.legend(fontsize=8, loc="best")
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=100)
