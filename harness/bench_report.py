@@ -180,12 +180,12 @@ def _intervals_line(seeds: int) -> str:
     )
 
 
-def scale_mapping(suite: Suite, entries: list) -> str:
+def scale_mapping(suite: Suite, entries: list, data: str | None = None) -> str:
     """The paper's scales -> ours for these entries, one part per crop (an entry may have its own)."""
-    crops = sorted({e.crop or suite.suite.crop or PAPER_CROP for e in entries})
+    crops = sorted({suite.crop_of(e, data) for e in entries})
     parts = []
     for crop in crops:
-        at = [e for e in entries if (e.crop or suite.suite.crop or PAPER_CROP) == crop]
+        at = [e for e in entries if suite.crop_of(e, data) == crop]
         own = [e.id for e in at if e.crop]
         parts.append(ScaleMap(crop).describe(at) + (f" (for {', '.join(own)})" if own else ""))
     return "; ".join(parts)
@@ -205,7 +205,7 @@ def header(result: dict) -> list[str]:
         f"- **Suite:** `{suite_path(result['suite_path']).name}`, sha256 {sha}"
         + (f" (changed since this folder's runs were made: was {changed})" if changed else ""),
         f"- **Data:** {_data_line(result)}",
-        f"- **Scale mapping:** {scale_mapping(suite, suite.train)}",
+        f"- **Scale mapping:** {scale_mapping(suite, suite.train, result['data'])}",
         "- **Recipe, where it differs from the paper's:** " + "; ".join(_recipe_lines(suite)),
         f"- **Seeds:** {', '.join(map(str, seeds_of(suite)))} (each training entry runs once per seed)",
         f"- **Looks at the scored split:** {ledger.summary(result['root'], sha)}",
@@ -486,7 +486,7 @@ def write(result: dict) -> None:
     suite: Suite = result["suite"]
     for table, spec in zip(result["tables"], suite.table, strict=True):
         ids = {i for row in spec.rows for i in row.train}
-        scales = scale_mapping(suite, [e for e in suite.train if e.id in ids])
+        scales = scale_mapping(suite, [e for e in suite.train if e.id in ids], result["data"])
         plot(root / table["plot"], table, "\n".join(textwrap.wrap(f"paper -> ours, {scales}", 120)))
         if spec.cost_plot and result["throughput"]:
             cost_plot(root / cost_plot_name(table), table, suite, result["throughput"])

@@ -230,7 +230,7 @@ def load_suite(path: str | Path) -> Suite:
     for entry in suite.train:
         try:
             # a bad or too small scale fails here, before any training
-            ScaleMap(entry.crop or suite.suite.crop or PAPER_CROP).train(entry.scale)
+            ScaleMap(suite.crop_of(entry)).train(entry.scale)
             resolve(entry.spec)  # so does a missing spec of a later entry
         except ArchspecError as e:
             raise ArchspecError(f"{p}: train {entry.id!r}: {e}") from None

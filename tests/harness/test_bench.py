@@ -518,3 +518,11 @@ def test_a_cost_point_names_its_crop_once():
     table = {"rows": [{"row": "A, crop 64", "crop": 64}, {"row": "D", "crop": 32}]}
     assert [cost_label(r, table) for r in table["rows"]] == ["A, crop 64", "D (crop 32)"]
     assert cost_label({"row": "D", "crop": 32}, {"rows": [{"row": "D", "crop": 32}]}) == "D"
+
+
+def test_the_scale_mapping_names_the_crop_that_trains_when_the_suite_sets_none(tmp_path):
+    """No crop in the suite: a small set trains at 32, an ImageNet folder (`--data`) at 224, and the header's
+    mapping says so (it once assumed 224 for every suite without a crop)."""
+    suite = load_suite(write(tmp_path, SUITE.replace("crop = 16\n", "").replace('"synthetic"', '"fashion-mnist"')))
+    assert bench_report.scale_mapping(suite, suite.train).startswith("crop 224 -> 32 ")
+    assert "-> 32" not in bench_report.scale_mapping(suite, suite.train, "/data/imagenet")
