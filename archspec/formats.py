@@ -51,8 +51,8 @@ def dumps(rows: Sequence[dict], fmt: str) -> str:
     frame = pd.DataFrame(list(rows))
     if fmt == "csv":
         return frame.to_csv(index=False)
-    if fmt == "markdown":
-        return frame.to_markdown(index=False)
+    if fmt == "markdown":  # a missing value reads "–", not "nan"
+        return frame.astype(object).where(frame.notna(), None).to_markdown(index=False, missingval="–")
     raise ValueError(f"format {fmt!r}: expected one of {', '.join(f.value for f in Format)}")
 
 

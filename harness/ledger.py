@@ -65,9 +65,9 @@ def summary(root: Path, suite_sha: str) -> str:
     commits = ", ".join(f"{c} ({n}x)" if n > 1 else c for c, n in by.items()) or "none"
     others = len(read(root)) - len(lines)
     return (
-        f"the scored split was evaluated {_times(len(scored), 'time')} for this suite "
+        f"the scored split was evaluated {_times(len(scored), 'time')} for this version of the suite in this folder "
         f"(by commit {commits}; {sum(len(r['evaluated']) for r in scored)} run evaluations in all), and "
         f"{_times(len(lines), 'report')} {'was' if len(lines) == 1 else 'were'} written from it"
-        + (f"; {_times(others, 'more look')} by other versions of the suite" if others else "")
+        + (f"; {_times(others, 'more look')} in this folder by other versions of the suite" if others else "")
         + f" (`{NAME}`)"
     )

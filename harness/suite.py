@@ -90,6 +90,9 @@ class Table(Strict):
     title: str
     rows: list[Row]
     cost_plot: bool = Field(default=False, description="also plot its rows' error against MACs (log axis)")
+    footnote: str | None = Field(
+        default=None, description="printed under the table (e.g. where its paper columns come from); not hashed"
+    )
 
 
 class Claim(Strict):
@@ -188,11 +191,17 @@ def suite_path(path: str | Path) -> Path:
 
 
 def suite_hash(path: str | Path) -> str:
-    """sha256 of what the suite says, not how it is written: its parsed content, so a comment or layout fix does
-    not orphan the reports and runs made from it. A file that does not parse hashes by its bytes."""
+    """sha256 of what the suite says, not how it is written: its parsed content less tables' footnotes, so a
+    comment, footnote or layout fix does not orphan the reports and runs made from it. A file that does not parse
+    hashes by its bytes."""
     data = read_bytes(suite_path(path), SUITE, MAX_SUITE_BYTES)
     try:
-        data = json.dumps(tomllib.loads(data.decode("utf-8-sig")), sort_keys=True).encode()
+        parsed = tomllib.loads(data.decode("utf-8-sig"))
+        tables = parsed.get("table")
+        for table in tables if isinstance(tables, list) else []:
+            if isinstance(table, dict):
+                table.pop("footnote", None)  # words about a table, like a comment: they change no number
+        data = json.dumps(parsed, sort_keys=True).encode()
     except (tomllib.TOMLDecodeError, UnicodeDecodeError, RecursionError):
         pass
     return hashlib.sha256(data).hexdigest()[:12]

@@ -2,6 +2,7 @@
 runs, "not comparable" rows kept out of verdicts, and honest incomplete reports."""
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -167,6 +168,9 @@ def test_the_suite_hash_ignores_comments_and_layout(tmp_path):
     a = suite_hash(write(tmp_path, SUITE))
     assert suite_hash(write(tmp_path, "# a comment fixed\n" + SUITE.replace("epochs = 1", "epochs   =  1  # one"))) == a
     assert suite_hash(write(tmp_path, SUITE.replace("epochs = 1", "epochs = 2"))) != a
+    noted = SUITE.replace('title = "tiny"\n', 'title = "tiny"\nfootnote = "paper columns: Table 3"\n')
+    assert load_suite(write(tmp_path, noted)).table[0].footnote == "paper columns: Table 3"
+    assert suite_hash(write(tmp_path, noted)) == a  # a footnote changes no number
 
 
 def test_missing_suite():
@@ -408,12 +412,25 @@ def test_the_lowest_single_net_row_skips_ensembles_and_rows_that_are_not_compara
         {"name": "Table 4", "rows": [row("B multi", 7.0, "not comparable: dense map 1x1 at the largest Q")]},
         {"name": "Table 6", "rows": [row("D+E", 6.0, nets=2)]},
     ]
-    best = bench_report.lowest_single_net(tables)
+    [best] = bench_report.lowest_single_nets(tables)
     assert (best["table"], best["row"], best["top1_err"]) == ("Table 3", "B", 8.5)
     text = "\n".join(bench_report._lowest_lines(tables))
-    assert "Table 3, B (B): top-1 error 8.50% [7.50, 9.50], the lowest of 2 comparable single-net rows" in text
-    assert "biased downwards" in text
-    assert bench_report.lowest_single_net([{"name": "T", "rows": [row("D+E", 6.0, nets=2)]}]) is None
+    assert "Table 3, B (B): top-1 error 8.50% [7.50, 9.50], the lowest of 2 comparable single-net rows\n" in text
+    assert "biased downwards" in text and "each crop has its own" not in text
+    assert bench_report.lowest_single_nets([{"name": "T", "rows": [row("D+E", 6.0, nets=2)]}]) == []
+
+
+def test_the_lowest_single_net_row_is_named_per_crop():
+    """A net at crop 64 sees four times the pixels of one at 32: each crop gets its own lowest row."""
+    rows = [
+        {"row": r, "ours": r, "top1_err": e, "top1_lo": e - 1, "top1_hi": e + 1, "comparable": "yes", "nets": 1}
+        | {"crop": c}
+        for r, e, c in [("D", 10.4, 32), ("ResNet-18", 12.9, 32), ("A, crop 64", 8.7, 64), ("AlexNet", 16.9, 64)]
+    ]
+    tables = [{"name": "Table 7", "rows": rows}]
+    assert [r["row"] for r in bench_report.lowest_single_nets(tables)] == ["D", "A, crop 64"]
+    text = "\n".join(bench_report._lowest_lines(tables))
+    assert "the lowest of 2 comparable single-net rows at crop 32" in text and "each crop has its own" in text
 
 
 def test_the_report_names_the_commit_the_bench_process_started_from(tmp_path, monkeypatch):
@@ -455,7 +472,7 @@ def test_an_entry_with_its_own_crop_is_costed_plotted_and_paired_only_with_its_c
     text = (
         SUITE.replace('finetune = "T/16"\n', "crop = 24\nbatch_norm = true\n")
         .replace("seeds = 2", "seeds = 1")
-        .replace('name = "Table X"', 'name = "Table X"\ncost_plot = true')
+        .replace('name = "Table X"', 'name = "Table X"\ncost_plot = true\nfootnote = "paper columns: none"')
         .replace('  { label = "T+U", train = ["T/16", "U/16"], protocol = "multi", method = "dense" },\n', "")
         .replace(
             'method = "multi-crop & dense" },',
@@ -485,6 +502,7 @@ def test_an_entry_with_its_own_crop_is_costed_plotted_and_paired_only_with_its_c
     assert t["params_full"] == 112 + 296 + 2064 + 68  # as written: 16x16x3, FC-4 (hand-computed)
     report = (tmp_path / "out" / "report.md").read_text()
     assert "| row      |   crop |" in report and "## Cost and throughput" in report
+    assert "\n*paper columns: none*\n" in report and not re.search(r"\bnan\b", report)
     assert (tmp_path / "out" / "Table_X-cost.png").stat().st_size > 5_000
 
 
