@@ -222,9 +222,10 @@ def _check_data(suite: Suite, data: str | None) -> None:
         )
 
 
-def _suite_record(root: Path, path: str, log) -> tuple[str | None, float]:
-    """Remember which suite file made this folder and how long building it has taken; say so when the file
-    has changed since. Returns (the previous hash if it changed, seconds spent by earlier invocations)."""
+def _suite_record(root: Path, path: str, log) -> tuple[str | None, float, int]:
+    """Remember which suite file made this folder, how long building it has taken and the most runs it ran side by
+    side; say so when the file has changed since. Returns (the previous hash if it changed, seconds spent by
+    earlier invocations, their most jobs)."""
     record, now = root / "bench.json", suite_hash(path)
     before = read_json(record, "the bench folder's record", RUN_JSON_BYTES) if record.is_file() else {}
     sha = before.get("suite_sha256")
@@ -233,12 +234,14 @@ def _suite_record(root: Path, path: str, log) -> tuple[str | None, float]:
             f"note: the suite file changed since {root} was made (sha256 {sha} -> {now}); runs are reused only "
             "where their recorded configuration still matches"
         )
-    return (sha if sha not in (None, now) else None), float(before.get("wall_s_total", 0.0))
+    changed = sha if sha not in (None, now) else None
+    return changed, float(before.get("wall_s_total", 0.0)), int(before.get("jobs", 1))
 
 
-def _save_record(root: Path, path: str, wall_s_total: float) -> None:
+def _save_record(root: Path, path: str, wall_s_total: float, jobs: int) -> None:
+    record = {"suite_sha256": suite_hash(path), "wall_s_total": round(wall_s_total, 1), "jobs": jobs}
     with atomic_path(root / "bench.json") as tmp:
-        tmp.write_text(json.dumps({"suite_sha256": suite_hash(path), "wall_s_total": round(wall_s_total, 1)}))
+        tmp.write_text(json.dumps(record))
 
 
 def run_suite(
@@ -293,9 +296,11 @@ def check_bench_folder(root: Path) -> None:
         )
 
 
-def _train_and_evaluate(suite: Suite, root: Path, devices: int, data: str | None, log, jobs: int, threads: int):
-    """Train every (entry, seed) once what it starts from is trained, then evaluate each; at most `jobs` at a time.
-    Returns (status per run, failures, evaluations)."""
+def _train_and_evaluate(
+    suite: Suite, root: Path, devices: int, data: str | None, log, jobs: int, threads: int, finished=lambda: None
+):
+    """Train every (entry, seed) once what it starts from is trained, then evaluate each; at most `jobs` at a time;
+    `finished()` after each. Returns (status per run, failures, evaluations)."""
     tasks = [(entry.id, seed) for seed in seeds_of(suite) for entry in suite.train]  # seed-major
     by_id = {e.id: e for e in suite.train}
     status, failed, evals = {}, [], {}
@@ -319,6 +324,7 @@ def _train_and_evaluate(suite: Suite, root: Path, devices: int, data: str | None
         else:
             status[f"{id_} seed {seed}"] = r
             log(f"{r} {id_} seed {seed}: {run_dir(root, id_, seed)}")
+        finished()
 
     def start_eval(task, executor):
         entry, seed = by_id[task[0]], task[1]
@@ -332,6 +338,7 @@ def _train_and_evaluate(suite: Suite, root: Path, devices: int, data: str | None
         else:
             evals[task] = r
             log(f"evaluated {id_} seed {seed}")
+        finished()
 
     started = (lambda what: lambda t: log(f"{what} {t[0]} seed {t[1]}")) if jobs > 1 else lambda what: None
     with workers(jobs, threads) as executor:
@@ -354,7 +361,8 @@ def _run_suite(
     threads: int,
     report_only: bool = False,
 ) -> dict:
-    changed_from, earlier_s = _suite_record(root, path, log)
+    changed_from, earlier_s, earlier_jobs = _suite_record(root, path, log)
+    most_jobs = earlier_jobs if report_only else max(earlier_jobs, jobs)
     seeds = seeds_of(suite)
     since = time.time()
     if report_only:
@@ -363,7 +371,14 @@ def _run_suite(
         if saved != seeds:
             raise ArchspecError(f"{root / OUTCOMES}: seeds {saved}; expected the suite's seeds {seeds}")
     else:
-        status, failed, evals = _train_and_evaluate(suite, root, devices, data, log, jobs, threads)
+
+        def clock() -> None:  # after each run and on the way out, so a cut-off invocation's time still counts
+            _save_record(root, path, earlier_s + time.perf_counter() - started, most_jobs)
+
+        try:
+            status, failed, evals = _train_and_evaluate(suite, root, devices, data, log, jobs, threads, clock)
+        finally:
+            clock()
         fresh = [t for t in evals if _eval_cache(root, *t).stat().st_mtime >= since]  # scored now, not cached
         outcomes = outcomes_of(suite, evals, seeds)
     ledger.record(root, commit(), suite_hash(path), sorted(fresh), [e.id for e in suite.train], seeds)
@@ -395,13 +410,14 @@ def _run_suite(
         "suite_changed_from": changed_from,
         "data": data,
         "jobs": jobs,
+        "jobs_most": most_jobs,
         "threads": threads,
         "wall_s": time.perf_counter() - started,
         "report_only": report_only,
     }
     result["wall_s_total"] = earlier_s + result["wall_s"]
     if not report_only:  # a recomputation adds no wall time to the runs'
-        _save_record(root, path, result["wall_s_total"])
+        _save_record(root, path, result["wall_s_total"], most_jobs)
     bench_report.write(result)
     return result
 

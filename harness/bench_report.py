@@ -169,6 +169,24 @@ def _recipe_lines(suite: Suite) -> list[str]:
     return lines
 
 
+def _wall_line(result: dict) -> str:
+    """The wall time the bench folder recorded, beside the training time its runs recorded themselves: if the runs'
+    seconds need more wall time than was recorded, even side by side, some invocation went unrecorded."""
+    wall, jobs = result["wall_s_total"], result["jobs_most"]
+    train = sum(t["train_s_all_seeds"] for t in result["throughput"])
+    last = "" if result["report_only"] else f" ({result['wall_s']:.0f} s for the last)"
+    line = (
+        f"- **Wall time:** {wall / 60:.1f} min recorded by the invocations that built this folder{last}, each "
+        f"up to its last finished run; the runs' training took {train / 60:.1f} min summed over runs"
+    )
+    if train / jobs > wall:
+        line += (
+            f", more than fits in the recorded time with {jobs} runs side by side: some invocation's time went "
+            f"unrecorded, and the wall time was at least {train / jobs / 60:.1f} min"
+        )
+    return line
+
+
 def _intervals_line(seeds: int) -> str:
     if seeds == 1:
         return (
@@ -214,9 +232,7 @@ def header(result: dict) -> list[str]:
         f"- **Seeds:** {', '.join(map(str, seeds_of(suite)))} (each training entry runs once per seed)",
         f"- **Looks at the scored split:** {ledger.summary(result['root'], sha)}",
         f"- **Machine:** {_machines(result)}",
-        f"- **Wall time:** {result['wall_s_total'] / 60:.1f} min over every invocation that built this folder "
-        f"({result['wall_s']:.0f} s for the last); {sum(t['train_s_all_seeds'] for t in result['throughput']):.0f} s "
-        "of it training",
+        _wall_line(result),
         _intervals_line(len(seeds_of(suite))),
         f"- **Claims:** {sum('holm p' in c for c in result['claims'])} claims decided; the family-wise error rate "
         "across them is kept at 5% by Holm's method, and a raw verdict the adjustment changes is shown beside it.",

@@ -285,6 +285,31 @@ def test_a_failed_entry_makes_the_report_say_incomplete(tmp_path, monkeypatch):
     }
 
 
+def test_an_interrupted_invocation_keeps_its_wall_time(tmp_path, monkeypatch):
+    suite = write(tmp_path, SUITE.replace('finetune = "T/16"\n', "").replace("seeds = 2", "seeds = 1"))
+    out, real = tmp_path / "out", bench.evaluate_run
+
+    def interrupted(*args):
+        raise KeyboardInterrupt  # Ctrl-C, or SIGTERM as the harness raises it, once both nets have trained
+
+    monkeypatch.setattr(bench, "evaluate_run", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        run_suite(suite, str(out), log=lambda line: None)
+    cut_off = json.loads((out / "bench.json").read_text())
+    assert cut_off["wall_s_total"] > 0 and cut_off["jobs"] == 1
+    monkeypatch.setattr(bench, "evaluate_run", real)
+    result = run_suite(suite, str(out), log=lambda line: None)
+    assert result["wall_s_total"] == pytest.approx(cut_off["wall_s_total"] + result["wall_s"], abs=0.1)
+
+
+def test_the_wall_time_line_says_when_the_runs_took_longer_than_was_recorded():
+    result = {"wall_s_total": 600.0, "wall_s": 600.0, "jobs_most": 2, "report_only": False}
+    result["throughput"] = [{"train_s_all_seeds": 900.0}, {"train_s_all_seeds": 300.0}]
+    assert "unrecorded" not in bench_report._wall_line(result)  # 1200 s of training in 600 s, 2 side by side
+    result["throughput"][0]["train_s_all_seeds"] = 2100.0
+    assert "went unrecorded, and the wall time was at least 20.0 min" in bench_report._wall_line(result)
+
+
 def test_scaling_measures_one_and_two_processes(tmp_path):
     suite = load_suite(write(tmp_path, SUITE.replace('finetune = "T/16"\n', "")))
     rows = bench.scaling(suite, tmp_path / "out", devices=2, data=None)
