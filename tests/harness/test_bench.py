@@ -3,6 +3,7 @@ runs, "not comparable" rows kept out of verdicts, and honest incomplete reports.
 
 import json
 import re
+import shutil
 
 import numpy as np
 import pytest
@@ -215,6 +216,10 @@ def test_tiny_suite_end_to_end_then_reuse(tmp_path, monkeypatch):
     looks = [json.loads(line) for line in (out / "scored.jsonl").read_text().splitlines()]
     assert [len(look["evaluated"]) for look in looks] == [4, 0, 4, 0]  # 2 entries x 2 seeds, cached, redone, read
     assert looks[0]["seeds"] == [0, 1] and looks[0]["entries"] == ["T/16", "U/16"] and "commit" in looks[0]
+    shutil.rmtree(out / "runs")  # a committed report's folder: its cost table is the one its runs were timed for
+    committed = run_suite(suite, str(out), log=lambda line: None, report_only=True)
+    assert committed["throughput"] == third["throughput"]
+    assert "## Cost and throughput" in (out / "report.md").read_text()
 
 
 def test_an_edited_suite_is_noted_and_a_changed_entry_is_never_silently_reused(tmp_path):
