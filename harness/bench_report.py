@@ -63,6 +63,8 @@ DETERMINISM = (
 
 
 def _threads(result: dict) -> str:
+    if result.get("report_only"):
+        return "recomputed from outcomes.npz, nothing trained or evaluated"
     jobs, threads = result.get("jobs", 1), result.get("threads") or torch.get_num_threads()
     each = f"{threads} torch thread{'s' if threads > 1 else ''}"
     return f"{jobs} runs side by side (--jobs {jobs}), {each} each" if jobs > 1 else each
@@ -134,6 +136,8 @@ def _recipe_lines(suite: Suite) -> list[str]:
     s = suite.suite
     lines = []
     for key in RECIPE_KEYS:
+        if key == "patience" and s.schedule is not Schedule.plateau:  # only the plateau rule reads it
+            continue
         ours, paper = getattr(s, key), getattr(PAPER, key)
         if key == "crop":
             ours, paper = ours or PAPER_CROP, PAPER_CROP
@@ -176,13 +180,15 @@ def _wall_line(result: dict) -> str:
     train = sum(t["train_s_all_seeds"] for t in result["throughput"])
     last = "" if result["report_only"] else f" ({result['wall_s']:.0f} s for the last)"
     line = (
-        f"- **Wall time:** {wall / 60:.1f} min recorded by the invocations that built this folder{last}, each "
-        f"up to its last finished run; the runs' training took {train / 60:.1f} min summed over runs"
+        f"- **Wall time:** {wall / 60:.1f} min recorded for this folder{last} (each invocation adds its time after "
+        f"every finished run and when it ends or is stopped); the runs' training took {train / 60:.1f} min summed "
+        "over runs"
     )
     if train / jobs > wall:
         line += (
             f", more than fits in the recorded time with {jobs} runs side by side: some invocation's time went "
-            f"unrecorded, and the wall time was at least {train / jobs / 60:.1f} min"
+            "unrecorded (one killed outright, or run by a bench that recorded only at its end), and the wall time "
+            f"was at least {train / jobs / 60:.1f} min"
         )
     return line
 

@@ -312,7 +312,14 @@ def test_the_wall_time_line_says_when_the_runs_took_longer_than_was_recorded():
     result["throughput"] = [{"train_s_all_seeds": 900.0}, {"train_s_all_seeds": 300.0}]
     assert "unrecorded" not in bench_report._wall_line(result)  # 1200 s of training in 600 s, 2 side by side
     result["throughput"][0]["train_s_all_seeds"] = 2100.0
-    assert "went unrecorded, and the wall time was at least 20.0 min" in bench_report._wall_line(result)
+    assert "and the wall time was at least 20.0 min" in bench_report._wall_line(result)
+    assert "s for the last" not in bench_report._wall_line(result | {"report_only": True})  # it ran nothing
+
+
+def test_the_recipe_line_names_patience_only_where_the_plateau_rule_reads_it(tmp_path):
+    assert not any(line.startswith("patience") for line in bench_report._recipe_lines(load_suite("small")))
+    plateau = load_suite(write(tmp_path, SUITE.replace("epochs = 1", "epochs = 1\npatience = 1")))
+    assert "patience 1 (paper: 2)" in bench_report._recipe_lines(plateau)
 
 
 def test_scaling_measures_one_and_two_processes(tmp_path):
