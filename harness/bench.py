@@ -392,7 +392,10 @@ def _run_suite(
         else f"INCOMPLETE: {missing} of {total} table rows have no result; failed: "
         f"{'; '.join(failed) or 'none'}. Rerun the same command to resume."
     )
-    throughput = _throughput(root, suite, seeds) or (_reported_throughput(root) if report_only else [])
+    # a committed report's folder has no runs to time: its cost table is the one its runs were timed for
+    throughput = _throughput(root, suite, seeds) or (
+        bench_report.previous(root).get("throughput", []) if report_only else []
+    )
     scale_rows = scaling(suite, root, devices, data) if devices > 1 else []
     result = {
         "root": root,
@@ -420,12 +423,6 @@ def _run_suite(
         _save_record(root, path, result["wall_s_total"], most_jobs)
     bench_report.write(result)
     return result
-
-
-def _reported_throughput(root: Path) -> list[dict]:
-    """A committed report's folder has no runs to time: its cost table is the one its runs were timed for."""
-    path = root / "report.json"
-    return read_json(path, "a bench report", RUN_JSON_BYTES).get("throughput", []) if path.is_file() else []
 
 
 def _throughput(root: Path, suite: Suite, seeds: list[int]) -> list[dict]:

@@ -252,12 +252,17 @@ def header(result: dict) -> list[str]:
     return lines + what + [""]
 
 
+def previous(root: Path) -> dict:
+    """The report.json a bench wrote in this folder before, or {}."""
+    path = root / "report.json"
+    return read_json(path, "a bench report", RUN_JSON_BYTES) if path.is_file() else {}
+
+
 def _recomputed(result: dict, lines: list[str]) -> list[str]:
     """A report recomputed from outcomes.npz: where the runs are not in the folder (a committed report), the
     lines about them (code, data, machine, wall time) are the original report's, and a line says what was
     recomputed by which code."""
-    path = result["root"] / "report.json"
-    before = read_json(path, "a bench report", RUN_JSON_BYTES).get("header", []) if path.is_file() else []
+    before = previous(result["root"]).get("header", [])
     has_runs = any(
         run_dir(result["root"], e.id, s).is_dir() for e in result["suite"].train for s in seeds_of(result["suite"])
     )
