@@ -27,6 +27,8 @@ app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # click's plain help: fits a terminal and a pipe, and no `<bool>` after a flag
+    context_settings={"max_content_width": 120},
     help="Describe, count, compile, train and benchmark VGG-paper ConvNets from Table 1 text.",
 )
 stdout = console()

@@ -9,7 +9,7 @@ import pytest
 
 from archspec import cli
 
-from .conftest import ROOT
+from .conftest import ROOT, entry_point
 
 GOLDEN = ROOT / "tests" / "golden" / "params.csv"
 ALL_SPECS = sorted(str(p) for p in (ROOT / "specs").glob("*.txt"))  # what .ci/run checks
@@ -131,10 +131,10 @@ def test_console_script_checks_the_golden_file_from_a_shell():
     """The CI guard exactly as .ci/run calls it, through the installed `archspec` script."""
     env = {**os.environ, "COLUMNS": "200"}
     ok = subprocess.run(
-        ["archspec", "params", *ALL_SPECS, "--check", str(GOLDEN)], capture_output=True, text=True, env=env
+        [entry_point(), "params", *ALL_SPECS, "--check", str(GOLDEN)], capture_output=True, text=True, env=env
     )
     assert ok.returncode == 0, ok.stderr
-    bad = subprocess.run(["archspec", "params", str(ROOT / "pyproject.toml")], capture_output=True, text=True)
+    bad = subprocess.run([entry_point(), "params", str(ROOT / "pyproject.toml")], capture_output=True, text=True)
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
     assert "pyproject.toml:1:2: found 'build-system'" in bad.stderr  # after the '[' that opens a block
 
@@ -145,10 +145,16 @@ def test_train_options_come_from_the_config_fields(monkeypatch, capsys):
     monkeypatch.setenv("COLUMNS", "250")
     code, out, _ = run(monkeypatch, capsys, "train", "--help")
     assert code == 0
+    entries = []  # one per option: its first line and the lines its help wraps onto, joined
+    for line in out.splitlines():
+        if line.startswith("  -"):
+            entries.append(line)
+        elif entries and line.startswith("     "):
+            entries[-1] += " " + line.strip()
     for flag in OPTIONS:
-        line = next(line for line in out.splitlines() if f" {flag} " in line)
+        entry = " ".join(next(e for e in entries if f" {flag} " in f"{e} ").split())
         text = option_field(flag).description
-        assert (f"No {text[0].lower()}{text[1:]}" if flag.startswith("--no-") else text) in line, line
+        assert (f"No {text[0].lower()}{text[1:]}" if flag.startswith("--no-") else text) in entry, entry
     assert "[default: 74]" in out and "--checkpoint-every" in out and "--resume" in out
 
 

@@ -65,8 +65,8 @@ def test_fp32_dots_follow_torchs_tf32_flags(monkeypatch):
 
     for module, name in [(conv, "_conv_kernel"), (conv_pool, "_conv_pool_kernel"), (linear, "_linear_kernel")]:
         monkeypatch.setattr(module, name, Capture(name))
-    monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", False)
-    monkeypatch.setattr(torch.backends.cuda.matmul, "allow_tf32", True)
+    torch.backends.cudnn.allow_tf32 = False  # restored by tests/conftest.py's _no_leaks
+    torch.backends.cuda.matmul.allow_tf32 = True
     x, w, b = torch.randn(1, 3, 4, 4), torch.randn(2, 3, 3, 3), torch.randn(2)
     conv.conv2d(x, w, b)
     conv_pool.conv2d_bias_relu_pool(x, w, b)
