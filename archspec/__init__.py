@@ -16,13 +16,14 @@ from importlib import import_module
 
 from .errors import ArchspecError, SpecError
 from .infer import NetworkStats, infer
-from .ir import Network
+from .ir import Layer, Network, register_kind, unregister_kind
 from .passes import Overrides
 from .source import network, resolve
 from .spec import load, parse
 
 __all__ = [
     "ArchspecError",
+    "Layer",
     "SpecError",
     "Network",
     "NetworkStats",
@@ -33,7 +34,9 @@ __all__ = [
     "load",
     "network",
     "parse",
+    "register_kind",
     "resolve",
+    "unregister_kind",
 ]
 
 _COMPILER = ("compile", "compile_spec")  # import torch: loaded when first asked for

@@ -41,9 +41,23 @@ Width = Annotated[
 ]
 BN = Annotated[bool, typer.Option("--bn", help="Batch norm after every conv (torchvision's vgg*_bn).")]
 Fmt = Annotated[Format, typer.Option("--format", "-f", help="Output format.")]
+Plugin = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--plugin",
+        help="A module or .py file that registers layer kinds (repeatable); installed `archspec.kinds` plugins load "
+        "anyway.",
+    ),
+]
 Threads = Annotated[
     int | None, typer.Option("--threads", min=1, help="torch CPU threads (default: torch's own; 1 on a busy machine).")
 ]
+
+
+def _plugins(plugin: list[str] | None) -> None:
+    from .plugins import load_all
+
+    load_all(plugin or ())
 
 
 def _overrides(classes, input, width, bn) -> dict:
@@ -60,8 +74,10 @@ def params(
     input: Input = None,
     width: Width = None,
     bn: BN = False,
+    plugin: Plugin = None,
 ) -> None:
     """Parameter counts and compute, as the paper's Table 2 (analytic: no weights, no torch)."""
+    _plugins(plugin)
     from .counts import check as check_golden
     from .counts import params as params_report
 
@@ -101,8 +117,10 @@ def compile_(
     input: Input = None,
     width: Width = None,
     bn: BN = False,
+    plugin: Plugin = None,
 ) -> None:
     """Build the PyTorch module for a spec and print a per-layer summary."""
+    _plugins(plugin)
     from .compiler import compile_spec
 
     result = compile_spec(spec, backend=backend, output=output, **_overrides(classes, input, width, bn))
@@ -156,13 +174,17 @@ def train(
     threads: Threads = None,
     width: Width = None,
     bn: BN = False,
+    plugin: Plugin = None,
     **options,  # the recipe, data and backend options: `harness.config.OPTIONS`, added by `_with_options`
 ) -> None:
     """Train a spec with the paper's Section 3.1 recipe; leaves a checkpoint and metrics."""
+    _plugins(plugin)
     from .harness.metrics import FIELDS
     from .harness.train import train_command
 
-    given = {p: ctx.params[p] for p in ctx.params if ctx.get_parameter_source(p).name == "COMMANDLINE"}
+    given = {  # what the user typed; plugins reach the processes a run starts through the environment
+        p: ctx.params[p] for p in ctx.params if ctx.get_parameter_source(p).name == "COMMANDLINE" and p != "plugin"
+    }
     result = train_command(spec, given, gpus, nproc)
     rows = [
         {k: round(v, 3) if isinstance(v, float) else v for k, v in ((k, r.get(k)) for k in FIELDS)}
@@ -184,8 +206,10 @@ def export_(
     run: Annotated[str, typer.Argument(help="A run folder (archspec train).")],
     output: Annotated[Path, typer.Option("--output", "-o", help="The .pt2 file to write.")],
     weights: Annotated[str, typer.Option("--weights", help="final | best (selected on the held-out split).")] = "final",
+    plugin: Plugin = None,
 ) -> None:
     """A trained run as one torch.export file with its preprocessing inside, loadable without archspec."""
+    _plugins(plugin)
     from .harness.export_run import export_run
 
     if weights not in ("final", "best"):
@@ -216,8 +240,10 @@ def eval_(
     ] = Precision.fp32.value,
     threads: Threads = None,
     fmt: Fmt = Format.table,
+    plugin: Plugin = None,
 ) -> None:
     """The paper's test protocol: single/multi-scale, dense, multi-crop, both, centre crop, ensembles."""
+    _plugins(plugin)
     from .harness.evaluation import EvalJob, evaluate_checkpoints, parse_scales
 
     if weights not in ("final", "best"):
@@ -268,8 +294,10 @@ def bench(
         bool,
         typer.Option("--report-only", help="Recompute every interval and test from --out's outcomes.npz; no runs."),
     ] = False,
+    plugin: Plugin = None,
 ) -> None:
     """Reproduce the paper's Tables 3-6 from a suite: train or reuse, evaluate, report beside the paper."""
+    _plugins(plugin)
     if plan:
         from .harness.plan import plan_suite
 

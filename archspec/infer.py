@@ -24,8 +24,8 @@ from typing import NamedTuple
 
 from pydantic import Field
 
-from .errors import SpecError
-from .ir import Dims, Layer, Network, Node, ShapeError, infer_seq
+from .errors import ArchspecError, SpecError
+from .ir import Dims, KindError, Layer, Network, Node, ShapeError, infer_seq
 
 
 class MapShape(NamedTuple):
@@ -126,4 +126,6 @@ def infer(net: Network) -> NetworkStats:
         infer_seq(net.layers, shape, 1, 1, emit)
     except ShapeError as e:
         raise _fail(e.layer, e.found, e.expected) from None
+    except KindError as e:
+        raise ArchspecError(f"{e.layer.src or '<spec>'}: {e}") from None
     return NetworkStats(name=net.name, input=MapShape(*shape), layers=tuple(rows), weight_layers=net.weight_layers)

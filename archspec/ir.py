@@ -543,9 +543,33 @@ def infer_seq(layers: tuple[Layer, ...], shape: Dims, rf: int, jump: int, emit) 
         except ShapeError as e:
             e.layer = getattr(e, "layer", None) or layer
             raise
+        if layer.kind not in BUILT_IN:
+            _check_out(layer, out)
         emit(layer, shape, out)
         shape, rf, jump = out[0], out[3], out[4]
     return shape, rf, jump
+
+
+class KindError(ValueError):
+    """A registered kind broke its contract (what `infer` returns); `archspec.infer` names the node and kind."""
+
+
+def _check_out(layer: Layer, out: Any) -> None:
+    """What a registered kind's `infer` returned: (out shape, params, MACs, receptive field, jump), with a shape
+    of positive sizes, counts >= 0 and rf, jump >= 1. The built-in kinds are held to it by their tests."""
+
+    def whole(v: Any, least: int) -> bool:
+        return isinstance(v, int) and not isinstance(v, bool) and v >= least
+
+    shape_ok = isinstance(out, tuple) and len(out) == 5 and isinstance(out[0], tuple) and len(out[0]) in (1, 3)
+    if not (shape_ok and all(whole(d, 1) for d in out[0]) and all(map(whole, out[1:], (0, 0, 1, 1)))):
+        found = f"{len(out)} values {out!r}" if isinstance(out, tuple) else repr(out)
+        error = KindError(
+            f"kind {layer.kind!r} ({type(layer).__name__}.infer) returned {found[:120]}; expected (out shape, "
+            "params, MACs, receptive field, jump): a tuple of positive sizes, two counts >= 0 and two ints >= 1"
+        )
+        error.layer = layer
+        raise error
 
 
 def dims_text(shape: Dims) -> str:
@@ -672,6 +696,7 @@ KINDS: tuple[type[Layer], ...] = (
 AnyLayer = Annotated[Union[KINDS], Field(discriminator="kind")]  # noqa: UP007 (a runtime tuple)
 for _kind in KINDS:
     _kind.model_rebuild()  # the groups hold AnyLayer
+BUILT_IN = frozenset(k.model_fields["kind"].default for k in KINDS)
 
 
 def channels(layers: tuple[Layer, ...], c: int) -> int:
@@ -825,15 +850,34 @@ def _swap(annotation: Any, old: Any, new: Any) -> Any:
 def register_kind(kind: type[Layer]) -> type[Layer]:
     """Add a layer kind from outside archspec, as timm's `register_block` adds a block: a `Layer` subclass with
     a `kind: Literal["name"]` field and, to be written in specs, a `token`. It then parses, counts, compiles
-    and fuses as the built-in kinds do; a group kind (one with `children`) holds layers in `AnyLayer` fields.
-    Returns the class, so it also serves as a decorator."""
+    and fuses as the built-in kinds do, in Python and, loaded as a plugin (`archspec.plugins`), in every command.
+    A kind is a leaf: its `torch` may build a whole block (a squeeze-excite unit, a depthwise-separable conv),
+    but a group kind (one with `children`) is refused, since the compiler names modules by the built-in families'
+    layouts only. Returns the class, so it also serves as a decorator; `unregister_kind` undoes it."""
     field = kind.model_fields.get("kind") if isinstance(kind, type) and issubclass(kind, Layer) else None
     if field is None or get_origin(field.annotation) is not Literal:
-        raise TypeError(f"{kind!r}: expected a Layer subclass with a kind: Literal['name'] field")
-    if field.default in {k.model_fields["kind"].default for k in KINDS}:
-        raise ValueError(f"kind {field.default!r} is registered already")
+        raise TypeError(f"register_kind({kind!r}): expected a Layer subclass with a kind: Literal['name'] field")
+    name = field.default
+    if name in {k.model_fields["kind"].default for k in KINDS}:
+        raise ValueError(f"register_kind({kind.__name__}): kind {name!r} is registered already")
+    if kind.children is not Layer.children:
+        raise TypeError(
+            f"register_kind({kind.__name__}): kind {name!r} is a group (it has children); only leaf kinds can be "
+            "registered: build the whole block in its `torch` method instead"
+        )
     _use_kinds((*KINDS, kind))
     return kind
+
+
+def unregister_kind(kind: type[Layer] | str) -> None:
+    """Undo `register_kind` (a class or its kind name); archspec's own kinds cannot be removed."""
+    name = kind if isinstance(kind, str) else kind.model_fields["kind"].default
+    if name in BUILT_IN:
+        raise ValueError(f"unregister_kind: {name!r} is one of archspec's own kinds")
+    kept = tuple(k for k in KINDS if k.model_fields["kind"].default != name)
+    if kept == KINDS:
+        raise ValueError(f"unregister_kind: no registered kind {name!r}")
+    _use_kinds(kept)
 
 
 def _use_kinds(kinds: tuple[type[Layer], ...]) -> None:

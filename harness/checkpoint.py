@@ -28,7 +28,9 @@ from pathlib import Path
 
 import safetensors.torch
 import torch
+from pydantic import ValidationError
 
+from archspec import plugins
 from archspec.atomic import atomic_path
 from archspec.errors import ArchspecError
 from archspec.files import make_folder, read_json, regular
@@ -207,6 +209,7 @@ def write_run(run: Path, cfg: TrainConfig, net: Network, classes: list[str], sta
     info = {
         "config": cfg.model_dump(),
         "network": net.model_dump(),
+        "plugins": plugins.used_by(net),  # {kind: plugin} of the kinds from outside archspec: eval loads them
         "classes": classes,
         "stats": stats.model_dump(),
         "code": code_version(),
@@ -234,11 +237,23 @@ def rewrite_config(run: str | Path, cfg: TrainConfig) -> None:
 def read_run(run: str | Path) -> tuple[TrainConfig, Network, list[str], Stats]:
     path = Path(run) / "run.json"
     info = read_json(path, "a run folder written by archspec train", RUN_JSON_BYTES)
+    if not isinstance(info, dict):
+        raise ArchspecError(f"{path}: not a valid run description (a JSON {type(info).__name__}; expected an object)")
+    used = info.get("plugins") or {}
+    if not isinstance(used, dict) or not all(isinstance(v, str) for v in used.values()):
+        raise ArchspecError(f"{path}: not a valid run description ('plugins' must map kinds to plugin names)")
+    plugins.require(used, str(path))
     try:
         cfg, net = TrainConfig.model_validate(info["config"]), Network.model_validate(info["network"])
         classes, stats = [str(c) for c in info["classes"]], Stats.model_validate(info["stats"])
-    except (ValueError, KeyError, TypeError) as e:
-        raise ArchspecError(f"{path}: not a valid run description ({str(e)[:100]})") from None
+    except KeyError as e:
+        raise ArchspecError(f"{path}: not a valid run description (no {e.args[0]!r})") from None
+    except ValidationError as e:
+        first = e.errors()[0]
+        where = ".".join(map(str, first["loc"]))
+        raise ArchspecError(f"{path}: not a valid run description ({where}: {first['msg']})") from None
+    except (ValueError, TypeError) as e:
+        raise ArchspecError(f"{path}: not a valid run description ({type(e).__name__})") from None
     c = net.input.channels
     if (
         len(stats.mean) != c

@@ -39,8 +39,11 @@ def _start_worker(threads: int) -> None:
 
     import torch
 
+    from archspec import plugins
+
     torch.set_num_threads(threads)
     sys.stderr = _NotTerminal(sys.stderr)
+    plugins.load_all()  # the kinds the bench's command loaded (named in the environment a spawned worker inherits)
 
 
 def _in_worker(fn, *args):
