@@ -7,6 +7,7 @@ one line on stderr with exit status 2; no traceback.
 from __future__ import annotations
 
 import inspect
+import json
 import sys
 import warnings
 from enum import Enum
@@ -329,8 +330,8 @@ def bench(
 
 
 def _show_plan(report: dict, fmt: Format) -> None:
-    if fmt is Format.json:
-        show(stdout, [report], "json")
+    if fmt is Format.json:  # one object: every table, and FLOPs per image for every entry, protocol and method
+        stdout.print(json.dumps(report, indent=2), markup=False, highlight=False, soft_wrap=True)
         return
     if fmt is not Format.table:
         show(stdout, report["entries"], fmt.value)

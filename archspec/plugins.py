@@ -104,14 +104,9 @@ def used_by(net: ir.Network) -> dict[str, str]:
 
 
 def require(kinds: dict[str, str], where: str) -> None:
-    """Load the plugins a run was trained with, or say in one line which one is missing and how to load it."""
+    """Say in one line which plugin a run was trained with that this process has not loaded. It is not loaded
+    from the run's record: a run folder names code, and running it is the user's choice (`--plugin`)."""
     for kind, plugin in kinds.items():
-        if kind in kind_names():
-            continue
-        try:
-            load(plugin)
-        except ArchspecError:
-            pass
         if kind not in kind_names():
             raise ArchspecError(
                 f"{where}: the network uses kind {kind!r} from plugin {plugin!r}, which is not loaded; "

@@ -19,40 +19,9 @@ import torch
 from torch import nn
 
 from archspec.ir import FC, walk
+from archspec.views import geometry
 
 from .eager import Net
-from .layout import classifier_start
-
-
-def floor_stride(layers) -> int:
-    """Input pixels per map cell where the map is the input floor-divided: every layer keeps the size (a
-    stride-1 conv or pool padded by half its odd window, batch norm, LRN) or pools non-overlapping windows
-    without padding, like VGG's 2x2/2 max-pools (32 for VGG). Then only the input's remainder after that
-    division goes unused. Anything else (AlexNet's conv11/4, a 3x3/2 pool) gives 1: its margins are used."""
-    stride = 1
-    for layer in layers:
-        k, s = getattr(layer, "kernel", 1), getattr(layer, "stride", 1)
-        pad, ceil = getattr(layer, "pad", getattr(layer, "padding", 0)), getattr(layer, "ceil", False)
-        if layer.global_pool:  # the whole map to 1x1: every pixel is used
-            return 1
-        if s == 1 and 2 * pad == k - 1:
-            continue
-        if s == k and pad == 0 and not ceil:
-            stride *= s
-            continue
-        return 1
-    return stride
-
-
-def _last_map(model: Net) -> tuple[int, int, int] | None:
-    """The last feature map before global pooling or the first FC layer, at the net's own input size."""
-    last = None
-    for node, s in zip(model._nodes, model.stats.layers, strict=True):
-        if node.global_pool or isinstance(node, FC):
-            break
-        if len(s.out_shape) == 3:
-            last = s.out_shape
-    return last
 
 
 class Dense(nn.Module):
@@ -62,17 +31,14 @@ class Dense(nn.Module):
 
     def __init__(self, model: Net) -> None:
         super().__init__()
-        net = model.net
         self.model = model
-        self.stride = floor_stride(net.layers[: classifier_start(net.layers)]) if net.flat else 1
+        geo = geometry(model.net)  # archspec.views: the same geometry the protocol's views and the planner use
+        self.stride = geo.stride
         # Without a floor chain (stride 1: ResNet, GoogLeNet, AlexNet) a larger image changes what every cell of
         # the last map sees (its padding, its share of the image), so the net no longer reads it as it was
         # trained to. Such a net is scored on windows of its own input size, `window_step` pixels apart (its
         # input side over its last map's): the geometry it was trained at, as VGG's score map has by design.
-        self.window_step = None
-        last = _last_map(model) if self.stride == 1 else None  # None too where an FC layer comes first
-        if last is not None and net.input.height // last[1] > 1:
-            self.window_step = net.input.height // last[1]
+        self.window_step = geo.window_step
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x, dense=True)  # (N, classes, h, w) class score map

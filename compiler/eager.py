@@ -33,8 +33,9 @@ from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from archspec.infer import NetworkStats, infer
 from archspec.ir import Dims, Layer, Network, Numbered, numbered, walk
+from archspec.views import classifier_start
 
-from .layout import classifier_start, module_paths
+from .layout import module_paths
 
 
 class Group(nn.Module):

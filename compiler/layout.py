@@ -9,16 +9,8 @@ Pure naming: it reads the IR and imports no torch.
 
 from __future__ import annotations
 
-from archspec.ir import FC, BatchNorm, Concat, Conv, Dropout, Layer, MaxPool, Network, ReLU, Residual, Softmax, Stage
-
-
-def classifier_start(layers: tuple[Layer, ...]) -> int:
-    """Where torchvision's `classifier` starts in a flat net: the first FC, or the dropout written right before
-    it (AlexNet); len(layers) when there is no FC."""
-    first = next((i for i, layer in enumerate(layers) if isinstance(layer, FC)), len(layers))
-    while first > 0 and first < len(layers) and isinstance(layers[first - 1], Dropout):
-        first -= 1
-    return first
+from archspec.ir import BatchNorm, Concat, Conv, Layer, MaxPool, Network, ReLU, Residual, Softmax, Stage
+from archspec.views import classifier_start
 
 
 def _flat_paths(layers: tuple[Layer, ...]) -> list[str | None]:

@@ -10,9 +10,10 @@ from __future__ import annotations
 from torch import nn
 
 from archspec.ir import dims_text, walk, where
+from archspec.views import classifier_start
 
 from .eager import Net
-from .layout import classifier_start, module_paths
+from .layout import module_paths
 
 _NO_MODULE = {"softmax": "(loss)", "residual": "(add)", "concat": "(concat)"}
 

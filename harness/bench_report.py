@@ -18,11 +18,12 @@ from archspec.choices import Precision, Schedule
 from archspec.files import read_json
 from archspec.formats import dumps
 from archspec.provenance import code_version
+from archspec.views import PAPER_CROP
 
 from . import ledger
 from .checkpoint import RUN_JSON_BYTES, machine, read_run
 from .claims import CLAIM_RULE, OUTCOMES, save_outcomes
-from .suite import PAPER_CROP, ScaleMap, Settings, Suite, run_dir, seeds_of, suite_hash, suite_path
+from .suite import ScaleMap, Settings, Suite, run_dir, seeds_of, suite_hash, suite_path
 
 PAPER_SPEEDUP_4GPU = 3.75
 RUN = "a run folder written by archspec train"

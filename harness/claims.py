@@ -15,6 +15,7 @@ import numpy as np
 
 from archspec.atomic import atomic_path
 from archspec.errors import ArchspecError
+from archspec.views import METHODS
 
 from . import stats
 from .evaluation import Evaluation, Part, ensemble
@@ -65,7 +66,7 @@ def outcome(row: Row, per_seed: list[list[Evaluation]]) -> Outcome | None:
         return None
     w1, w5 = zip(*(wrong(p.posterior, evs[0].labels) for p, evs in zip(parts, per_seed, strict=True)), strict=True)
     first = parts[0]
-    model = first.label if row.method == "centre" or len(row.train) > 1 else f"{first.label}/{first.test_scales}"
+    model = first.label if len(row.train) > 1 else METHODS[row.method].row(first.label, first.test_scales)
     maps = [p.dense_map for p in parts if p.dense_map is not None]
     views = [p.crop_views for p in parts if p.crop_views is not None]
     covers = [p.dense_cover for p in parts if p.dense_cover is not None]

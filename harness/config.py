@@ -23,6 +23,7 @@ from archspec.choices import BACKEND_HELP, Backend, Init, Precision, Schedule
 from archspec.errors import ArchspecError
 from archspec.ir import Node
 from archspec.passes import Overrides
+from archspec.views import PAPER_CROP, RATIO
 
 SMALL_SOURCES = ("embedded", "fashion-mnist", "mnist", "synthetic")
 
@@ -90,12 +91,12 @@ class DataConfig(Node):
 
     @property
     def crop_size(self) -> int:
-        return self.crop or (32 if self.small else 224)
+        return self.crop or (32 if self.small else PAPER_CROP)
 
     @property
     def scales(self) -> tuple[int, int]:
         """[Smin, Smax]; by default the paper's S = 256 at the paper's ratio to the crop (224 -> 256, 32 -> 37)."""
-        s = round(256 * self.crop_size / 224)
+        s = round(RATIO * self.crop_size)
         return self.scale or (s, s)
 
     @property
@@ -270,6 +271,7 @@ OPTIONS = {
     "--max-steps": "recipe.max_steps",
     "--backend": "backend",
 }
+MACHINE_DEFAULTS = {"--workers"}  # defaults that follow the machine (its cores): `to_options` leaves them out
 # options that other commands share, so written with the CLI's other options: the fields they set
 SHARED = {"--out": "out", "--threads": "threads", "--width": "model.width", "--bn": "model.batch_norm"}
 
@@ -280,8 +282,8 @@ def option_name(flag: str) -> str:
 
 
 def option_field(flag: str):
-    """The pydantic field behind an `OPTIONS` flag."""
-    model, *path = (TrainConfig, *OPTIONS[flag].split("."))
+    """The pydantic field behind an `OPTIONS` or `SHARED` flag."""
+    model, *path = (TrainConfig, *(OPTIONS | SHARED)[flag].split("."))
     for part in path[:-1]:
         model = model.model_fields[part].annotation
     return model.model_fields[path[-1]]
@@ -300,3 +302,31 @@ def from_options(spec: str, given: dict[str, Any], devices: int = 1, cuda: bool 
     parts[""].setdefault("out", f"runs/{Path(spec).stem if Path(spec).suffix else spec}")
     data, recipe, model = DataConfig(**parts["data"]), Recipe(**parts["recipe"]), Overrides(**parts["model"])
     return TrainConfig(spec=spec, model=model, data=data, recipe=recipe, devices=devices, cuda=cuda, **parts[""])
+
+
+def to_options(cfg: TrainConfig) -> list[str]:
+    """The inverse of `from_options`: the `archspec train` options (after the spec) that give `cfg` back, every
+    field of `OPTIONS` and `SHARED` written out whatever its default, so a command line records the whole recipe
+    (a flag where it is set, a `--no-` flag where its field is off). What the Slurm scripts run."""
+    args: list[str] = []
+    for flag, path in (OPTIONS | SHARED).items():
+        value: Any = cfg
+        for part in path.split("."):
+            value = getattr(value, part)
+        if flag in MACHINE_DEFAULTS and value == option_field(flag).default:
+            continue  # the machine that runs the command picks its own
+        if isinstance(value, bool):
+            args += [flag] if value != flag.startswith("--no-") else []
+        elif value is not None and value != ():
+            args += [flag, _text(path, value)]
+    return args
+
+
+def _text(path: str, value: Any) -> str:
+    if path == "data.scale":
+        return f"{value[0]}:{value[1]}"
+    if isinstance(value, tuple):
+        return ",".join(map(str, value))
+    if isinstance(value, float):
+        return repr(value)
+    return str(value.value if hasattr(value, "value") else value)

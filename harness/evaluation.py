@@ -29,12 +29,13 @@ from archspec.compiler.eager import fold_batchnorm
 from archspec.compiler.weights import load_pretrained
 from archspec.errors import ArchspecError
 from archspec.infer import infer
+from archspec.views import CENTRE, DENSE_FIT, METHODS, RATIO, SCALED
 
 from . import checkpoint
 from .config import DataConfig, Launch
 from .data import FolderData, TensorData, class_folders, load_small, open_rgb8
 from .distributed import Context, autocast_dtype, launch
-from .protocol import DENSE_FIT, METHODS, centre_posterior, combine, scale_posteriors, wrong
+from .protocol import centre_posterior, combine, scale_posteriors, wrong
 from .stats import wilson
 from .suite import paper_scales, single_scale
 
@@ -178,7 +179,7 @@ class EvalJob:
     spec: str | None = None
     data: str | None = None
     scales: list[int] | None = None
-    methods: tuple[str, ...] = METHODS
+    methods: tuple[str, ...] = tuple(m.name for m in SCALED)
     limit: int | None = None
     weights: str = "final"  # a run's final weights, or "best" (selected on its held-out split)
     protocols: tuple[str, ...] = ("single", "multi")
@@ -212,7 +213,7 @@ class Evaluation:
         """One row per part, plus ensemble rows (posteriors averaged over sources) when there are several."""
         rows = [
             _row(
-                p.label if p.method == "centre" else f"{p.label}/{p.test_scales}",
+                METHODS[p.method].row(p.label, p.test_scales),
                 p.protocol,
                 p.method,
                 p.test_scales,
@@ -245,7 +246,7 @@ def ensemble(parts: list[Part]) -> list[Part]:
     """An ensemble (the paper's "fusion", Sec. 4.4): per protocol and method, every source's posteriors averaged."""
     out = []
     for name in ("single", "multi"):
-        for method in METHODS:
+        for method in (m.name for m in SCALED):
             same = [p for p in parts if p.protocol == name and p.method == method]
             if len(same) > 1:
                 maps = [p.dense_map for p in same if p.dense_map is not None]
@@ -347,7 +348,7 @@ def _run(job: EvalJob, ctx: Context) -> Evaluation:
                             mine[key] = min(mine[key], v)
                 out = combine({q: per_scale[id(s), q] for q in scales}, scales, job.methods)
                 if name == "single":
-                    out["centre"] = centre_posterior(s.model, s.normalise(x01), s.crop)
+                    out[CENTRE.name] = centre_posterior(s.model, s.normalise(x01), s.crop)
                 for method, p in out.items():
                     probs.setdefault((k, method), []).append(p.cpu())
             bar.advance(task, len(y))
@@ -373,10 +374,10 @@ def _run(job: EvalJob, ctx: Context) -> Evaluation:
     result = []
     for (k, method), p in stacked.items():
         s, name, scales = plans[k]
-        if method == "centre":
-            result.append(Part(s.label, name, method, f"{round(s.crop * 256 / 224)} (crop {s.crop})", p[order]))
+        if method == CENTRE.name:
+            result.append(Part(s.label, name, method, f"{round(s.crop * RATIO)} (crop {s.crop})", p[order]))
             continue
-        uses = {"dense": ("dense",), "multi-crop": ("multi-crop",)}.get(method, ("dense", "multi-crop"))
+        uses = METHODS[method].parts
         dense_map = views[at[id(s)], max(scales)].get("dense_map") if "dense" in uses else None
         cover = min(views[at[id(s)], q]["dense_cover"] for q in scales) if "dense" in uses else None
         crop_views = min(views[at[id(s)], q]["crop_views"] for q in scales) if "multi-crop" in uses else None

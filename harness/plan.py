@@ -35,17 +35,16 @@ from archspec.choices import Precision
 from archspec.errors import ArchspecError
 from archspec.files import make_folder
 from archspec.infer import NetworkStats, infer
-from archspec.ir import FC, Node, Shape
+from archspec.ir import FC, Network, Node, Shape
 from archspec.source import network
+from archspec.views import CENTRE, DENSE, DENSE_FIT, METHODS, MULTI_CROP, PART_PASSES, SCALED, Pass, geometry
 
-from .config import DataConfig
-from .suite import Entry, ScaleMap, Suite, entry_config, eval_precision, load_suite, needs, run_dir, safe, seeds_of
+from .config import DataConfig, to_options
+from .suite import Entry, ScaleMap, Suite, entry_config, eval_precision, load_suite, needs, safe, seeds_of
 
 DEFAULT_MFU = 0.4
 DEVICES_FILE = Path(__file__).with_name("devices.toml")
-CROP_VIEWS = 50  # per scale: a 5 x 5 grid of crops and their flips (protocol.multicrop_posterior)
 GIB = 2**30
-SHORT = {"dense": "dense", "multi-crop": "crops", "multi-crop & dense": "both"}
 
 # (training images, scored images, channels, classes) of each data source; a folder is taken for ILSVRC-2012
 SETS = {
@@ -135,21 +134,36 @@ def net_cost(net, act: int = 4, mask: int = 1) -> NetCost:
     )
 
 
-def dense_flops(net, q: int) -> int:
-    """FLOPs of the dense evaluation of one Q x Q image and its flip: the conv layers at Q (trimmed to the
-    stride), the FC head (as convs) at every position of the class score map."""
-    cut = next((i for i, layer in enumerate(net.layers) if isinstance(layer, FC)), len(net.layers))
-    crop = infer(net)
-    head_rows = crop.layers[len(crop.layers) - (len(net.layers) - cut) :]  # no groups after the first FC
-    head = sum(s.macs for s in head_rows)
-    first_fc = head_rows[0] if head_rows else crop.layers[-1]
-    side = max(first_fc.jump, q - q % first_fc.jump)  # protocol.centre_trim
-    shape = Shape(channels=net.input.channels, height=side, width=side)
-    at_q = infer(net.model_copy(update={"layers": net.layers[:cut], "input": shape}))
-    h, w = at_q.out_shape[1:] if len(at_q.out_shape) == 3 else (1, 1)
-    k = first_fc.in_shape if head_rows else (0, 1, 1)
-    positions = max(1, h - k[1] + 1) * max(1, w - k[2] + 1)
-    return 2 * 2 * (at_q.macs + positions * head)
+@cache
+def dense_pass_flops(net: Network, height: int, width: int) -> int:
+    """FLOPs of the dense form of `net` on one view of `height` x `width` (compiler.dense): the layers before the
+    first FC or global pooling at that size, then the FC head (as convs) at every position of the class score
+    map; a global pooling is left out, so its FC layers run at every cell of the last map."""
+    cut = next((i for i, layer in enumerate(net.layers) if layer.global_pool or isinstance(layer, FC)), None)
+    if cut is None:  # no head: the net is fully convolutional as it stands
+        shape = Shape(channels=net.input.channels, height=height, width=width)
+        return 2 * infer(net.model_copy(update={"input": shape})).macs
+    at_crop = infer(net)
+    head = sum(s.macs for s in at_crop.layers[len(at_crop.layers) - (len(net.layers) - cut) :])  # no groups after
+    shape = Shape(channels=net.input.channels, height=height, width=width)
+    body = infer(net.model_copy(update={"layers": net.layers[:cut], "input": shape}))
+    h, w = body.out_shape[1:] if len(body.out_shape) == 3 else (1, 1)
+    kh, kw = geometry(net).head
+    return 2 * (body.macs + max(1, h - kh + 1) * max(1, w - kw + 1) * head)
+
+
+def pass_flops(net: Network, p: Pass) -> int:
+    """FLOPs of `p.count` forward passes of one view: the net at its crop, or its dense form (`dense_pass_flops`)."""
+    return p.count * (dense_pass_flops(net, p.height, p.width) if p.dense else 2 * infer(net).macs)
+
+
+def eval_flops(net: Network, methods, q: int, fit: str = DENSE_FIT) -> int:
+    """FLOPs of the forward passes `methods` make on one Q x Q image (at one test scale), each part (dense,
+    multi-crop, centre) counted once however many methods share it: `archspec.views` defines the passes, the
+    protocol runs them."""
+    geo = geometry(net)
+    parts = dict.fromkeys(part for m in methods for part in m.parts)
+    return sum(pass_flops(net, p) for part in parts for p in PART_PASSES[part](q, q, geo, fit))
 
 
 # ---------------------------------------------------------------- the suite's entries
@@ -168,7 +182,7 @@ class EntryPlan:
     q_multi: list[int]
     protocols: tuple[str, ...]
     methods: tuple[str, ...]
-    dense_q: dict[int, int]  # Q -> dense FLOPs per image
+    net: Network  # as trained and evaluated: at the entry's crop, width and classes
     refs: list[str]
 
     @property
@@ -176,18 +190,21 @@ class EntryPlan:
         return self.epochs * self.images_per_epoch * self.cost.train_flops
 
     def eval_flops_per_image(self, protocol: str, method: str) -> int:
+        """One scored image under one method of one protocol: its passes at every test scale of the protocol."""
         qs = self.q_single if protocol == "single" else self.q_multi
-        dense = sum(self.dense_q[q] for q in qs) if method != "multi-crop" else 0
-        return dense + (len(qs) * CROP_VIEWS * self.cost.fwd_flops if method != "dense" else 0)
+        return sum(eval_flops(self.net, (METHODS[method],), q) for q in qs)
 
     @property
     def eval_flops(self) -> int:
-        """What the suite's rows need from this entry, per seed: dense and multi-crop are computed once each
-        (both is their average), a single-scale run also gives the centre crop."""
-        method = "multi-crop & dense" if len(self.methods) > 1 else self.methods[0]
-        per = sum(self.eval_flops_per_image(p, method) for p in self.protocols)
-        centre = self.cost.fwd_flops if "single" in self.protocols else 0
+        """What the suite's rows need from this entry, per seed: each part (dense, multi-crop) computed once at
+        each scale of each protocol however many methods use it, and the centre crop with the single scale."""
+        methods = tuple(METHODS[m] for m in self.methods)
+        per = sum(eval_flops(self.net, methods, q) for p in self.protocols for q in self.q(p))
+        centre = eval_flops(self.net, (CENTRE,), self.q_single[0]) if "single" in self.protocols else 0
         return self.scored_images * (per + centre)
+
+    def q(self, protocol: str) -> list[int]:
+        return self.q_single if protocol == "single" else self.q_multi
 
 
 def entry_plans(suite: Suite, data: str | None = None, act: int = 4, mask: int = 1) -> list[EntryPlan]:
@@ -222,7 +239,7 @@ def entry_plans(suite: Suite, data: str | None = None, act: int = 4, mask: int =
                 q_multi=q_multi,
                 protocols=protocols,
                 methods=methods,
-                dense_q={q: dense_flops(net, q) for q in {*q_single, *q_multi}},
+                net=net,
                 refs=[r for r in (entry.pretrained_a, entry.finetune) if r],
             )
         )
@@ -413,7 +430,7 @@ class Plan:
         rows = []
         for c in self.entries:
             e = c.plan
-            dense = "; ".join(f"{q}: {e.dense_q[q] / 1e9:.3f}" for q in e.q_multi)
+            dense = "; ".join(f"{q}: {eval_flops(e.net, (DENSE,), q) / 1e9:.3f}" for q in e.q_multi)
             rows.append(
                 {
                     "entry": e.entry.id,
@@ -422,13 +439,27 @@ class Plan:
                     "q_multi": ",".join(map(str, e.q_multi)),
                     "dense_at_each_q_gflops": dense,
                     "dense_multi_gflops": round(e.eval_flops_per_image("multi", "dense") / 1e9, 3),
-                    "crops_150_gflops": round(e.eval_flops_per_image("multi", "multi-crop") / 1e9, 3),
+                    "crops_150_gflops": round(e.eval_flops_per_image("multi", MULTI_CROP.name) / 1e9, 3),
                     "both_gflops": round(e.eval_flops_per_image("multi", "multi-crop & dense") / 1e9, 3),
                     "scored_images": e.scored_images,
-                    "suite_needs": f"{','.join(e.protocols)}: {','.join(SHORT[m] for m in e.methods)}",
+                    "suite_needs": f"{','.join(e.protocols)}: {','.join(METHODS[m].short for m in e.methods)}",
                 }
             )
         return rows
+
+    def eval_flops_per_method(self) -> dict:
+        """{entry: {protocol: {"test_scales": [...], method: FLOPs per scored image}}} for every method at every
+        protocol's scales, from `archspec.views`' passes: what anyone can check against a FLOP counter."""
+        out = {}
+        for c in self.entries:
+            e = c.plan
+            out[e.entry.id] = {
+                protocol: {"test_scales": e.q(protocol)}
+                | {m.name: e.eval_flops_per_image(protocol, m.name) for m in SCALED}
+                for protocol in ("single", "multi")
+            }
+            out[e.entry.id]["single"][CENTRE.name] = eval_flops(e.net, (CENTRE,), e.q_single[0])
+        return out
 
     def memory_rows(self) -> list[dict]:
         return [{"entry": c.plan.entry.id, **{k: round(v / GIB, 3) for k, v in c.memory.items()}} for c in self.entries]
@@ -533,48 +564,9 @@ def plan(
 
 def train_command(suite: Suite, entry: Entry, seed: int, gpus: int, data: str | None) -> list[str]:
     """`archspec train` arguments that make exactly the run `archspec bench` trains for (entry, seed), in
-    bench's folder layout, so that bench reuses it afterwards."""
-    root = Path("bench") / suite.suite.name
-    cfg = entry_config(suite, entry, root, seed, gpus, data)
-    r, d = cfg.recipe, cfg.data
-    lo, hi = d.scale
-    args = [
-        "archspec", "train", cfg.spec,
-        "--name", cfg.name,
-        "--data", d.source,
-        "--out", str(run_dir(root, entry.id, seed)),
-        "--epochs", str(r.epochs),
-        "--batch", str(r.batch),
-        "--lr", repr(r.lr),
-        "--momentum", repr(r.momentum),
-        "--weight-decay", repr(r.weight_decay),
-        "--dropout", repr(r.dropout),
-        "--patience", str(r.patience),
-        "--schedule", str(r.schedule),
-        "--init", str(r.init),
-        "--init-std", repr(r.init_std),
-        "--label-smoothing", repr(r.label_smoothing),
-        "--precision", str(r.precision),
-        "--scale", f"{lo}:{hi}",
-        "--crop", str(d.crop_size),
-        "--pad", str(d.pad),
-        "--holdout", repr(d.holdout),
-        "--seed", str(r.seed),
-        "--gpus", str(gpus),
-    ]  # fmt: skip
-    if r.lr_steps:
-        args += ["--lr-steps", ",".join(map(str, r.lr_steps))]
-    if r.warmup:
-        args += ["--warmup", repr(r.warmup)]
-    if r.pretrained_a:
-        args += ["--pretrained-a", r.pretrained_a]
-    if r.finetune:
-        args += ["--finetune", r.finetune]
-    if cfg.model.width is not None:
-        args += ["--width", repr(cfg.model.width)]
-    if cfg.model.batch_norm:
-        args += ["--bn"]
-    return args
+    bench's folder layout, so that bench reuses it afterwards: every option of its config (`config.to_options`)."""
+    cfg = entry_config(suite, entry, Path("bench") / suite.suite.name, seed, gpus, data)
+    return ["archspec", "train", cfg.spec, *to_options(cfg), "--gpus", str(gpus)]
 
 
 def write_slurm(p: Plan, folder: str | Path, data: str | None = None) -> list[Path]:
@@ -703,6 +695,7 @@ def report(p: Plan) -> dict:
         "graph": graph,
         "entries": p.entry_rows(),
         "evaluation": p.eval_rows(),
+        "eval_flops_per_image": p.eval_flops_per_method(),
         "memory": p.memory_rows(),
         "schedule": p.schedule_rows(),
     }

@@ -22,8 +22,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-METHODS = ("dense", "multi-crop", "multi-crop & dense")
-GRID = 5
+from archspec.views import DENSE_FIT, RATIO, SCALED, axis, dense_windows, grid_offsets, window_starts
+
+METHODS = tuple(m.name for m in SCALED)  # the methods a test scale gives
 
 
 def rescale(x: torch.Tensor, q: int) -> torch.Tensor:
@@ -33,27 +34,6 @@ def rescale(x: torch.Tensor, q: int) -> torch.Tensor:
     return F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=size[0] < h)
 
 
-def grid_offsets(side: int, crop: int, n: int = GRID) -> list[int]:
-    """n regularly spaced crop offsets from 0 to side - crop (both ends and the middle included)."""
-    return sorted({round(i * (side - crop) / (n - 1)) for i in range(n)})
-
-
-DENSE_FITS = ("shift", "pad")
-DENSE_FIT = "shift"  # chosen on the held-out split: suites/small-recipe.md
-
-
-def _axis(side: int, stride: int, fit: str) -> tuple[list[int], int]:
-    """Where the dense pass's views start along one side (negative: padding before the image) and their length."""
-    r = side % stride if side > stride else 0
-    if not r:
-        return [0], side
-    if fit == "pad":
-        return [-(((-side) % stride) // 2)], side + (-side) % stride
-    if fit == "shift":
-        return sorted({0, r}), side - r
-    raise ValueError(f"dense fit {fit!r}; expected one of {', '.join(DENSE_FITS)}")
-
-
 def dense_views(x: torch.Tensor, stride: int, fit: str = DENSE_FIT) -> list[torch.Tensor]:
     """The inputs of the dense pass, whose score-map windows together cover x. A net whose layers stride by
     `stride` in all scores windows at multiples of it, so on a side that is not a multiple floor pooling drops
@@ -61,25 +41,11 @@ def dense_views(x: torch.Tensor, stride: int, fit: str = DENSE_FIT) -> list[torc
     views; every window inside the image, as the paper's are); `pad`: one view, padded to the next multiple
     with zeros (the mean colour after mean subtraction), as the conv layers' own zero padding, split evenly.
     A side below the stride is left whole. x: (B, C, H, W)."""
-    (oh, lh), (ow, lw) = (_axis(n, stride, fit) for n in x.shape[-2:])
+    (oh, lh), (ow, lw) = (axis(n, stride, fit) for n in x.shape[-2:])
     if fit == "pad":
         ph, pw = lh - x.shape[-2], lw - x.shape[-1]
         return [F.pad(x, (-ow[0], pw + ow[0], -oh[0], ph + oh[0]))]
     return [x[..., i : i + lh, j : j + lw] for i in oh for j in ow]
-
-
-def window_starts(side: int, stride: int, crop: int, fit: str = DENSE_FIT) -> list[int]:
-    """Along one side: where the dense pass's crop-size windows start, `stride` apart from each view's start."""
-    offsets, length = _axis(side, stride, fit)
-    return sorted({o + k * stride for o in offsets for k in range(max(0, length - crop) // stride + 1)})
-
-
-def dense_windows(side: int, stride: int, crop: int, fit: str = DENSE_FIT) -> tuple[int, float]:
-    """Along one side: distinct positions of the dense pass's crop-size windows (1: a single whole-image view)
-    and the share of the side's pixels they cover."""
-    starts = window_starts(side, stride, crop, fit)
-    covered = set().union(*(range(max(0, s), min(side, s + crop)) for s in starts))
-    return len(starts), len(covered) / side
 
 
 def dense_posterior(dense: nn.Module, x: torch.Tensor, crop: int, fit: str = DENSE_FIT) -> tuple[torch.Tensor, dict]:
@@ -130,8 +96,8 @@ def multicrop_posterior(model: nn.Module, x: torch.Tensor, crop: int, chunk: int
 
 
 def centre_posterior(model: nn.Module, x: torch.Tensor, crop: int) -> torch.Tensor:
-    """The model-zoo baseline: smallest side crop * 256/224, centre crop, one view."""
-    x = rescale(x, round(crop * 256 / 224))
+    """The model-zoo baseline: smallest side crop x RATIO (256/224), centre crop, one view."""
+    x = rescale(x, round(crop * RATIO))
     h, w = x.shape[-2:]
     top, left = (h - crop) // 2, (w - crop) // 2
     view = x[..., top : top + crop, left : left + crop].contiguous(memory_format=torch.channels_last)

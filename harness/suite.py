@@ -26,10 +26,9 @@ from archspec.files import read_bytes, read_text
 from archspec.ir import Node
 from archspec.passes import Overrides
 from archspec.source import resolve
+from archspec.views import DENSE, METHODS, PAPER_CROP, SCALED
 
 from .config import SMALL_SOURCES, DataConfig, Recipe, TrainConfig, Training, parse_scale
-
-PAPER_CROP = 224
 
 
 class Strict(Node):
@@ -73,7 +72,7 @@ class Entry(Strict):
     batch_norm: bool | None = Field(default=None, description="default: the suite's (false: the net as written)")
 
 
-Method = Literal["dense", "multi-crop", "multi-crop & dense", "centre"]
+Method = Literal[tuple(METHODS)]  # archspec.views: one definition per method
 
 
 class Row(Strict):
@@ -352,8 +351,8 @@ def needs(suite: Suite, id_: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
     it is computed only where a row asks for it (the centre crop comes with the single scale)."""
     rows = [r for t in suite.table for r in t.rows if id_ in r.train]
     protocols = tuple(p for p in ("single", "multi") if any(r.protocol == p for r in rows)) or ("single",)
-    wanted = {r.method for r in rows} - {"centre"}
-    return protocols, tuple(m for m in ("dense", "multi-crop", "multi-crop & dense") if m in wanted) or ("dense",)
+    wanted = {r.method for r in rows}
+    return protocols, tuple(m.name for m in SCALED if m.name in wanted) or (DENSE.name,)
 
 
 def eval_precision(suite: Suite) -> Precision:

@@ -53,15 +53,22 @@ def global_state() -> dict:
     }
 
 
-def restore(state: dict) -> None:
+def restore(state: dict) -> list[str]:
+    """Put `state` back, each part on its own (one that fails leaves the others restored); returns what could not
+    be restored."""
+    failed = []
     for name, (read, write) in TORCH_STATE.items():
-        if read() != state[name]:
-            write(state[name])
+        try:
+            if read() != state[name]:
+                write(state[name])
+        except Exception as e:  # reported below, after the rest is restored
+            failed.append(f"{name}: {e}")
     if dict(os.environ) != state["environ"]:
         os.environ.clear()
         os.environ.update(state["environ"])
     if ir.KINDS != state["kinds"]:
         ir._use_kinds(state["kinds"])
+    return failed + [k for k, v in global_state().items() if v != state[k]]
 
 
 @pytest.fixture(autouse=True)
@@ -70,7 +77,8 @@ def _no_leaks():
     included): pytest-randomly's order then shows a leak as a failure, with the seed that reproduces it."""
     state = global_state()
     yield
-    restore(state)
+    left = restore(state)
+    assert not left, f"this test changed process-wide state that could not be restored: {left}"
 
 
 @pytest.fixture

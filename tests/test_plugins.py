@@ -60,7 +60,7 @@ def test_params_counts_a_plugin_kind_as_torch_does_and_refuses_it_without_the_pl
         ref(torch.zeros(1, 3, 16, 16))
     assert 2 * row["macs"] == flops.get_total_flops()
     line = one_line_error(archspec_cli("params", SPEC))
-    assert "<spec>:1:27: found 'se4'" in line
+    assert "<spec>:1:23: found 'se4'" in line
 
 
 def test_a_plugin_kind_trains_evaluates_and_exports_and_eval_names_the_missing_plugin(tmp_path):
@@ -82,7 +82,11 @@ def test_a_plugin_kind_trains_evaluates_and_exports_and_eval_names_the_missing_p
 def test_bench_plans_a_suite_whose_spec_uses_a_plugin_kind(tmp_path):
     spec, suite = tmp_path / "se.txt", tmp_path / "se.toml"
     spec.write_text(SPEC)
-    suite.write_text(f'[suite]\nname = "se"\ncrop = 16\n\n[[train]]\nid = "SE"\nspec = "{spec}"\nscale = "16"\n')
+    suite.write_text(
+        f'[suite]\nname = "se"\ndata = "synthetic"\ncrop = 16\n\n[[train]]\nid = "SE"\nspec = "{spec}"\n'
+        'scale = "256"\n\n[[table]]\nname = "T"\ntitle = "t"\n'
+        'rows = [{ label = "SE", train = ["SE"], protocol = "single" }]\n'
+    )
     done = archspec_cli("bench", "--suite", suite, "--plan", "--device", "h100", "--devices", "1", "--plugin", SE)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "found 'se4'" in one_line_error(archspec_cli("bench", "--suite", suite, "--plan"))
@@ -151,7 +155,7 @@ def test_a_group_kind_is_refused_at_registration_in_one_line():
 def test_what_a_kind_infers_is_checked_and_named_by_kind_and_method(kind, found):
     archspec.register_kind(kind)  # tests/conftest.py restores the kinds afterwards
     name = kind.model_fields["kind"].default
-    with pytest.raises(archspec.ArchspecError, match=rf"<spec>:1:15: kind '{name}' \({kind.__name__}.infer\) {found}"):
+    with pytest.raises(archspec.ArchspecError, match=rf"<spec>:1:13: kind '{name}' \({kind.__name__}.infer\) {found}"):
         archspec.infer(archspec.parse(f"input 8x8x3 {name} FC-2"))
 
 

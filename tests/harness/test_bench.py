@@ -195,7 +195,8 @@ def test_tiny_suite_end_to_end_then_reuse(tmp_path, monkeypatch):
     out = tmp_path / "out"
     report = (out / "report.md").read_text()
     assert report.startswith("# archspec bench: tiny") and "\nComplete" in report and "Table X" in report
-    facts = ("sha256", "Scale mapping:** crop 224 -> 16", "Seeds:** 0, 1", "torch threads", "Wall time")
+    threads = json.loads((out / "runs" / "T_16" / "seed0" / "run.json").read_text())["threads"]
+    facts = ("sha256", "Scale mapping:** crop 224 -> 16", "Seeds:** 0, 1", f"{threads} torch thread", "Wall time")
     for fact in facts + ("the scored split was evaluated 1 time",):
         assert fact in report
     assert (out / "runs" / "T_16" / "seed1" / "holdout.json").is_file()

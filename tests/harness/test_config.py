@@ -2,6 +2,7 @@ import pytest
 
 from archspec.errors import ArchspecError
 from archspec.harness.config import (
+    MACHINE_DEFAULTS,
     OPTIONS,
     DataConfig,
     Recipe,
@@ -10,6 +11,7 @@ from archspec.harness.config import (
     option_field,
     parse_scale,
     parse_steps,
+    to_options,
 )
 from archspec.passes import Overrides
 
@@ -106,3 +108,43 @@ def test_options_not_given_keep_the_fields_defaults():
     assert cfg.model_dump(exclude={"out"}) == TrainConfig(spec="specs/A.txt").model_dump(exclude={"out"})
     assert (cfg.out, from_options("vgg16", {}).out) == ("runs/A", "runs/vgg16")
     assert all(option_field(flag).description for flag in OPTIONS)  # each option's help is its field's
+
+
+def parsed_by_the_cli(spec: str, args: list[str]) -> TrainConfig:
+    """What `archspec train SPEC ARGS` would train: the CLI's own parser, then `from_options`, as `train` does."""
+    import typer
+
+    from archspec import cli
+
+    command = typer.main.get_command(cli.app).commands["train"]
+    ctx = command.make_context("train", [spec, *args])
+    given = {p: v for p, v in ctx.params.items() if ctx.get_parameter_source(p).name == "COMMANDLINE"}
+    return from_options(spec, given)
+
+
+@pytest.mark.parametrize(
+    "cfg",
+    [
+        TrainConfig(spec="D"),
+        TrainConfig(
+            spec="specs/E.txt",
+            name="E/[256;512]",
+            out="bench/x/runs/E/seed3",
+            model=Overrides(width=0.125, batch_norm=True),
+            data=DataConfig(source="fashion-mnist", crop=32, scale=(37, 73), pad=2, flip=False, holdout=0.1),
+            recipe=Recipe(
+                epochs=6, batch=64, lr=0.05, lr_steps=(4,), init="torchvision", precision="fp32", seed=3,
+                pretrained_a="bench/x/runs/A/seed3", label_smoothing=0.1, max_steps=7,
+            ),
+            threads=1,
+            backend="torch",
+        ),
+        TrainConfig(spec="A", recipe=Recipe(schedule="linear", warmup=0.5, epochs=3, finetune="runs/A"), threads=2),
+    ],
+    ids=["defaults", "small-suite-entry", "linear-finetune"],
+)  # fmt: skip
+def test_every_option_round_trips_config_to_command_line_to_config(cfg):
+    args = to_options(cfg)
+    assert parsed_by_the_cli(cfg.spec, args) == cfg, args
+    always = [f for f in OPTIONS if f not in MACHINE_DEFAULTS and option_field(f).default not in (None, (), True)]
+    assert set(always) <= set(args)  # the whole recipe is written out, not only what differs from a default

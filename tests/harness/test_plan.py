@@ -15,6 +15,7 @@ import archspec
 from archspec.choices import Precision
 from archspec.harness import plan
 from archspec.harness.suite import entry_config, load_suite, suites_dir
+from archspec.views import DENSE
 
 from ..conftest import ROOT
 
@@ -31,7 +32,8 @@ def test_training_flops_are_forward_weight_and_input_gradients_less_the_images_g
 
 def test_dense_evaluation_at_the_crop_is_one_forward_pass_of_the_image_and_its_flip():
     net = archspec.network("D")
-    assert plan.dense_flops(net, 224) == 2 * 2 * D_MACS
+    assert plan.dense_pass_flops(net, 224, 224) == 2 * D_MACS
+    assert plan.eval_flops(net, (DENSE,), 224) == 2 * 2 * D_MACS
 
 
 def test_dense_evaluation_at_256_scales_the_convs_by_area_and_scores_a_2x2_map():
@@ -39,8 +41,13 @@ def test_dense_evaluation_at_256_scales_the_convs_by_area_and_scores_a_2x2_map()
     stats = archspec.infer(net)
     head = sum(s.macs for s in stats.layers if s.kind == "fc")
     convs = D_MACS - head
-    assert plan.dense_flops(net, 256) == 2 * 2 * (convs * 256**2 // 224**2 + 4 * head)
-    assert plan.dense_flops(net, 255) == plan.dense_flops(net, 224)  # centre-trimmed to a multiple of 32
+    assert plan.eval_flops(net, (DENSE,), 256) == 2 * 2 * (convs * 256**2 // 224**2 + 4 * head)
+
+
+def test_a_side_off_the_stride_is_scored_by_the_views_shifted_to_both_edges():
+    """Q = 255 for D (stride 32): views of 224 at offsets 0 and 31 on each axis, four of them, each flipped."""
+    net = archspec.network("D")
+    assert plan.eval_flops(net, (DENSE,), 255) == 4 * 2 * 2 * D_MACS
 
 
 def test_activation_bytes_match_torch_saved_tensors_for_a_small_net():
@@ -204,7 +211,7 @@ def test_plan_cli_json_and_errors(monkeypatch, capsys, tmp_path):
     monkeypatch.setattr(sys, "argv", ["archspec", *args])
     with pytest.raises(SystemExit):
         cli.main()
-    out = json.loads(capsys.readouterr().out)[0]
+    out = json.loads(capsys.readouterr().out)  # one object
     assert out["totals"]["trainings"] == 17 and len(out["entries"]) == 17
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     for bad in (["--device", "tpu"], ["--mfu", "0"]):

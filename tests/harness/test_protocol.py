@@ -10,13 +10,12 @@ from archspec.harness.protocol import (
     combine,
     dense_posterior,
     dense_views,
-    dense_windows,
-    grid_offsets,
     multicrop_posterior,
     scale_posteriors,
     wrong,
 )
 from archspec.harness.suite import paper_scales
+from archspec.views import dense_windows, grid_offsets
 
 SPEC = "input 16x16x3 conv3-6 maxpool conv3-8 maxpool FC-12 FC-5 soft-max"
 
