@@ -37,7 +37,8 @@ class Schedule(_Choice):
 
 class Precision(_Choice):
     """Arithmetic of the forward and backward passes: fp32 throughout, or bf16 autocast (convs and matmuls in
-    bfloat16, weights, batch-norm statistics and the loss in fp32). auto: bf16 on CUDA, fp32 on a CPU."""
+    bfloat16, weights, batch-norm statistics and the loss in fp32). auto: bf16 on CUDA and on a CPU with bf16 units
+    (AMX or AVX512-BF16, as torch detects them), fp32 on any other CPU, where bf16 is emulated."""
 
     auto = "auto"
     fp32 = "fp32"

@@ -13,10 +13,10 @@ Each layer kind is one class below, and the class is the whole definition of the
 kind: its written token (`token`, `read`), its shape / parameter / MAC inference
 (`infer`), how the width and batch-norm overrides act on it (`scaled`,
 `batch_normed`), the torch module it compiles to (`torch`, handed `torch.nn` by the
-compiler, so this module never imports torch) and the Triton fusion patterns that
-start at it (`fusion`), and what the parser and the compiler ask of it: how it
-changes channels and stride (`channels`, `reduction`), what it implies
-(`implied`), how a group runs and joins its children (`order`, `join`).
+compiler, with the compiler's faster LocalResponseNorm in place of torch's, so this module never imports
+torch) and the Triton fusion patterns that start at it (`fusion`), and what the parser and
+the compiler ask of it: how it changes channels and stride (`channels`, `reduction`), what
+it implies (`implied`), how a group runs and joins its children (`order`, `join`).
 `archspec.spec` reads tokens through `KINDS`, `register_kind` adds a kind from
 outside the package (as timm's `register_block`), `archspec.infer` and
 `archspec.passes` walk the tree, and `archspec.compiler.layout` gives every node
@@ -132,7 +132,8 @@ class Layer(Node):
         return (self,)
 
     def torch(self, shape: Dims, nn: Any) -> Any:
-        """The torch module for this layer on an input of `shape`; `nn` is `torch.nn`. None: no module."""
+        """The torch module for this layer on an input of `shape`; `nn` is `torch.nn` (the compiler's
+        LocalResponseNorm in place of torch's). None: no module."""
         return None
 
     def channels(self, c: int) -> int:

@@ -22,16 +22,11 @@ import torch
 
 from archspec.atomic import atomic_path
 from archspec.harness.bench import scaling
+from archspec.harness.checkpoint import cpu_model
 from archspec.harness.suite import load_suite
 from archspec.provenance import commit
 
 OUT = Path(__file__).resolve().parent / "results" / "scaling-cpu.json"
-
-
-def cpu_model() -> str:
-    lines = Path("/proc/cpuinfo").read_text().splitlines()
-    names = [line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")]
-    return names[0] if names else platform.machine()
 
 
 def main(nproc: int = 2, repeats: int = 5) -> dict:

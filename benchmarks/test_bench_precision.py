@@ -1,22 +1,23 @@
 """bf16 autocast against fp32 on this CPU, as the small suite uses it: one SGD step of D at width 1/8 with batch
 norm (batch 64, 32x32x1), and its multi-crop posterior (150 views an image at Q = 73), one torch thread each as in
-a `--jobs 2` worker. The ratio is what `precision = "bf16"` buys; on a CPU without bf16 instructions it is
-below 1 (emulated), which `extra` records."""
+a `--jobs 2` worker. The ratio is what bf16 buys where `precision = "auto"` picks it; on a CPU without bf16 units it
+is far below 1 (emulated), which `extra` records, and which is why auto picks fp32 there."""
 
 import pytest
 import torch
-import torch.nn.functional as F
 
 import archspec
 from archspec.compiler import build
-from archspec.harness.distributed import slow_bf16
+from archspec.harness.distributed import cpu_bf16_units
 from archspec.harness.init import initialise
 from archspec.harness.protocol import multicrop_posterior
 
-from .conftest import EXTRA, RATIOS
+from .conftest import EXTRA, RATIOS, sgd_step
 
 RATIOS.append(("precision: bf16 vs fp32 training step, D width 1/8 (speed-up)", "step_fp32", "step_bf16"))
 RATIOS.append(("precision: bf16 vs fp32 multi-crop evaluation, D width 1/8 (speed-up)", "crops_fp32", "crops_bf16"))
+EXTRA["precision: bf16 emulated on this CPU"] = cpu_bf16_units() == []
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def model(train: bool):
@@ -27,30 +28,9 @@ def model(train: bool):
     return m.train(train).to(memory_format=torch.channels_last)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    EXTRA["precision: bf16 emulated on this CPU"] = slow_bf16(torch.bfloat16, torch.device("cpu"))
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.mark.parametrize("dtype", ["fp32", "bf16"])
 def test_training_step(benchmark, record, dtype):
-    m = model(train=True)
-    opt = torch.optim.SGD(m.parameters(), lr=0.01, momentum=0.9)
-    x = torch.randn(64, 1, 32, 32).contiguous(memory_format=torch.channels_last)  # (B, C, H, W)
-    y = torch.randint(0, 10, (64,))
-
-    def step():
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=dtype == "bf16"):
-            loss = F.cross_entropy(m(x).float(), y)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-
-    benchmark.pedantic(step, rounds=20, iterations=1, warmup_rounds=3)
+    benchmark.pedantic(sgd_step(model(train=True), dtype), rounds=20, iterations=1, warmup_rounds=3)
     record(f"step_{dtype}")
 
 

@@ -1,6 +1,7 @@
 """The eager backend: IR -> one `nn.Module` class, `Net`, for every family, in torchvision's layout.
 
-Each IR node's own `torch` method (in `archspec.ir`) builds its torch layer and
+Each IR node's own `torch` method (in `archspec.ir`) builds its torch layer from the `nn` it is handed
+(`LAYERS`: `torch.nn`, with `lrn.LocalResponseNorm`, the same layer computed faster, in its place) and
 `layout.module_paths` says where it goes: `features.0` / `classifier.6` for a flat net
 (VGG, AlexNet), `layer1.0.downsample.0` for ResNet, `inception3a.branch2.1.conv` for
 GoogLeNet, so torchvision's checkpoints load with `strict=True`. The levels of the
@@ -36,6 +37,19 @@ from archspec.ir import Dims, Layer, Network, Numbered, numbered, walk
 from archspec.views import classifier_start
 
 from .layout import module_paths
+from .lrn import LocalResponseNorm
+
+
+class _Layers:
+    """`torch.nn` as each kind's `torch(shape, nn)` is handed it, with archspec's faster LRN in its place."""
+
+    LocalResponseNorm = LocalResponseNorm
+
+    def __getattr__(self, name: str):
+        return getattr(nn, name)
+
+
+LAYERS = _Layers()
 
 
 class Group(nn.Module):
@@ -110,7 +124,7 @@ class Net(nn.Module):
                 self.avgpool: nn.Module = nn.AdaptiveAvgPool2d(s.in_shape[1:])  # (h, w) at the spec's input size
             module = placed.get(path) if path else None
             if module is None and not node.children():
-                module = node.torch(s.in_shape, nn)
+                module = node.torch(s.in_shape, LAYERS)
                 if path and module is not None:
                     groups += _put(self, path, module)
                     placed[path] = module

@@ -31,6 +31,7 @@ from . import bench_report, ledger, metrics
 from .checkpoint import RUN_JSON_BYTES, locked, read_run, safetensors_bytes
 from .claims import OUTCOMES, load_outcomes, outcomes_of, score
 from .config import SMALL_SOURCES, DataConfig, TrainConfig
+from .distributed import autocast_dtype, check_precision, default_device
 from .evaluation import EvalJob, Evaluation, Part, code_hash, evaluate_sources
 from .jobs import is_failure, run_all, workers
 from .protocol import DENSE_FIT
@@ -46,6 +47,7 @@ from .suite import (
     safe,
     seeds_of,
     suite_hash,
+    suite_path,
 )
 from .train import train
 
@@ -119,7 +121,7 @@ def evaluate_run(root: Path, suite: Suite, entry: Entry, seed: int, devices: int
         "protocols": list(protocols),
         "limit": suite.suite.eval_limit,
         "data": data,
-        "precision": str(eval_precision(suite)),
+        "precision": "bf16" if autocast_dtype(eval_precision(suite), default_device()) else "fp32",  # what runs here
         "dense_fit": DENSE_FIT,
         "code": code_hash(),  # the evaluation path's source: other code, other numbers
     }
@@ -272,6 +274,7 @@ def run_suite(
     suite = load_suite(path)
     if not report_only:
         _check_data(suite, data)
+        check_precision(suite.suite.precision, default_device(), f"{suite_path(path)}: suite.precision")
     root = Path(out or f"bench/{suite.suite.name}")
     check_bench_folder(root)
     with locked(root, "bench"):

@@ -23,6 +23,7 @@ from archspec.views import PAPER_CROP
 from . import ledger
 from .checkpoint import RUN_JSON_BYTES, machine, read_run
 from .claims import CLAIM_RULE, OUTCOMES, save_outcomes
+from .distributed import default_device, precision_reason
 from .suite import ScaleMap, Settings, Suite, run_dir, seeds_of, suite_hash, suite_path
 
 PAPER_SPEEDUP_4GPU = 3.75
@@ -146,12 +147,6 @@ def _recipe_lines(suite: Suite) -> list[str]:
             ours, paper = ours or 1.0, 1.0
         if ours != paper:
             lines.append(f"{key} {ours} (paper: {paper})")
-    if s.precision is Precision.bf16:
-        lines.append(
-            "bf16 autocast in training and evaluation: convs and matmuls in bfloat16, weights in fp32 (paper: fp32)"
-        )
-    elif s.precision is Precision.auto:
-        lines.append("bf16 autocast in training where it runs on CUDA, fp32 on a CPU and in evaluation (paper: fp32)")
     held = f"{100 * s.holdout:g}% of the training set held out (paper: its validation set)"
     paper_rule = "paper: / 10 three times, each when the validation error stopped improving, over 74 epochs"
     if s.schedule is Schedule.steps:
@@ -172,6 +167,18 @@ def _recipe_lines(suite: Suite) -> list[str]:
         if own:
             lines.append(f"{e.id}: " + ", ".join(f"{k} {v}" for k, v in own.items()))
     return lines
+
+
+def _precision_line(result: dict) -> str:
+    """What the suite's precision ran in, training and evaluation, and why: auto is resolved on this machine, which
+    ran the runs unless this is a recomputation without them."""
+    precision = result["suite"].suite.precision
+    if precision is Precision.auto and result.get("report_only") and not _has_runs(result):
+        return "auto, resolved on the machine that trained the runs (the report recomputed does not say which)"
+    how = precision_reason(precision, default_device())
+    if how.startswith("bf16"):
+        how += "; autocast: convs and matmuls in bfloat16; weights, batch-norm statistics, losses, posteriors in fp32"
+    return f"{how}, in training and evaluation (paper: fp32)"
 
 
 def _wall_line(result: dict) -> str:
@@ -236,6 +243,7 @@ def header(result: dict) -> list[str]:
         f"- **Data:** {_data_line(result)}",
         f"- **Scale mapping:** {scale_mapping(suite, suite.train, result['data'])}",
         "- **Recipe, where it differs from the paper's:** " + "; ".join(_recipe_lines(suite)),
+        f"- **Precision:** {_precision_line(result)}",
         f"- **Seeds:** {', '.join(map(str, seeds_of(suite)))} (each training entry runs once per seed)",
         f"- **Looks at the scored split:** {ledger.summary(result['root'], sha)}",
         f"- **Machine:** {_machines(result)}",
@@ -259,19 +267,23 @@ def previous(root: Path) -> dict:
     return read_json(path, "a bench report", RUN_JSON_BYTES) if path.is_file() else {}
 
 
-def _recomputed(result: dict, lines: list[str]) -> list[str]:
-    """A report recomputed from outcomes.npz: where the runs are not in the folder (a committed report), the
-    lines about them (code, data, machine, wall time) are the original report's, and a line says what was
-    recomputed by which code."""
-    before = previous(result["root"]).get("header", [])
-    has_runs = any(
+def _has_runs(result: dict) -> bool:
+    return any(
         run_dir(result["root"], e.id, s).is_dir() for e in result["suite"].train for s in seeds_of(result["suite"])
     )
+
+
+def _recomputed(result: dict, lines: list[str]) -> list[str]:
+    """A report recomputed from outcomes.npz: where the runs are not in the folder (a committed report), the
+    lines about them (code, data, machine, wall time, precision) are the original report's, and a line says what was
+    recomputed by which code."""
+    before = previous(result["root"]).get("header", [])
+    has_runs = _has_runs(result)
     out = []
     for line in lines:
         key = line.split(":**", 1)[0]
         old = next((b for b in before if b.split(":**", 1)[0] == key), None)
-        if not has_runs and old and key in ("- **Code", "- **Data", "- **Machine", "- **Wall time"):
+        if not has_runs and old and key in ("- **Code", "- **Data", "- **Machine", "- **Wall time", "- **Precision"):
             line = old
         out.append(line)
     return out + [

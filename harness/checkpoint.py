@@ -188,21 +188,26 @@ def check_resumable(run: Path) -> None:
     )
 
 
+def cpu_model() -> str:
+    """The CPU's model name, as /proc/cpuinfo gives it (e.g. `AMD EPYC`), else what `platform` knows."""
+    import platform
+
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def machine() -> str:
     """The CPU model, logical CPUs, GPU and the Python and torch versions of this process, e.g. for run.json."""
     import platform
 
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
     device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
     py, tv = platform.python_version(), torch.__version__
-    return f"{cpu}, {os.cpu_count()} logical CPUs, {device}; Python {py}, torch {tv}"
+    return f"{cpu_model()}, {os.cpu_count()} logical CPUs, {device}; Python {py}, torch {tv}"
 
 
 def write_run(run: Path, cfg: TrainConfig, net: Network, classes: list[str], stats: Stats, holdout: dict) -> None:

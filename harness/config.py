@@ -141,10 +141,11 @@ class Training(Node):
     label_smoothing: float = Field(
         default=0.0, ge=0, lt=1, description="Target share spread over the classes (paper: 0)."
     )
-    # bf16 autocast: convs and matmuls in bfloat16; a suite in bf16 also evaluates in bf16
+    # bf16 autocast: convs and matmuls in bfloat16; a suite evaluates at its training precision
     precision: Precision = Field(
         default=Precision.auto,
-        description=f"{' | '.join(Precision)} (bf16: autocast, fp32 weights; auto: bf16 on CUDA, fp32 on a CPU).",
+        description=f"{' | '.join(Precision)} (bf16: autocast, fp32 weights; auto: bf16 on CUDA and on a CPU with "
+        "AMX or AVX512-BF16, fp32 elsewhere).",
     )
 
     @model_validator(mode="before")

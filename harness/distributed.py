@@ -51,20 +51,56 @@ def cpu_share(ctx: Context) -> int | None:
     return max(1, (os.cpu_count() or 1) // local)
 
 
+BF16_UNITS = {"AMX": "_is_amx_tile_supported", "AVX512-BF16": "_is_avx512_bf16_supported"}  # torch.cpu's checks
+
+
+def cpu_bf16_units() -> list[str] | None:
+    """The bf16 units torch finds on this CPU (AMX, AVX512-BF16); None where this torch cannot tell. Without them
+    oneDNN emulates bf16: 0.9 GFLOPS against fp32's 82.6 on an AMD EPYC core (issue 35)."""
+    checks = {unit: getattr(torch.cpu, name, None) for unit, name in BF16_UNITS.items()}
+    if all(check is None for check in checks.values()):
+        return None
+    return [unit for unit, check in checks.items() if check is not None and check()]
+
+
 def autocast_dtype(precision: Precision, device: torch.device) -> torch.dtype | None:
-    """The dtype `torch.autocast` runs convs and matmuls in (None: fp32 throughout)."""
-    if precision is Precision.bf16 or (precision is Precision.auto and device.type == "cuda"):
+    """The dtype `torch.autocast` runs convs and matmuls in (None: fp32 throughout). auto: bf16 on CUDA and on a CPU
+    with bf16 units, fp32 elsewhere."""
+    if precision is Precision.bf16:
+        return torch.bfloat16
+    if precision is Precision.auto and (device.type == "cuda" or cpu_bf16_units()):
         return torch.bfloat16
     return None
 
 
-def slow_bf16(dtype: torch.dtype | None, device: torch.device) -> bool:
-    """bf16 asked for on a CPU without bf16 instructions (AVX512-BF16 or AMX): oneDNN emulates it, slower than fp32."""
-    if dtype is not torch.bfloat16 or device.type != "cpu":
-        return False
-    checks = [getattr(torch.cpu, name, None) for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")]
-    known = [check() for check in checks if check is not None]
-    return bool(known) and not any(known)  # a torch that cannot tell is not warned about
+def precision_reason(precision: Precision, device: torch.device) -> str:
+    """Which arithmetic `precision` runs on `device` and why, e.g. `fp32 (auto: this CPU has no bf16 units, AMX or
+    AVX512-BF16)`, for a report's header."""
+    ran = "bf16" if autocast_dtype(precision, device) else "fp32"
+    if precision is not Precision.auto:
+        return f"{ran} (asked for)"
+    if device.type == "cuda":
+        return f"{ran} (auto: CUDA)"
+    units = cpu_bf16_units()
+    if units is None:
+        return f"{ran} (auto: this torch cannot tell whether the CPU has bf16 units)"
+    if units:
+        return f"{ran} (auto: this CPU has {' and '.join(units)})"
+    return f"{ran} (auto: this CPU has no bf16 units, {' or '.join(BF16_UNITS)})"
+
+
+def default_device() -> torch.device:
+    """The device a launch that does not choose runs on (`Launch.cuda` None): CUDA where visible, else the CPU."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def check_precision(precision: Precision, device: torch.device, where: str) -> None:
+    """bf16 insisted on where this CPU would emulate it stops here, before anything trains, with the fix."""
+    if precision is Precision.bf16 and device.type == "cpu" and cpu_bf16_units() == []:
+        raise ArchspecError(
+            f"{where}: found bf16 on a CPU without bf16 units ({', '.join(BF16_UNITS)}), where oneDNN emulates it, "
+            "about 90x slower than fp32; expected auto (fp32 on this CPU, bf16 where it has the units) or fp32"
+        )
 
 
 def under_torchrun() -> bool:

@@ -356,5 +356,6 @@ def needs(suite: Suite, id_: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
 
 
 def eval_precision(suite: Suite) -> Precision:
-    """A suite that trains in bf16 also evaluates in bf16 (posteriors in fp32); otherwise evaluation is fp32."""
-    return Precision.bf16 if suite.suite.precision is Precision.bf16 else Precision.fp32
+    """A suite evaluates at the precision it trains at (posteriors in fp32); auto is bf16 where the evaluating device
+    has bf16 units, as in training."""
+    return suite.suite.precision

@@ -43,12 +43,13 @@ from .distributed import (
     Context,
     all_reduce_sum,
     autocast_dtype,
+    check_precision,
     cpu_share,
     launch,
     rank0_place,
     restart_count,
-    slow_bf16,
     sync_batchnorm,
+    use_cuda,
 )
 from .init import check_plain, initialise, preinit_from_a
 
@@ -201,6 +202,8 @@ def train(cfg: TrainConfig) -> Result:
     restarts the group after a failure (`--max-restarts`), the run goes on from its last checkpoint."""
     if restart_count() and (Path(cfg.out) / "checkpoint.pt").is_file():
         cfg = cfg.model_copy(update={"resume": True})
+    device = torch.device("cuda" if use_cuda(cfg.launch) else "cpu")  # bf16 emulated 90x slower: stop before a folder
+    check_precision(cfg.recipe.precision, device, f"{cfg.out}: run.json's precision" if cfg.resume else "--precision")
     if os.environ.get("RANK", "0") != "0":  # under torchrun: rank 0 holds the lock for all
         prepare(cfg)
         return launch(run, cfg.launch, cfg)
@@ -447,13 +450,6 @@ def run(cfg: TrainConfig, ctx: Context) -> Result:
     if cfg.threads or cpu_share(ctx):
         torch.set_num_threads(cfg.threads or cpu_share(ctx))
     amp = autocast_dtype(r.precision, ctx.device)
-    if ctx.main and cfg.progress and slow_bf16(amp, ctx.device):
-        Console(stderr=True).print(
-            f"warning: {out}: bf16 on a CPU without bf16 instructions (AVX512-BF16, AMX) is emulated, slower "
-            "than fp32; expected --precision fp32 here",
-            markup=False,
-            soft_wrap=True,
-        )
     plotted = time.monotonic()  # first plot after a minute, or at the end
     st = net = None
     try:

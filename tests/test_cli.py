@@ -127,6 +127,17 @@ def test_bad_input_is_one_line_and_exit_2(monkeypatch, capsys, tmp_path, args, m
     assert code == 2 and message in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
 
 
+def test_train_in_bf16_on_a_cpu_without_bf16_units_stops_before_training_with_the_fix(monkeypatch, capsys, tmp_path):
+    monkeypatch.setattr("torch.cuda.is_available", lambda: False)
+    monkeypatch.setattr("torch.cpu._is_amx_tile_supported", lambda: False, raising=False)
+    monkeypatch.setattr("torch.cpu._is_avx512_bf16_supported", lambda: False, raising=False)
+    code, _, err = run(monkeypatch, capsys, "train", "A", "--precision", "bf16", "--out", tmp_path / "run")
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert "--precision: found bf16 on a CPU without bf16 units (AMX, AVX512-BF16)" in err
+    assert "expected auto (fp32 on this CPU, bf16 where it has the units) or fp32" in err
+    assert not (tmp_path / "run").exists()  # stopped before the run folder was made
+
+
 def test_console_script_checks_the_golden_file_from_a_shell():
     """The CI guard exactly as .ci/run calls it, through the installed `archspec` script."""
     env = {**os.environ, "COLUMNS": "200"}

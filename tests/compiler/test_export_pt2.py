@@ -16,6 +16,14 @@ def test_exported_program_loads_without_archspec_and_matches(tmp_path):
     torch.testing.assert_close(loaded(x), result.model.eval()(x))
 
 
+def test_an_lrn_net_exports_with_its_lrn_at_any_batch_size(tmp_path):
+    out = tmp_path / "lrn.pt2"
+    result = compile_spec("input 16x16x1 conv3-8 LRN maxpool FC-3", output=out)
+    loaded = torch.export.load(out).module()
+    x = torch.randn(3, 1, 16, 16) * 4
+    torch.testing.assert_close(loaded(x), result.model.eval()(x))
+
+
 def test_compile_rows_name_torchvision_modules():
     rows = compile_spec(archspec.network(SPEC)).rows
     assert [r["module"] for r in rows][:3] == ["features.0", "features.1", "features.2"]

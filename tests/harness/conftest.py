@@ -26,3 +26,19 @@ def image_folder(tmp_path, monkeypatch):
                 pixels = np.clip(rng.normal(60 + 60 * c, 30, (h, w, 3)), 0, 255).astype(np.uint8)
                 Image.fromarray(pixels).save(d / f"{i}.{'png' if i % 2 else 'jpg'}")
     return root
+
+
+@pytest.fixture
+def bf16_units(monkeypatch):
+    """`set(amx=..., avx512_bf16=...)`: this machine as a CPU with those bf16 units (None: torch cannot tell), no
+    CUDA."""
+
+    def set_units(amx: bool | None = False, avx512_bf16: bool | None = False) -> None:
+        monkeypatch.setattr("torch.cuda.is_available", lambda: False)
+        for name, has in (("_is_amx_tile_supported", amx), ("_is_avx512_bf16_supported", avx512_bf16)):
+            if has is None:
+                monkeypatch.delattr(f"torch.cpu.{name}", raising=False)
+            else:
+                monkeypatch.setattr(f"torch.cpu.{name}", lambda has=has: has, raising=False)
+
+    return set_units

@@ -84,24 +84,38 @@ def test_only_nets_that_are_not_fine_tuned_warm_up(tmp_path):
     main = bench.entry_config(small, by_id["D/256"], tmp_path, 0, 1, None).recipe
     tuned = bench.entry_config(small, by_id["D/384"], tmp_path, 0, 1, None).recipe
     assert (main.epochs, main.lr, main.schedule, main.warmup, main.dropout) == (8, 0.1, "linear", 0.5, 0.0)
-    assert (main.precision, main.label_smoothing, bench.eval_precision(small)) == ("bf16", 0.1, "bf16")
+    assert (main.precision, main.label_smoothing, bench.eval_precision(small)) == ("auto", 0.1, "auto")
     assert (tuned.epochs, tuned.lr, tuned.schedule, tuned.warmup) == (1, 0.01, "linear", 0.0)
 
 
-def test_a_suites_precision_and_label_smoothing_reach_training_evaluation_and_the_header(tmp_path):
+def test_a_suites_precision_and_label_smoothing_reach_training_evaluation_and_the_header(tmp_path, bf16_units):
     suite = load_suite(
-        write(tmp_path, SUITE.replace("seeds = 2", 'seeds = 2\nprecision = "bf16"\nlabel_smoothing = 0.1'))
+        write(tmp_path, SUITE.replace("seeds = 2", 'seeds = 2\nprecision = "fp32"\nlabel_smoothing = 0.1'))
     )
     recipe = bench.entry_config(suite, suite.train[1], tmp_path, 0, 1, None).recipe
-    assert (recipe.precision, recipe.label_smoothing) == (Precision.bf16, 0.1)
-    assert bench.eval_precision(suite) is Precision.bf16
-    lines = bench_report._recipe_lines(suite)
-    assert "label_smoothing 0.1 (paper: 0.0)" in lines and any(
-        line.startswith("bf16 autocast in training") for line in lines
-    )
-    plain = load_suite(write(tmp_path, SUITE))  # auto: bf16 training on CUDA only; evaluation stays fp32
+    assert (recipe.precision, recipe.label_smoothing) == (Precision.fp32, 0.1)
+    assert bench.eval_precision(suite) is Precision.fp32
+    assert "label_smoothing 0.1 (paper: 0.0)" in bench_report._recipe_lines(suite)
+    result = {"suite": suite, "root": tmp_path}
+    assert bench_report._precision_line(result) == "fp32 (asked for), in training and evaluation (paper: fp32)"
+    plain = load_suite(write(tmp_path, SUITE))  # auto, resolved where it runs, in training and evaluation alike
     assert bench.entry_config(plain, plain.train[0], tmp_path, 0, 1, None).recipe.precision is Precision.auto
-    assert bench.eval_precision(plain) is Precision.fp32
+    assert bench.eval_precision(plain) is Precision.auto
+    bf16_units(amx=True)
+    line = bench_report._precision_line({"suite": plain, "root": tmp_path})
+    assert line.startswith("bf16 (auto: this CPU has AMX); autocast: convs and matmuls in bfloat16;")
+    bf16_units()
+    assert bench_report._precision_line({"suite": plain, "root": tmp_path}).startswith(
+        "fp32 (auto: this CPU has no bf16 units, AMX or AVX512-BF16), in training and evaluation"
+    )
+
+
+def test_a_suite_that_insists_on_bf16_on_a_cpu_without_bf16_units_stops_before_training(tmp_path, bf16_units):
+    bf16_units()
+    path = write(tmp_path, SUITE.replace("seeds = 2", 'seeds = 2\nprecision = "bf16"'))
+    with pytest.raises(ArchspecError, match=r"suite\.toml: suite\.precision: found bf16 on a CPU without bf16 units"):
+        run_suite(path, str(tmp_path / "out"), log=lambda line: None)
+    assert not (tmp_path / "out").exists()  # nothing trained, no folder made
 
 
 def test_scale_mapping_keeps_the_papers_ratios():

@@ -296,7 +296,8 @@ def test_label_smoothing_trains_on_the_smoothed_cross_entropy():
     assert hits.item() == (logp.argmax(1) == y).sum().item()
 
 
-def test_bf16_precision_runs_the_convs_in_bf16_and_keeps_fp32_weights(tmp_path, monkeypatch):
+def test_bf16_precision_runs_the_convs_in_bf16_and_keeps_fp32_weights(tmp_path, monkeypatch, bf16_units):
+    bf16_units(amx=True)  # a CPU without bf16 units stops before training (test_cli); here it is emulated
     seen = []
     real = train_module.train_step
 
@@ -316,9 +317,11 @@ def test_bf16_precision_runs_the_convs_in_bf16_and_keeps_fp32_weights(tmp_path, 
     assert result.metrics[0]["train_loss"] > 0
 
 
-def test_fp32_is_the_default_on_a_cpu(tmp_path, monkeypatch):
+@pytest.mark.parametrize("amx, dtype", [(False, None), (True, torch.bfloat16)])
+def test_the_default_precision_follows_the_cpus_bf16_units(tmp_path, monkeypatch, bf16_units, amx, dtype):
+    bf16_units(amx=amx)
     seen = []
     real = train_module.train_step
     monkeypatch.setattr(train_module, "train_step", lambda *a, **k: seen.append(a[4]) or real(*a, **k))
-    train(tiny(tmp_path / "fp32", epochs=1))
-    assert seen and set(seen) == {None}
+    train(tiny(tmp_path / "run", epochs=1))
+    assert seen and set(seen) == {dtype}

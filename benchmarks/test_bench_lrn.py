@@ -1,0 +1,45 @@
+"""LRN costs no more than a conv layer (issue 35): one SGD step of A-LRN with the compiler's LRN (`compiler/lrn.py`)
+against A, the same net without LRN, and against A-LRN with torch's `nn.LocalResponseNorm`. Width 1/8 with batch
+norm, batch 64 at crop 32 (32x32x1, the small suite's), channels-last as training runs, one torch thread as in a
+`--jobs 2` worker. Goal: A-LRN within 1.2x of A's time per image, in fp32 and in bf16 autocast. bf16 runs only on a
+CPU with bf16 units: elsewhere oneDNN emulates it about 90x slower, and `precision = "auto"` never picks it there.
+Results also in `benchmarks/results/lrn-<CPU model>.json`."""
+
+import pytest
+import torch
+from torch import nn
+
+import archspec
+from archspec.compiler import eager
+from archspec.compiler.memory_format import channels_last
+from archspec.harness.distributed import cpu_bf16_units
+from archspec.harness.init import initialise
+
+from .conftest import EXTRA, NAMED, RATIOS, sgd_step
+
+NAMED.append("lrn")
+for _dtype in ("fp32", "bf16"):
+    RATIOS.append((f"lrn: A-LRN step time over A's, {_dtype} (goal: at most 1.2)", f"a_lrn_{_dtype}", f"a_{_dtype}"))
+    RATIOS.append(
+        (f"lrn: speed-up of this LRN over torch's, A-LRN step, {_dtype}", f"a_lrn_torch_{_dtype}", f"a_lrn_{_dtype}")
+    )
+EXTRA["lrn: CPU bf16 units"] = cpu_bf16_units()
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+def model(spec: str) -> nn.Module:
+    torch.manual_seed(0)
+    m = archspec.compile(spec, num_classes=10, input="32x32x1", width=0.125, batch_norm=True)
+    initialise(m, "torchvision", 0.01)
+    return channels_last(m.train(), "cpu")
+
+
+@pytest.mark.parametrize("dtype", ["fp32", "bf16"])
+@pytest.mark.parametrize("net", ["a", "a_lrn", "a_lrn_torch"])
+def test_training_step(benchmark, record, monkeypatch, net, dtype):
+    if dtype == "bf16" and not cpu_bf16_units():
+        pytest.skip("bf16 is emulated on a CPU without bf16 units (AMX, AVX512-BF16), about 90x slower")
+    if net == "a_lrn_torch":  # the same net, built with torch's LocalResponseNorm
+        monkeypatch.setattr(eager.LAYERS, "LocalResponseNorm", nn.LocalResponseNorm)
+    benchmark.pedantic(sgd_step(model("A" if net == "a" else "A-LRN"), dtype), rounds=30, iterations=1, warmup_rounds=3)
+    record(f"{net}_{dtype}")
