@@ -35,6 +35,7 @@ LAYER = {
     "archspec.memory": "infer/passes",
     "archspec.source": "infer/passes",
     "archspec.counts": "infer/passes",  # Table 2 counts: analytic, no torch
+    "archspec.table": "infer/passes",  # Table 1 from specs: the IR and renderers, no torch
     "archspec.compiler": "compiler",  # the package and everything in it
     "archspec.harness": "harness",
     "archspec.formats": "base",  # tables, CSV, JSON, Markdown: rich and pandas only, so reports and the CLI both render
