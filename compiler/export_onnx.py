@@ -11,7 +11,7 @@ onnxruntime checks the result.
 The model takes `images` (N, C, H, W) float32 with a dynamic batch and returns `logits` (N, classes) (or the
 dense form's score map). Opset 17 by default: current onnxruntime, TensorRT (8.6 and later) and OpenVINO run it.
 `--opset N` asks for another; one that onnxruntime cannot run (below 7, where it has no kernels) is one line,
-and so is one that torch cannot write. Metadata values are text: strings as they are, anything else as JSON.
+and so is one that torch cannot write. Each metadata property's value is JSON text.
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ def write_onnx(
     with torch.no_grad():
         expected = program(example)  # (N, classes) or (N, classes, h, w)
     model = onnx.load_from_string(_traced(program, example, expected.dim(), opset, dynamic_size))
-    onnx.helper.set_model_props(model, {k: v if isinstance(v, str) else json.dumps(v) for k, v in metadata.items()})
+    onnx.helper.set_model_props(model, {k: json.dumps(v) for k, v in metadata.items()})
     onnx.checker.check_model(model)
     data = model.SerializeToString()
     _check_in_onnxruntime(ort, data, example, expected, opset, path)

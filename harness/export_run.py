@@ -5,7 +5,7 @@ and centre-cropped, and returns class logits: the training set's mean RGB (and, 
 is subtracted inside the program, so nothing about preprocessing has to be remembered. The file also carries
 the metadata (classes, mean, std, crop, training scale, which weights): a `.pt2` as `archspec.json`, read with
 `torch.export.load(path, extra_files={"archspec.json": ""})`, an `.onnx` as the model's metadata properties
-(`onnxruntime.InferenceSession(path).get_modelmeta().custom_metadata_map`, each value JSON unless text). The
+(`onnxruntime.InferenceSession(path).get_modelmeta().custom_metadata_map`, each value JSON text). The
 extension picks the format (`archspec.compiler.export`). A Triton-backend run exports its eager equivalent
 (same weights, same outputs).
 """
