@@ -105,6 +105,12 @@ def test_an_existing_file_is_replaced_and_the_spec_never(tmp_path):
     assert session(old).get_inputs()[0].name == "images"
 
 
+def test_a_folder_named_like_an_onnx_file_is_refused_before_any_work(tmp_path):
+    (tmp_path / "net.onnx").mkdir()
+    with pytest.raises(ArchspecError, match="net.onnx: is a directory; expected a file path for the .onnx output"):
+        compile_spec(SMALL, output=tmp_path / "net.onnx")
+
+
 def test_without_the_extra_onnx_is_one_line_naming_it_and_nothing_is_built(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "onnxruntime", None)  # as if not installed: `import onnxruntime` fails
     with pytest.raises(ArchspecError) as caught:
