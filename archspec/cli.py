@@ -126,20 +126,20 @@ def table(
 ) -> None:
     """The paper's Table 1 written from specs: one column per net, added layers in bold."""
     _plugins(plugin)
-    from . import table as table1
     from .source import spec_file
+    from .table import latex, markdown, rich_table, save, table1
 
-    result = table1.table1(specs, **_overrides(classes, input, width, bn))
+    result = table1(specs, **_overrides(classes, input, width, bn))
     if output is not None:
-        path = table1.save(result, fmt, output, [spec_file(s) for s in specs])
+        path = save(result, fmt, output, [spec_file(s) for s in specs])
         stdout.print(f"wrote {path}", markup=False)
     elif fmt is TableFormat.png:
         raise ArchspecError("-f png: a picture is not printed; expected -o FILE.png")
     elif fmt is TableFormat.table:
-        stdout.print(table1.rich_table(result))
+        stdout.print(rich_table(result))
     else:
-        renderer = table1.markdown if fmt is TableFormat.markdown else table1.latex
-        stdout.print(renderer(result), markup=False, highlight=False, soft_wrap=True)
+        text = markdown(result) if fmt is TableFormat.markdown else latex(result)
+        stdout.print(text, markup=False, highlight=False, soft_wrap=True)
 
 
 @app.command("compile")

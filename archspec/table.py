@@ -238,57 +238,50 @@ def rich_table(table: Table1):
     return out
 
 
+LINE, PAD, CHAR, MARGIN = 0.2, 0.08, 0.075, 0.2  # inches: a text line, above and below one, a character, the margin
+
+
 def png(table: Table1) -> bytes:
-    """The table as a PNG picture (matplotlib): booktabs-style rules, bold as bold."""
+    """The table as a PNG picture (matplotlib): the paper's heading, booktabs-style rules, bold as bold."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure  # the object API: no pyplot import, no global state
-    from matplotlib.lines import Line2D
 
-    line_h, pad, char_w = 0.2, 0.08, 0.075  # inches: a text line, above and below a row, a character
-    widths = [
-        max(
-            0.9,
-            char_w * max(len(x.text) for cell in (((Line(name),),) + tuple(r[j] for r in table.rows)) for x in cell),
-        )
-        for j, name in enumerate(table.names)
-    ]
-    heads = [[(Line(TITLE),)], [(Line(name),) for name in table.names]]
-    rows = heads + [list(row) for row in table.rows]
-    heights = [line_h * max(1, *(len(c) for c in row)) + 2 * pad for row in rows]
-    width, height = sum(widths) + 0.4, sum(heights) + 0.4
-    fig = Figure(figsize=(width, height))
+    rows = [((Line(TITLE),),) * len(table.names), tuple((Line(name),) for name in table.names), *table.rows]
+    widths = [max(0.9, CHAR * max(len(x.text) for row in rows[1:] for x in row[j])) for j in range(len(table.names))]
+    heights = [LINE * max(1, *map(len, row)) + 2 * PAD for row in rows]
+    fig = Figure(figsize=(sum(widths) + 2 * MARGIN, sum(heights) + 2 * MARGIN))
     FigureCanvasAgg(fig)
-    rule = lambda y, lw: fig.add_artist(  # noqa: E731
-        Line2D([0.2 / width, 1 - 0.2 / width], [y / height] * 2, lw=lw, color="black")
-    )
-    y = height - 0.2
-    rule(y, 1.2)
+    y = sum(heights) + MARGIN
+    _rule(fig, y, 1.2)
     for i, (row, h) in enumerate(zip(rows, heights, strict=True)):
-        spans = i == 0 or table.spans(tuple(row))
-        cells = (
-            [(0.2, sum(widths), row[0])]
-            if spans
-            else [(0.2 + sum(widths[:j]), widths[j], cell) for j, cell in enumerate(row)]
-        )
-        for x, w, cell in cells:
-            top = y - (h - line_h * len(cell)) / 2
-            for k, line in enumerate(cell):
-                fig.text(
-                    (x + w / 2) / width,
-                    (top - line_h * (k + 0.5)) / height,
-                    line.text,
-                    ha="center",
-                    va="center",
-                    fontsize=9,
-                    fontweight="bold" if line.bold else "normal",
-                )
+        if i == 0 or table.spans(row):  # the heading, or a row the same everywhere: one cell across
+            _cell(fig, row[0], MARGIN + sum(widths) / 2, y - h / 2)
+        else:
+            for j, cell in enumerate(row):
+                _cell(fig, cell, MARGIN + sum(widths[:j]) + widths[j] / 2, y - h / 2)
         y -= h
-        if i not in (1, len(rows) - 1):  # the counts stand right under the names
-            rule(y, 0.5)
-    rule(y, 1.2)
+        if i not in (1, len(rows) - 1):  # the counts stand right under the names; the last rule is thick
+            _rule(fig, y, 0.5)
+    _rule(fig, y, 1.2)
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=150)
     return buffer.getvalue()
+
+
+def _cell(fig, cell: Cell, x: float, y: float) -> None:
+    """A cell's lines centred on (x, y), in inches from the figure's bottom left."""
+    width, height = fig.get_size_inches()
+    for k, line in enumerate(cell):
+        dy = LINE * (len(cell) - 1) / 2 - LINE * k
+        weight = "bold" if line.bold else "normal"
+        fig.text(x / width, (y + dy) / height, line.text, ha="center", va="center", fontsize=9, fontweight=weight)
+
+
+def _rule(fig, y: float, lw: float) -> None:
+    from matplotlib.lines import Line2D
+
+    width, height = fig.get_size_inches()
+    fig.add_artist(Line2D([MARGIN / width, 1 - MARGIN / width], [y / height] * 2, lw=lw, color="black"))
 
 
 def save(table: Table1, fmt: TableFormat, path: str | Path, inputs: Sequence[Path | None] = ()) -> Path:

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from archspec.errors import ArchspecError
-from archspec.table import TableFormat, latex, save, table1
+from archspec.table import TableFormat, latex, rich_table, save, table1
 
 from .conftest import ROOT
 from .test_cli import run
@@ -216,6 +216,15 @@ def test_latex_is_booktabs_with_the_papers_heading_spans_and_bold():
     stage = r"$\left[\begin{array}{c}3\times 3, 64 \\ 3\times 3, 64\end{array}\right]\times 2$"
     assert stage in latex(table1(["resnet18"])) and rf"{{\boldmath{stage[:-4]}" not in latex(table1(["resnet18"]))
     assert tex.count("{") == tex.count("}") and tex.count(r"\begin{") == tex.count(r"\end{")
+
+
+def test_the_terminal_table_has_the_papers_heading_and_bold(monkeypatch, capsys):
+    code, out, _ = run(monkeypatch, capsys, "table", "A", "A-LRN")
+    assert code == 0 and out.split()[:2] == ["ConvNet", "Configuration"] and out.count("maxpool") == 10
+    cell = rich_table(table1(["A", "A-LRN"])).columns[1]._cells[2]  # A-LRN's first stage
+    assert cell.plain == "conv3-64\nLRN" and [
+        (cell.plain[x.start : x.end], x.style) for x in cell.spans if x.style
+    ] == [("LRN", "bold")]
 
 
 def test_png_is_a_picture_one_column_wider_per_net(tmp_path):
