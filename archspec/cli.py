@@ -21,6 +21,7 @@ from .choices import BACKEND_HELP, Backend, Precision
 from .errors import ArchspecError, Interrupted
 from .formats import Format, console, show
 from .harness.config import OPTIONS, option_field, option_name
+from .table import TableFormat
 
 KEYWORD = inspect.Parameter.KEYWORD_ONLY
 
@@ -50,6 +51,7 @@ Plugin = Annotated[
         "anyway.",
     ),
 ]
+Opset = Annotated[int | None, typer.Option("--opset", min=1, help="ONNX opset of a .onnx output (default 17).")]
 Threads = Annotated[
     int | None, typer.Option("--threads", min=1, help="torch CPU threads (default: torch's own; 1 on a busy machine).")
 ]
@@ -108,11 +110,47 @@ def params(
         err.print(f"all {len(report.rows)} rows match {check}", markup=False)
 
 
+@app.command()
+def table(
+    specs: Annotated[
+        list[str], typer.Argument(help="Spec files or registered names, one column each (A A-LRN B C D E).")
+    ],
+    fmt: Annotated[TableFormat, typer.Option("--format", "-f", help="Output format.")] = TableFormat.table,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write markdown, latex or png to this file.")
+    ] = None,
+    classes: Classes = None,
+    input: Input = None,
+    width: Width = None,
+    bn: BN = False,
+    plugin: Plugin = None,
+) -> None:
+    """The paper's Table 1 written from specs: one column per net, added layers in bold."""
+    _plugins(plugin)
+    from .source import spec_file
+    from .table import latex, markdown, rich_table, save, table1
+
+    result = table1(specs, **_overrides(classes, input, width, bn))
+    if output is not None:
+        path = save(result, fmt, output, [spec_file(s) for s in specs])
+        stdout.print(f"wrote {path}", markup=False)
+    elif fmt is TableFormat.png:
+        raise ArchspecError("-f png: a picture is not printed; expected -o FILE.png")
+    elif fmt is TableFormat.table:
+        stdout.print(rich_table(result))
+    else:
+        text = markdown(result) if fmt is TableFormat.markdown else latex(result)
+        stdout.print(text, markup=False, highlight=False, soft_wrap=True)
+
+
 @app.command("compile")
 def compile_(
     spec: Annotated[str, typer.Argument(help="Spec file or registered name.")],
     backend: Annotated[str, typer.Option("--backend", help=BACKEND_HELP)] = Backend.torch.value,
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write a torch.export .pt2 file.")] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write the module: FILE.onnx (ONNX), else torch.export .pt2.")
+    ] = None,
+    opset: Opset = None,
     fmt: Fmt = Format.table,
     classes: Classes = None,
     input: Input = None,
@@ -123,8 +161,9 @@ def compile_(
     """Build the PyTorch module for a spec and print a per-layer summary."""
     _plugins(plugin)
     from .compiler import compile_spec
+    from .compiler.export import usage
 
-    result = compile_spec(spec, backend=backend, output=output, **_overrides(classes, input, width, bn))
+    result = compile_spec(spec, backend=backend, output=output, opset=opset, **_overrides(classes, input, width, bn))
     net = result.model.net
     if result.plan is not None:  # Triton backend: which spec layers went into which kernel launch
         rows = result.plan if fmt is Format.json else [{**r, "layers": " + ".join(r["layers"])} for r in result.plan]
@@ -135,7 +174,7 @@ def compile_(
     if fmt is Format.table:
         stdout.print(f"total parameters: {result.params:,}")
         if result.output:
-            stdout.print(f"wrote {result.output} (load with torch.export.load(path).module())")
+            stdout.print(f"wrote {result.output} (load with {usage(result.output)[0]})", markup=False)
 
 
 def _option(flag: str) -> inspect.Parameter:
@@ -205,20 +244,23 @@ def train(
 @app.command("export")
 def export_(
     run: Annotated[str, typer.Argument(help="A run folder (archspec train).")],
-    output: Annotated[Path, typer.Option("--output", "-o", help="The .pt2 file to write.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="The file to write: FILE.onnx (ONNX), else .pt2.")],
     weights: Annotated[str, typer.Option("--weights", help="final | best (selected on the held-out split).")] = "final",
+    opset: Opset = None,
     plugin: Plugin = None,
 ) -> None:
-    """A trained run as one torch.export file with its preprocessing inside, loadable without archspec."""
+    """A trained run as one torch.export or ONNX file with its preprocessing inside, runnable without archspec."""
     _plugins(plugin)
+    from .compiler.export import usage
     from .harness.export_run import export_run
 
     if weights not in ("final", "best"):
         raise ArchspecError(f"--weights {weights!r}: expected final or best")
-    path = export_run(run, output, weights)
+    path = export_run(run, output, weights, opset)
+    run_with, metadata = usage(path)
     stdout.print(
-        f"wrote {path}: torch.export.load(path).module() takes images in [0, 1] (N, C, crop, crop), "
-        "mean subtracted inside; metadata in its archspec.json",
+        f"wrote {path}: {run_with} takes images in [0, 1] (N, C, crop, crop), mean subtracted inside; "
+        f"metadata in {metadata}",
         markup=False,
         soft_wrap=True,
     )

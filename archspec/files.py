@@ -84,9 +84,10 @@ def read_json(path: str | Path, what: str, limit: int):
         raise SpecError("JSON nested too deeply", what, path=str(path), line=1, col=1) from None
 
 
-def check_output(path: str | Path, inputs=(), role: str = "the input spec") -> Path:
+def check_output(path: str | Path, inputs=(), role: str = "the input spec", what: str = "the .pt2 output") -> Path:
     """Refuse, before any work, an output that is one of `inputs` (`role` says what they are) or is not a
-    regular file (a folder, a device such as /dev/full, a FIFO): `-o` replaces a file, never anything else."""
+    regular file (a folder, a device such as /dev/full, a FIFO): `-o` replaces a file, never anything else.
+    `what` names the output in the messages."""
     path = Path(path)
     if path.exists() or path.is_symlink():
         try:
@@ -94,14 +95,14 @@ def check_output(path: str | Path, inputs=(), role: str = "the input spec") -> P
         except OSError as e:
             raise ArchspecError(f"{path}: cannot use as output ({e.strerror}); expected a file path") from None
         if stat.S_ISDIR(mode):
-            raise ArchspecError(f"{path}: is a directory; expected a file path for the .pt2 output")
+            raise ArchspecError(f"{path}: is a directory; expected a file path for {what}")
         if not stat.S_ISREG(mode):
-            raise ArchspecError(f"{path}: is not a regular file; expected a file path for the .pt2 output")
+            raise ArchspecError(f"{path}: is not a regular file; expected a file path for {what}")
         for source in inputs:
             if source is not None and Path(source).is_file() and path.samefile(source):
-                raise ArchspecError(f"{path}: is {role}; expected another path for the .pt2 output")
+                raise ArchspecError(f"{path}: is {role}; expected another path for {what}")
     if not path.parent.is_dir():
-        raise ArchspecError(f"{path.parent}: no such folder; expected an existing folder for the .pt2 output")
+        raise ArchspecError(f"{path.parent}: no such folder; expected an existing folder for {what}")
     return path
 
 

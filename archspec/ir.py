@@ -117,6 +117,12 @@ class Layer(Node):
         return self.kind
 
     @property
+    def resnet_label(self) -> str:
+        """The layer as the ResNet paper's Table 1 writes it (`3×3, 64, stride 2`, `3×3 max pool, stride 2`,
+        `1000-d fc`): what `archspec table` shows for a net with groups."""
+        return self.label
+
+    @property
     def written(self) -> str:
         return self.src.text if self.src else self.label
 
@@ -180,6 +186,10 @@ class Layer(Node):
 
 
 # ---------------------------------------------------------------- leaf kinds
+
+
+def _stride_words(stride: int) -> str:
+    return f", stride {stride}" if stride != 1 else ""
 
 
 def _relu(layer: Layer | None) -> bool:
@@ -255,6 +265,10 @@ class Conv(Layer):
         stride = f"/{self.stride}" if self.stride != 1 else ""
         pad = f"p{self.padding}" if self.padding != -1 else ""
         return f"conv{self.kernel}-{self.out_channels}{stride}{pad}"
+
+    @property
+    def resnet_label(self) -> str:
+        return f"{self.kernel}×{self.kernel}, {self.out_channels}" + _stride_words(self.stride)
 
     def infer(self, shape, rf, jump):
         c, h, w = _map(self, shape)
@@ -346,6 +360,10 @@ class _WindowPool(Layer):
         pad = f"p{self.padding}" if self.padding else ""
         return f"{name}{self.kernel}/{self.stride}{pad}{'ceil' if self.ceil else ''}"
 
+    def window_words(self, name: str) -> str:
+        """`3×3 max pool, stride 2`, as the ResNet paper writes a pool."""
+        return f"{self.kernel}×{self.kernel} {name}" + _stride_words(self.stride)
+
     def infer(self, shape, rf, jump):
         c, h, w = _map(self, shape)
         k, s, p = self.kernel, self.stride, self.padding
@@ -377,6 +395,10 @@ class MaxPool(_WindowPool):
         paper = (self.kernel, self.stride, self.padding, self.ceil) == (2, 2, 0, False)
         return "maxpool" if paper else self.window_label("maxpool")
 
+    @property
+    def resnet_label(self) -> str:
+        return self.window_words("max pool")
+
     def torch(self, shape, nn):
         return nn.MaxPool2d(self.kernel, self.stride, self.padding, ceil_mode=self.ceil)
 
@@ -395,6 +417,10 @@ class WindowAvgPool(_WindowPool):
     def label(self) -> str:
         return self.window_label("avgpool")
 
+    @property
+    def resnet_label(self) -> str:
+        return self.window_words("average pool")
+
     def torch(self, shape, nn):
         return nn.AvgPool2d(self.kernel, self.stride, self.padding, ceil_mode=self.ceil)
 
@@ -408,6 +434,14 @@ class GlobalAvgPool(Layer):
     syntax: ClassVar[str] = "avgpool"
     example: ClassVar[str] = "avgpool"
     global_pool: ClassVar[bool] = True
+
+    @property
+    def label(self) -> str:
+        return "avgpool"
+
+    @property
+    def resnet_label(self) -> str:
+        return "average pool"
 
     def infer(self, shape, rf, jump):
         c, h, w = _map(self, shape)
@@ -475,6 +509,10 @@ class FC(Layer):
     def label(self) -> str:
         return f"FC-{self.out_features}"
 
+    @property
+    def resnet_label(self) -> str:
+        return f"{self.out_features}-d fc"
+
     def infer(self, shape, rf, jump):
         n_in = 1
         for d in shape:
@@ -512,6 +550,10 @@ class Dropout(Layer):
     def read(cls, m, num):
         return cls(p=float(m.group(1))) if m.group(1) else cls()
 
+    @property
+    def resnet_label(self) -> str:
+        return f"dropout {self.p:g}"
+
     def torch(self, shape, nn):
         return nn.Dropout(self.p)
 
@@ -530,6 +572,10 @@ class Softmax(Layer):
     @property
     def label(self) -> str:
         return "soft-max"
+
+    @property
+    def resnet_label(self) -> str:
+        return "softmax"
 
 
 # ---------------------------------------------------------------- groups

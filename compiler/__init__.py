@@ -3,7 +3,7 @@
 `build(net, backend)` is the one entry point; backends: `torch` (standard torch
 layers, `eager.py`), `triton` (fused Triton kernels, `triton_backend.py`, planned
 by `fusion.py`) and `auto` (triton on CUDA, torch elsewhere). `dense.to_dense` gives the fully convolutional form and
-`export_pt2.export` a `.pt2` file loadable without archspec. The compiler takes a
+`export.export` a `.pt2` or `.onnx` file that runs without archspec. The compiler takes a
 `Network`; `compile` and `compile_spec` first resolve a spec file, name or text with its overrides
 (`archspec.source.network`).
 """
@@ -18,7 +18,6 @@ from torch import nn
 
 from archspec.choices import Backend
 from archspec.errors import ArchspecError
-from archspec.files import check_output
 from archspec.infer import infer
 from archspec.ir import Network
 from archspec.memory import check as check_memory
@@ -76,17 +75,22 @@ class Compiled:
 
 
 def compile_network(
-    net: Network, *, backend: Backend | str = Backend.torch, output: str | Path | None = None
+    net: Network,
+    *,
+    backend: Backend | str = Backend.torch,
+    output: str | Path | None = None,
+    opset: int | None = None,
 ) -> Compiled:
-    """What `archspec compile` does with a network: build the module, summarise it, optionally export it."""
-    from .export_pt2 import export
+    """What `archspec compile` does with a network: build the module, summarise it, optionally export it
+    (`.onnx` at `opset`, else `.pt2`)."""
+    from .export import check_export, export
 
     if output is not None:
-        check_output(output)
+        check_export(output, opset=opset)
     check_memory(infer(net), what=net.name)  # before a byte of weights is allocated
     model = build(net, backend)
     if output is not None:
-        output = export(model, output)
+        output = export(model, output, opset=opset)
     triton = getattr(model, "plan", None) is not None
     return Compiled(
         model,
@@ -108,10 +112,14 @@ def compile_spec(
     *,
     backend: Backend | str = Backend.torch,
     output: str | Path | None = None,
+    opset: int | None = None,
     **overrides,
 ) -> Compiled:
     """What `archspec compile` does: resolve the spec, build the module, summarise it, optionally export it
-    (an output that is the input spec, a folder or a device is refused before any work)."""
+    (an output that is the input spec, a folder or a device is refused before any work, and so is `.onnx`
+    without its packages)."""
+    from .export import check_export
+
     if output is not None:
-        check_output(output, (spec_file(source),))
-    return compile_network(network(source, **overrides), backend=backend, output=output)
+        check_export(output, (spec_file(source),), opset=opset)
+    return compile_network(network(source, **overrides), backend=backend, output=output, opset=opset)

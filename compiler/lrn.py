@@ -25,6 +25,8 @@ class LocalResponseNorm(nn.LocalResponseNorm):
     """`nn.LocalResponseNorm` (same arguments, same module name in a state dict), computed by `local_response_norm`."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if torch.onnx.is_in_onnx_export() or torch.compiler.is_exporting():
+            return super().forward(x)  # the same function in torch's own ops, which .pt2 and ONNX (its LRN) write
         return local_response_norm(x, self.size, self.alpha, self.beta, self.k)
 
 

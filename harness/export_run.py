@@ -1,23 +1,23 @@
-"""`archspec export RUN -o model.pt2`: a trained run as one file anyone with torch can load.
+"""`archspec export RUN -o model.pt2` (or `model.onnx`): a trained run as one file that runs without archspec.
 
 The exported program takes images with pixels in [0, 1], (N, C, crop, crop), already rescaled (smallest side Q)
 and centre-cropped, and returns class logits: the training set's mean RGB (and, for model-zoo weights, the std)
 is subtracted inside the program, so nothing about preprocessing has to be remembered. The file also carries
-`archspec.json` (classes, mean, std, crop, training scale, which weights), read with
-`torch.export.load(path, extra_files={"archspec.json": ""})`. A Triton-backend run exports its eager
-equivalent (same weights, same outputs).
+the metadata (classes, mean, std, crop, training scale, which weights): a `.pt2` as `archspec.json`, read with
+`torch.export.load(path, extra_files={"archspec.json": ""})`, an `.onnx` as the model's metadata properties
+(`onnxruntime.InferenceSession(path).get_modelmeta().custom_metadata_map`, each value JSON text). The
+extension picks the format (`archspec.compiler.export`). A Triton-backend run exports its eager equivalent
+(same weights, same outputs).
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from archspec.compiler.export_pt2 import export
-from archspec.files import check_output
+from archspec.compiler.export import check_export, export
 
 from . import checkpoint
 from .evaluation import load_source
@@ -36,9 +36,10 @@ class Preprocessed(nn.Module):
         return self.model((x - self.mean) / self.std)  # (N, classes)
 
 
-def export_run(run: str | Path, output: str | Path, weights: str = "final") -> Path:
+def export_run(run: str | Path, output: str | Path, weights: str = "final", opset: int | None = None) -> Path:
     folder = Path(run)
-    check_output(output, list(folder.iterdir()) if folder.is_dir() else [folder], role=f"a file of the run {run}")
+    files = list(folder.iterdir()) if folder.is_dir() else [folder]
+    check_export(output, files, role=f"a file of the run {run}", opset=opset)
     source = load_source(str(run), weights=weights)  # the model and normalisation `archspec eval` uses
     path = checkpoint.weights_of(run, weights)
     info = {
@@ -58,5 +59,6 @@ def export_run(run: str | Path, output: str | Path, weights: str = "final") -> P
         model,
         output,
         wrap=lambda m: Preprocessed(m, source.mean, source.std),
-        extra_files={"archspec.json": json.dumps(info)},
+        metadata=info,
+        opset=opset,
     )

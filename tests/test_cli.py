@@ -13,6 +13,7 @@ from .conftest import ROOT, entry_point
 
 GOLDEN = ROOT / "tests" / "golden" / "params.csv"
 ALL_SPECS = sorted(str(p) for p in (ROOT / "specs").glob("*.txt"))  # what .ci/run checks
+SMALL = "input 16x16x1 conv3-4 maxpool FC-3 soft-max"
 
 
 def run(monkeypatch, capsys, *args):
@@ -86,6 +87,13 @@ def test_compile_prints_summary_and_total(monkeypatch, capsys, tmp_path):
         (["compile", "A", "-o", "/dev/full"], "/dev/full: is not a regular file"),
         (["compile", "A", "-o", "{tmp}"], "is a directory; expected a file path for the .pt2 output"),
         (["compile", "A", "-o", "{tmp}/no/such/a.pt2"], "no such folder; expected an existing folder"),
+        (["compile", SMALL, "-o", "{tmp}/a.onnx", "--opset", "6"], "--opset 6: onnxruntime 1."),
+        (["compile", SMALL, "-o", "{tmp}/a.onnx", "--opset", "99"], "--opset 99: torch 2."),
+        (["compile", "A", "-o", "{tmp}/a.pt2", "--opset", "17"], "is written as a .pt2 program, which has none"),
+        (["table", "A", "-f", "png"], "-f png: a picture is not printed; expected -o FILE.png"),
+        (["table", "A", "-o", "{tmp}/t.txt"], "-f table is for the terminal; expected -f markdown, latex or png"),
+        (["table", "A", "-f", "latex", "-o", "{tmp}"], "is a directory; expected a file path for the latex output"),
+        (["table", "A", "nope.txt"], "nope.txt: no such file; expected a spec file"),
         (["compile", "A", "--width", "64"], "A: needs about 1967.1 GiB for building it (527,637,963,752 parameters)"),
         (["compile", "A", "--input", "4096x4096x3"], "needs about 136.1 GiB for building it"),
         (["train", "A", "--momentum", "5"], "momentum: Input should be less than 1"),

@@ -37,6 +37,7 @@ LAYER = {
     "archspec.counts": "infer/passes",  # Table 2 counts: analytic, no torch
     "archspec.views": "infer/passes",  # the test protocol's views of an image, from the IR: no torch
     "archspec.plugins": "infer/passes",  # kinds from outside archspec, registered into the IR
+    "archspec.table": "infer/passes",  # Table 1 from specs: the IR and renderers, no torch
     "archspec.compiler": "compiler",  # the package and everything in it
     "archspec.harness": "harness",
     "archspec.formats": "base",  # tables, CSV, JSON, Markdown: rich and pandas only, so reports and the CLI both render

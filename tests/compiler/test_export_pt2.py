@@ -42,7 +42,7 @@ def test_the_triton_backend_exports_its_eager_equivalent(tmp_path, monkeypatch):
             raise AssertionError("traced the fused module")
 
     model = Fused(archspec.network(SPEC)).eval()
-    from archspec.compiler.export_pt2 import export
+    from archspec.compiler.export import export
 
     export(model, tmp_path / "net.pt2")
     x = torch.randn(3, 1, 16, 16)
