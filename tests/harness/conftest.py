@@ -1,3 +1,9 @@
+import os
+import shutil
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -26,3 +32,31 @@ def image_folder(tmp_path, monkeypatch):
                 pixels = np.clip(rng.normal(60 + 60 * c, 30, (h, w, 3)), 0, 255).astype(np.uint8)
                 Image.fromarray(pixels).save(d / f"{i}.{'png' if i % 2 else 'jpg'}")
     return root
+
+
+NOBODY = 65534
+
+
+@contextmanager
+def as_a_user():
+    """File modes as a user meets them: root reads and writes past them, so under root the body runs with the
+    effective uid and gid of nobody, restored after."""
+    if os.geteuid() != 0:
+        yield
+        return
+    os.setegid(NOBODY)
+    os.seteuid(NOBODY)
+    try:
+        yield
+    finally:
+        os.seteuid(0)
+        os.setegid(0)
+
+
+@pytest.fixture
+def open_tmp():
+    """A folder any user may enter (pytest's tmp_path is root's alone when the tests run as root)."""
+    path = Path(tempfile.mkdtemp(prefix="archspec-test-"))
+    path.chmod(0o777)
+    yield path
+    shutil.rmtree(path)
