@@ -291,8 +291,6 @@ def _read_outcome_arrays(path: Path) -> dict[str, np.ndarray]:
 
 def load_outcomes(path: Path, suite: Suite) -> tuple[dict[str, Outcome], list[int]]:
     """The outcomes `save_outcomes` wrote, for the suite's rows of the same labels, and their seeds."""
-    if not path.is_file():
-        raise ArchspecError(f"{path}: no such file; expected {OUTCOMES_WHAT}")
     rows, z = {r.label: r for t in suite.table for r in t.rows}, _read_outcome_arrays(path)
     out = {}
     for i, label in enumerate(z["rows"].tolist()):
