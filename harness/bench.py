@@ -15,7 +15,6 @@ decides the claims with paired tests on the same images (`claims.py`), and write
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import time
 import uuid
@@ -36,6 +35,7 @@ from . import bench_report, ledger, metrics
 from .checkpoint import RUN_JSON_BYTES, locked, read_run, safetensors_bytes
 from .claims import OUTCOMES, load_outcomes, outcomes_of, score
 from .config import SMALL_SOURCES, DataConfig, TrainConfig
+from .distributed import cores, within_cores
 from .evaluation import EvalJob, Evaluation, Part, code_hash, evaluate_sources
 from .jobs import is_failure, run_all, workers
 from .protocol import DENSE_FIT
@@ -293,8 +293,10 @@ def run_suite(
         raise ArchspecError(f"--jobs {jobs} with {devices} processes per run; expected one of the two")
     import torch
 
+    within_cores(jobs, "--jobs")
+    within_cores(threads, "--threads")
     if jobs > 1:
-        threads = threads or max(1, (os.cpu_count() or 1) // jobs)
+        threads = threads or max(1, cores() // jobs)
     elif threads:
         torch.set_num_threads(threads)
     started = time.perf_counter()

@@ -40,6 +40,25 @@ class Context:
         return self.rank == 0
 
 
+def cores() -> int:
+    """The CPU cores this process may run on: its affinity mask (taskset, a container's cpuset), else all."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # no affinity masks on this system (macOS)
+        return os.cpu_count() or 1
+
+
+def within_cores(count: int | None, flag: str) -> int | None:
+    """A number of threads or processes to start, refused past the cores this process may use: more only
+    oversubscribe them, and enough of them exhaust the threads the system allows (`--threads 1000`)."""
+    if count is not None and count > (have := cores()):
+        raise ArchspecError(
+            f"{flag} {count}: more than the {have} CPU cores this process may use (os.sched_getaffinity); "
+            f"expected at most {have}"
+        )
+    return count
+
+
 def cpu_share(ctx: Context) -> int | None:
     """Torch threads for one of N CPU processes on this machine: its share of the cores, as torchrun's
     OMP_NUM_THREADS=1 intends. Torch's default, a thread per core in every process, oversubscribes them: 2
@@ -48,7 +67,7 @@ def cpu_share(ctx: Context) -> int | None:
     local = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
     if ctx.device.type != "cpu" or local == 1 or "OMP_NUM_THREADS" in os.environ:
         return None
-    return max(1, (os.cpu_count() or 1) // local)
+    return max(1, cores() // local)
 
 
 def autocast_dtype(precision: Precision, device: torch.device) -> torch.dtype | None:
@@ -123,7 +142,7 @@ def processes(gpus: int = 1, nproc: int = 1) -> int:
         raise ArchspecError(
             f"--gpus {gpus}: no CUDA device is visible; expected a GPU machine, or --nproc {gpus} for CPU processes"
         )
-    return max(gpus, nproc)
+    return max(gpus, within_cores(nproc, "--nproc"))
 
 
 def launch(fn: Callable, lc: Launch, arg):

@@ -33,7 +33,7 @@ from archspec.infer import infer
 from . import checkpoint
 from .config import DataConfig, Launch
 from .data import FolderData, TensorData, class_folders, load_small, open_rgb8
-from .distributed import Context, autocast_dtype, launch
+from .distributed import Context, autocast_dtype, launch, within_cores
 from .protocol import DENSE_FIT, METHODS, centre_posterior, combine, scale_posteriors, wrong
 from .stats import wilson
 from .suite import paper_scales, single_scale
@@ -387,6 +387,7 @@ def _run(job: EvalJob, ctx: Context) -> Evaluation:
 
 def evaluate_sources(job: EvalJob, devices: int = 1, cuda: bool | None = None) -> Evaluation:
     """Run the protocol on every source (sharded over `devices` processes): posteriors per (source, method)."""
+    within_cores(job.threads, "--threads")
     for s in job.sources:
         try:
             found = Path(s).exists()

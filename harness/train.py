@@ -49,6 +49,7 @@ from .distributed import (
     restart_count,
     slow_bf16,
     sync_batchnorm,
+    within_cores,
 )
 from .init import check_plain, initialise, preinit_from_a
 
@@ -199,6 +200,7 @@ def prepare(cfg: TrainConfig) -> None:
 def train(cfg: TrainConfig) -> Result:
     """Train `cfg` in its run folder, which this process owns (locked) until the run ends. When torchrun
     restarts the group after a failure (`--max-restarts`), the run goes on from its last checkpoint."""
+    within_cores(cfg.threads, "--threads")  # a resumed run keeps its own unless --threads is given
     if restart_count() and (Path(cfg.out) / "checkpoint.pt").is_file():
         cfg = cfg.model_copy(update={"resume": True})
     if os.environ.get("RANK", "0") != "0":  # under torchrun: rank 0 holds the lock for all
