@@ -112,7 +112,10 @@ def folder(path: str | Path, what: str) -> Path:
     try:
         info = p.stat()
         if stat.S_ISDIR(info.st_mode):
-            os.scandir(p).close()  # listing needs read permission, which stat does not
+            with os.scandir(p) as entries:  # listing needs read permission, which stat does not,
+                for entry in entries:  # and looking at what is listed needs search permission
+                    entry.stat(follow_symlinks=False)
+                    break
     except FileNotFoundError:
         raise ArchspecError(f"{p}: no such folder; expected {what}") from None
     except OSError as e:

@@ -26,7 +26,7 @@ from safetensors import SafetensorError, safe_open
 
 from archspec.atomic import atomic_path
 from archspec.errors import ArchspecError
-from archspec.files import read_record
+from archspec.files import folder, read_record
 from archspec.infer import infer
 from archspec.provenance import commit
 from archspec.source import network
@@ -238,10 +238,8 @@ def _check_data(suite: Suite, data: str | None) -> None:
         from .data import load_small
 
         load_small(DataConfig(source=source))  # fails now, with the install hint, not after an hour
-    elif source not in SMALL_SOURCES and not Path(source).is_dir():
-        raise ArchspecError(
-            f"{source}: no such folder; expected the suite's data (an ImageNet-layout folder), or pass --data"
-        )
+    elif source not in SMALL_SOURCES:
+        folder(source, "the suite's data (an ImageNet-layout folder), or pass --data")
 
 
 class BenchRecord(BaseModel):

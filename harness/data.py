@@ -41,7 +41,7 @@ import torch
 from archspec import memory
 from archspec.atomic import atomic_path
 from archspec.errors import ArchspecError
-from archspec.files import read_json, regular
+from archspec.files import folder, read_json, regular
 
 from .augment import Stats, centre, normalise, rescale_crop, sample_params
 from .config import DataConfig
@@ -228,9 +228,8 @@ def load_small(cfg: DataConfig) -> TensorData:
         root, val_split = embedded_root(), "val"
     else:
         root, val_split = Path(cfg.root or DEFAULT_ROOTS[cfg.source]), "t10k"
-        if not root.is_dir():
-            hint = " (apt-get install dataset-fashion-mnist)" if cfg.source == "fashion-mnist" else ""
-            raise ArchspecError(f"{root}: no such folder; expected {cfg.source} idx files{hint}, or pass --data-root")
+        hint = " (apt-get install dataset-fashion-mnist)" if cfg.source == "fashion-mnist" else ""
+        folder(root, f"{cfg.source} idx files{hint}, or pass --data-root")
     names = FASHION_CLASSES if cfg.source in ("embedded", "fashion-mnist") else [str(i) for i in range(10)]
     tx, ty = load_idx_split(root, "train", len(names))
     vx, vy = load_idx_split(root, val_split, len(names))
@@ -245,8 +244,7 @@ def class_folders(split_dir: Path) -> list[str]:
     """The class folders of one split of an ImageNet-layout folder, sorted; one line where there are none or the
     folder cannot be listed."""
     expected = f"expected {split_dir.name}/<class>/<images>"
-    if not split_dir.is_dir():
-        raise ArchspecError(f"{split_dir}: no such folder; {expected}")
+    folder(split_dir, f"{split_dir.name}/<class>/<images>")
     try:
         found = sorted(d.name for d in split_dir.iterdir() if d.is_dir())
     except OSError as e:
@@ -263,6 +261,7 @@ def _scan(split_dir: Path, classes: list[str] | None = None) -> tuple[list[str],
     for name in found:
         if name not in classes:
             raise ArchspecError(f"{split_dir / name}: class not in train/; expected one of train/'s classes")
+        folder(split_dir / name, "a class folder of images")  # rglob would skip one it cannot list, silently
         images = sorted(
             p for p in (split_dir / name).rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()
         )  # regular files only: a FIFO named x.jpg would block a worker forever
@@ -365,9 +364,7 @@ class FolderData:
     channels = 3
 
     def __init__(self, cfg: DataConfig, progress=None) -> None:
-        root = Path(cfg.source)
-        if not root.is_dir():
-            raise ArchspecError(f"{root}: no such folder; expected an ImageNet-layout folder with train/ and val/")
+        root = folder(cfg.source, "an ImageNet-layout folder with train/ and val/")
         self.cfg, self.root = cfg, root
         self.classes, items = _scan(root / "train")
         keep, held = holdout_split(torch.tensor([label for _, label in items]), cfg.holdout)

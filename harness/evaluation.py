@@ -28,6 +28,7 @@ from archspec.compiler.dense import to_dense
 from archspec.compiler.eager import fold_batchnorm
 from archspec.compiler.weights import load_pretrained
 from archspec.errors import ArchspecError
+from archspec.files import folder
 from archspec.infer import infer
 
 from . import checkpoint
@@ -139,13 +140,11 @@ def _check_data(source: Source, data: DataConfig, given: str | None, loaded: Ten
     scored against other classes."""
     if loaded is not None:
         classes, channels = loaded.classes, loaded.channels
-    elif data.source == "imagenet" or not Path(data.source).is_dir():
-        raise ArchspecError(
-            f"{data.source}: no such folder; expected the scored data as --data (an ImageNet-layout "
-            "folder or embedded, fashion-mnist, mnist)"
-        )
     else:
-        classes = class_folders(Path(data.source) / "train")
+        what = "the scored data as --data (an ImageNet-layout folder or embedded, fashion-mnist, mnist)"
+        if data.source == "imagenet":  # a weights file's own setting: no folder of that name is meant
+            raise ArchspecError(f"{data.source}: no such folder; expected {what}")
+        classes = class_folders(folder(data.source, what) / "train")
         channels = 3
     where = f"--data {given}" if given else data.source
     if len(classes) != len(source.classes) or (source.named and classes != source.classes):

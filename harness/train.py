@@ -31,7 +31,7 @@ from archspec.compiler import build
 from archspec.compiler.memory_format import channels_last
 from archspec.compiler.weights import load_weights, read_state_dict
 from archspec.errors import ArchspecError, Interrupted
-from archspec.files import make_folder
+from archspec.files import folder, make_folder
 from archspec.infer import infer
 from archspec.ir import Network
 from archspec.source import network, resolve
@@ -190,11 +190,8 @@ def prepare(cfg: TrainConfig) -> None:
         net = resolve(cfg.spec)
         if cfg.recipe.pretrained_a:
             check_plain(net)
-    if not cfg.data.small and not Path(cfg.data.source).is_dir():
-        raise ArchspecError(
-            f"{cfg.data.source}: no such folder; expected an ImageNet-layout folder or one of "
-            "embedded, fashion-mnist, mnist, synthetic"
-        )
+    if not cfg.data.small:
+        folder(cfg.data.source, "an ImageNet-layout folder or one of embedded, fashion-mnist, mnist, synthetic")
 
 
 def train(cfg: TrainConfig) -> Result:

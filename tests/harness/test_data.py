@@ -11,10 +11,10 @@ from PIL import Image
 
 from archspec.errors import ArchspecError
 from archspec.harness.augment import Stats
-from archspec.harness.config import DataConfig
+from archspec.harness.config import DataConfig, TrainConfig
 from archspec.harness.data import FolderData, holdout_split, load_idx_split, load_small, read_idx
 
-from .conftest import synthetic
+from .conftest import TINY, as_a_user, synthetic
 
 
 def test_embedded_subset_is_stratified_fashion_mnist():
@@ -236,3 +236,37 @@ def test_a_corrupt_or_unwritable_statistics_cache_is_named_and_rebuilt(image_fol
     monkeypatch.setenv("XDG_CACHE_HOME", str(cache))  # a file: no cache folder can be made there
     with pytest.warns(UserWarning, match="colour statistics not cached: .*: is a file, or under one"):
         assert FolderData(cfg).stats == stats
+
+
+@pytest.mark.parametrize(
+    "locked, mode",
+    [("", 0o000), ("", 0o600), ("train", 0o000), ("train/n01", 0o000), ("val", 0o300)],
+    ids=["folder", "folder-not-searchable", "train", "a-class", "val-not-listable"],
+)
+def test_a_data_folder_this_user_may_not_read_is_one_line_naming_it(open_tmp, monkeypatch, locked, mode):
+    """Permission denied anywhere from the data folder down to a class folder is one line naming that folder,
+    from train, bench and the folder loader alike (root reads past modes, so it runs as nobody there)."""
+    from archspec.harness.bench import run_suite
+    from archspec.harness.train import train
+
+    from .test_bench import SUITE, write
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(open_tmp / "cache"))
+    root = open_tmp / "data"
+    for split in ("train", "val"):
+        for name in ("n01", "n02"):
+            (root / split / name).mkdir(parents=True)
+            Image.fromarray(np.zeros((20, 20, 3), np.uint8)).save(root / split / name / "0.png")
+    suite = write(open_tmp, SUITE)
+    (root / locked).chmod(mode)
+    cfg = TrainConfig(spec=TINY, data=DataConfig(source=str(root), crop=16, scale=(18, 18), workers=0))
+    cfg = cfg.model_copy(update={"out": str(open_tmp / "run"), "progress": False})
+    calls = [lambda: FolderData(cfg.data), lambda: train(cfg)]
+    if not locked:  # what bench checks before training: the folder itself
+        calls.append(lambda: run_suite(suite, str(open_tmp / "bench"), data=str(root), log=lambda line: None))
+    with as_a_user():
+        for call in calls:
+            with pytest.raises(ArchspecError, match=r"cannot read \(Permission denied\); expected .* may read") as e:
+                call()
+            assert "\n" not in str(e.value) and "/data" in str(e.value)
+    (root / locked).chmod(0o755)
