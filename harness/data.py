@@ -9,8 +9,8 @@ augmentations as one uninterrupted process.
 - `TensorData`: small sets decoded once into a uint8 tensor; augmentation is a
   batched op on the training device (`augment.py`).
 - `FolderData`: `train/<class>/*`, `val/<class>/*`; Pillow decodes and resizes
-  in DataLoader workers; unreadable images are skipped, counted and warned
-  about once. Mean and PCA statistics are computed once and cached.
+  in DataLoader workers; unreadable images, and those that would exceed MAX_PIXELS once rescaled, are
+  skipped, counted and warned about once. Mean and PCA statistics are computed once and cached.
 
 Three splits, never mixed: `train` (what SGD sees), `holdout` (a stratified
 share of the training set, carved by `holdout_split` with a fixed seed, so
@@ -274,14 +274,21 @@ def _scan(split_dir: Path, classes: list[str] | None = None) -> tuple[list[str],
 MAX_PIXELS = 1 << 25  # 33.5 megapixels (ImageNet's largest images are about a third of this)
 
 
-def open_rgb8(path: str, draft: int | None = None):
+def rescaled_pixels(width: int, height: int, side: int) -> float:
+    """Pixels of a width x height image once its shorter side is rescaled to `side` (a 1 x 2,000,000 strip at
+    side 37 has 2.7 billion)."""
+    return width * height * (side / min(width, height)) ** 2
+
+
+def open_rgb8(path: str, side: int, draft: int | None = None):
     """An image file decoded as 8-bit RGB (JPEG: at about `draft` pixels a side where given), or None where it
-    cannot be read or has more than MAX_PIXELS pixels (its header says so before any pixel is decoded)."""
+    cannot be read, or has more than MAX_PIXELS pixels as stored or once its shorter side is rescaled to `side`:
+    its header says so before any pixel is decoded or resized."""
     from PIL import Image
 
     try:
         with Image.open(path) as im:
-            if im.width * im.height > MAX_PIXELS:
+            if max(im.width * im.height, rescaled_pixels(im.width, im.height, side)) > MAX_PIXELS:
                 return None
             if draft:
                 im.draft("RGB", (draft, draft))
@@ -316,12 +323,12 @@ class FolderImages(torch.utils.data.Dataset):
 
         index, seed, mode = key
         path, label = self.items[index]
-        img = open_rgb8(path, 64 if mode == "stats" else None)
+        rnd = random.Random(seed)
+        side = {"train": rnd.randint(*self.cfg.scales), "val": self.cfg.test_scale, "stats": 64}[mode]
+        img = open_rgb8(path, side, 64 if mode == "stats" else None)
         if img is None:
             return None
         crop = self.cfg.crop_size
-        rnd = random.Random(seed)
-        side = {"train": rnd.randint(*self.cfg.scales), "val": self.cfg.test_scale, "stats": 64}[mode]
         w, h = img.size
         scale = side / min(w, h)
         img = img.resize((max(side, round(w * scale)), max(side, round(h * scale))), Image.Resampling.BILINEAR)
@@ -388,7 +395,11 @@ class FolderData:
     def _count(self, skipped: int) -> None:
         self.skipped += skipped
         if skipped and not self._warned:
-            warnings.warn(f"{self.root}: skipping unreadable images (counted in the run's metrics)", stacklevel=2)
+            warnings.warn(
+                f"{self.root}: skipping images that cannot be read or would exceed {MAX_PIXELS:,} pixels once "
+                "rescaled (counted in the run's metrics)",
+                stacklevel=2,
+            )
             self._warned = True
 
     def _stats(self, progress) -> Stats:

@@ -10,6 +10,7 @@ is decoded once and rescaled once per test scale.
 from __future__ import annotations
 
 import hashlib
+import warnings
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -33,7 +34,7 @@ from archspec.infer import infer
 
 from . import checkpoint
 from .config import DataConfig, Launch
-from .data import FolderData, TensorData, class_folders, load_small, open_rgb8
+from .data import MAX_PIXELS, FolderData, TensorData, class_folders, load_small, open_rgb8
 from .distributed import Context, autocast_dtype, launch, within_cores
 from .protocol import DENSE_FIT, METHODS, centre_posterior, combine, scale_posteriors, wrong
 from .stats import wilson
@@ -107,11 +108,20 @@ def load_source(
 
 
 def val_images(
-    data: DataConfig, rank: int, world: int, limit: int | None, loaded: TensorData | None = None, split: str = "val"
+    data: DataConfig,
+    rank: int,
+    world: int,
+    limit: int | None,
+    loaded: TensorData | None = None,
+    split: str = "val",
+    side: int | None = None,
+    skipped: list[str] | None = None,
 ):
     """(number of images, iterator of (index, uint8 batch (B, C, H, W), labels)) for this rank's share of the
     scored split (`val`) or of the held-out training images (`holdout`, the split recipe choices are made on);
-    B = 1 for folders, whose images differ in size. `loaded`: the small set, if already read."""
+    B = 1 for folders, whose images differ in size. `loaded`: the small set, if already read. A folder's image
+    that cannot be read, or would exceed MAX_PIXELS with its shorter side rescaled to `side` (the largest test
+    scale), is left out and its path added to `skipped`."""
     if data.small:
         d = loaded or load_small(data)
         xs, ys = (d.holdout_x, d.holdout_y) if split == "holdout" else (d.val_x, d.val_y)
@@ -121,15 +131,17 @@ def val_images(
     folder = FolderData(data)
     items = folder.holdout_items if split == "holdout" else folder.val_items
     n = min(limit or len(items), len(items))
-    return len(range(rank, n, world)), _folder_images(items, rank, world, n)
+    images = _folder_images(items, rank, world, n, side or data.test_scale, [] if skipped is None else skipped)
+    return len(range(rank, n, world)), images
 
 
-def _folder_images(items: list, rank: int, world: int, n: int):
+def _folder_images(items: list, rank: int, world: int, n: int, side: int, skipped: list[str]):
     for i in range(rank, n, world):
         path, label = items[i]
-        img = open_rgb8(path)
+        img = open_rgb8(path, side)
         if img is None:
-            continue  # unreadable: left out of the evaluation
+            skipped.append(path)
+            continue
         x = torch.from_numpy(np.asarray(img).copy()).permute(2, 0, 1)
         yield torch.tensor([i]), x[None], torch.tensor([label])
 
@@ -323,7 +335,9 @@ def _run(job: EvalJob, ctx: Context) -> Evaluation:
     index, labels = [], []
     loaded = load_small(data) if data.small else None  # read once: checked, then scored
     _check_data(first, data, job.data, loaded)
-    count, images = val_images(data, ctx.rank, ctx.world, job.limit, loaded, job.split)
+    skipped: list[str] = []
+    side = max(q for _, _, scales in plans for q in scales)  # the largest an image is rescaled to
+    count, images = val_images(data, ctx.rank, ctx.world, job.limit, loaded, job.split, side, skipped)
     amp = autocast_dtype(Precision(job.precision), ctx.device)
     with (
         Progress(console=Console(stderr=True), disable=not (job.progress and ctx.main), transient=True) as bar,
@@ -356,6 +370,12 @@ def _run(job: EvalJob, ctx: Context) -> Evaluation:
             if ctx.world > 1
             else f"evaluated {', '.join(s.label for s in sources)} on {count:,} images",
             markup=False,
+        )
+    if skipped:  # said once, with how many: the rows are over the images that were scored
+        warnings.warn(
+            f"{data.source}: left {len(skipped)} of {count} images out of the evaluation: they cannot be read, or "
+            f"would exceed {MAX_PIXELS:,} pixels at Q = {side} (the first: {skipped[0]})",
+            stacklevel=2,
         )
     if not index:
         raise ArchspecError(f"{data.source}: no readable image in the scored split; expected decodable image files")

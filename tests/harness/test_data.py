@@ -93,7 +93,7 @@ def test_folder_training_and_validation_batches(image_folder, tmp_path):
 
 def test_unreadable_images_are_skipped_counted_and_warned_once(image_folder):
     (image_folder / "train" / "n02" / "broken.jpg").write_bytes(b"not a jpeg")
-    with pytest.warns(UserWarning, match="skipping unreadable images"):
+    with pytest.warns(UserWarning, match="skipping images that cannot be read"):
         data = FolderData(DataConfig(source=str(image_folder), crop=16, scale=(18, 18), workers=0))
         batches = list(data.train_batches(0, 19, 0))
     assert data.skipped >= 1 and sum(len(b[1]) for b in batches) <= 19
@@ -220,9 +220,9 @@ def test_images_too_large_for_their_file_are_skipped_before_decoding(tmp_path, m
     from archspec.harness import data
 
     Image.new("RGB", (30, 20)).save(tmp_path / "a.png")
-    assert data.open_rgb8(str(tmp_path / "a.png")).size == (30, 20)
+    assert data.open_rgb8(str(tmp_path / "a.png"), 20).size == (30, 20)
     monkeypatch.setattr(data, "MAX_PIXELS", 599)  # as a 60,000 x 60,000 PNG of a few kilobytes is for the default
-    assert data.open_rgb8(str(tmp_path / "a.png")) is None
+    assert data.open_rgb8(str(tmp_path / "a.png"), 20) is None
 
 
 def test_a_corrupt_or_unwritable_statistics_cache_is_named_and_rebuilt(image_folder, tmp_path, monkeypatch):
@@ -270,3 +270,23 @@ def test_a_data_folder_this_user_may_not_read_is_one_line_naming_it(open_tmp, mo
                 call()
             assert "\n" not in str(e.value) and "/data" in str(e.value)
     (root / locked).chmod(0o755)
+
+
+@pytest.mark.parametrize("workers", [0, 1])
+def test_an_image_too_large_once_rescaled_is_skipped_and_counted_before_it_is_resized(image_folder, workers):
+    """A 1 x 2,000,000 strip is 2 megapixels as stored, but its short side rescaled to S = 18 makes it 648
+    megapixels (2 GB): skipped by that count, in training and in evaluation, where the bound says so."""
+    from archspec.harness.data import MAX_PIXELS, rescaled_pixels
+    from archspec.harness.evaluation import val_images
+
+    assert rescaled_pixels(1, 2_000_000, 18) == 18 * 36_000_000 > MAX_PIXELS > 2_000_000
+    for split in ("train", "val"):
+        Image.new("RGB", (1, 2_000_000)).save(image_folder / split / "n01" / "strip.png")
+    cfg = DataConfig(source=str(image_folder), crop=16, scale=(18, 18), workers=workers, holdout=0)
+    with pytest.warns(UserWarning, match="would exceed 33,554,432 pixels once rescaled"):
+        data = FolderData(cfg)
+        batches = list(data.train_batches(0, 19, 0))
+    assert sum(len(y) for _, y in batches) == 18 and data.skipped == 2  # the statistics pass and the epoch
+    skipped = []
+    count, images = val_images(cfg, 0, 1, None, side=18, skipped=skipped)
+    assert count == 7 and len(list(images)) == 6 and [Path(p).name for p in skipped] == ["strip.png"]
