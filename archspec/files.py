@@ -5,6 +5,9 @@
   file, a broken symlink, a symlink loop, permission denied, a folder, a device or FIFO).
 - `read_bytes` / `read_text` / `read_json`: a regular file of at most `limit` bytes; text is UTF-8 (else the
   error names path:line:col of the first bad byte), JSON parses (else path:line:col of the problem).
+- `read_record`: JSON of the shape a pydantic model describes (a list where an object belongs, or a field of
+  another type, is one line naming the file and the field).
+- `folder`: a folder that can be listed, each problem named as it is (no such folder, a file, permission denied).
 - `check_output`: a path that `-o` may replace: a regular file or a new name in an existing folder, never one
   of the command's inputs.
 - `make_folder`: `mkdir -p` with one line when it cannot be (a file in the way, a read-only filesystem).
@@ -17,8 +20,13 @@ import json
 import os
 import stat
 from pathlib import Path
+from typing import TypeVar
+
+from pydantic import BaseModel, ValidationError
 
 from .errors import ArchspecError, SpecError
+
+Model = TypeVar("Model", bound=BaseModel)
 
 
 def regular(path: str | Path, what: str) -> os.stat_result:
@@ -82,6 +90,39 @@ def read_json(path: str | Path, what: str, limit: int):
         raise SpecError(f"invalid JSON ({e.msg})", what, path=str(path), line=e.lineno, col=e.colno) from None
     except RecursionError:
         raise SpecError("JSON nested too deeply", what, path=str(path), line=1, col=1) from None
+
+
+def read_record(path: str | Path, model: type[Model], what: str, limit: int) -> Model:
+    """A JSON file of the shape `model` describes; anything else is one line naming the file and the first field
+    that is wrong."""
+    data = read_json(path, what, limit)
+    try:
+        return model.model_validate(data)
+    except ValidationError as e:
+        first = e.errors()[0]
+        where = ".".join(map(str, first["loc"])) or "its top level"
+        expected = first["msg"].removeprefix("Input should be ")
+        found = repr(first["input"])[:60]
+        raise ArchspecError(f"{path}: {where}: found {found}; expected {expected} ({what})") from None
+
+
+def folder(path: str | Path, what: str) -> Path:
+    """A folder this process may list; anything else is one line ending in `expected {what}`."""
+    p = Path(path)
+    try:
+        info = p.stat()
+        if stat.S_ISDIR(info.st_mode):
+            with os.scandir(p) as entries:  # listing needs read permission, which stat does not,
+                for entry in entries:  # and looking at what is listed needs search permission
+                    entry.stat(follow_symlinks=False)
+                    break
+    except FileNotFoundError:
+        raise ArchspecError(f"{p}: no such folder; expected {what}") from None
+    except OSError as e:
+        raise ArchspecError(f"{p}: cannot read ({e.strerror}); expected {what} that this user may read") from None
+    if not stat.S_ISDIR(info.st_mode):
+        raise ArchspecError(f"{p}: not a folder; expected {what}")
+    return p
 
 
 def check_output(path: str | Path, inputs=(), role: str = "the input spec", what: str = "the .pt2 output") -> Path:

@@ -46,6 +46,7 @@ from .ir import BatchNorm, Concat, Conv, Layer, Network, Residual, Shape, ShapeE
 MAX_SIDE = 16384
 MAX_INPUT_CHANNELS = 64
 MAX_REPEAT = 1000
+MAX_LAYERS = 10_000  # written layers once [ ... ] ×n is expanded: ResNet-152 has 306; 10,000 expand in seconds
 DEFAULT_INPUT = Shape(channels=3, height=224, width=224)
 
 _TOKEN = re.compile(
@@ -429,6 +430,29 @@ def _all_nodes(items: list[_Item]):
         yield from _all_nodes(item.body + (item.shortcut or []) + [i for b in item.branches for i in b])
 
 
+def _check_size(t: _Text, items: list[_Item]) -> None:
+    """Refuse, before anything is expanded, a net of more than MAX_LAYERS written layers once its blocks are
+    repeated: the error names the item that crosses the bound."""
+    total = 0
+    for item in items:
+        total += _size(item)
+        if total > MAX_LAYERS:
+            line, col = _where(item)
+            raise SpecError(
+                f"{item.src.text!r}, which brings the net to {total:,} layers once its blocks are repeated",
+                f"at most {MAX_LAYERS:,} layers (ResNet-152 has 306)",
+                path=t.path,
+                line=line,
+                col=col,
+            )
+
+
+def _size(item: _Item) -> int:
+    """Written layers an item expands to: a stage's block n times, every branch, else the layer itself."""
+    inner = sum(map(_size, item.body + (item.shortcut or []) + [i for b in item.branches for i in b]))
+    return item.repeat * inner if item.kind in ("stage", "branches") else int(item.kind != "input")
+
+
 # ---------------------------------------------------------------- implied layers
 
 
@@ -523,6 +547,7 @@ def parse(text: str, *, name: str = "spec", path: str | None = None) -> Network:
     _ascii_digits(t)
     parser = _Parser(t, _lex(t))
     items = parser.seq(())
+    _check_size(t, items)
     shape, layers = _order(t, items)
     return Network(name=name, input=shape, layers=_Imply(layers).seq(layers, shape.channels, top=True), source=path)
 

@@ -15,14 +15,18 @@ decides the claims with paired tests on the same images (`claims.py`), and write
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import time
+import uuid
+import warnings
 from pathlib import Path
+
+from pydantic import BaseModel
+from safetensors import SafetensorError, safe_open
 
 from archspec.atomic import atomic_path
 from archspec.errors import ArchspecError
-from archspec.files import read_json
+from archspec.files import folder, read_record
 from archspec.infer import infer
 from archspec.provenance import commit
 from archspec.source import network
@@ -31,7 +35,7 @@ from . import bench_report, ledger, metrics
 from .checkpoint import RUN_JSON_BYTES, locked, read_run, safetensors_bytes
 from .claims import OUTCOMES, load_outcomes, outcomes_of, score
 from .config import SMALL_SOURCES, DataConfig, TrainConfig
-from .distributed import autocast_dtype, check_precision, default_device
+from .distributed import autocast_dtype, check_precision, cores, default_device, within_cores
 from .evaluation import EvalJob, Evaluation, Part, code_hash, evaluate_sources
 from .jobs import is_failure, run_all, workers
 from .protocol import DENSE_FIT
@@ -60,8 +64,6 @@ IDENTITY = ("spec", "name", "model", "data", "recipe", "backend")
 def _finished(cfg: TrainConfig) -> bool:
     """A finished run of exactly this configuration and network (the spec's IR hash); a run of another one is an
     error, never reused."""
-    from safetensors import safe_open
-
     run = Path(cfg.out)
     weights = run / "model.safetensors"
     if not (run / "run.json").is_file():
@@ -151,32 +153,51 @@ def _eval_cache(root: Path, id_: str, seed: int) -> Path:
 
 
 def _write_eval(path: Path, key: dict, ev: Evaluation, images_per_s: float) -> None:
+    """The posteriors with what they depend on, and a token of their own: the ledger records a look by the tokens
+    of the evaluations it reports (`ledger.unrecorded`)."""
     tensors = {"labels": ev.labels.contiguous()} | {f"p{i}": p.posterior.contiguous() for i, p in enumerate(ev.parts)}
     parts = [{k: v for k, v in vars(p).items() if k != "posterior"} for p in ev.parts]
     meta = {"key": json.dumps(key), "parts": json.dumps(parts), "images_per_s": str(images_per_s)}
     with atomic_path(path) as tmp:
-        tmp.write_bytes(safetensors_bytes(tensors, meta))
+        tmp.write_bytes(safetensors_bytes(tensors, meta | {"token": uuid.uuid4().hex}))
+
+
+CACHE_DAMAGE = (SafetensorError, OSError, ValueError, KeyError, TypeError)  # what a damaged cache file raises
 
 
 def _read_eval(path: Path, key: dict) -> Evaluation | None:
-    from safetensors import safe_open
+    """The cached evaluation, or None: made for another key, or damaged (a truncated file, a field of another
+    shape), which is said once and then evaluated again and rewritten."""
+    try:
+        with safe_open(path, "pt") as f:
+            meta = f.metadata()
+            if json.loads(meta["key"]) != key:
+                return None
+            labels = f.get_tensor("labels")  # (N,)
+            parts = [Part(**p, posterior=f.get_tensor(f"p{i}")) for i, p in enumerate(json.loads(meta["parts"]))]
+        if labels.dim() != 1 or any(p.posterior.shape[:1] != labels.shape for p in parts):
+            raise ValueError("posteriors and labels of different lengths")
+        return Evaluation(labels, parts)
+    except CACHE_DAMAGE as e:
+        warnings.warn(f"{path}: a damaged evaluation cache ({str(e)[:80]}); evaluating the run again", stacklevel=2)
+        return None
 
-    with safe_open(path, "pt") as f:
-        meta = f.metadata()
-        if json.loads(meta["key"]) != key:
-            return None
-        parts = [Part(**p, posterior=f.get_tensor(f"p{i}")) for i, p in enumerate(json.loads(meta["parts"]))]
-        return Evaluation(f.get_tensor("labels"), parts)
+
+def _cache_meta(root: Path, id_: str, seed: int) -> dict:
+    """A cache file's metadata; {} where there is none or it cannot be read (`_read_eval` says so)."""
+    path = _eval_cache(root, id_, seed)
+    if not path.is_file():
+        return {}
+    try:
+        with safe_open(path, "pt") as f:
+            return f.metadata() or {}
+    except CACHE_DAMAGE:
+        return {}
 
 
 def eval_rate(root: Path, id_: str, seed: int) -> float | None:
-    from safetensors import safe_open
-
-    path = _eval_cache(root, id_, seed)
-    if not path.is_file():
-        return None
-    with safe_open(path, "pt") as f:
-        return float(f.metadata()["images_per_s"])
+    rate = _cache_meta(root, id_, seed).get("images_per_s")
+    return None if rate is None else float(rate)
 
 
 # ---------------------------------------------------------------- scaling
@@ -218,10 +239,16 @@ def _check_data(suite: Suite, data: str | None) -> None:
         from .data import load_small
 
         load_small(DataConfig(source=source))  # fails now, with the install hint, not after an hour
-    elif source not in SMALL_SOURCES and not Path(source).is_dir():
-        raise ArchspecError(
-            f"{source}: no such folder; expected the suite's data (an ImageNet-layout folder), or pass --data"
-        )
+    elif source not in SMALL_SOURCES:
+        folder(source, "the suite's data (an ImageNet-layout folder), or pass --data")
+
+
+class BenchRecord(BaseModel):
+    """bench.json: the suite that made the folder's runs, the wall time spent on them, the most jobs side by side."""
+
+    suite_sha256: str | None = None
+    wall_s_total: float = 0.0
+    jobs: int = 1
 
 
 def _suite_record(root: Path, path: str, log) -> tuple[str | None, float, int]:
@@ -229,15 +256,15 @@ def _suite_record(root: Path, path: str, log) -> tuple[str | None, float, int]:
     side; say so when the file has changed since. Returns (the previous hash if it changed, seconds spent by
     earlier invocations, their most jobs)."""
     record, now = root / "bench.json", suite_hash(path)
-    before = read_json(record, "the bench folder's record", RUN_JSON_BYTES) if record.is_file() else {}
-    sha = before.get("suite_sha256")
+    before = read_record(record, BenchRecord, "the bench folder's record", RUN_JSON_BYTES) if record.is_file() else None
+    sha = before.suite_sha256 if before else None
     if sha is not None and sha != now:
         log(
             f"note: the suite file changed since {root} was made (sha256 {sha} -> {now}); runs are reused only "
             "where their recorded configuration still matches"
         )
     changed = sha if sha not in (None, now) else None
-    return changed, float(before.get("wall_s_total", 0.0)), int(before.get("jobs", 1))
+    return changed, before.wall_s_total if before else 0.0, before.jobs if before else 1
 
 
 def _save_record(root: Path, path: str, wall_s_total: float, jobs: int) -> None:
@@ -265,8 +292,10 @@ def run_suite(
         raise ArchspecError(f"--jobs {jobs} with {devices} processes per run; expected one of the two")
     import torch
 
+    within_cores(jobs, "--jobs")
+    within_cores(threads, "--threads")
     if jobs > 1:
-        threads = threads or max(1, (os.cpu_count() or 1) // jobs)
+        threads = threads or max(1, cores() // jobs)
     elif threads:
         torch.set_num_threads(threads)
     started = time.perf_counter()
@@ -365,14 +394,15 @@ def _run_suite(
     report_only: bool = False,
 ) -> dict:
     changed_from, earlier_s, earlier_jobs = _suite_record(root, path, log)
+    ledger.check(root)  # before anything is evaluated: the ledger can take this look
     most_jobs = earlier_jobs if report_only else max(earlier_jobs, jobs)
     seeds = seeds_of(suite)
-    since = time.time()
-    if report_only:
-        status, failed, fresh = {}, [], []
+    if report_only:  # every input is read and checked before the look is recorded
+        status, failed, fresh = {}, [], {}
         outcomes, saved = load_outcomes(root / OUTCOMES, suite)
         if saved != seeds:
             raise ArchspecError(f"{root / OUTCOMES}: seeds {saved}; expected the suite's seeds {seeds}")
+        kept = bench_report.previous(root).throughput
     else:
 
         def clock() -> None:  # after each run and on the way out, so a cut-off invocation's time still counts
@@ -382,9 +412,9 @@ def _run_suite(
             status, failed, evals = _train_and_evaluate(suite, root, devices, data, log, jobs, threads, clock)
         finally:
             clock()
-        fresh = [t for t in evals if _eval_cache(root, *t).stat().st_mtime >= since]  # scored now, not cached
-        outcomes = outcomes_of(suite, evals, seeds)
-    ledger.record(root, commit(), suite_hash(path), sorted(fresh), [e.id for e in suite.train], seeds)
+        # evaluated afresh: by this invocation, or by an earlier one whose look could not be recorded
+        fresh = ledger.unrecorded(root, {t: _cache_meta(root, *t).get("token") for t in evals})
+        outcomes, kept = outcomes_of(suite, evals, seeds), []
     tables, claims, per_config = score(suite, outcomes)
     missing = sum(r["top1_err"] is None for t in tables for r in t["rows"])
     total = sum(len(t["rows"]) for t in tables)
@@ -396,9 +426,7 @@ def _run_suite(
         f"{'; '.join(failed) or 'none'}. Rerun the same command to resume."
     )
     # a committed report's folder has no runs to time: its cost table is the one its runs were timed for
-    throughput = _throughput(root, suite, seeds) or (
-        bench_report.previous(root).get("throughput", []) if report_only else []
-    )
+    throughput = _throughput(root, suite, seeds) or [r.model_dump() for r in kept]
     scale_rows = scaling(suite, root, devices, data) if devices > 1 else []
     result = {
         "root": root,
@@ -424,6 +452,8 @@ def _run_suite(
     result["wall_s_total"] = earlier_s + (0.0 if report_only else result["wall_s"])  # a recomputation runs nothing
     if not report_only:  # a recomputation adds no wall time to the runs'
         _save_record(root, path, result["wall_s_total"], most_jobs)
+    bench_report.header(result)  # reads every file the report quotes: a damaged one fails before the look counts
+    ledger.record(root, commit(), suite_hash(path), fresh, [e.id for e in suite.train], seeds)
     bench_report.write(result)
     return result
 

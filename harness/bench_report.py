@@ -12,10 +12,11 @@ import textwrap
 from pathlib import Path
 
 import torch
+from pydantic import BaseModel
 
 from archspec.atomic import atomic_path
 from archspec.choices import Precision, Schedule
-from archspec.files import read_json
+from archspec.files import read_record
 from archspec.formats import dumps
 from archspec.provenance import code_version
 from archspec.views import PAPER_CROP
@@ -72,20 +73,30 @@ def _threads(result: dict) -> str:
     return f"{jobs} runs side by side (--jobs {jobs}), {each} each" if jobs > 1 else each
 
 
+class RunRecord(BaseModel):
+    """What the header quotes from a run's run.json."""
+
+    machine: str = "an unrecorded machine"
+    threads: int | None = None
+    code: str = "an unrecorded version"
+
+
+def _run_records(result: dict) -> list[RunRecord]:
+    """The run.json of every run of the suite that has one."""
+    suite: Suite = result["suite"]
+    paths = [run_dir(result["root"], e.id, seed) / "run.json" for seed in seeds_of(suite) for e in suite.train]
+    return [read_record(path, RunRecord, RUN, RUN_JSON_BYTES) for path in paths if path.is_file()]
+
+
 def _machines(result: dict) -> str:
     """The machines and torch threads the suite's runs trained with (run.json), and this writer's where they
     differ: the header must not pass off the writer's machine as the trainers'."""
-    suite: Suite = result["suite"]
     used: dict[tuple[str, str], int] = {}
-    for seed in seeds_of(suite):
-        for entry in suite.train:
-            path = run_dir(result["root"], entry.id, seed) / "run.json"
-            if path.is_file():
-                info = read_json(path, RUN, RUN_JSON_BYTES)
-                threads = info.get("threads")
-                each = f"{threads} torch thread{'s' if threads != 1 else ''}" if threads else "threads unrecorded"
-                key = (info.get("machine", "an unrecorded machine"), each)
-                used[key] = used.get(key, 0) + 1
+    for info in _run_records(result):
+        threads = info.threads
+        each = f"{threads} torch thread{'s' if threads != 1 else ''}" if threads else "threads unrecorded"
+        key = (info.machine, each)
+        used[key] = used.get(key, 0) + 1
     here = machine()
     if not used:
         return f"{here}; {_threads(result)}"
@@ -98,14 +109,9 @@ def _machines(result: dict) -> str:
 
 def _trained_by(result: dict) -> str:
     """The code versions recorded in the suite's run folders, with how many runs each trained."""
-    suite: Suite = result["suite"]
     made: dict[str, int] = {}
-    for seed in seeds_of(suite):
-        for entry in suite.train:
-            path = run_dir(result["root"], entry.id, seed) / "run.json"
-            if path.is_file():
-                code = read_json(path, RUN, RUN_JSON_BYTES).get("code", "an unrecorded version")
-                made[code] = made.get(code, 0) + 1
+    for info in _run_records(result):
+        made[info.code] = made.get(info.code, 0) + 1
     return "; ".join(f"{code} ({n} runs)" for code, n in made.items()) or "no run yet"
 
 
@@ -261,10 +267,32 @@ def header(result: dict) -> list[str]:
     return lines + what + [""]
 
 
-def previous(root: Path) -> dict:
-    """The report.json a bench wrote in this folder before, or {}."""
+class CostRow(BaseModel):
+    """A row of the cost table (`bench._throughput`)."""
+
+    entry: str
+    params_full: int
+    macs_full: int
+    params_trained: int
+    macs_trained: int
+    epochs: int
+    train_images_per_s: int | float
+    train_s_all_seeds: float
+    eval_images_per_s: float | None
+
+
+class Previous(BaseModel):
+    """What a recomputation keeps of the report.json a bench wrote before: its header and cost table."""
+
+    header: list[str] = []
+    throughput: list[CostRow] = []
+
+
+def previous(root: Path) -> Previous:
+    """The report.json a bench wrote in this folder before (empty if none); one line naming the file and the field
+    where it is not a report's shape."""
     path = root / "report.json"
-    return read_json(path, "a bench report", RUN_JSON_BYTES) if path.is_file() else {}
+    return read_record(path, Previous, "a bench report", RUN_JSON_BYTES) if path.is_file() else Previous()
 
 
 def _has_runs(result: dict) -> bool:
@@ -277,7 +305,7 @@ def _recomputed(result: dict, lines: list[str]) -> list[str]:
     """A report recomputed from outcomes.npz: where the runs are not in the folder (a committed report), the
     lines about them (code, data, machine, wall time, precision) are the original report's, and a line says what was
     recomputed by which code."""
-    before = previous(result["root"]).get("header", [])
+    before = previous(result["root"]).header
     has_runs = _has_runs(result)
     out = []
     for line in lines:

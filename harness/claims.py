@@ -8,6 +8,8 @@ from which `score` recomputes everything without the runs); `score` gives the re
 
 from __future__ import annotations
 
+import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,6 +17,7 @@ import numpy as np
 
 from archspec.atomic import atomic_path
 from archspec.errors import ArchspecError
+from archspec.files import regular
 from archspec.views import METHODS
 
 from . import stats
@@ -247,24 +250,61 @@ def save_outcomes(path: Path, outcomes: dict[str, Outcome], seeds: list[int]) ->
         np.savez_compressed(tmp, **arrays)
 
 
+# what save_outcomes writes: each array's dtype kinds and shape, in rows (R), seeds (S) and scored images (N)
+OUTCOME_ARRAYS = {
+    "rows": ("U", "R"),
+    "models": ("U", "R"),
+    "seeds": ("iu", "S"),
+    "top1": ("iub", "RSN"),
+    "top5": ("iub", "RSN"),
+    "dense_map": ("iu", "R"),
+    "crop_views": ("iu", "R"),
+    "dense_cover": ("f", "R"),
+}
+OUTCOMES_WHAT = "the per-image outcomes a bench report writes"
+
+
+def _read_outcome_arrays(path: Path) -> dict[str, np.ndarray]:
+    """Every array of an outcomes.npz, loaded without pickle and checked against `OUTCOME_ARRAYS`; one line
+    naming the file and what is wrong (not a zip, a missing array, an object array, a shape or value)."""
+    regular(path, OUTCOMES_WHAT)
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            if missing := [name for name in OUTCOME_ARRAYS if name not in z.files]:
+                raise ArchspecError(f"{path}: no array {missing[0]!r}; expected {OUTCOMES_WHAT}")
+            arrays = {name: z[name] for name in OUTCOME_ARRAYS}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as e:
+        raise ArchspecError(f"{path}: not a readable .npz file ({str(e)[:80]}); expected {OUTCOMES_WHAT}") from None
+    sizes: dict[str, int] = {}
+    for name, (kinds, dims) in OUTCOME_ARRAYS.items():
+        a = arrays[name]
+        want = tuple(sizes.setdefault(d, a.shape[i]) if i < a.ndim else -1 for i, d in enumerate(dims))
+        if a.dtype.kind not in kinds or a.shape != want:
+            raise ArchspecError(
+                f"{path}: array {name!r} of {a.dtype} {a.shape}; expected {OUTCOMES_WHAT}, shaped "
+                f"({', '.join({'R': 'rows', 'S': 'seeds', 'N': 'images'}[d] for d in dims)})"
+            )
+    for name in ("top1", "top5"):
+        if ((arrays[name] != 0) & (arrays[name] != 1)).any():
+            raise ArchspecError(f"{path}: array {name!r} holds values other than 0 and 1; expected mistakes as 0/1")
+    return arrays
+
+
 def load_outcomes(path: Path, suite: Suite) -> tuple[dict[str, Outcome], list[int]]:
     """The outcomes `save_outcomes` wrote, for the suite's rows of the same labels, and their seeds."""
-    if not path.is_file():
-        raise ArchspecError(f"{path}: no such file; expected the per-image outcomes a bench report writes")
-    rows = {r.label: r for t in suite.table for r in t.rows}
-    with np.load(path) as z:
-        out = {}
-        for i, label in enumerate(z["rows"].tolist()):
-            if label not in rows:
-                raise ArchspecError(f"{path}: row {label!r} is not in the suite; expected the suite that wrote it")
-            dm, cv, dc = int(z["dense_map"][i]), int(z["crop_views"][i]), float(z["dense_cover"][i])
-            out[label] = Outcome(
-                rows[label],
-                str(z["models"][i]),
-                z["top1"][i].astype(np.float64),
-                z["top5"][i].astype(np.float64),
-                None if dm < 0 else dm,
-                None if cv < 0 else cv,
-                None if np.isnan(dc) else dc,
-            )
-        return out, z["seeds"].tolist()
+    rows, z = {r.label: r for t in suite.table for r in t.rows}, _read_outcome_arrays(path)
+    out = {}
+    for i, label in enumerate(z["rows"].tolist()):
+        if label not in rows:
+            raise ArchspecError(f"{path}: row {label!r} is not in the suite; expected the suite that wrote it")
+        dm, cv, dc = int(z["dense_map"][i]), int(z["crop_views"][i]), float(z["dense_cover"][i])
+        out[label] = Outcome(
+            rows[label],
+            str(z["models"][i]),
+            z["top1"][i].astype(np.float64),
+            z["top5"][i].astype(np.float64),
+            None if dm < 0 else dm,
+            None if cv < 0 else cv,
+            None if np.isnan(dc) else dc,
+        )
+    return out, z["seeds"].tolist()

@@ -9,8 +9,8 @@ augmentations as one uninterrupted process.
 - `TensorData`: small sets decoded once into a uint8 tensor; augmentation is a
   batched op on the training device (`augment.py`).
 - `FolderData`: `train/<class>/*`, `val/<class>/*`; Pillow decodes and resizes
-  in DataLoader workers; unreadable images are skipped, counted and warned
-  about once. Mean and PCA statistics are computed once and cached.
+  in DataLoader workers; unreadable images, and those that would exceed MAX_PIXELS once rescaled, are
+  skipped, counted and warned about once. Mean and PCA statistics are computed once and cached.
 
 Three splits, never mixed: `train` (what SGD sees), `holdout` (a stratified
 share of the training set, carved by `holdout_split` with a fixed seed, so
@@ -41,7 +41,7 @@ import torch
 from archspec import memory
 from archspec.atomic import atomic_path
 from archspec.errors import ArchspecError
-from archspec.files import read_json, regular
+from archspec.files import folder, read_json, regular
 
 from .augment import Stats, centre, normalise, rescale_crop, sample_params
 from .config import DataConfig
@@ -228,9 +228,8 @@ def load_small(cfg: DataConfig) -> TensorData:
         root, val_split = embedded_root(), "val"
     else:
         root, val_split = Path(cfg.root or DEFAULT_ROOTS[cfg.source]), "t10k"
-        if not root.is_dir():
-            hint = " (apt-get install dataset-fashion-mnist)" if cfg.source == "fashion-mnist" else ""
-            raise ArchspecError(f"{root}: no such folder; expected {cfg.source} idx files{hint}, or pass --data-root")
+        hint = " (apt-get install dataset-fashion-mnist)" if cfg.source == "fashion-mnist" else ""
+        folder(root, f"{cfg.source} idx files{hint}, or pass --data-root")
     names = FASHION_CLASSES if cfg.source in ("embedded", "fashion-mnist") else [str(i) for i in range(10)]
     tx, ty = load_idx_split(root, "train", len(names))
     vx, vy = load_idx_split(root, val_split, len(names))
@@ -245,8 +244,7 @@ def class_folders(split_dir: Path) -> list[str]:
     """The class folders of one split of an ImageNet-layout folder, sorted; one line where there are none or the
     folder cannot be listed."""
     expected = f"expected {split_dir.name}/<class>/<images>"
-    if not split_dir.is_dir():
-        raise ArchspecError(f"{split_dir}: no such folder; {expected}")
+    folder(split_dir, f"{split_dir.name}/<class>/<images>")
     try:
         found = sorted(d.name for d in split_dir.iterdir() if d.is_dir())
     except OSError as e:
@@ -263,6 +261,7 @@ def _scan(split_dir: Path, classes: list[str] | None = None) -> tuple[list[str],
     for name in found:
         if name not in classes:
             raise ArchspecError(f"{split_dir / name}: class not in train/; expected one of train/'s classes")
+        folder(split_dir / name, "a class folder of images")  # rglob would skip one it cannot list, silently
         images = sorted(
             p for p in (split_dir / name).rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()
         )  # regular files only: a FIFO named x.jpg would block a worker forever
@@ -275,14 +274,21 @@ def _scan(split_dir: Path, classes: list[str] | None = None) -> tuple[list[str],
 MAX_PIXELS = 1 << 25  # 33.5 megapixels (ImageNet's largest images are about a third of this)
 
 
-def open_rgb8(path: str, draft: int | None = None):
+def rescaled_pixels(width: int, height: int, side: int) -> float:
+    """Pixels of a width x height image once its shorter side is rescaled to `side` (a 1 x 2,000,000 strip at
+    side 37 has 2.7 billion)."""
+    return width * height * (side / min(width, height)) ** 2
+
+
+def open_rgb8(path: str, side: int, draft: int | None = None):
     """An image file decoded as 8-bit RGB (JPEG: at about `draft` pixels a side where given), or None where it
-    cannot be read or has more than MAX_PIXELS pixels (its header says so before any pixel is decoded)."""
+    cannot be read, or has more than MAX_PIXELS pixels as stored or once its shorter side is rescaled to `side`:
+    its header says so before any pixel is decoded or resized."""
     from PIL import Image
 
     try:
         with Image.open(path) as im:
-            if im.width * im.height > MAX_PIXELS:
+            if max(im.width * im.height, rescaled_pixels(im.width, im.height, side)) > MAX_PIXELS:
                 return None
             if draft:
                 im.draft("RGB", (draft, draft))
@@ -317,12 +323,12 @@ class FolderImages(torch.utils.data.Dataset):
 
         index, seed, mode = key
         path, label = self.items[index]
-        img = open_rgb8(path, 64 if mode == "stats" else None)
+        rnd = random.Random(seed)
+        side = {"train": rnd.randint(*self.cfg.scales), "val": self.cfg.test_scale, "stats": 64}[mode]
+        img = open_rgb8(path, side, 64 if mode == "stats" else None)
         if img is None:
             return None
         crop = self.cfg.crop_size
-        rnd = random.Random(seed)
-        side = {"train": rnd.randint(*self.cfg.scales), "val": self.cfg.test_scale, "stats": 64}[mode]
         w, h = img.size
         scale = side / min(w, h)
         img = img.resize((max(side, round(w * scale)), max(side, round(h * scale))), Image.Resampling.BILINEAR)
@@ -365,9 +371,7 @@ class FolderData:
     channels = 3
 
     def __init__(self, cfg: DataConfig, progress=None) -> None:
-        root = Path(cfg.source)
-        if not root.is_dir():
-            raise ArchspecError(f"{root}: no such folder; expected an ImageNet-layout folder with train/ and val/")
+        root = folder(cfg.source, "an ImageNet-layout folder with train/ and val/")
         self.cfg, self.root = cfg, root
         self.classes, items = _scan(root / "train")
         keep, held = holdout_split(torch.tensor([label for _, label in items]), cfg.holdout)
@@ -391,7 +395,11 @@ class FolderData:
     def _count(self, skipped: int) -> None:
         self.skipped += skipped
         if skipped and not self._warned:
-            warnings.warn(f"{self.root}: skipping unreadable images (counted in the run's metrics)", stacklevel=2)
+            warnings.warn(
+                f"{self.root}: skipping images that cannot be read or would exceed {MAX_PIXELS:,} pixels once "
+                "rescaled (counted in the run's metrics)",
+                stacklevel=2,
+            )
             self._warned = True
 
     def _stats(self, progress) -> Stats:

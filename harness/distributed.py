@@ -8,15 +8,27 @@ already there and `launch` only joins the group:
 
     torchrun --nnodes 2 --nproc-per-node 8 --rdzv-backend c10d --rdzv-endpoint HOST:29400 \\
         --no-python archspec train specs/D.txt --data /imagenet --gpus 8
+
+Every wait for another process is bounded: a rank joins its group through a store at MASTER_ADDR:MASTER_PORT
+within ARCHSPEC_RENDEZVOUS_TIMEOUT seconds (600 by default, torchrun's join_timeout), and a rank that never
+comes, an endpoint that does not resolve or answer, or a port held by another program is one line naming it.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import logging
 import os
+import signal
 import socket
+import threading
+import time
 import uuid
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import torch
@@ -24,7 +36,7 @@ import torch.distributed as dist
 from torch import nn
 
 from archspec.choices import Precision
-from archspec.errors import ArchspecError
+from archspec.errors import ArchspecError, Interrupted
 
 from .config import Launch
 
@@ -40,6 +52,25 @@ class Context:
         return self.rank == 0
 
 
+def cores() -> int:
+    """The CPU cores this process may run on: its affinity mask (taskset, a container's cpuset), else all."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # no affinity masks on this system (macOS)
+        return os.cpu_count() or 1
+
+
+def within_cores(count: int | None, flag: str) -> int | None:
+    """A number of threads or processes to start, refused past the cores this process may use: more only
+    oversubscribe them, and enough of them exhaust the threads the system allows (`--threads 1000`)."""
+    if count is not None and count > (have := cores()):
+        raise ArchspecError(
+            f"{flag} {count}: more than the {have} CPU cores this process may use (os.sched_getaffinity); "
+            f"expected at most {have}"
+        )
+    return count
+
+
 def cpu_share(ctx: Context) -> int | None:
     """Torch threads for one of N CPU processes on this machine: its share of the cores, as torchrun's
     OMP_NUM_THREADS=1 intends. Torch's default, a thread per core in every process, oversubscribes them: 2
@@ -48,7 +79,7 @@ def cpu_share(ctx: Context) -> int | None:
     local = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
     if ctx.device.type != "cpu" or local == 1 or "OMP_NUM_THREADS" in os.environ:
         return None
-    return max(1, (os.cpu_count() or 1) // local)
+    return max(1, cores() // local)
 
 
 BF16_UNITS = {"AMX": "_is_amx_tile_supported", "AVX512-BF16": "_is_avx512_bf16_supported"}  # torch.cpu's checks
@@ -124,16 +155,173 @@ def use_cuda(lc: Launch) -> bool:
     return torch.cuda.is_available() if lc.cuda is None else lc.cuda
 
 
+TIMEOUT_VARIABLE = "ARCHSPEC_RENDEZVOUS_TIMEOUT"
+GROUP_VARIABLES = ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")  # what torchrun sets, env:// reads
+
+
+@dataclass(frozen=True)
+class Group:
+    """The env:// group this process is to join: its rank, the world size and rank 0's store."""
+
+    rank: int
+    world: int
+    host: str
+    port: int
+
+    @property
+    def endpoint(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
+def rendezvous_timeout() -> float:
+    """Seconds a rank waits for the others (ARCHSPEC_RENDEZVOUS_TIMEOUT, default 600 as torchrun's join_timeout)."""
+    text = os.environ.get(TIMEOUT_VARIABLE, "600")
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = 0.0
+    if not 0 < seconds <= 86400:
+        raise ArchspecError(f"{TIMEOUT_VARIABLE}={text!r}: expected seconds, more than 0 and at most a day")
+    return seconds
+
+
+def env_group() -> Group | None:
+    """The group torchrun's variables describe, or None for one process (WORLD_SIZE unset or 1); variables that
+    are partly set or malformed (a WORLD_SIZE left over in the shell) are one line naming them."""
+    env = os.environ
+    if env.get("WORLD_SIZE", "1").strip() == "1":
+        return None
+    expected = "all of RANK, WORLD_SIZE, MASTER_ADDR and MASTER_PORT, as torchrun sets them, or none (unset WORLD_SIZE)"
+    if missing := [v for v in GROUP_VARIABLES if not env.get(v)]:
+        unset = f"{', '.join(missing)} {'is' if len(missing) == 1 else 'are'} not"
+        raise ArchspecError(f"WORLD_SIZE={env.get('WORLD_SIZE')} is set but {unset}; expected {expected}")
+    try:
+        group = Group(int(env["RANK"]), int(env["WORLD_SIZE"]), env["MASTER_ADDR"], int(env["MASTER_PORT"]))
+    except ValueError:
+        found = ", ".join(f"{v}={env[v]}" for v in GROUP_VARIABLES)
+        raise ArchspecError(f"{found}: expected whole numbers for RANK, WORLD_SIZE and MASTER_PORT") from None
+    if not (0 <= group.rank < group.world and 0 < group.port < 65536):
+        raise ArchspecError(
+            f"RANK={group.rank}, WORLD_SIZE={group.world}, MASTER_PORT={group.port}: expected 0 <= RANK < "
+            "WORLD_SIZE and a port from 1 to 65535"
+        )
+    return group
+
+
+def _bounded(seconds: float, fn: Callable, late: str):
+    """fn() in a thread, waited for at most `seconds`: torch's store client can wait forever on a port that some
+    other program answers. Past the bound, `late` is the error (the thread is left behind as the process ends)."""
+    result: list = []
+
+    def call() -> None:
+        try:
+            result.append((True, fn()))
+        except Exception as e:  # handed to the waiting thread, which says what it means
+            result.append((False, e))
+
+    worker = threading.Thread(target=call, daemon=True)
+    worker.start()
+    worker.join(seconds)
+    if not result:
+        raise ArchspecError(late)
+    ok, value = result[0]
+    if not ok:
+        raise value
+    return value
+
+
+def _store(group: Group, timeout: float) -> dist.Store:
+    """The group's store: rank 0 hosts it at MASTER_PORT, unless torchrun's agent does (its store is shared with
+    the workers: TORCHELASTIC_USE_AGENT_STORE); every other rank connects to it, once the port answers."""
+    try:
+        socket.getaddrinfo(group.host, group.port)
+    except (socket.gaierror, UnicodeError) as e:
+        why = getattr(e, "strerror", None) or e
+        raise ArchspecError(f"MASTER_ADDR {group.host}: does not resolve ({why}); expected rank 0's host") from None
+    wait = timedelta(seconds=timeout)
+    if group.rank == 0 and os.environ.get("TORCHELASTIC_USE_AGENT_STORE") != "True":
+        try:
+            return dist.TCPStore(group.host, group.port, group.world, True, wait, wait_for_workers=False)
+        except dist.DistError as e:
+            if "EADDRINUSE" not in str(e):
+                raise
+            raise ArchspecError(
+                f"{group.endpoint}: the port is held by another program; expected a free MASTER_PORT for rank 0's store"
+            ) from None
+    _reach(group, timeout)
+    late = f"{group.endpoint}: no answer from rank 0's store within {timeout:g} s ({TIMEOUT_VARIABLE}); expected "
+    late += "archspec's rank 0 there, not another program"
+    return _bounded(timeout, lambda: dist.TCPStore(group.host, group.port, group.world, False, wait), late)
+
+
+def _reach(group: Group, timeout: float) -> None:
+    """Wait until rank 0's port takes a connection (rank 0 may start later), at most `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            socket.create_connection((group.host, group.port), timeout=max(0.1, deadline - time.monotonic())).close()
+            return
+        except OSError:
+            if time.monotonic() >= deadline:
+                raise ArchspecError(
+                    f"{group.endpoint}: rank {group.rank} could not reach rank 0's store within {timeout:g} s "
+                    f"({TIMEOUT_VARIABLE}); expected rank 0 started with the same MASTER_ADDR and MASTER_PORT"
+                ) from None
+            time.sleep(0.2)
+
+
+def _check_in(store: dist.Store, group: Group, timeout: float) -> None:
+    """Every rank says it is here, then waits for all the others; the ranks that never came are named."""
+    keys = [f"archspec/{restart_count()}/joined/{r}" for r in range(group.world)]
+    store.set(keys[group.rank], "1")
+    deadline = time.monotonic() + timeout
+    while missing := [str(r) for r, key in enumerate(keys) if not store.check([key])]:
+        if time.monotonic() >= deadline:
+            raise ArchspecError(
+                f"{group.endpoint}: rank{'s' if len(missing) > 1 else ''} {', '.join(missing)} of {group.world} did "
+                f"not join within {timeout:g} s ({TIMEOUT_VARIABLE}); expected every rank started with WORLD_SIZE="
+                f"{group.world} and this MASTER_ADDR:MASTER_PORT"
+            )
+        time.sleep(0.1)
+
+
+def join_group(group: Group, backend: str) -> None:
+    """Join the process group, every wait bounded by the rendezvous timeout."""
+    timeout = rendezvous_timeout()
+    store = _store(group, timeout)
+    _check_in(store, group, timeout)
+    dist.init_process_group(backend, store=store, rank=group.rank, world_size=group.world)
+
+
 def _join(lc: Launch) -> Context:
     cuda = use_cuda(lc)
     local = int(os.environ.get("LOCAL_RANK", 0))
     device = torch.device("cuda", local) if cuda else torch.device("cpu")
     if cuda:
         torch.cuda.set_device(device)
-    if int(os.environ.get("WORLD_SIZE", 1)) > 1 and not dist.is_initialized():
-        dist.init_process_group("nccl" if cuda else "gloo")
+    if (group := env_group()) is not None and not dist.is_initialized():
+        join_group(group, "nccl" if cuda else "gloo")
     world = dist.get_world_size() if dist.is_initialized() else 1
     return Context(rank=dist.get_rank() if dist.is_initialized() else 0, world=world, device=device)
+
+
+def agree(fields: dict, ctx: Context) -> None:
+    """Before the first step: every rank holds the same `fields` (what decides the run: spec, recipe, data), else
+    one line on every rank naming the first field that differs. The ranks compare a hash of them; the fields
+    themselves are looked at only where a hash differs."""
+    if ctx.world == 1:
+        return
+    digest = hashlib.sha256(json.dumps(fields, sort_keys=True, default=str).encode()).hexdigest()
+    everyone: list = [None] * ctx.world
+    dist.all_gather_object(everyone, (digest, fields))
+    for rank, (theirs, other) in enumerate(everyone):
+        if theirs != everyone[0][0]:
+            key = next((k for k in fields if other.get(k) != everyone[0][1].get(k)), "a field")
+            raise ArchspecError(
+                f"rank {rank} differs from rank 0 in {key}: {str(other.get(key))[:60]!r} against "
+                f"{str(everyone[0][1].get(key))[:60]!r}; expected every node to start the same run (spec, recipe "
+                "and data)"
+            )
 
 
 def _worker(fn: Callable, lc_json: str, arg):
@@ -159,7 +347,7 @@ def processes(gpus: int = 1, nproc: int = 1) -> int:
         raise ArchspecError(
             f"--gpus {gpus}: no CUDA device is visible; expected a GPU machine, or --nproc {gpus} for CPU processes"
         )
-    return max(gpus, nproc)
+    return max(gpus, within_cores(nproc, "--nproc"))
 
 
 def launch(fn: Callable, lc: Launch, arg):
@@ -173,6 +361,7 @@ def launch(fn: Callable, lc: Launch, arg):
                 dist.destroy_process_group()
     if use_cuda(lc) and torch.cuda.device_count() < lc.devices:
         raise ArchspecError(f"--gpus {lc.devices}: only {torch.cuda.device_count()} CUDA devices are visible")
+    from torch.distributed.elastic.multiprocessing.api import SignalException
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.launcher.api import LaunchConfig, elastic_launch
 
@@ -183,17 +372,55 @@ def launch(fn: Callable, lc: Launch, arg):
         run_id=uuid.uuid4().hex,
         rdzv_backend="c10d",
         rdzv_endpoint="127.0.0.1:0",
+        rdzv_configs={"join_timeout": rendezvous_timeout()},
         max_restarts=0,
         monitor_interval=0.1,
     )
     error = Path(lc.errors) / ".error"
     error.unlink(missing_ok=True)
     try:
-        return elastic_launch(elastic, _worker)(fn, lc.model_dump_json(), arg)[0]
-    except ChildFailedError:
+        with _quiet("torch.distributed.elastic", "torch.multiprocessing"):
+            return elastic_launch(elastic, _worker)(fn, lc.model_dump_json(), arg)[0]
+    except ChildFailedError as e:
         if error.is_file():
             raise ArchspecError(error.read_text()) from None
-        raise
+        raise WorkerDied(_died(e)) from None
+    except SignalException as e:
+        raise Stopped(f"stopped by {e.sigval.name}, which the launcher passed on to every process") from None
+
+
+@contextmanager
+def _quiet(*prefixes: str):
+    """torch's launcher logs a dead worker as a traceback of its own; the one line archspec says is enough."""
+    known = list(logging.root.manager.loggerDict)  # torch sets a level on each of its loggers, not their parents
+    loggers = [logging.getLogger(name) for name in known if name.startswith(prefixes)]
+    before = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, before, strict=True):
+            logger.setLevel(level)
+
+
+class WorkerDied(ArchspecError):
+    """A worker process ended without a word (killed, or out of memory); the caller says how to go on."""
+
+
+class Stopped(Interrupted):
+    """The launcher was stopped by a signal, and its workers with it; the caller says how to go on."""
+
+
+def _died(e) -> str:
+    """Which worker died and how, from torch's record of the failure."""
+    rank, failure = min(e.failures.items())
+    how = (
+        f"killed by {signal.Signals(-failure.exitcode).name}"
+        if failure.exitcode < 0
+        else f"exit status {failure.exitcode}"
+    )
+    return f"worker rank {rank} died ({how})"
 
 
 def all_reduce_sum(values: list[float], ctx: Context) -> list[float]:

@@ -10,6 +10,7 @@ is decoded once and rescaled once per test scale.
 from __future__ import annotations
 
 import hashlib
+import warnings
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -28,13 +29,14 @@ from archspec.compiler.dense import to_dense
 from archspec.compiler.eager import fold_batchnorm
 from archspec.compiler.weights import load_pretrained
 from archspec.errors import ArchspecError
+from archspec.files import folder
 from archspec.infer import infer
 from archspec.views import CENTRE, DENSE_FIT, METHODS, RATIO, SCALED
 
 from . import checkpoint
 from .config import DataConfig, Launch
-from .data import FolderData, TensorData, class_folders, load_small, open_rgb8
-from .distributed import Context, autocast_dtype, launch
+from .data import MAX_PIXELS, FolderData, TensorData, class_folders, load_small, open_rgb8
+from .distributed import Context, autocast_dtype, launch, within_cores
 from .protocol import centre_posterior, combine, scale_posteriors, wrong
 from .stats import wilson
 from .suite import paper_scales, single_scale
@@ -107,11 +109,20 @@ def load_source(
 
 
 def val_images(
-    data: DataConfig, rank: int, world: int, limit: int | None, loaded: TensorData | None = None, split: str = "val"
+    data: DataConfig,
+    rank: int,
+    world: int,
+    limit: int | None,
+    loaded: TensorData | None = None,
+    split: str = "val",
+    side: int | None = None,
+    skipped: list[str] | None = None,
 ):
     """(number of images, iterator of (index, uint8 batch (B, C, H, W), labels)) for this rank's share of the
     scored split (`val`) or of the held-out training images (`holdout`, the split recipe choices are made on);
-    B = 1 for folders, whose images differ in size. `loaded`: the small set, if already read."""
+    B = 1 for folders, whose images differ in size. `loaded`: the small set, if already read. A folder's image
+    that cannot be read, or would exceed MAX_PIXELS with its shorter side rescaled to `side` (the largest test
+    scale), is left out and its path added to `skipped`."""
     if data.small:
         d = loaded or load_small(data)
         xs, ys = (d.holdout_x, d.holdout_y) if split == "holdout" else (d.val_x, d.val_y)
@@ -121,15 +132,17 @@ def val_images(
     folder = FolderData(data)
     items = folder.holdout_items if split == "holdout" else folder.val_items
     n = min(limit or len(items), len(items))
-    return len(range(rank, n, world)), _folder_images(items, rank, world, n)
+    images = _folder_images(items, rank, world, n, side or data.test_scale, [] if skipped is None else skipped)
+    return len(range(rank, n, world)), images
 
 
-def _folder_images(items: list, rank: int, world: int, n: int):
+def _folder_images(items: list, rank: int, world: int, n: int, side: int, skipped: list[str]):
     for i in range(rank, n, world):
         path, label = items[i]
-        img = open_rgb8(path)
+        img = open_rgb8(path, side)
         if img is None:
-            continue  # unreadable: left out of the evaluation
+            skipped.append(path)
+            continue
         x = torch.from_numpy(np.asarray(img).copy()).permute(2, 0, 1)
         yield torch.tensor([i]), x[None], torch.tensor([label])
 
@@ -140,13 +153,11 @@ def _check_data(source: Source, data: DataConfig, given: str | None, loaded: Ten
     scored against other classes."""
     if loaded is not None:
         classes, channels = loaded.classes, loaded.channels
-    elif data.source == "imagenet" or not Path(data.source).is_dir():
-        raise ArchspecError(
-            f"{data.source}: no such folder; expected the scored data as --data (an ImageNet-layout "
-            "folder or embedded, fashion-mnist, mnist)"
-        )
     else:
-        classes = class_folders(Path(data.source) / "train")
+        what = "the scored data as --data (an ImageNet-layout folder or embedded, fashion-mnist, mnist)"
+        if data.source == "imagenet":  # a weights file's own setting: no folder of that name is meant
+            raise ArchspecError(f"{data.source}: no such folder; expected {what}")
+        classes = class_folders(folder(data.source, what) / "train")
         channels = 3
     where = f"--data {given}" if given else data.source
     if len(classes) != len(source.classes) or (source.named and classes != source.classes):
@@ -325,7 +336,9 @@ def _run(job: EvalJob, ctx: Context) -> Evaluation:
     index, labels = [], []
     loaded = load_small(data) if data.small else None  # read once: checked, then scored
     _check_data(first, data, job.data, loaded)
-    count, images = val_images(data, ctx.rank, ctx.world, job.limit, loaded, job.split)
+    skipped: list[str] = []
+    side = max(q for _, _, scales in plans for q in scales)  # the largest an image is rescaled to
+    count, images = val_images(data, ctx.rank, ctx.world, job.limit, loaded, job.split, side, skipped)
     amp = autocast_dtype(Precision(job.precision), ctx.device)
     with (
         Progress(console=Console(stderr=True), disable=not (job.progress and ctx.main), transient=True) as bar,
@@ -359,6 +372,12 @@ def _run(job: EvalJob, ctx: Context) -> Evaluation:
             else f"evaluated {', '.join(s.label for s in sources)} on {count:,} images",
             markup=False,
         )
+    if skipped:  # said once, with how many: the rows are over the images that were scored
+        warnings.warn(
+            f"{data.source}: left {len(skipped)} of {count} images out of the evaluation: they cannot be read, or "
+            f"would exceed {MAX_PIXELS:,} pixels at Q = {side} (the first: {skipped[0]})",
+            stacklevel=2,
+        )
     if not index:
         raise ArchspecError(f"{data.source}: no readable image in the scored split; expected decodable image files")
     index, labels = torch.cat(index), torch.cat(labels)
@@ -388,6 +407,7 @@ def _run(job: EvalJob, ctx: Context) -> Evaluation:
 
 def evaluate_sources(job: EvalJob, devices: int = 1, cuda: bool | None = None) -> Evaluation:
     """Run the protocol on every source (sharded over `devices` processes): posteriors per (source, method)."""
+    within_cores(job.threads, "--threads")
     for s in job.sources:
         try:
             found = Path(s).exists()

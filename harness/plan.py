@@ -30,17 +30,29 @@ from pathlib import Path
 from typing import Literal
 
 import tomllib
+from pydantic import PositiveFloat, PositiveInt
 
 from archspec.choices import Precision
 from archspec.errors import ArchspecError
-from archspec.files import make_folder
+from archspec.files import check_output, make_folder
 from archspec.infer import NetworkStats, infer
 from archspec.ir import FC, Network, Node, Shape
 from archspec.source import network
 from archspec.views import CENTRE, DENSE, DENSE_FIT, METHODS, MULTI_CROP, PART_PASSES, SCALED, Pass, geometry
 
 from .config import DataConfig, to_options
-from .suite import Entry, ScaleMap, Suite, entry_config, eval_precision, load_suite, needs, safe, seeds_of
+from .suite import (
+    Entry,
+    ScaleMap,
+    Suite,
+    entry_config,
+    eval_precision,
+    load_suite,
+    needs,
+    safe,
+    seeds_of,
+    suite_path,
+)
 
 DEFAULT_MFU = 0.4
 DEVICES_FILE = Path(__file__).with_name("devices.toml")
@@ -59,11 +71,11 @@ ILSVRC = (1_281_167, 50_000, 3, 1000)  # ILSVRC-2012 train / val
 class Device(Node):
     title: str
     kind: Literal["gpu", "cpu"]
-    peak_tflops: dict[str, float]
-    memory_gib: float
-    link_gbs: float
-    node: int
-    network_gbs: float
+    peak_tflops: dict[str, PositiveFloat]
+    memory_gib: PositiveFloat
+    link_gbs: PositiveFloat
+    node: PositiveInt
+    network_gbs: PositiveFloat
     source: str
 
     def peak(self, precision: Precision) -> tuple[float, str]:
@@ -550,13 +562,29 @@ def plan(
     for g in options:
         entries = cost_entries(plans, suite, dev, g, mfu)
         durations, deps = _tasks(entries, seeds_of(suite))
-        slots, critical = schedule(durations, deps, devices_total // g)
+        # no more lanes than tasks: the rest would stay idle, and a million of them is a million idle loop turns
+        slots, critical = schedule(durations, deps, min(devices_total // g, len(durations)))
         end = max(s.end for s in slots)
         fits = all(c.memory["total"] <= dev.memory_gib * GIB for c in entries)
         if best is None or (fits, -end) > (best[0], -best[1] * (1 - 1e-9)):
             best = (fits, end, g, entries, slots, critical)
     _, _, g, entries, slots, critical = best
+    notes += _impossible_speedups(entries, g, device_name)
     return Plan(suite, device_name, dev, devices_total, g, mfu, dev.peak(prec)[1], entries, slots, critical, notes)
+
+
+def _impossible_speedups(entries: list[Costed], n: int, device_name: str) -> list[str]:
+    """A note naming the entries whose speed-up on `n` devices over one is outside [1/n, n], which data
+    parallelism cannot give: a figure in devices.toml is wrong (a link of 0.12 GB/s once gave 8 V100 0.24x)."""
+    speedups = {c.plan.entry.id: c.train_one_s / c.train_s for c in entries}
+    bad = [f"{id_} {x:.3g}x" for id_, x in speedups.items() if n > 1 and not 1 / n <= x <= n]
+    if not bad:
+        return []
+    more = f" and {len(bad) - 3} more" if len(bad) > 3 else ""
+    return [
+        f"IMPOSSIBLE: speed-ups outside [1/{n}, {n}] on {n} devices ({', '.join(bad[:3])}{more}); expected "
+        f"{device_name}'s figures in {DEVICES_FILE.name} (peak_tflops, link_gbs) to be right"
+    ]
 
 
 # ---------------------------------------------------------------- Slurm
@@ -567,6 +595,16 @@ def train_command(suite: Suite, entry: Entry, seed: int, gpus: int, data: str | 
     bench's folder layout, so that bench reuses it afterwards: every option of its config (`config.to_options`)."""
     cfg = entry_config(suite, entry, Path("bench") / suite.suite.name, seed, gpus, data)
     return ["archspec", "train", cfg.spec, *to_options(cfg), "--gpus", str(gpus)]
+
+
+def check_slurm_folder(folder: Path) -> None:
+    """`--slurm` is a new or empty folder, or one a plan wrote (it has submit.sh): its README.md and scripts are
+    replaced, never a user's files of the same names."""
+    if folder.is_dir() and not (folder / "submit.sh").is_file() and any(folder.iterdir()):
+        raise ArchspecError(
+            f"{folder}: holds files that archspec bench --plan did not write (no submit.sh); expected a new or "
+            "empty folder for --slurm, or one a plan wrote"
+        )
 
 
 def write_slurm(p: Plan, folder: str | Path, data: str | None = None) -> list[Path]:
@@ -649,7 +687,7 @@ def gantt(p: Plan, path: str | Path) -> Path:
 
     from archspec.atomic import atomic_path
 
-    lanes = p.devices // p.per_run
+    lanes = 1 + max((s.lane for s in p.slots), default=0)  # the lanes the schedule uses, never more than its tasks
     fig, ax = plt.subplots(figsize=(12, 1.2 + 0.5 * lanes))
     for s in p.slots:
         ax.barh(
@@ -711,7 +749,13 @@ def plan_suite(
     slurm: str | Path | None = None,
     gantt_png: str | Path | None = None,
 ) -> dict:
-    """What `bench --plan` does: the plan's tables, and the Slurm scripts and the picture where asked for."""
+    """What `bench --plan` does: the plan's tables, and the Slurm scripts and the picture where asked for. Where
+    they go is checked first: never onto the plan's inputs (the suite, the devices file) nor into a folder of
+    files that a plan did not write."""
+    if gantt_png is not None:
+        check_output(gantt_png, (suite_path(suite), DEVICES_FILE), "an input of the plan", "the --gantt picture")
+    if slurm is not None:
+        check_slurm_folder(Path(slurm))
     p = plan(suite, device_name, devices_total, mfu, per_run, data)
     out = report(p)
     written = []

@@ -115,7 +115,7 @@ class PaperTable(Strict):
 
 class Suite(Strict):
     suite: Settings
-    train: list[Entry]
+    train: list[Entry] = Field(min_length=1)
     table: list[Table]
     claim: list[Claim] = []
     paper_table: list[PaperTable] = []
@@ -215,6 +215,8 @@ def _invalid(p: Path, e: ValidationError) -> ArchspecError:
         return ArchspecError(f"{where}unknown key; expected the keys documented in suites/README.md")
     if err["type"] == "missing":
         return ArchspecError(f"{where}missing; expected this key (see suites/README.md)")
+    if err["type"] == "too_short":  # an empty [[train]] list
+        return ArchspecError(f"{where}found none; expected at least {err['ctx']['min_length']} (see suites/README.md)")
     if err["type"] == "value_error":  # the suite's own checks say what they expected
         return ArchspecError(where + err["msg"].removeprefix("Value error, "))
     found = repr(err["input"])[:60]

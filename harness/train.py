@@ -31,7 +31,7 @@ from archspec.compiler import build
 from archspec.compiler.memory_format import channels_last
 from archspec.compiler.weights import load_weights, read_state_dict
 from archspec.errors import ArchspecError, Interrupted
-from archspec.files import make_folder
+from archspec.files import folder, make_folder
 from archspec.infer import infer
 from archspec.ir import Network
 from archspec.source import network, resolve
@@ -41,6 +41,9 @@ from .config import TrainConfig, from_options, parse_every
 from .data import load as load_data
 from .distributed import (
     Context,
+    Stopped,
+    WorkerDied,
+    agree,
     all_reduce_sum,
     autocast_dtype,
     check_precision,
@@ -50,6 +53,7 @@ from .distributed import (
     restart_count,
     sync_batchnorm,
     use_cuda,
+    within_cores,
 )
 from .init import check_plain, initialise, preinit_from_a
 
@@ -190,16 +194,14 @@ def prepare(cfg: TrainConfig) -> None:
         net = resolve(cfg.spec)
         if cfg.recipe.pretrained_a:
             check_plain(net)
-    if not cfg.data.small and not Path(cfg.data.source).is_dir():
-        raise ArchspecError(
-            f"{cfg.data.source}: no such folder; expected an ImageNet-layout folder or one of "
-            "embedded, fashion-mnist, mnist, synthetic"
-        )
+    if not cfg.data.small:
+        folder(cfg.data.source, "an ImageNet-layout folder or one of embedded, fashion-mnist, mnist, synthetic")
 
 
 def train(cfg: TrainConfig) -> Result:
     """Train `cfg` in its run folder, which this process owns (locked) until the run ends. When torchrun
     restarts the group after a failure (`--max-restarts`), the run goes on from its last checkpoint."""
+    within_cores(cfg.threads, "--threads")  # a resumed run keeps its own unless --threads is given
     if restart_count() and (Path(cfg.out) / "checkpoint.pt").is_file():
         cfg = cfg.model_copy(update={"resume": True})
     device = torch.device("cuda" if use_cuda(cfg.launch) else "cpu")  # bf16 emulated 90x slower: stop before a folder
@@ -211,7 +213,25 @@ def train(cfg: TrainConfig) -> Result:
         checkpoint.check_new(Path(cfg.out))
     with checkpoint.locked(cfg.out):
         prepare(cfg)
+        return _launch(cfg)
+
+
+def _launch(cfg: TrainConfig) -> Result:
+    """`run` on every process; a worker that died, or a launcher stopped by a signal, is one line saying how to go
+    on from what was saved."""
+    try:
         return launch(run, cfg.launch, cfg)
+    except WorkerDied as e:
+        raise ArchspecError(f"{cfg.out}: {e}; {_going_on(cfg)}") from None
+    except Stopped as e:
+        raise Interrupted(f"{cfg.out}: {e}; {_going_on(cfg)}") from None
+
+
+def _going_on(cfg: TrainConfig) -> str:
+    saved = Path(cfg.out) / "checkpoint.pt"
+    if saved.is_file():
+        return f"{saved} holds the last checkpoint; continue with: archspec train --resume {cfg.out}"
+    return "no checkpoint was saved yet; run the same command again"
 
 
 # ---------------------------------------------------------------- the loop
@@ -266,6 +286,7 @@ def setup(cfg: TrainConfig, ctx: Context, data) -> tuple[Network, State, list]:
                 markup=False,
                 soft_wrap=True,
             )
+    agree(_identity(cfg, net, data), ctx)  # before DDP compares parameter shapes, and before the first step
     if ctx.device.type == "cpu":  # before the model or a batch is allocated
         memory.check(infer(net), cfg.recipe.batch // ctx.world, training=True, what=f"{cfg.out}: {net.name}")
     model, copied = _model(cfg, net, ctx)
@@ -297,6 +318,19 @@ def setup(cfg: TrainConfig, ctx: Context, data) -> tuple[Network, State, list]:
         checkpoint.write_run(out, cfg, net, data.classes, data.stats, data.holdout_record())
     st.done = st.epoch * data.steps(cfg.recipe.batch) + st.step
     return net, st, copied
+
+
+def _identity(cfg: TrainConfig, net: Network, data) -> dict:
+    """What every process of a run must share, in the order a difference is named: the network, the recipe and
+    the data (not where each node keeps its files, nor how fast it loads them)."""
+    recipe = cfg.recipe.model_dump(exclude={"pretrained_a", "finetune"})  # DDP starts every rank from rank 0's
+    loading = cfg.data.model_dump(exclude={"source", "root", "workers"})
+    seen = {"classes": data.classes, "training images": data.holdout_record()["train"], "mean": data.stats.mean}
+    return (
+        {"spec (the network)": net.structure_hash(), "backend": cfg.backend}
+        | {f"recipe.{k}": v for k, v in recipe.items()}
+        | {f"data.{k}": v for k, v in (loading | seen).items()}
+    )
 
 
 def _due(cfg: TrainConfig, steps: int, since: float) -> bool:

@@ -107,7 +107,7 @@ def test_compile_prints_summary_and_total(monkeypatch, capsys, tmp_path):
         (["train", "A", "--data", "{tmp}/imagenet"], "imagenet: no such folder; expected an ImageNet-layout folder"),
         (["train", "--resume", "{tmp}/run"], "run.json: no such file; expected a run folder"),
         (["train", "A", "--scale", "20", "--crop", "32"], "scale S=20 is smaller than crop 32"),
-        (["train", "A", "--batch", "10", "--nproc", "3"], "batch 10 does not split over 3 processes"),
+        (["train", "A", "--batch", "9", "--nproc", "2"], "batch 9 does not split over 2 processes"),
         (["train", "{bad}"], "bad.txt:2:1: found 'conv3_64'"),
         (["eval", "{tmp}/nothing"], "nothing: no such run folder or weights file"),
         (["eval", "{tmp}", "--scales", "a,b"], "expected test scales such as 256,384,512"),
@@ -309,3 +309,25 @@ def test_an_interrupt_outside_a_training_step_still_says_what_it_means(monkeypat
     assert e.value.code == 130
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("archspec: interrupted; every file already saved is intact")
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["train", "A", "--threads", "{n}", "--out", "{tmp}/run"],
+        ["eval", "{tmp}", "--threads", "{n}"],
+        ["bench", "--threads", "{n}"],
+        ["bench", "--jobs", "{n}"],
+        ["train", "A", "--nproc", "{n}", "--out", "{tmp}/run"],
+    ],
+    ids=["train-threads", "eval-threads", "bench-threads", "bench-jobs", "train-nproc"],
+)
+def test_threads_and_processes_past_the_cores_are_refused_naming_the_bound(monkeypatch, capsys, tmp_path, args):
+    """One more than the cores this process may use (its affinity mask) is one line saying how many there are,
+    before anything starts."""
+    cores = len(os.sched_getaffinity(0))
+    flag = args[args.index("{n}") - 1]
+    code, out, err = run(monkeypatch, capsys, *[a.format(n=cores + 1, tmp=tmp_path) for a in args])
+    assert code == 2 and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert f"{flag} {cores + 1}: more than the {cores} CPU cores this process may use" in err
+    assert f"expected at most {cores}" in err and not list(tmp_path.iterdir())

@@ -1,5 +1,7 @@
 """The spec language reads Table 1 columns as the paper writes them, and rejects the rest clearly."""
 
+import time
+
 import pytest
 
 from archspec.errors import ArchspecError, SpecError
@@ -261,3 +263,24 @@ def test_shipped_resnet_specs_put_the_stride_where_their_names_say(spec_dir):
         return [c.stride for c in stage.blocks[0].body if isinstance(c, Conv)]
 
     assert strides("resnet50") == [1, 2, 1] and strides("resnet50-v1") == [2, 1, 1] and strides("resnet18") == [2, 1]
+
+
+@pytest.mark.parametrize(
+    "unit, layers, count",
+    [
+        ("[conv1-1] x1000 ", 1000, 1000),  # a million blocks
+        ("[conv1-1 conv1-1] x1000 ", 2000, 6),
+        ("{conv1-1 | conv1-1} ", 2, 6000),  # written out, no repeat
+        ("conv1-1 ", 1, 20000),
+    ],
+    ids=["repeated", "repeated-pairs", "branches", "written"],
+)
+def test_a_net_of_more_than_ten_thousand_layers_is_refused_before_it_is_expanded(unit, layers, count):
+    """The item that takes the net past 10,000 written layers is named, at its place, with the total it makes."""
+    first_over = 10_000 // layers + 1
+    col, total = len("input 8x8x1 ") + (first_over - 1) * len(unit) + 1, first_over * layers
+    started = time.perf_counter()
+    with pytest.raises(SpecError, match=rf"<spec>:1:{col}: found .*brings the net to {total:,} layers.*most 10,000"):
+        parse("input 8x8x1 " + unit * count + "FC-2")
+    assert time.perf_counter() - started < 10
+    assert len(parse("input 8x8x1 " + "[conv1-1] x1000 " * 9 + "[conv1-1] x999 FC-2").layers) == 11

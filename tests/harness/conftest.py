@@ -1,3 +1,9 @@
+import os
+import shutil
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -42,3 +48,31 @@ def bf16_units(monkeypatch):
                 monkeypatch.setattr(f"torch.cpu.{name}", lambda has=has: has, raising=False)
 
     return set_units
+
+
+NOBODY = 65534
+
+
+@contextmanager
+def as_a_user():
+    """File modes as a user meets them: root reads and writes past them, so under root the body runs with the
+    effective uid and gid of nobody, restored after."""
+    if os.geteuid() != 0:
+        yield
+        return
+    os.setegid(NOBODY)
+    os.seteuid(NOBODY)
+    try:
+        yield
+    finally:
+        os.seteuid(0)
+        os.setegid(0)
+
+
+@pytest.fixture
+def open_tmp():
+    """A folder any user may enter (pytest's tmp_path is root's alone when the tests run as root)."""
+    path = Path(tempfile.mkdtemp(prefix="archspec-test-"))
+    path.chmod(0o777)
+    yield path
+    shutil.rmtree(path)

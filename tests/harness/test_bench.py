@@ -569,16 +569,15 @@ def test_out_refuses_a_folder_that_a_bench_did_not_write(tmp_path):
 
 
 def test_damaged_bench_folder_files_are_one_line_naming_the_file(tmp_path):
-    """The bench record, a run's run.json and the ledger are read bounded and parsed with their place named."""
-    from archspec.harness import ledger
-
-    (tmp_path / "scored.jsonl").write_text('{"time": 1}\n{"time": \n')
-    with pytest.raises(ArchspecError, match=r"scored.jsonl:2:\d+: found invalid JSON"):
-        ledger.read(tmp_path)
+    """The bench record is read bounded and parsed with its place named, and checked for its shape (the ledger
+    survives damage instead: test_ledger.py)."""
     out = tmp_path / "out"
     out.mkdir()
     (out / "bench.json").write_text("{not json")
     with pytest.raises(ArchspecError, match=r"bench.json:1:2: found invalid JSON"):
+        run_suite(write(tmp_path, SUITE), str(out), log=lambda line: None)
+    (out / "bench.json").write_text('{"jobs": [2]}')
+    with pytest.raises(ArchspecError, match=r"bench.json: jobs: found \[2\]; expected a valid integer"):
         run_suite(write(tmp_path, SUITE), str(out), log=lambda line: None)
 
 
@@ -596,3 +595,65 @@ def test_the_scale_mapping_names_the_crop_that_trains_when_the_suite_sets_none(t
     suite = load_suite(write(tmp_path, SUITE.replace("crop = 16\n", "").replace('"synthetic"', '"fashion-mnist"')))
     assert bench_report.scale_mapping(suite, suite.train).startswith("crop 224 -> 32 ")
     assert "-> 32" not in bench_report.scale_mapping(suite, suite.train, "/data/imagenet")
+
+
+@pytest.fixture
+def recomputed(tmp_path):
+    """A committed report's folder: outcomes.npz and the report.json that a report-only bench wrote from it."""
+    from .test_claims import saved
+
+    suite, _, path = saved(tmp_path)
+    out = tmp_path / "out"
+    out.mkdir()
+    path.rename(out / "outcomes.npz")
+    (out / "bench.json").write_text("{}")  # what marks a bench folder
+    run_suite(str(tmp_path / "suite.toml"), str(out), log=lambda line: None, report_only=True)
+    return out
+
+
+def edit_report(out, change):
+    doc = json.loads((out / "report.json").read_text())
+    (out / "report.json").write_text(json.dumps(change(doc)))
+
+
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        (
+            lambda out: edit_report(out, lambda doc: [doc]),
+            r"report.json: its top level: found \[.*; expected a valid dict",
+        ),
+        (lambda out: edit_report(out, lambda doc: doc | {"header": [1, 2]}), r"report.json: header.0: found 1"),
+        (lambda out: edit_report(out, lambda doc: doc | {"header": "x"}), r"report.json: header: found 'x'"),
+        (
+            lambda out: edit_report(out, lambda doc: doc | {"throughput": [{"entry": "T/16", "epochs": "three"}]}),
+            r"report.json: throughput.0.params_full: found",
+        ),
+        (lambda out: (out / "outcomes.npz").write_bytes(b"PK\x03\x04" + bytes(40)), r"outcomes.npz: not a readable"),
+    ],
+    ids=["report-a-list", "header-of-numbers", "header-a-string", "throughput-row", "truncated-outcomes"],
+)
+def test_a_damaged_report_only_input_is_one_line_and_records_no_look(tmp_path, recomputed, damage, message):
+    damage(recomputed)
+    ledger_before = (recomputed / "scored.jsonl").read_bytes()
+    with pytest.raises(ArchspecError, match=message):
+        run_suite(str(tmp_path / "suite.toml"), str(recomputed), log=lambda line: None, report_only=True)
+    assert (recomputed / "scored.jsonl").read_bytes() == ledger_before
+
+
+def test_a_damaged_evaluation_cache_is_a_miss_said_once(tmp_path):
+    """A truncated cache file reads as no cache (one warning naming it), never as an error or as posteriors."""
+    import torch
+
+    from archspec.harness.evaluation import Evaluation, Part
+
+    ev = Evaluation(torch.tensor([0, 1, 1]), [Part("T", "single", "dense", "37", torch.rand(3, 4))])
+    path, key = tmp_path / "evals" / "T" / "seed0.safetensors", {"code": "x"}
+    bench._write_eval(path, key, ev, 12.5)
+    back = bench._read_eval(path, key)
+    assert torch.equal(back.labels, ev.labels) and torch.equal(back.parts[0].posterior, ev.parts[0].posterior)
+    assert bench._read_eval(path, {"code": "y"}) is None  # another key: a miss, nothing to say
+    path.write_bytes(path.read_bytes()[:-20])
+    with pytest.warns(UserWarning, match=r"seed0.safetensors: a damaged evaluation cache .*evaluating the run again"):
+        assert bench._read_eval(path, key) is None
+    assert bench.eval_rate(tmp_path, "T", 0) is None

@@ -11,10 +11,10 @@ from PIL import Image
 
 from archspec.errors import ArchspecError
 from archspec.harness.augment import Stats
-from archspec.harness.config import DataConfig
+from archspec.harness.config import DataConfig, TrainConfig
 from archspec.harness.data import FolderData, holdout_split, load_idx_split, load_small, read_idx
 
-from .conftest import synthetic
+from .conftest import TINY, as_a_user, synthetic
 
 
 def test_embedded_subset_is_stratified_fashion_mnist():
@@ -93,7 +93,7 @@ def test_folder_training_and_validation_batches(image_folder, tmp_path):
 
 def test_unreadable_images_are_skipped_counted_and_warned_once(image_folder):
     (image_folder / "train" / "n02" / "broken.jpg").write_bytes(b"not a jpeg")
-    with pytest.warns(UserWarning, match="skipping unreadable images"):
+    with pytest.warns(UserWarning, match="skipping images that cannot be read"):
         data = FolderData(DataConfig(source=str(image_folder), crop=16, scale=(18, 18), workers=0))
         batches = list(data.train_batches(0, 19, 0))
     assert data.skipped >= 1 and sum(len(b[1]) for b in batches) <= 19
@@ -220,9 +220,9 @@ def test_images_too_large_for_their_file_are_skipped_before_decoding(tmp_path, m
     from archspec.harness import data
 
     Image.new("RGB", (30, 20)).save(tmp_path / "a.png")
-    assert data.open_rgb8(str(tmp_path / "a.png")).size == (30, 20)
+    assert data.open_rgb8(str(tmp_path / "a.png"), 20).size == (30, 20)
     monkeypatch.setattr(data, "MAX_PIXELS", 599)  # as a 60,000 x 60,000 PNG of a few kilobytes is for the default
-    assert data.open_rgb8(str(tmp_path / "a.png")) is None
+    assert data.open_rgb8(str(tmp_path / "a.png"), 20) is None
 
 
 def test_a_corrupt_or_unwritable_statistics_cache_is_named_and_rebuilt(image_folder, tmp_path, monkeypatch):
@@ -236,3 +236,57 @@ def test_a_corrupt_or_unwritable_statistics_cache_is_named_and_rebuilt(image_fol
     monkeypatch.setenv("XDG_CACHE_HOME", str(cache))  # a file: no cache folder can be made there
     with pytest.warns(UserWarning, match="colour statistics not cached: .*: is a file, or under one"):
         assert FolderData(cfg).stats == stats
+
+
+@pytest.mark.parametrize(
+    "locked, mode",
+    [("", 0o000), ("", 0o600), ("train", 0o000), ("train/n01", 0o000), ("val", 0o300)],
+    ids=["folder", "folder-not-searchable", "train", "a-class", "val-not-listable"],
+)
+def test_a_data_folder_this_user_may_not_read_is_one_line_naming_it(open_tmp, monkeypatch, locked, mode):
+    """Permission denied anywhere from the data folder down to a class folder is one line naming that folder,
+    from train, bench and the folder loader alike (root reads past modes, so it runs as nobody there)."""
+    from archspec.harness.bench import run_suite
+    from archspec.harness.train import train
+
+    from .test_bench import SUITE, write
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(open_tmp / "cache"))
+    root = open_tmp / "data"
+    for split in ("train", "val"):
+        for name in ("n01", "n02"):
+            (root / split / name).mkdir(parents=True)
+            Image.fromarray(np.zeros((20, 20, 3), np.uint8)).save(root / split / name / "0.png")
+    suite = write(open_tmp, SUITE)
+    (root / locked).chmod(mode)
+    cfg = TrainConfig(spec=TINY, data=DataConfig(source=str(root), crop=16, scale=(18, 18), workers=0))
+    cfg = cfg.model_copy(update={"out": str(open_tmp / "run"), "progress": False})
+    calls = [lambda: FolderData(cfg.data), lambda: train(cfg)]
+    if not locked:  # what bench checks before training: the folder itself
+        calls.append(lambda: run_suite(suite, str(open_tmp / "bench"), data=str(root), log=lambda line: None))
+    with as_a_user():
+        for call in calls:
+            with pytest.raises(ArchspecError, match=r"cannot read \(Permission denied\); expected .* may read") as e:
+                call()
+            assert "\n" not in str(e.value) and "/data" in str(e.value)
+    (root / locked).chmod(0o755)
+
+
+@pytest.mark.parametrize("workers", [0, 1])
+def test_an_image_too_large_once_rescaled_is_skipped_and_counted_before_it_is_resized(image_folder, workers):
+    """A 1 x 2,000,000 strip is 2 megapixels as stored, but its short side rescaled to S = 18 makes it 648
+    megapixels (2 GB): skipped by that count, in training and in evaluation, where the bound says so."""
+    from archspec.harness.data import MAX_PIXELS, rescaled_pixels
+    from archspec.harness.evaluation import val_images
+
+    assert rescaled_pixels(1, 2_000_000, 18) == 18 * 36_000_000 > MAX_PIXELS > 2_000_000
+    for split in ("train", "val"):
+        Image.new("RGB", (1, 2_000_000)).save(image_folder / split / "n01" / "strip.png")
+    cfg = DataConfig(source=str(image_folder), crop=16, scale=(18, 18), workers=workers, holdout=0)
+    with pytest.warns(UserWarning, match="would exceed 33,554,432 pixels once rescaled"):
+        data = FolderData(cfg)
+        batches = list(data.train_batches(0, 19, 0))
+    assert sum(len(y) for _, y in batches) == 18 and data.skipped == 2  # the statistics pass and the epoch
+    skipped = []
+    count, images = val_images(cfg, 0, 1, None, side=18, skipped=skipped)
+    assert count == 7 and len(list(images)) == 6 and [Path(p).name for p in skipped] == ["strip.png"]

@@ -7,12 +7,15 @@ import json
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 import archspec
 from archspec.choices import Precision
+from archspec.errors import ArchspecError
 from archspec.harness import plan
 from archspec.harness.suite import entry_config, load_suite, suites_dir
 from archspec.views import DENSE
@@ -225,3 +228,56 @@ def test_plan_cli_json_and_errors(monkeypatch, capsys, tmp_path):
 class _Result:
     def __init__(self, run: Path) -> None:
         self.run, self.params, self.metrics, self.elsewhere = run, 0, [], None
+
+
+def test_a_device_count_past_the_suites_tasks_plans_in_closed_form_in_bounded_time(tmp_path):
+    """With at least as many lanes as tasks, list scheduling ends with the critical path (the oracle); the plan
+    uses no more lanes than tasks, so a billion devices cost what the task count does, picture included."""
+    started = time.perf_counter()
+    for devices, per_run in ((10**9, None), (65536, 1), (1048576, None)):
+        p = plan.plan("quick", "h100", devices, per_run=per_run)
+        tasks = 2 * len(p.entries) * p.suite.suite.seeds  # a training and an evaluation each
+        assert p.makespan_s == pytest.approx(p.critical_s) and max(s.lane for s in p.slots) < tasks
+    plan.gantt(p, tmp_path / "g.png")
+    with Image.open(tmp_path / "g.png") as im:
+        assert im.height <= 120 * (1.2 + 0.5 * tasks)
+    assert time.perf_counter() - started < 30
+
+
+def test_the_picture_and_the_scripts_never_replace_an_input_or_a_users_file(tmp_path):
+    suite = tmp_path / "s.toml"
+    suite.write_text((suites_dir() / "quick.toml").read_text())
+    before = suite.read_bytes()
+    for target in (suite, plan.DEVICES_FILE):
+        with pytest.raises(ArchspecError, match=r"is an input of the plan; expected another path for the --gantt"):
+            plan.plan_suite(str(suite), gantt_png=target)
+    assert suite.read_bytes() == before
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "README.md").write_text("my notes")
+    with pytest.raises(ArchspecError, match=r"mine: holds files that archspec bench --plan did not write"):
+        plan.plan_suite(str(suite), slurm=mine)
+    assert (mine / "README.md").read_text() == "my notes"
+    plan.plan_suite(str(suite), slurm=tmp_path / "scripts", devices_total=2)
+    plan.plan_suite(str(suite), slurm=tmp_path / "scripts", devices_total=2)  # a plan's own folder: rewritten
+
+
+def test_a_speedup_that_data_parallelism_cannot_give_is_flagged(monkeypatch):
+    """Speed-up on N devices over one is at most N and, under this model, at least 1/N where the link is sane:
+    a link of a millionth of a GB/s breaks that, and the plan says so; the real h100 does not."""
+    h100 = plan.devices()["h100"]
+    broken = h100.model_copy(update={"link_gbs": 1e-6})
+    monkeypatch.setattr(plan, "devices", lambda: {"h100": h100, "broken": broken})
+    bad = plan.plan("quick", "broken", 8, per_run=8)
+    speedups = [c.train_one_s / c.train_s for c in bad.entries]
+    assert all(x < 1 / 8 for x in speedups)
+    assert [n for n in bad.notes if n.startswith("IMPOSSIBLE: speed-ups outside [1/8, 8] on 8 devices")]
+    assert not [n for n in plan.plan("quick", "h100", 8, per_run=8).notes if "IMPOSSIBLE" in n]
+
+
+def test_a_suite_without_trainings_is_one_line_not_a_traceback(tmp_path):
+    path = tmp_path / "empty.toml"
+    path.write_text('train = []\ntable = []\n[suite]\nname = "e"\n')
+    for call in (load_suite, plan.plan):
+        with pytest.raises(ArchspecError, match=r"empty.toml: train: found none; expected at least 1"):
+            call(str(path))
