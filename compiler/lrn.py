@@ -22,7 +22,7 @@ from torch.autograd.function import once_differentiable
 
 
 class LocalResponseNorm(nn.LocalResponseNorm):
-    """`nn.LocalResponseNorm` (same arguments, same module name in a state dict), computed by `local_response_norm`."""
+    """`nn.LocalResponseNorm` (same arguments, no state) on (N, C, H, W) maps, computed by `local_response_norm`."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if torch.onnx.is_in_onnx_export() or torch.compiler.is_exporting():
@@ -45,17 +45,16 @@ class _LRN(torch.autograd.Function):
     def forward(ctx, x: torch.Tensor, size: int, a: float, beta: float, k: float) -> torch.Tensor:
         c = x.shape[1]
         weight = torch.full((c, c), a, dtype=x.dtype, device=x.device).triu_(-(size // 2)).tril_((size - 1) // 2)
-        x2 = x * x  # (N, C, H, W)
-        d = _window_sum(x2, weight, torch.full((c,), k, dtype=x.dtype, device=x.device))  # (N, C, H, W): k + a S
+        d = _window_sum(x * x, weight, torch.full((c,), k, dtype=x.dtype, device=x.device))  # (N, C, H, W): k + a S
         p = _inverse_power(d, beta)  # (N, C, H, W): d^-beta
-        ctx.save_for_backward(x, p, torch.div(p, d, out=d), weight)  # d^(-beta - 1), in d's memory
+        ctx.save_for_backward(x, p, p / d, weight)  # p / d: d^(-beta - 1)
         ctx.beta = beta
-        return torch.mul(x, p, out=x2)  # (N, C, H, W), in x2's memory
+        return x * p  # (N, C, H, W)
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None, None, None, None]:
-        # dx_i = g_i d_i^-beta - 2 beta x_i sum_c a band[c, i] g_c x_c d_c^(-beta - 1)
+        # dx_i = g_i d_i^-beta - 2 beta x_i sum_c weight[c, i] g_c x_c d_c^(-beta - 1), weight = a on the band
         x, p, r, weight = ctx.saved_tensors
         with torch.autocast(grad.device.type, enabled=False):  # in the forward's precision, even under autocast
             held = _window_sum((grad * x).mul_(r), weight.T)  # (N, C, H, W)

@@ -108,6 +108,8 @@ def test_a_suites_precision_and_label_smoothing_reach_training_evaluation_and_th
     assert bench_report._precision_line({"suite": plain, "root": tmp_path}).startswith(
         "fp32 (auto: this CPU has no bf16 units, AMX or AVX512-BF16), in training and evaluation"
     )
+    recomputed = {"suite": plain, "root": tmp_path, "report_only": True}  # no runs here, and no earlier line
+    assert bench_report._precision_line(recomputed).startswith("auto, resolved on the machine that trained the runs")
 
 
 def test_a_suite_that_insists_on_bf16_on_a_cpu_without_bf16_units_stops_before_training(tmp_path, bf16_units):
@@ -231,9 +233,11 @@ def test_tiny_suite_end_to_end_then_reuse(tmp_path, monkeypatch):
     looks = [json.loads(line) for line in (out / "scored.jsonl").read_text().splitlines()]
     assert [len(look["evaluated"]) for look in looks] == [4, 0, 4, 0]  # 2 entries x 2 seeds, cached, redone, read
     assert looks[0]["seeds"] == [0, 1] and looks[0]["entries"] == ["T/16", "U/16"] and "commit" in looks[0]
+    precision = next(line for line in (out / "report.md").read_text().splitlines() if line.startswith("- **Precision"))
     shutil.rmtree(out / "runs")  # a committed report's folder: its cost table is the one its runs were timed for
     committed = run_suite(suite, str(out), log=lambda line: None, report_only=True)
     assert committed["throughput"] == third["throughput"]
+    assert precision in (out / "report.md").read_text().splitlines()  # what the runs trained in, not this machine
     assert "## Cost and throughput" in (out / "report.md").read_text()
 
 
