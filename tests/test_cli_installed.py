@@ -14,7 +14,7 @@ COMMANDS = [c.name or c.callback.__name__ for c in cli.app.registered_commands]
 
 
 def test_every_command_is_registered():
-    assert set(COMMANDS) == {"params", "compile", "train", "export", "eval", "bench"}
+    assert set(COMMANDS) == {"params", "table", "compile", "train", "export", "eval", "bench"}
 
 
 @pytest.mark.parametrize("command", [[], *([c] for c in COMMANDS)], ids=lambda c: " ".join(c) or "archspec")
