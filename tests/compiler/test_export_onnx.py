@@ -14,6 +14,7 @@ from archspec.compiler.export import export
 from archspec.compiler.export_onnx import INPUT
 
 from ..conftest import ROOT
+from ..test_cli import run
 
 SPECS = sorted(p.stem for p in (ROOT / "specs").glob("*.txt"))
 SMALL = "input 16x16x1 conv3-4 maxpool conv3-8 maxpool FC-16 FC-3 soft-max"
@@ -111,13 +112,15 @@ def test_a_folder_named_like_an_onnx_file_is_refused_before_any_work(tmp_path):
         compile_spec(SMALL, output=tmp_path / "net.onnx")
 
 
-def test_without_the_extra_onnx_is_one_line_naming_it_and_nothing_is_built(tmp_path, monkeypatch):
+def test_without_the_extra_onnx_is_one_line_naming_it_and_nothing_is_built(tmp_path, monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "onnxruntime", None)  # as if not installed: `import onnxruntime` fails
     with pytest.raises(ArchspecError) as caught:
         compile_spec(SMALL, output=tmp_path / "net.onnx")
     line = str(caught.value)
     assert "onnxruntime is not installed" in line and 'pip install -e ".[onnx]"' in line and "\n" not in line
     assert list(tmp_path.iterdir()) == []
+    code, out, err = run(monkeypatch, capsys, "compile", SMALL, "-o", tmp_path / "net.onnx")  # the command line
+    assert (code, out, err.count("\n")) == (2, "", 1) and err.startswith("archspec: error: ") and "[onnx]" in err
 
 
 @pytest.mark.parametrize(
