@@ -71,14 +71,25 @@ def restore(state: dict) -> list[str]:
     return failed + [k for k, v in global_state().items() if v != state[k]]
 
 
+def guarded(what: str):
+    state = global_state()
+    yield
+    left = restore(state)
+    assert not left, f"{what} changed process-wide state that could not be restored: {left}"
+
+
 @pytest.fixture(autouse=True)
 def _no_leaks():
     """Every test starts from the state the one before it found, however it ended (failed half-way
     included): pytest-randomly's order then shows a leak as a failure, with the seed that reproduces it."""
-    state = global_state()
-    yield
-    left = restore(state)
-    assert not left, f"this test changed process-wide state that could not be restored: {left}"
+    yield from guarded("this test")
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _no_module_leaks():
+    """The same around each test module, whose own module-scoped fixtures (a reference run trained in this
+    process with --threads 1, say) run before any test's guard and would otherwise leak into the next module."""
+    yield from guarded("this module's fixtures")
 
 
 @pytest.fixture
