@@ -47,25 +47,27 @@ class _LRN(torch.autograd.Function):
         weight = torch.full((c, c), a, dtype=x.dtype, device=x.device).triu_(-(size // 2)).tril_((size - 1) // 2)
         d = _window_sum(x * x, weight, torch.full((c,), k, dtype=x.dtype, device=x.device))  # (N, C, H, W): k + a S
         p = _inverse_power(d, beta)  # (N, C, H, W): d^-beta
-        ctx.save_for_backward(x, p, p / d, weight)  # p / d: d^(-beta - 1)
+        y = x * p  # (N, C, H, W)
+        ctx.save_for_backward(x, p, y / d, weight)  # y / d: x d^(-beta - 1)
         ctx.beta = beta
-        return x * p  # (N, C, H, W)
+        return y
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None, None, None, None]:
         # dx_i = g_i d_i^-beta - 2 beta x_i sum_c weight[c, i] g_c x_c d_c^(-beta - 1), weight = a on the band
-        x, p, r, weight = ctx.saved_tensors
+        x, p, y_over_d, weight = ctx.saved_tensors
         with torch.autocast(grad.device.type, enabled=False):  # in the forward's precision, even under autocast
-            held = _window_sum((grad * x).mul_(r), weight.T)  # (N, C, H, W)
+            held = _window_sum(grad * y_over_d, weight.T)  # (N, C, H, W)
             return (grad * p).addcmul_(x, held, value=-2 * ctx.beta), None, None, None, None
 
 
 def _inverse_power(d: torch.Tensor, beta: float) -> torch.Tensor:
     """d^-beta as exp(-beta log d), both vectorised (torch's pow with a float exponent is not, on a CPU); AlexNet's
-    beta = 0.75 as d^-1/2 d^-1/4, cheaper still."""
+    beta = 0.75 as d^-1/2 (d^-1/2)^1/2, cheaper still."""
     if beta == 0.75:
-        return d.rsqrt().mul_(d.sqrt().rsqrt_())
+        root = d.rsqrt()  # d^-1/2
+        return root.mul_(root.sqrt())
     return d.log().mul_(-beta).exp_()
 
 
