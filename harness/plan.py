@@ -574,17 +574,21 @@ def plan(
 
 
 def _impossible_speedups(entries: list[Costed], n: int, device_name: str) -> list[str]:
-    """A note naming the entries whose speed-up on `n` devices over one is outside [1/n, n], which data
-    parallelism cannot give: a figure in devices.toml is wrong (a link of 0.12 GB/s once gave 8 V100 0.24x)."""
+    """Notes naming the entries whose speed-up on `n` devices over one is outside [1/n, n], which data
+    parallelism cannot give, or below 1, slower than one device, which no one would run: either way a figure in
+    devices.toml is to be checked first (a link of 0.12 GB/s for 150 once gave 8 V100 0.24x)."""
     speedups = {c.plan.entry.id: c.train_one_s / c.train_s for c in entries}
-    bad = [f"{id_} {x:.3g}x" for id_, x in speedups.items() if n > 1 and not 1 / n <= x <= n]
-    if not bad:
-        return []
-    more = f" and {len(bad) - 3} more" if len(bad) > 3 else ""
-    return [
-        f"IMPOSSIBLE: speed-ups outside [1/{n}, {n}] on {n} devices ({', '.join(bad[:3])}{more}); expected "
-        f"{device_name}'s figures in {DEVICES_FILE.name} (peak_tflops, link_gbs) to be right"
-    ]
+    figures = f"{device_name}'s figures in {DEVICES_FILE.name} (peak_tflops, link_gbs) to be right"
+    notes = []
+    for title, rule in (
+        (f"IMPOSSIBLE: speed-ups outside [1/{n}, {n}] on {n} devices", lambda x: not 1 / n <= x <= n),
+        (f"SUSPECT: {n} devices slower than one", lambda x: 1 / n <= x < 1),
+    ):
+        bad = [f"{id_} {x:.3g}x" for id_, x in speedups.items() if n > 1 and rule(x)]
+        if bad:
+            more = f" and {len(bad) - 3} more" if len(bad) > 3 else ""
+            notes.append(f"{title} ({', '.join(bad[:3])}{more}); expected {figures}")
+    return notes
 
 
 # ---------------------------------------------------------------- Slurm

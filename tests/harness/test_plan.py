@@ -275,6 +275,19 @@ def test_a_speedup_that_data_parallelism_cannot_give_is_flagged(monkeypatch):
     assert not [n for n in plan.plan("quick", "h100", 8, per_run=8).notes if "IMPOSSIBLE" in n]
 
 
+def test_a_plan_slower_on_n_devices_than_on_one_is_flagged_as_suspect(monkeypatch):
+    """The 0.24x that 8 V100 got from a link typed as 0.12 GB/s (for 150): possible in the model, so not
+    impossible, but slower than one device, which no one would run; the published link gives no such note."""
+    v100 = plan.devices()["v100"]
+    typo = v100.model_copy(update={"link_gbs": 0.12})
+    monkeypatch.setattr(plan, "devices", lambda: {"v100": v100, "typo": typo})
+    bad = plan.plan("paper", "typo", 8, per_run=8)
+    assert all(1 / 8 <= c.train_one_s / c.train_s < 1 for c in bad.entries)
+    assert [n for n in bad.notes if n.startswith("SUSPECT: 8 devices slower than one")]
+    good = plan.plan("paper", "v100", 8, per_run=8, mfu=0.4)
+    assert not [n for n in good.notes if "SUSPECT" in n or "IMPOSSIBLE" in n]
+
+
 def test_a_suite_without_trainings_is_one_line_not_a_traceback(tmp_path):
     path = tmp_path / "empty.toml"
     path.write_text('train = []\ntable = []\n[suite]\nname = "e"\n')
