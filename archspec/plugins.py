@@ -48,7 +48,7 @@ def load(plugin: str) -> list[str]:
     except ArchspecError:
         raise
     except ModuleNotFoundError as e:
-        if e.name and plugin.startswith(e.name):
+        if e.name and (plugin == e.name or plugin.startswith(e.name + ".")):
             raise ArchspecError(f"--plugin {plugin}: no module of that name (a module name or a .py file)") from None
         raise ArchspecError(f"plugin {plugin}: it imports {e.name!r}, which is not installed") from None
     except Exception as e:  # the plugin's own code failed: say so in one line, not as archspec's traceback

@@ -35,6 +35,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from archspec import plugins
 from archspec.choices import Precision
 from archspec.errors import ArchspecError, Interrupted
 
@@ -328,6 +329,7 @@ def _worker(fn: Callable, lc_json: str, arg):
     lc = Launch.model_validate_json(lc_json)
     ctx = _join(lc)
     try:
+        plugins.load_all()  # the kinds the launching command loaded, named in the environment a rank inherits
         return fn(arg, ctx)
     except ArchspecError as e:  # hand the one-line message back to the launching process
         if ctx.main:

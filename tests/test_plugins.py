@@ -104,21 +104,21 @@ def test_an_installed_plugin_loads_from_its_entry_point(tmp_path):
     assert json.loads(done.stdout)[0]["params"] == sum(p.numel() for p in reference().parameters())
 
 
-def test_processes_a_command_starts_load_the_plugins_it_loaded():
+def test_processes_a_command_starts_load_the_plugins_it_loaded(tmp_path):
     """bench's --jobs workers (spawned) and --nproc ranks inherit the plugins through the environment."""
     code = (
         "from archspec.harness.jobs import _start_worker; _start_worker(1); "
         "import archspec; print(archspec.parse(%r).layers[2].kind)"
     )
     env = {k: v for k, v in os.environ.items() if k != plugins.ENV} | {plugins.ENV: str(SE)}
-    done = subprocess.run(
-        [sys.executable, "-c", code % SPEC],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-    )
+    done = subprocess.run([sys.executable, "-c", code % SPEC], capture_output=True, text=True, env=env, timeout=120)
     assert done.returncode == 0 and done.stdout.strip() == "se", done.stderr[-2000:]
+    spec = tmp_path / "se.txt"
+    spec.write_text(SPEC)
+    recipe = ["--data", "synthetic", "--crop", "16", "--scale", "16:20", "--epochs", "1", "--batch", "32"]
+    ranks = archspec_cli("train", spec, *recipe, "--max-steps", "2", "--nproc", "2", "--out", tmp_path / "run",
+                         "--plugin", SE)  # fmt: skip
+    assert ranks.returncode == 0, ranks.stderr[-2000:]
 
 
 class Group(ir.Layer):
@@ -171,8 +171,12 @@ def test_unregister_undoes_a_registration_and_keeps_the_built_in_kinds():
         archspec.unregister_kind("four")
 
 
-def test_a_missing_plugin_module_or_file_is_one_line():
+def test_a_missing_plugin_module_or_file_is_one_line(tmp_path, monkeypatch):
     with pytest.raises(archspec.ArchspecError, match="--plugin no_such_plugin_xyz: no module of that name"):
         plugins.load("no_such_plugin_xyz")
+    (tmp_path / "no_such_pluginx.py").write_text("import no_such_plugin\n")  # found; what it imports is not
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(archspec.ArchspecError, match="plugin no_such_pluginx: it imports 'no_such_plugin', which is"):
+        plugins.load("no_such_pluginx")
     with pytest.raises(archspec.ArchspecError, match="no_such.py: no such file"):
         plugins.load("no_such.py")
