@@ -203,8 +203,7 @@ class EntryPlan:
 
     def eval_flops_per_image(self, protocol: str, method: str) -> int:
         """One scored image under one method of one protocol: its passes at every test scale of the protocol."""
-        qs = self.q_single if protocol == "single" else self.q_multi
-        return sum(eval_flops(self.net, (METHODS[method],), q) for q in qs)
+        return sum(eval_flops(self.net, (METHODS[method],), q) for q in self.q(protocol))
 
     @property
     def eval_flops(self) -> int:
@@ -216,6 +215,7 @@ class EntryPlan:
         return self.scored_images * (per + centre)
 
     def q(self, protocol: str) -> list[int]:
+        """The protocol's test scales."""
         return self.q_single if protocol == "single" else self.q_multi
 
 
