@@ -20,7 +20,7 @@ from pydantic import ValidationError
 from .choices import BACKEND_HELP, Backend, Precision
 from .errors import ArchspecError, Interrupted
 from .formats import Format, console, show
-from .harness.config import OPTIONS, option_field, option_name
+from .harness.training.config import OPTIONS, option_field, option_name
 from .table import TableFormat
 
 KEYWORD = inspect.Parameter.KEYWORD_ONLY
@@ -215,12 +215,12 @@ def train(
     width: Width = None,
     bn: BN = False,
     plugin: Plugin = None,
-    **options,  # the recipe, data and backend options: `harness.config.OPTIONS`, added by `_with_options`
+    **options,  # the recipe, data and backend options: `harness.training.config.OPTIONS`, added by `_with_options`
 ) -> None:
     """Train a spec with the paper's Section 3.1 recipe; leaves a checkpoint and metrics."""
     _plugins(plugin)
-    from .harness.metrics import FIELDS
-    from .harness.train import train_command
+    from .harness.training.metrics import FIELDS
+    from .harness.training.train import train_command
 
     given = {  # what the user typed; plugins reach the processes a run starts through the environment
         p: ctx.params[p] for p in ctx.params if ctx.get_parameter_source(p).name == "COMMANDLINE" and p != "plugin"
@@ -252,7 +252,7 @@ def export_(
     """A trained run as one torch.export or ONNX file with its preprocessing inside, runnable without archspec."""
     _plugins(plugin)
     from .compiler.export import usage
-    from .harness.export_run import export_run
+    from .harness.training.export_run import export_run
 
     if weights not in ("final", "best"):
         raise ArchspecError(f"--weights {weights!r}: expected final or best")
@@ -287,7 +287,7 @@ def eval_(
 ) -> None:
     """The paper's test protocol: single/multi-scale, dense, multi-crop, both, centre crop, ensembles."""
     _plugins(plugin)
-    from .harness.evaluation import EvalJob, evaluate_checkpoints, parse_scales
+    from .harness.evaluation.evaluate import EvalJob, evaluate_checkpoints, parse_scales
 
     if weights not in ("final", "best"):
         raise ArchspecError(f"--weights {weights!r}: expected final or best")
@@ -303,7 +303,7 @@ def eval_(
         threads=threads,
         precision=Precision(precision),
     )
-    from .harness.distributed import processes
+    from .harness.training.distributed import processes
 
     rows = evaluate_checkpoints(job, devices=processes(gpus, nproc), cuda=None if nproc == 1 else False)
     show(stdout, rows, fmt.value, title="Evaluation: top-1 / top-5 error (%) with 95% Wilson intervals (lo, hi)")
@@ -324,7 +324,9 @@ def bench(
         ),
     ] = 1,
     plan: Annotated[bool, typer.Option("--plan", help="Train nothing: the suite's cost, from the IR alone.")] = False,
-    device: Annotated[str, typer.Option("--device", help="--plan: a device of harness/devices.toml.")] = "h100",
+    device: Annotated[
+        str, typer.Option("--device", help="--plan: a device of harness/planning/devices.toml.")
+    ] = "h100",
     devices: Annotated[int, typer.Option("--devices", min=1, help="--plan: devices in all.")] = 8,
     per_run: Annotated[
         int | None, typer.Option("--per-run", min=1, help="--plan: devices per training (default: fastest).")
@@ -342,13 +344,13 @@ def bench(
     """Reproduce the paper's Tables 3-6 from a suite: train or reuse, evaluate, report beside the paper."""
     _plugins(plugin)
     if plan:
-        from .harness.plan import plan_suite
+        from .harness.planning.plan import plan_suite
 
         _show_plan(plan_suite(suite, device, devices, mfu, per_run, data, slurm, gantt), fmt)
         return
-    from .harness.bench import run_suite
-    from .harness.bench_report import display_rows
-    from .harness.distributed import processes
+    from .harness.bench.run import run_suite
+    from .harness.report.writer import display_rows
+    from .harness.training.distributed import processes
 
     result = run_suite(
         suite,

@@ -2,9 +2,9 @@
 on, from the IR alone (no torch).
 
 One definition per method (`Method`): its name in suite files and reports, the posteriors it averages, and the
-forward passes it makes on an image of a given size (`Method.passes`). `harness.protocol` runs those views with
-torch, `compiler.dense` reads a net's dense geometry from `geometry`, the planner (`harness.plan`) costs the same
-passes, suite files name methods from `METHODS`, and reports name rows with `Method.row`.
+forward passes it makes on an image of a given size (`Method.passes`). `harness.evaluation.protocol` runs those
+views with torch, `compiler.dense` reads a net's dense geometry from `geometry`, the planner (`harness.planning`)
+costs the same passes, suite files name methods from `METHODS`, and reports name rows with `Method.row`.
 
 - dense: the fully convolutional net on the whole image (and its flip). Where a side is not a multiple of the
   net's floor stride, the net also scores the image shifted by the remainder, so that its windows reach both

@@ -65,7 +65,7 @@ def summary(prefix: str = "") -> dict:
     """The results, ratios and extras of this run whose labels start with `prefix`, with the machine."""
     import torch
 
-    from archspec.harness.checkpoint import cpu_model
+    from archspec.harness.training.checkpoint import cpu_model
 
     ratios = [(label, b, c) for label, b, c in RATIOS if label.startswith(prefix) and b in RESULTS and c in RESULTS]
     keys = {k for _, b, c in ratios for k in (b, c)}
@@ -86,7 +86,7 @@ def summary(prefix: str = "") -> dict:
 def pytest_terminal_summary(terminalreporter):
     if not RESULTS:
         return
-    from archspec.harness.checkpoint import cpu_model
+    from archspec.harness.training.checkpoint import cpu_model
 
     everything = summary()
     lines = [f"{key}: {value * 1e3:.2f} ms" for key, value in RESULTS.items()]

@@ -1,5 +1,5 @@
 """The gloo all-reduce bandwidth between two CPU processes on this machine: the `cpu-2c` device's link_gbs in
-harness/devices.toml. Ring bus bandwidth = 2 (N-1)/N x bytes / seconds, as the plan's model uses it.
+harness/planning/devices.toml. Ring bus bandwidth = 2 (N-1)/N x bytes / seconds, as the plan's model uses it.
 Writes benchmarks/results/plan-cpu.json.
 
     .venv/bin/python benchmarks/plan_gloo.py

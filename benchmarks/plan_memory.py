@@ -20,7 +20,7 @@ from torch.distributed._tools.mem_tracker import MemTracker
 
 import archspec
 from archspec.atomic import atomic_path
-from archspec.harness.train import train_step
+from archspec.harness.training.train import train_step
 from archspec.provenance import commit
 
 OUT = Path(__file__).resolve().parent / "results" / "plan-memory-cpu.json"

@@ -1,7 +1,7 @@
 """The scaling table of `archspec bench --suite quick --nproc N` on this machine: training images/s of the suite's
 first net (A, width 1/8, batch norm, 32x32) for 1, 2, ... gloo processes, speed-up and efficiency, the same
 function bench calls after the suite (`scaling`). Writes benchmarks/results/scaling-cpu.json with the machine,
-torch threads per process (the cores split between the processes: harness.distributed.cpu_share) and the load
+torch threads per process (the cores split between the processes: harness.training.distributed.cpu_share) and the load
 average before and after (other jobs on the cores slow every row).
 
     .venv/bin/python benchmarks/scaling_cpu.py [N] [REPEATS]   (default 2 processes, 5 repeats)
@@ -21,9 +21,9 @@ from pathlib import Path
 import torch
 
 from archspec.atomic import atomic_path
-from archspec.harness.bench import scaling
-from archspec.harness.checkpoint import cpu_model
-from archspec.harness.suite import load_suite
+from archspec.harness.bench.run import scaling
+from archspec.harness.bench.suite import load_suite
+from archspec.harness.training.checkpoint import cpu_model
 from archspec.provenance import commit
 
 OUT = Path(__file__).resolve().parent / "results" / "scaling-cpu.json"

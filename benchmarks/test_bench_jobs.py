@@ -9,7 +9,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from archspec.harness.bench import run_suite
+from archspec.harness.bench.run import run_suite
 
 from .conftest import RATIOS
 

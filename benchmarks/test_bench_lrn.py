@@ -14,8 +14,8 @@ from torch import nn
 import archspec
 from archspec.compiler import eager
 from archspec.compiler.memory_format import channels_last
-from archspec.harness.distributed import cpu_bf16_units
-from archspec.harness.init import initialise
+from archspec.harness.training.distributed import cpu_bf16_units
+from archspec.harness.training.init import initialise
 
 from .conftest import EXTRA, NAMED, RATIOS, sgd_step
 

@@ -8,9 +8,9 @@ import torch
 
 import archspec
 from archspec.compiler import build
-from archspec.harness.distributed import cpu_bf16_units
-from archspec.harness.init import initialise
-from archspec.harness.protocol import multicrop_posterior
+from archspec.harness.evaluation.protocol import multicrop_posterior
+from archspec.harness.training.distributed import cpu_bf16_units
+from archspec.harness.training.init import initialise
 
 from .conftest import EXTRA, RATIOS, sgd_step
 

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 
 import archspec
 from archspec.harness import Recipe, TrainConfig, train
-from archspec.harness.data import embedded_root, load_idx_split
+from archspec.harness.training.data import embedded_root, load_idx_split
 
 from .conftest import RATIOS
 

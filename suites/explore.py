@@ -16,10 +16,10 @@ from pathlib import Path
 
 import tomllib
 
-from archspec.harness import metrics
-from archspec.harness.bench import train_entry
-from archspec.harness.jobs import run_all, workers
-from archspec.harness.suite import Suite, entry_config, load_suite
+from archspec.harness.bench.jobs import run_all, workers
+from archspec.harness.bench.run import train_entry
+from archspec.harness.bench.suite import Suite, entry_config, load_suite
+from archspec.harness.training import metrics
 
 
 def explore(suite: Suite, out: Path, seed: int, jobs: int, only: list[str]) -> list[dict]:

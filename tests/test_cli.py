@@ -159,7 +159,7 @@ def test_console_script_checks_the_golden_file_from_a_shell():
 
 
 def test_train_options_come_from_the_config_fields(monkeypatch, capsys):
-    from archspec.harness.config import OPTIONS, option_field
+    from archspec.harness.training.config import OPTIONS, option_field
 
     monkeypatch.setenv("COLUMNS", "250")
     code, out, _ = run(monkeypatch, capsys, "train", "--help")
@@ -273,7 +273,7 @@ def test_an_interrupted_run_says_how_to_continue_and_resumes_without_its_spec_fi
     """SIGTERM or Ctrl-C: exit 130 with the line that says where it saved; resume needs only run.json."""
     import importlib
 
-    train_module = importlib.import_module("archspec.harness.train")
+    train_module = importlib.import_module("archspec.harness.training.train")
     spec = tmp_path / "tiny.txt"
     spec.write_text("input 16x16x3 conv3-4 maxpool FC-8 FC-4 soft-max")
     real, calls = train_module.train_step, {"n": 0}

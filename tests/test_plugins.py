@@ -107,7 +107,7 @@ def test_an_installed_plugin_loads_from_its_entry_point(tmp_path):
 def test_processes_a_command_starts_load_the_plugins_it_loaded(tmp_path):
     """bench's --jobs workers (spawned) and --nproc ranks inherit the plugins through the environment."""
     code = (
-        "from archspec.harness.jobs import _start_worker; _start_worker(1); "
+        "from archspec.harness.bench.jobs import _start_worker; _start_worker(1); "
         "import archspec; print(archspec.parse(%r).layers[2].kind)"
     )
     env = {k: v for k, v in os.environ.items() if k != plugins.ENV} | {plugins.ENV: str(SE)}

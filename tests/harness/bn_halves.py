@@ -5,8 +5,8 @@ import sys
 
 import torch
 
-from archspec.harness.config import Launch
-from archspec.harness.distributed import AllReduceBatchNorm2d, launch
+from archspec.harness.training.config import Launch
+from archspec.harness.training.distributed import AllReduceBatchNorm2d, launch
 
 BATCH, CHANNELS = 8, 3
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from archspec.harness.config import DataConfig
+from archspec.harness.training.config import DataConfig
 
 TINY = "input 16x16x3 conv3-4 maxpool conv3-8 maxpool FC-16 FC-4 soft-max"
 

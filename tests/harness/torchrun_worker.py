@@ -8,7 +8,7 @@ import sys
 
 from archspec import cli
 
-train_module = importlib.import_module("archspec.harness.train")
+train_module = importlib.import_module("archspec.harness.training.train")
 real_step, steps = train_module.train_step, 0
 
 

@@ -1,0 +1,1 @@
+"""The bench's record turned into statistics, verdicts, tables and plots; imports neither torch nor evaluation."""

@@ -1,0 +1,174 @@
+"""The test protocol's building blocks against their definitions (Sec. 3.2)."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+import archspec
+from archspec.compiler.dense import to_dense
+from archspec.harness.bench.suite import paper_scales
+from archspec.harness.evaluation.protocol import (
+    combine,
+    dense_posterior,
+    dense_views,
+    multicrop_posterior,
+    scale_posteriors,
+    wrong,
+)
+from archspec.views import dense_windows, grid_offsets
+
+SPEC = "input 16x16x3 conv3-6 maxpool conv3-8 maxpool FC-12 FC-5 soft-max"
+
+
+@pytest.fixture(scope="module")
+def model():
+    torch.manual_seed(0)
+    m = archspec.compile(SPEC).eval()
+    for p in m.parameters():
+        torch.nn.init.normal_(p, 0, 0.3)
+    return m
+
+
+def test_dense_on_a_crop_size_image_equals_the_plain_forward(model):
+    x = torch.randn(3, 3, 16, 16)
+    with torch.no_grad():
+        torch.testing.assert_close(to_dense(model)(x).mean((2, 3)), model(x), rtol=1e-5, atol=1e-5)
+        expected = (model(x).softmax(1) + model(x.flip(-1)).softmax(1)) / 2
+        p, seen = dense_posterior(to_dense(model), x, 16)
+        torch.testing.assert_close(p, expected, rtol=1e-5, atol=1e-6)
+    assert seen == {"dense_map": 1, "dense_cover": 1.0}  # a crop-size image: one whole-image view
+
+
+def test_crop_grid_reaches_the_corners_and_the_centre():
+    assert grid_offsets(40, 32) == [0, 2, 4, 6, 8]  # 8 = 40 - 32 (far corner), 4 = (40 - 32) / 2 (centre)
+    assert grid_offsets(256, 224)[0] == 0 and grid_offsets(256, 224)[-1] == 32 and 16 in grid_offsets(256, 224)
+    assert grid_offsets(16, 16) == [0]  # a crop-size image has one position
+
+
+def test_multicrop_averages_the_50_views(model):
+    x = torch.randn(2, 3, 20, 24)
+    views = [x[..., i : i + 16, j : j + 16] for i in (0, 1, 2, 3, 4) for j in (0, 2, 4, 6, 8)]
+    views += [v.flip(-1) for v in views]
+    with torch.no_grad():
+        expected = torch.stack([model(v).softmax(1) for v in views]).mean(0)
+        p, distinct = multicrop_posterior(model, x, 16, chunk=7)
+        torch.testing.assert_close(p, expected, rtol=1e-5, atol=1e-6)
+    assert distinct == 50
+
+
+def test_flip_averaging_is_symmetric(model):
+    x = torch.randn(2, 3, 19, 23)
+    dense = to_dense(model)
+    a, _ = scale_posteriors(model, dense, x, 20, 16, lambda t: t)
+    b, _ = scale_posteriors(model, dense, x.flip(-1), 20, 16, lambda t: t)
+    for method in ("dense", "multi-crop"):
+        torch.testing.assert_close(a[method], b[method], rtol=1e-5, atol=1e-6)
+
+
+def test_combine_averages_scales_and_methods():
+    p = {
+        q: {"dense": torch.tensor([[q / 100, 1 - q / 100]]), "multi-crop": torch.tensor([[0.5, 0.5]])} for q in (20, 40)
+    }
+    out = combine(p, [20, 40])
+    torch.testing.assert_close(out["dense"], torch.tensor([[0.3, 0.7]]))
+    torch.testing.assert_close(out["multi-crop & dense"], torch.tensor([[0.4, 0.6]]))
+
+
+def test_mistakes_hand_computed():
+    p = torch.tensor([[0.1, 0.2, 0.3, 0.15, 0.05, 0.19], [0.9, 0.05, 0.02, 0.011, 0.01, 0.009]])
+    # image 0, label 4: lowest score, outside the top 5; image 1, label 0: top-1; label 1: second
+    top1, top5 = wrong(p, torch.tensor([4, 0]))
+    assert top1.tolist() == [True, False] and top5.tolist() == [True, False]
+    top1, top5 = wrong(p, torch.tensor([2, 1]))
+    assert top1.tolist() == [False, True] and top5.tolist() == [False, False]
+
+
+def test_views_say_when_dense_and_multicrop_collapse(model):
+    """SPEC has two max-pools (16 -> 4): a 1x1 map needs Q < 20, 50 distinct crops need Q >= 20."""
+    dense = to_dense(model)
+    _, small = scale_posteriors(model, dense, torch.rand(1, 3, 16, 16), 18, 16, lambda t: t)
+    _, large = scale_posteriors(model, dense, torch.rand(1, 3, 16, 16), 24, 16, lambda t: t)
+    # 18 = 16 + 2: windows at 0 and at the remainder 2, covering all 18 pixels (a trim to 16 would cover 79%)
+    assert small == {"dense_map": 2, "dense_cover": 1.0, "crop_views": 2 * 3 * 3}  # crops {0, 1, 2}^2 x 2 flips
+    assert large == {"dense_map": 3, "dense_cover": 1.0, "crop_views": 50}
+
+
+def test_paper_test_scales():
+    assert paper_scales((256, 256), 224) == [224, 256, 288]
+    assert paper_scales((384, 384), 224) == [352, 384, 416]
+    assert paper_scales((256, 512), 224) == [256, 384, 512]
+    assert paper_scales((36, 36), 32) == [32, 36, 41]  # 32 scaled by crop/224, never below the crop
+    assert paper_scales((37, 37), 32) == [32, 37, 42] and paper_scales((55, 55), 32) == [50, 55, 60]
+
+
+def test_rescale_keeps_the_aspect_ratio():
+    from archspec.harness.evaluation.protocol import rescale
+
+    assert rescale(torch.rand(1, 3, 30, 45), 20).shape[-2:] == (20, 30)
+    assert F.interpolate is not None
+
+
+def test_shifted_views_reach_both_edges_and_padding_is_centred_zeros():
+    x = torch.arange(55 * 40.0).view(1, 1, 55, 40)
+    views = dense_views(x, 32, "shift")  # 55 = 32 + 23, 40 = 32 + 8: offsets {0, 23} x {0, 8}
+    assert [tuple(v.shape[-2:]) for v in views] == [(32, 32)] * 4
+    torch.testing.assert_close(views[3], x[..., 23:55, 8:40])  # the bottom-right view ends at the image's corner
+    assert len(dense_views(x[..., :32, :32], 32, "shift")) == 1  # a multiple of the stride: the image itself
+    (padded,) = dense_views(x, 32, "pad")
+    assert padded.shape[-2:] == (64, 64)
+    torch.testing.assert_close(padded[..., 4:59, 12:52], x)  # 9 rows: 4 above, 5 below; 24 columns: 12 + 12
+    assert padded.sum() == x.sum()  # the rest is zeros: the mean colour after mean subtraction
+    assert dense_views(x[..., :20, :20], 32, "pad")[0].shape[-2:] == (20, 20)  # below the stride: left whole
+
+
+@pytest.mark.parametrize("fit", ["shift", "pad"])
+@pytest.mark.parametrize("side", [32, 37, 41, 50, 55, 59, 64, 73])
+def test_dense_windows_cover_every_pixel_counted_by_brute_force(side, fit):
+    """The union of the crop-size windows at every score-map cell of every view, marked on the image itself."""
+    marks = torch.zeros(side + 64, side + 64)  # room for padding on either side
+    starts = set()
+    for v in dense_views(torch.arange(side * side * 1.0).view(1, 1, side, side) + 1, 32, fit):
+        first = v[0, 0].flatten()[v[0, 0].flatten() > 0][0].item() - 1  # the view's first image pixel
+        vi, vj = int(first // side), int(first % side)
+        oi = vi - int((v[0, 0] > 0).nonzero()[0][0])  # view origin in image coordinates (negative: padding)
+        oj = vj - int((v[0, 0] > 0).nonzero()[0][1])
+        for a in range(0, v.shape[-2] - 32 + 1, 32):
+            for b in range(0, v.shape[-1] - 32 + 1, 32):
+                marks[32 + oi + a : 64 + oi + a, 32 + oj + b : 64 + oj + b] = 1
+                starts.add(oi + a)
+    covered = marks[32 : 32 + side, 32 : 32 + side].mean().item()
+    assert dense_windows(side, 32, 32, fit) == (len(starts), covered) and covered == 1.0
+
+
+def test_dense_sees_the_whole_image_at_a_side_that_is_not_a_multiple_of_the_stride(model):
+    """SPEC strides by 4: at side 19 floor pooling would drop 3 pixels. The shifted views score them: the
+    posterior is the average over the four 16 x 16 views' windows, and a change in the top row moves it."""
+    dense = to_dense(model)
+    assert dense.stride == 4
+    x = torch.randn(2, 3, 19, 19)
+    with torch.no_grad():
+        p, seen = dense_posterior(dense, x, 16)
+        views = [x[..., i : i + 16, j : j + 16] for i in (0, 3) for j in (0, 3)]
+        both = [dense(torch.cat([v, v.flip(-1)])).mean((2, 3)) for v in views]  # 1x1 maps: one window each
+        q = (sum(both) / 4).softmax(1)
+        torch.testing.assert_close(p, (q[:2] + q[2:]) / 2, rtol=1e-5, atol=1e-6)
+        changed = x.clone()
+        changed[..., 0, :] = 5.0  # the top row, which a trim to the centre 16 x 16 ignored
+        assert not torch.allclose(dense_posterior(dense, changed, 16)[0], p)
+    assert seen == {"dense_map": 2, "dense_cover": 1.0}
+
+
+def test_a_global_pool_net_is_scored_on_crop_size_windows_not_on_the_larger_image():
+    """ResNet trained at 32 pixels ends in a 1x1 map; the whole 37-pixel image would give it a 2x2 map it never
+    saw (held-out error 88% instead of 11%). Its dense posterior is its logits on the four 32 x 32 windows at
+    offsets 0 and 5, and their flips, averaged, then soft-max (hand-built from the plain forward)."""
+    torch.manual_seed(0)
+    model = archspec.compile("resnet18", num_classes=5, input="32x32x1", width=0.125).eval()
+    x = torch.randn(2, 1, 37, 37)
+    with torch.no_grad():
+        p, seen = dense_posterior(to_dense(model), x, 32)
+        views = [x[..., i : i + 32, j : j + 32] for i in (0, 5) for j in (0, 5)]
+        logits = sum(model(torch.cat([v, v.flip(-1)])) for v in views) / 4
+        q = logits.softmax(1)
+        torch.testing.assert_close(p, (q[:2] + q[2:]) / 2, rtol=1e-5, atol=1e-6)
+    assert seen == {"dense_map": 2, "dense_cover": 1.0}

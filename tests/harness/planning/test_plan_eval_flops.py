@@ -1,0 +1,38 @@
+"""The planner's evaluation FLOPs per image against torch's own FLOP counter (FlopCounterMode) running the protocol's
+forward passes: one definition of each method (`archspec.views`) serves both, so they cannot drift apart. The
+passes run on the meta device: torch counts each op's FLOPs from its shapes without computing it."""
+
+import pytest
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+import archspec
+from archspec.compiler.dense import to_dense
+from archspec.harness.evaluation.protocol import centre_posterior, scale_posteriors
+from archspec.harness.planning import plan
+from archspec.views import CENTRE, SCALED
+
+CASES = [  # (net, classes, input, Q): ImageNet's crop 224 at the paper's Q, and the small suite's crop 32
+    *((net, 10, "224x224x3", q) for net in ("D", "resnet18", "googlenet") for q in (256, 384, 512)),
+    *(("D", 10, "32x32x1", q) for q in (37, 55)),
+    ("resnet18", 10, "32x32x1", 55),
+]
+
+
+def counted(fn) -> int:
+    with FlopCounterMode(display=False) as flops:
+        fn()
+    return flops.get_total_flops()
+
+
+@pytest.mark.parametrize(("name", "classes", "size", "q"), CASES, ids=lambda v: str(v))
+def test_plan_eval_flops_equal_what_the_protocol_runs(name, classes, size, q):
+    net = archspec.network(name, num_classes=classes, input=size, width=1 / 32)
+    model = archspec.compile(net).eval().to("meta")
+    dense, crop = to_dense(model), net.input.height
+    x01 = torch.empty(1, net.input.channels, q, q, device="meta")  # (1, C, Q, Q): an image at the test scale
+    with torch.no_grad():
+        for method in SCALED:
+            ran = counted(lambda m=method: scale_posteriors(model, dense, x01, q, crop, lambda x: x, (m.name,)))
+            assert plan.eval_flops(net, (method,), q) == ran, method.name
+        assert plan.eval_flops(net, (CENTRE,), q) == counted(lambda: centre_posterior(model, x01, crop))

@@ -1,0 +1,74 @@
+"""Which arithmetic each precision choice runs a device in: auto follows the machine's bf16 units, and bf16 insisted
+on where a CPU would emulate it stops before anything runs."""
+
+import pytest
+import torch
+
+from archspec.choices import Precision
+from archspec.errors import ArchspecError
+from archspec.harness.training.distributed import autocast_dtype, check_precision, cpu_bf16_units, precision_reason
+
+CPU, CUDA = torch.device("cpu"), torch.device("cuda", 0)
+
+
+@pytest.mark.parametrize(
+    "amx, avx512_bf16, units",
+    [(True, True, ["AMX", "AVX512-BF16"]), (False, True, ["AVX512-BF16"]), (False, False, []), (None, None, None)],
+)
+def test_the_cpus_bf16_units_are_torchs_own_checks(bf16_units, amx, avx512_bf16, units):
+    bf16_units(amx=amx, avx512_bf16=avx512_bf16)
+    assert cpu_bf16_units() == units
+
+
+@pytest.mark.parametrize(
+    "precision, device, units, dtype",
+    [
+        (Precision.auto, CPU, {"amx": True}, torch.bfloat16),
+        (Precision.auto, CPU, {"avx512_bf16": True}, torch.bfloat16),
+        (Precision.auto, CPU, {}, None),  # emulated bf16 would be ~90x slower: fp32
+        (Precision.auto, CPU, {"amx": None, "avx512_bf16": None}, None),  # a torch that cannot tell: fp32
+        (Precision.auto, CUDA, {}, torch.bfloat16),
+        (Precision.fp32, CPU, {"amx": True}, None),
+        (Precision.fp32, CUDA, {}, None),
+        (Precision.bf16, CPU, {"amx": True}, torch.bfloat16),
+        (Precision.bf16, CUDA, {}, torch.bfloat16),
+    ],
+)
+def test_each_precision_picks_its_autocast_dtype(bf16_units, precision, device, units, dtype):
+    bf16_units(**units)
+    assert autocast_dtype(precision, device) is dtype
+
+
+def test_bf16_on_a_cpu_without_bf16_units_stops_with_the_fix(bf16_units):
+    bf16_units()
+    with pytest.raises(ArchspecError) as e:
+        check_precision(Precision.bf16, CPU, "--precision")
+    assert str(e.value) == (
+        "--precision: found bf16 on a CPU without bf16 units (AMX, AVX512-BF16), where oneDNN emulates it, about 90x "
+        "slower than fp32; expected auto (fp32 on this CPU, bf16 where it has the units) or fp32"
+    )
+    for precision in (Precision.auto, Precision.fp32):
+        check_precision(precision, CPU, "--precision")
+    check_precision(Precision.bf16, CUDA, "--precision")
+
+
+@pytest.mark.parametrize("units", [{"amx": True}, {"amx": None, "avx512_bf16": None}])
+def test_bf16_where_the_cpu_has_bf16_units_or_torch_cannot_tell_goes_ahead(bf16_units, units):
+    bf16_units(**units)
+    check_precision(Precision.bf16, CPU, "--precision")
+
+
+@pytest.mark.parametrize(
+    "precision, device, units, reason",
+    [
+        (Precision.auto, CPU, {"amx": True, "avx512_bf16": True}, "bf16 (auto: this CPU has AMX and AVX512-BF16)"),
+        (Precision.auto, CPU, {}, "fp32 (auto: this CPU has no bf16 units, AMX or AVX512-BF16)"),
+        (Precision.auto, CPU, {"amx": None, "avx512_bf16": None}, "fp32 (auto: this torch cannot tell whether the "),
+        (Precision.auto, CUDA, {}, "bf16 (auto: CUDA)"),
+        (Precision.bf16, CPU, {"amx": True}, "bf16 (asked for)"),
+        (Precision.fp32, CPU, {"amx": True}, "fp32 (asked for)"),
+    ],
+)
+def test_the_reason_says_what_ran_and_why(bf16_units, precision, device, units, reason):
+    bf16_units(**units)
+    assert precision_reason(precision, device).startswith(reason)
