@@ -344,7 +344,7 @@ def bench(
     """Reproduce the paper's Tables 3-6 from a suite: train or reuse, evaluate, report beside the paper."""
     _plugins(plugin)
     if plan:
-        from .harness.planning.plan import plan_suite
+        from .harness.planning import plan_suite
 
         _show_plan(plan_suite(suite, device, devices, mfu, per_run, data, slurm, gantt), fmt)
         return

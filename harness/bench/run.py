@@ -4,7 +4,7 @@
 configuration matches exactly), evaluates each run once on the scored split with the paper's protocol
 (posteriors cached in `evals/`, so ensembles and re-reports cost nothing), then fills the tables and
 decides the claims with paired tests on the same images (`claims.py`), and writes the report
-(`bench_report.py`). Trainings and evaluations run side by side with `--jobs` (`jobs.py`). Layout of a bench folder:
+(`writer.py`). Trainings and evaluations run side by side with `--jobs` (`jobs.py`). Layout of a bench folder:
 
     bench/NAME/runs/<id>/seed<k>/        one training run per entry and seed (`archspec train` layout)
     bench/NAME/evals/<id>/seed<k>.safetensors   its posteriors per protocol and method, with the views
@@ -31,16 +31,17 @@ from archspec.infer import infer
 from archspec.provenance import commit
 from archspec.source import network
 
+from ..evaluation.evaluate import EvalJob, Evaluation, Part, code_hash, evaluate_sources
+from ..evaluation.protocol import DENSE_FIT
 from ..report import writer
-from . import ledger
+from ..report.claims import OUTCOMES, load_outcomes, outcomes_of, score
 from ..training import metrics
 from ..training.checkpoint import RUN_JSON_BYTES, locked, read_run, safetensors_bytes
-from ..report.claims import OUTCOMES, load_outcomes, outcomes_of, score
 from ..training.config import SMALL_SOURCES, DataConfig, TrainConfig
 from ..training.distributed import autocast_dtype, check_precision, cores, default_device, within_cores
-from ..evaluation.evaluate import EvalJob, Evaluation, Part, code_hash, evaluate_sources
+from ..training.train import train
+from . import ledger
 from .jobs import is_failure, run_all, workers
-from ..evaluation.protocol import DENSE_FIT
 from .suite import (
     Entry,
     ScaleMap,
@@ -55,7 +56,6 @@ from .suite import (
     suite_hash,
     suite_path,
 )
-from ..training.train import train
 
 # ---------------------------------------------------------------- training
 
@@ -404,7 +404,7 @@ def _run_suite(
         outcomes, saved = load_outcomes(root / OUTCOMES, suite)
         if saved != seeds:
             raise ArchspecError(f"{root / OUTCOMES}: seeds {saved}; expected the suite's seeds {seeds}")
-        kept = bench_report.previous(root).throughput
+        kept = writer.previous(root).throughput
     else:
 
         def clock() -> None:  # after each run and on the way out, so a cut-off invocation's time still counts
@@ -454,9 +454,9 @@ def _run_suite(
     result["wall_s_total"] = earlier_s + (0.0 if report_only else result["wall_s"])  # a recomputation runs nothing
     if not report_only:  # a recomputation adds no wall time to the runs'
         _save_record(root, path, result["wall_s_total"], most_jobs)
-    bench_report.header(result)  # reads every file the report quotes: a damaged one fails before the look counts
+    writer.header(result)  # reads every file the report quotes: a damaged one fails before the look counts
     ledger.record(root, commit(), suite_hash(path), fresh, [e.id for e in suite.train], seeds)
-    bench_report.write(result)
+    writer.write(result)
     return result
 
 

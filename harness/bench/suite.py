@@ -170,7 +170,7 @@ def safe(id_: str) -> str:
 
 def suites_dir() -> Path:
     """The shipped suites: the checkout's suites/ (editable install) or archspec/suites/ (wheel)."""
-    return Path(__file__).resolve().parent.parent / "suites"
+    return Path(__file__).resolve().parents[2] / "suites"
 
 
 SUITE = "a TOML suite file, or a name such as quick, small, paper"

@@ -11,10 +11,10 @@ import pytest
 from archspec.choices import Precision
 from archspec.errors import ArchspecError
 from archspec.harness.bench import run as bench
-from archspec.harness.report import writer as bench_report
 from archspec.harness.bench.run import run_suite
-from archspec.harness.report.claims import Outcome, adjust, decide
 from archspec.harness.bench.suite import Claim, Row, ScaleMap, load_suite
+from archspec.harness.report import writer as bench_report
+from archspec.harness.report.claims import Outcome, adjust, decide
 
 SUITE = """
 [suite]
@@ -523,8 +523,8 @@ def test_an_entry_with_its_own_crop_is_costed_plotted_and_paired_only_with_its_c
     trained (checked against torch's own parameter count) and as written."""
 
     import archspec
-    from archspec.harness.training.checkpoint import read_run
     from archspec.harness.bench.suite import entry_config, run_dir
+    from archspec.harness.training.checkpoint import read_run
 
     text = (
         SUITE.replace('finetune = "T/16"\n', "crop = 24\nbatch_norm = true\n")

@@ -16,8 +16,11 @@ from PIL import Image
 import archspec
 from archspec.choices import Precision
 from archspec.errors import ArchspecError
+from archspec.harness import planning
 from archspec.harness.bench.suite import entry_config, load_suite, suites_dir
-from archspec.harness.planning import plan
+from archspec.harness.planning import cost as cost_model
+from archspec.harness.planning import devices as device_table
+from archspec.harness.planning import gantt, plan, schedule, slurm
 from archspec.views import DENSE
 
 from ...conftest import ROOT
@@ -27,7 +30,7 @@ D_MACS = 15_470_264_320  # torchvision vgg16: 15.47 GMACs at 224 x 224
 
 
 def test_training_flops_are_forward_weight_and_input_gradients_less_the_images_gradient():
-    cost = plan.net_cost(archspec.network("D"))
+    cost = cost_model.net_cost(archspec.network("D"))
     first = 3 * 3 * 3 * 64 * 224 * 224  # conv1_1's MACs: its input gradient (the image's) is never computed
     assert cost.fwd_flops == 2 * D_MACS
     assert cost.train_flops == 3 * 2 * D_MACS - 2 * first
@@ -35,8 +38,8 @@ def test_training_flops_are_forward_weight_and_input_gradients_less_the_images_g
 
 def test_dense_evaluation_at_the_crop_is_one_forward_pass_of_the_image_and_its_flip():
     net = archspec.network("D")
-    assert plan.dense_pass_flops(net, 224, 224) == 2 * D_MACS
-    assert plan.eval_flops(net, (DENSE,), 224) == 2 * 2 * D_MACS
+    assert cost_model.dense_pass_flops(net, 224, 224) == 2 * D_MACS
+    assert cost_model.eval_flops(net, (DENSE,), 224) == 2 * 2 * D_MACS
 
 
 def test_dense_evaluation_at_256_scales_the_convs_by_area_and_scores_a_2x2_map():
@@ -44,13 +47,13 @@ def test_dense_evaluation_at_256_scales_the_convs_by_area_and_scores_a_2x2_map()
     stats = archspec.infer(net)
     head = sum(s.macs for s in stats.layers if s.kind == "fc")
     convs = D_MACS - head
-    assert plan.eval_flops(net, (DENSE,), 256) == 2 * 2 * (convs * 256**2 // 224**2 + 4 * head)
+    assert cost_model.eval_flops(net, (DENSE,), 256) == 2 * 2 * (convs * 256**2 // 224**2 + 4 * head)
 
 
 def test_a_side_off_the_stride_is_scored_by_the_views_shifted_to_both_edges():
     """Q = 255 for D (stride 32): views of 224 at offsets 0 and 31 on each axis, four of them, each flipped."""
     net = archspec.network("D")
-    assert plan.eval_flops(net, (DENSE,), 255) == 4 * 2 * 2 * D_MACS
+    assert cost_model.eval_flops(net, (DENSE,), 255) == 4 * 2 * 2 * D_MACS
 
 
 def test_activation_bytes_match_torch_saved_tensors_for_a_small_net():
@@ -75,7 +78,7 @@ def test_activation_bytes_match_torch_saved_tensors_for_a_small_net():
     params = sum(p.numel() * 4 for p in model.parameters())
     buffers = sum(b.numel() * b.element_size() for b in model.buffers())
     saved = total - params - buffers  # weights are saved too (they exist anyway)
-    cost = plan.net_cost(net, act=4, mask=4)  # a CPU's dropout keeps a float mask
+    cost = cost_model.net_cost(net, act=4, mask=4)  # a CPU's dropout keeps a float mask
     assert saved == pytest.approx(4 * cost.saved_bytes, rel=0.02)
 
 
@@ -85,7 +88,7 @@ def test_memory_model_against_measured_cpu_peaks():
     measured = json.loads((ROOT / "benchmarks" / "results" / "plan-memory-cpu.json").read_text())["rows"]
     for row in measured:
         net = archspec.network(row["spec"], num_classes=10, input="32x32x1", width=0.125, batch_norm=True)
-        model = plan.memory(plan.net_cost(net, act=4, mask=4), row["batch"], 1, bf16=False)
+        model = cost_model.memory(cost_model.net_cost(net, act=4, mask=4), row["batch"], 1, bf16=False)
         assert model["weights"] == row["parameter"] + row["buffer"]
         assert model["gradients"] == row["gradient"] and model["optimizer"] == row["optstate"]
         batch = row["batch"] * 32 * 32 * 4
@@ -94,26 +97,26 @@ def test_memory_model_against_measured_cpu_peaks():
 
 
 def test_ring_all_reduce_moves_2_n_minus_1_over_n_of_the_gradients_over_the_link():
-    dev, cost = plan.device("titan-black"), plan.net_cost(archspec.network("D"))
-    step = plan.step_time(cost, 256, 4, dev, Precision.fp32, 0.5)
+    dev, cost = device_table.device("titan-black"), cost_model.net_cost(archspec.network("D"))
+    step = cost_model.step_time(cost, 256, 4, dev, Precision.fp32, 0.5)
     assert step.allreduce == pytest.approx(1.5 * 4 * 138_357_544 / 15.75e9)
     assert step.compute == pytest.approx(cost.train_flops * 64 / (5.1e12 * 0.5))
     assert step.serial == step.compute + step.allreduce
     assert step.forward < step.overlapped < step.serial
-    assert plan.step_time(cost, 256, 1, dev, Precision.fp32, 0.5).allreduce == 0
-    h100 = plan.device("h100")
+    assert cost_model.step_time(cost, 256, 1, dev, Precision.fp32, 0.5).allreduce == 0
+    h100 = device_table.device("h100")
     assert h100.bandwidth(8) == 450e9 and h100.bandwidth(16) == 50e9  # across nodes: the network
 
 
 def test_schedule_runs_the_longest_path_first_and_marks_it():
     durations = {"a": 2.0, "b": 3.0, "c": 1.0, "d": 4.0}
     deps = {"a": [], "b": ["a"], "c": ["a"], "d": []}
-    slots, critical = plan.schedule(durations, deps, lanes=2)
+    slots, critical = schedule.schedule(durations, deps, lanes=2)
     by = {s.task: s for s in slots}
     assert critical == 5.0 and max(s.end for s in slots) == 5.0
     assert (by["a"].start, by["d"].start, by["b"].start, by["c"].start) == (0, 0, 2, 4)
     assert {s.task for s in slots if s.critical} == {"a", "b"}
-    one_lane, _ = plan.schedule(durations, deps, lanes=1)
+    one_lane, _ = schedule.schedule(durations, deps, lanes=1)
     assert max(s.end for s in one_lane) == sum(durations.values())
 
 
@@ -133,7 +136,7 @@ def test_paper_check_d_on_four_titan_blacks():
 
 
 def test_every_shipped_suite_plans_without_torch_or_data():
-    code = f"import sys; from archspec.harness.planning.plan import plan_suite; [plan_suite(s) for s in {SUITES}]"
+    code = f"import sys; from archspec.harness.planning import plan_suite; [plan_suite(s) for s in {SUITES}]"
     code += "; print(sys.modules)"
 
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
@@ -146,11 +149,11 @@ def test_data_set_sizes_are_the_embedded_files():
     for name in ("train-images-idx3-ubyte.gz", "val-images-idx3-ubyte.gz"):
         with gzip.open(root / name) as f:
             sizes.append(int.from_bytes(f.read(8)[4:], "big"))  # idx header: magic, count
-    assert tuple(sizes) == plan.SETS["embedded"][:2]
+    assert tuple(sizes) == cost_model.SETS["embedded"][:2]
 
 
 def test_every_device_has_a_source_and_the_required_ones_are_there():
-    devices = plan.devices()
+    devices = device_table.devices()
     assert {"titan-black", "v100", "a100", "h100", "h200"} <= set(devices)
     for d in devices.values():
         assert d.source.strip() and d.peak_tflops["fp32"] > 0 and d.memory_gib > 0 and d.link_gbs > 0
@@ -165,7 +168,7 @@ def test_auto_per_run_is_never_slower_than_a_fixed_split():
 
 def test_slurm_scripts_chain_in_the_suites_order(tmp_path):
     p = plan.plan("paper", "h100", 16, per_run=16)
-    scripts = plan.write_slurm(p, tmp_path)
+    scripts = slurm.write_slurm(p, tmp_path)
     assert len(scripts) == len(p.suite.train) * p.suite.suite.seeds
     text = scripts[0].read_text()
     assert "#SBATCH --nodes=2" in text and "#SBATCH --gres=gpu:8" in text
@@ -196,7 +199,7 @@ def test_the_scripts_command_trains_the_run_bench_would_reuse(monkeypatch, tmp_p
     monkeypatch.setattr(distributed, "processes", lambda gpus=1, nproc=1: max(gpus, nproc))
     suite = load_suite("paper")
     for entry in (suite.train[0], suite.train[-1]):
-        args = plan.train_command(suite, entry, 0, 8, None)
+        args = slurm.train_argv(suite, entry, 0, 8, None)
         monkeypatch.setattr(sys, "argv", args)
         with pytest.raises(SystemExit) as e:
             cli.main()
@@ -238,7 +241,7 @@ def test_a_device_count_past_the_suites_tasks_plans_in_closed_form_in_bounded_ti
         p = plan.plan("quick", "h100", devices, per_run=per_run)
         tasks = 2 * len(p.entries) * p.suite.suite.seeds  # a training and an evaluation each
         assert p.makespan_s == pytest.approx(p.critical_s) and max(s.lane for s in p.slots) < tasks
-    plan.gantt(p, tmp_path / "g.png")
+    gantt.gantt(p, tmp_path / "g.png")
     with Image.open(tmp_path / "g.png") as im:
         assert im.height <= 120 * (1.2 + 0.5 * tasks)
     assert time.perf_counter() - started < 30
@@ -248,26 +251,26 @@ def test_the_picture_and_the_scripts_never_replace_an_input_or_a_users_file(tmp_
     suite = tmp_path / "s.toml"
     suite.write_text((suites_dir() / "quick.toml").read_text())
     before = suite.read_bytes()
-    for target in (suite, plan.DEVICES_FILE):
+    for target in (suite, device_table.DEVICES_FILE):
         with pytest.raises(ArchspecError, match=r"is an input of the plan; expected another path for the --gantt"):
-            plan.plan_suite(str(suite), gantt_png=target)
+            planning.plan_suite(str(suite), gantt_png=target)
     assert suite.read_bytes() == before
     mine = tmp_path / "mine"
     mine.mkdir()
     (mine / "README.md").write_text("my notes")
     with pytest.raises(ArchspecError, match=r"mine: holds files that archspec bench --plan did not write"):
-        plan.plan_suite(str(suite), slurm=mine)
+        planning.plan_suite(str(suite), slurm=mine)
     assert (mine / "README.md").read_text() == "my notes"
-    plan.plan_suite(str(suite), slurm=tmp_path / "scripts", devices_total=2)
-    plan.plan_suite(str(suite), slurm=tmp_path / "scripts", devices_total=2)  # a plan's own folder: rewritten
+    planning.plan_suite(str(suite), slurm=tmp_path / "scripts", devices_total=2)
+    planning.plan_suite(str(suite), slurm=tmp_path / "scripts", devices_total=2)  # a plan's own folder: rewritten
 
 
 def test_a_speedup_that_data_parallelism_cannot_give_is_flagged(monkeypatch):
     """Speed-up on N devices over one is at most N and, under this model, at least 1/N where the link is sane:
     a link of a millionth of a GB/s breaks that, and the plan says so; the real h100 does not."""
-    h100 = plan.devices()["h100"]
+    h100 = device_table.devices()["h100"]
     broken = h100.model_copy(update={"link_gbs": 1e-6})
-    monkeypatch.setattr(plan, "devices", lambda: {"h100": h100, "broken": broken})
+    monkeypatch.setattr(device_table, "devices", lambda: {"h100": h100, "broken": broken})
     bad = plan.plan("quick", "broken", 8, per_run=8)
     speedups = [c.train_one_s / c.train_s for c in bad.entries]
     assert all(x < 1 / 8 for x in speedups)
@@ -278,9 +281,9 @@ def test_a_speedup_that_data_parallelism_cannot_give_is_flagged(monkeypatch):
 def test_a_plan_slower_on_n_devices_than_on_one_is_flagged_as_suspect(monkeypatch):
     """The 0.24x that 8 V100 got from a link typed as 0.12 GB/s (for 150): possible in the model, so not
     impossible, but slower than one device, which no one would run; the published link gives no such note."""
-    v100 = plan.devices()["v100"]
+    v100 = device_table.devices()["v100"]
     typo = v100.model_copy(update={"link_gbs": 0.12})
-    monkeypatch.setattr(plan, "devices", lambda: {"v100": v100, "typo": typo})
+    monkeypatch.setattr(device_table, "devices", lambda: {"v100": v100, "typo": typo})
     bad = plan.plan("paper", "typo", 8, per_run=8)
     assert all(1 / 8 <= c.train_one_s / c.train_s < 1 for c in bad.entries)
     assert [n for n in bad.notes if n.startswith("SUSPECT: 8 devices slower than one")]

@@ -9,7 +9,7 @@ from torch.utils.flop_counter import FlopCounterMode
 import archspec
 from archspec.compiler.dense import to_dense
 from archspec.harness.evaluation.protocol import centre_posterior, scale_posteriors
-from archspec.harness.planning import plan
+from archspec.harness.planning import cost as cost_model
 from archspec.views import CENTRE, SCALED
 
 CASES = [  # (net, classes, input, Q): ImageNet's crop 224 at the paper's Q, and the small suite's crop 32
@@ -34,5 +34,5 @@ def test_plan_eval_flops_equal_what_the_protocol_runs(name, classes, size, q):
     with torch.no_grad():
         for method in SCALED:
             ran = counted(lambda m=method: scale_posteriors(model, dense, x01, q, crop, lambda x: x, (m.name,)))
-            assert plan.eval_flops(net, (method,), q) == ran, method.name
-        assert plan.eval_flops(net, (CENTRE,), q) == counted(lambda: centre_posterior(model, x01, crop))
+            assert cost_model.eval_flops(net, (method,), q) == ran, method.name
+        assert cost_model.eval_flops(net, (CENTRE,), q) == counted(lambda: centre_posterior(model, x01, crop))

@@ -1,0 +1,290 @@
+"""The cost model: what a suite's entries cost before anything runs, from the IR alone.
+
+No data, no torch: every figure comes from the analytic inference (`archspec.infer`: MACs, parameters,
+activation sizes per layer) and the suite file. Conventions (docs/plan.md has the derivations):
+
+- FLOPs are 2 x MACs of the convs and FC layers (as `archspec params`). A training image costs the forward
+  pass, the weight gradients (the same again) and the input gradients (the same again, except the first weight
+  layer's, whose input is the image): 6 x MACs less 2 x the first layer's.
+- Evaluation (Sec. 3.2): the forward passes each method makes, from `archspec.views` (the geometry the
+  protocol runs), each costed at its input size.
+- Memory per device at the suite's batch: weights, gradients and SGD momentum in fp32 (plus bf16 copies of the
+  weights under autocast), and what torch keeps for the backward pass: each layer's output once (ReLU works in
+  place), max-pool indices (int64), dropout masks, the input and the fp32 log-probabilities.
+- Time: FLOPs / (device peak at the suite's precision x MFU); ring all-reduce of the fp32 gradients,
+  2 (N-1) / N x parameter bytes over the link, either after the backward pass or hidden behind it (DDP);
+  the holdout pass of every epoch runs on one device.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+
+from archspec.choices import Precision
+from archspec.errors import ArchspecError
+from archspec.infer import NetworkStats, infer
+from archspec.ir import FC, Network, Shape
+from archspec.source import network
+from archspec.views import CENTRE, DENSE_FIT, METHODS, PART_PASSES, Pass, geometry
+
+from ..bench.suite import Entry, ScaleMap, Suite, entry_config, eval_precision, needs
+from ..training.config import DataConfig
+from .devices import Device
+
+DEFAULT_MFU = 0.4
+
+# (training images, scored images, channels, classes) of each data source; a folder is taken for ILSVRC-2012
+SETS = {
+    "embedded": (5_000, 1_000, 1, 10),  # harness/embedded: the Fashion-MNIST subset
+    "fashion-mnist": (60_000, 10_000, 1, 10),
+    "mnist": (60_000, 10_000, 1, 10),
+    "synthetic": (DataConfig().synthetic[0], DataConfig().synthetic[0] // 8, 3, DataConfig().synthetic[1]),
+}
+ILSVRC = (1_281_167, 50_000, 3, 1000)  # ILSVRC-2012 train / val
+
+
+# ---------------------------------------------------------------- one network: FLOPs and memory
+
+
+@dataclass(frozen=True)
+class NetCost:
+    """A network at its training crop: FLOPs per image, parameters, bytes kept for backward per image."""
+
+    net_name: str
+    params: int
+    buffer_bytes: int  # batch-norm running statistics (fp32) and step counts (int64)
+    fwd_flops: int
+    train_flops: int
+    saved_bytes: int  # per image: activations kept for the backward pass
+    stats: NetworkStats = field(repr=False)
+
+
+def _saved(stats: NetworkStats, act: int, mask: int) -> int:
+    """Bytes per image torch keeps for backward: each layer's output once in the activation dtype (`act` bytes),
+    nothing for in-place ReLU, int64 indices per max-pool output, a `mask`-byte mask per dropout output, the
+    input (fp32, and a bf16 copy under autocast) and the fp32 log-probabilities of the loss."""
+    i = stats.input
+    total = i.channels * i.height * i.width * (4 + (2 if act == 2 else 0))
+    for s in stats.layers:
+        if s.kind in ("relu", "softmax"):
+            continue
+        total += s.activations * act
+        total += s.activations * {"maxpool": 8, "dropout": mask, "lrn": 2 * act}.get(s.kind, 0)
+    return total + stats.layers[-1].activations * 4
+
+
+def net_cost(net, act: int = 4, mask: int = 1) -> NetCost:
+    stats = infer(net)
+    first = next((s.macs for s in stats.layers if s.macs), 0)  # its input gradient is never computed
+    buffers = sum(2 * 4 * s.out_shape[0] + 8 for s in stats.layers if s.kind == "batchnorm")
+    return NetCost(
+        net_name=stats.name,
+        params=stats.params,
+        buffer_bytes=buffers,
+        fwd_flops=stats.flops,
+        train_flops=3 * stats.flops - 2 * first,
+        saved_bytes=_saved(stats, act, mask),
+        stats=stats,
+    )
+
+
+@cache
+def dense_pass_flops(net: Network, height: int, width: int) -> int:
+    """FLOPs of the dense form of `net` on one view of `height` x `width` (compiler.dense): the layers before the
+    first FC or global pooling at that size, then the FC head (as convs) at every position of the class score
+    map; a global pooling is left out, so its FC layers run at every cell of the last map."""
+    cut = next((i for i, layer in enumerate(net.layers) if layer.global_pool or isinstance(layer, FC)), None)
+    if cut is None:  # no head: the net is fully convolutional as it stands
+        shape = Shape(channels=net.input.channels, height=height, width=width)
+        return 2 * infer(net.model_copy(update={"input": shape})).macs
+    at_crop = infer(net)
+    head = sum(s.macs for s in at_crop.layers[len(at_crop.layers) - (len(net.layers) - cut) :])  # no groups after
+    shape = Shape(channels=net.input.channels, height=height, width=width)
+    body = infer(net.model_copy(update={"layers": net.layers[:cut], "input": shape}))
+    h, w = body.out_shape[1:] if len(body.out_shape) == 3 else (1, 1)
+    kh, kw = geometry(net).head
+    return 2 * (body.macs + max(1, h - kh + 1) * max(1, w - kw + 1) * head)
+
+
+def pass_flops(net: Network, p: Pass) -> int:
+    """FLOPs of `p.count` forward passes of one view: the net at its crop, or its dense form (`dense_pass_flops`)."""
+    return p.count * (dense_pass_flops(net, p.height, p.width) if p.dense else 2 * infer(net).macs)
+
+
+def eval_flops(net: Network, methods, q: int, fit: str = DENSE_FIT) -> int:
+    """FLOPs of the forward passes `methods` make on one Q x Q image (at one test scale), each part (dense,
+    multi-crop, centre) counted once however many methods share it: `archspec.views` defines the passes, the
+    protocol runs them."""
+    geo = geometry(net)
+    parts = dict.fromkeys(part for m in methods for part in m.parts)
+    return sum(pass_flops(net, p) for part in parts for p in PART_PASSES[part](q, q, geo, fit))
+
+
+# ---------------------------------------------------------------- the suite's entries
+
+
+@dataclass
+class EntryPlan:
+    entry: Entry
+    epochs: int
+    batch: int
+    images_per_epoch: int
+    holdout_images: int
+    scored_images: int
+    cost: NetCost
+    q_single: list[int]
+    q_multi: list[int]
+    protocols: tuple[str, ...]
+    methods: tuple[str, ...]
+    net: Network  # as trained and evaluated: at the entry's crop, width and classes
+    refs: list[str]
+
+    @property
+    def train_flops(self) -> int:
+        return self.epochs * self.images_per_epoch * self.cost.train_flops
+
+    def eval_flops_per_image(self, protocol: str, method: str) -> int:
+        """One scored image under one method of one protocol: its passes at every test scale of the protocol."""
+        return sum(eval_flops(self.net, (METHODS[method],), q) for q in self.q(protocol))
+
+    @property
+    def eval_flops(self) -> int:
+        """What the suite's rows need from this entry, per seed: each part (dense, multi-crop) computed once at
+        each scale of each protocol however many methods use it, and the centre crop with the single scale."""
+        methods = tuple(METHODS[m] for m in self.methods)
+        per = sum(eval_flops(self.net, methods, q) for p in self.protocols for q in self.q(p))
+        centre = eval_flops(self.net, (CENTRE,), self.q_single[0]) if "single" in self.protocols else 0
+        return self.scored_images * (per + centre)
+
+    def q(self, protocol: str) -> list[int]:
+        """The protocol's test scales."""
+        return self.q_single if protocol == "single" else self.q_multi
+
+
+def entry_plans(suite: Suite, data: str | None = None, act: int = 4, mask: int = 1) -> list[EntryPlan]:
+    s = suite.suite
+    n_train, n_scored, channels, classes = SETS.get(data or s.data, ILSVRC)
+    plans = []
+    for entry in suite.train:
+        cfg = entry_config(suite, entry, Path("bench") / s.name, s.seed, 1, data)
+        crop = cfg.data.crop_size
+        net = network(
+            entry.spec,
+            num_classes=classes,
+            input=f"{crop}x{crop}x{channels}",
+            width=s.width,
+            batch_norm=s.batch_norm,
+        )
+        held = round(n_train * s.holdout)
+        steps = max(1, (n_train - held) // s.batch)
+        q_multi = ScaleMap(crop).test_scales(entry.scale)[1]
+        q_single = [cfg.data.test_scale]
+        protocols, methods = needs(suite, entry.id)
+        plans.append(
+            EntryPlan(
+                entry=entry,
+                epochs=cfg.recipe.epochs,
+                batch=s.batch,
+                images_per_epoch=steps * s.batch,
+                holdout_images=held,
+                scored_images=min(n_scored, s.eval_limit or n_scored),
+                cost=net_cost(net, act, mask),
+                q_single=q_single,
+                q_multi=q_multi,
+                protocols=protocols,
+                methods=methods,
+                net=net,
+                refs=[r for r in (entry.pretrained_a, entry.finetune) if r],
+            )
+        )
+    return plans
+
+
+# ---------------------------------------------------------------- time on N devices
+
+
+@dataclass(frozen=True)
+class StepTime:
+    compute: float
+    forward: float
+    allreduce: float
+
+    @property
+    def serial(self) -> float:
+        """The all-reduce after the backward pass."""
+        return self.compute + self.allreduce
+
+    @property
+    def overlapped(self) -> float:
+        """The all-reduce hidden behind the backward pass, as DDP's gradient buckets do."""
+        return self.forward + max(self.compute - self.forward, self.allreduce)
+
+
+def step_time(cost: NetCost, batch: int, n: int, dev: Device, precision: Precision, mfu: float) -> StepTime:
+    peak, _ = dev.peak(precision)
+    share = n if dev.kind == "gpu" else 1  # a CPU's processes split one peak
+    rate = peak * mfu * share / n  # FLOP/s each process gets
+    per = batch / n
+    compute = cost.train_flops * per / rate
+    ring = 2 * (n - 1) / n * 4 * cost.params / dev.bandwidth(n) if n > 1 else 0.0
+    return StepTime(compute, cost.fwd_flops * per / rate, ring)
+
+
+def train_precision(suite: Suite, dev: Device) -> Precision:
+    """The suite's training precision on this device: auto is bf16 on a GPU; bf16 needs bf16 units."""
+    p = suite.suite.precision
+    p = (Precision.bf16 if dev.kind == "gpu" else Precision.fp32) if p is Precision.auto else p
+    return Precision.fp32 if p is Precision.bf16 and "bf16" not in dev.peak_tflops else p
+
+
+@dataclass
+class Costed:
+    plan: EntryPlan
+    step: StepTime
+    train_s: float  # one seed, overlapped all-reduce
+    train_serial_s: float
+    train_one_s: float  # one device
+    eval_s: float
+    memory: dict[str, int]
+
+
+def memory(cost: NetCost, batch: int, n: int, bf16: bool) -> dict[str, int]:
+    """Peak bytes per device at the end of the forward pass (the previous step's gradients are still there:
+    `train_step` clears them just before backward)."""
+    p = 4 * cost.params
+    parts = {
+        "weights": p + (2 * cost.params if bf16 else 0) + cost.buffer_bytes,
+        "gradients": p,
+        "optimizer": p,  # SGD momentum
+        "ddp_buckets": p if n > 1 else 0,
+        "activations": math.ceil(batch / n) * cost.saved_bytes,
+    }
+    return parts | {"total": sum(parts.values())}
+
+
+def cost_entries(plans: list[EntryPlan], suite: Suite, dev: Device, n: int, mfu: float) -> list[Costed]:
+    prec, eprec = train_precision(suite, dev), eval_precision(suite)
+    peak1 = dev.peak(prec)[0] * mfu
+    eval_rate = dev.peak(eprec)[0] * mfu * (n if dev.kind == "gpu" else 1)
+    out = []
+    for e in plans:
+        if e.batch % n:
+            raise ArchspecError(f"batch {e.batch} does not split over {n} devices per run; expected a divisor")
+        steps = e.images_per_epoch // e.batch
+        st, one = step_time(e.cost, e.batch, n, dev, prec, mfu), step_time(e.cost, e.batch, 1, dev, prec, mfu)
+        holdout = e.holdout_images * e.cost.fwd_flops / peak1  # on the main process only
+        out.append(
+            Costed(
+                plan=e,
+                step=st,
+                train_s=e.epochs * (steps * st.overlapped + holdout),
+                train_serial_s=e.epochs * (steps * st.serial + holdout),
+                train_one_s=e.epochs * (steps * one.serial + holdout),
+                eval_s=e.eval_flops / eval_rate,
+                memory=memory(e.cost, e.batch, n, prec is Precision.bf16),
+            )
+        )
+    return out
