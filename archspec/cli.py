@@ -362,14 +362,14 @@ def bench(
         jobs=jobs,
         report_only=report_only,
     )
-    for table in result["tables"]:
+    for table in result.tables:
         show(stdout, display_rows(table), "table", title=f"{table['name']}: {table['title']} (error, %)")
-    show(stdout, result["claims"], "table", title="The paper's claims at this scale (paired tests, Holm across claims)")
-    if result["scaling"]:
-        show(stdout, result["scaling"], "table", title="Data-parallel scaling (paper: 3.75x on 4 GPUs)")
-    stdout.print(result["status"], markup=False)
-    stdout.print(f"report: {result['root'] / 'report.md'} (CSV: report.csv, plots: *.png)", markup=False)
-    if not result["complete"]:
+    show(stdout, result.claims, "table", title="The paper's claims at this scale (paired tests, Holm across claims)")
+    if result.scaling:
+        show(stdout, result.scaling, "table", title="Data-parallel scaling (paper: 3.75x on 4 GPUs)")
+    stdout.print(result.status, markup=False)
+    stdout.print(f"report: {result.root / 'report.md'} (CSV: report.csv, plots: *.png)", markup=False)
+    if not result.complete:
         raise typer.Exit(1)
 
 

@@ -52,7 +52,7 @@ def bench_once(jobs: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "jobs.toml"
         path.write_text(SUITE)
-        assert run_suite(str(path), str(Path(tmp) / "out"), log=lambda line: None, jobs=jobs)["complete"]
+        assert run_suite(str(path), str(Path(tmp) / "out"), log=lambda line: None, jobs=jobs).complete
         shutil.rmtree(Path(tmp) / "out")
 
 

@@ -21,10 +21,12 @@ import uuid
 import warnings
 from pathlib import Path
 
+import torch
 from pydantic import BaseModel
 from safetensors import SafetensorError, safe_open
 
 from archspec.atomic import atomic_path
+from archspec.choices import Precision
 from archspec.errors import ArchspecError
 from archspec.files import folder, read_record
 from archspec.infer import infer
@@ -34,14 +36,23 @@ from archspec.source import network
 from ..evaluation.evaluate import EvalJob, Evaluation, Part, code_hash, evaluate_sources
 from ..evaluation.protocol import DENSE_FIT
 from ..report import writer
-from ..report.claims import OUTCOMES, load_outcomes, outcomes_of, score
+from ..report.claims import score
+from ..report.record import OUTCOMES, BenchRecord, DataFacts, Facts, RunRecord, load_outcomes, previous
 from ..training import metrics
-from ..training.checkpoint import RUN_JSON_BYTES, locked, read_run, safetensors_bytes
+from ..training.checkpoint import RUN_JSON_BYTES, locked, machine, read_run, safetensors_bytes
 from ..training.config import SMALL_SOURCES, DataConfig, TrainConfig
-from ..training.distributed import autocast_dtype, check_precision, cores, default_device, within_cores
+from ..training.distributed import (
+    autocast_dtype,
+    check_precision,
+    cores,
+    default_device,
+    precision_reason,
+    within_cores,
+)
 from ..training.train import train
 from . import ledger
 from .jobs import is_failure, run_all, workers
+from .outcomes import outcomes_of
 from .suite import (
     Entry,
     ScaleMap,
@@ -60,6 +71,7 @@ from .suite import (
 # ---------------------------------------------------------------- training
 
 
+RUN = "a run folder written by archspec train"
 IDENTITY = ("spec", "name", "model", "data", "recipe", "backend")
 
 
@@ -245,7 +257,7 @@ def _check_data(suite: Suite, data: str | None) -> None:
         folder(source, "the suite's data (an ImageNet-layout folder), or pass --data")
 
 
-class BenchRecord(BaseModel):
+class FolderRecord(BaseModel):
     """bench.json: the suite that made the folder's runs, the wall time spent on them, the most jobs side by side."""
 
     suite_sha256: str | None = None
@@ -258,7 +270,9 @@ def _suite_record(root: Path, path: str, log) -> tuple[str | None, float, int]:
     side; say so when the file has changed since. Returns (the previous hash if it changed, seconds spent by
     earlier invocations, their most jobs)."""
     record, now = root / "bench.json", suite_hash(path)
-    before = read_record(record, BenchRecord, "the bench folder's record", RUN_JSON_BYTES) if record.is_file() else None
+    before = (
+        read_record(record, FolderRecord, "the bench folder's record", RUN_JSON_BYTES) if record.is_file() else None
+    )
     sha = before.suite_sha256 if before else None
     if sha is not None and sha != now:
         log(
@@ -284,7 +298,7 @@ def run_suite(
     threads: int | None = None,
     jobs: int = 1,
     report_only: bool = False,
-) -> dict:
+) -> BenchRecord:
     """Train, evaluate and report a suite in `out` (default bench/<name>), which it owns (locked) meanwhile.
     `jobs` trainings and evaluations run side by side, in worker processes of `threads` torch threads each
     (default: the cores shared out); with one job `threads` sets this process's. Both are in the report.
@@ -394,7 +408,7 @@ def _run_suite(
     jobs: int,
     threads: int,
     report_only: bool = False,
-) -> dict:
+) -> BenchRecord:
     changed_from, earlier_s, earlier_jobs = _suite_record(root, path, log)
     ledger.check(root)  # before anything is evaluated: the ledger can take this look
     most_jobs = earlier_jobs if report_only else max(earlier_jobs, jobs)
@@ -404,7 +418,7 @@ def _run_suite(
         outcomes, saved = load_outcomes(root / OUTCOMES, suite)
         if saved != seeds:
             raise ArchspecError(f"{root / OUTCOMES}: seeds {saved}; expected the suite's seeds {seeds}")
-        kept = writer.previous(root).throughput
+        kept = previous(root).throughput
     else:
 
         def clock() -> None:  # after each run and on the way out, so a cut-off invocation's time still counts
@@ -430,34 +444,65 @@ def _run_suite(
     # a committed report's folder has no runs to time: its cost table is the one its runs were timed for
     throughput = _throughput(root, suite, seeds) or [r.model_dump() for r in kept]
     scale_rows = scaling(suite, root, devices, data) if devices > 1 else []
-    result = {
-        "root": root,
-        "complete": complete,
-        "status": status_line,
-        "tables": tables,
-        "outcomes": outcomes,
-        "claims": claims,
-        "per_configuration": per_config,
-        "throughput": throughput,
-        "scaling": scale_rows,
-        "trained": status,
-        "suite": suite,
-        "suite_path": path,
-        "suite_changed_from": changed_from,
-        "data": data,
-        "jobs": jobs,
-        "jobs_most": most_jobs,
-        "threads": threads,
-        "wall_s": time.perf_counter() - started,
-        "report_only": report_only,
-    }
-    result["wall_s_total"] = earlier_s + (0.0 if report_only else result["wall_s"])  # a recomputation runs nothing
+    wall_s = time.perf_counter() - started
+    record = BenchRecord(
+        root=root,
+        suite=suite,
+        suite_path=path,
+        suite_changed_from=changed_from,
+        data=data,
+        complete=complete,
+        status=status_line,
+        tables=tables,
+        outcomes=outcomes,
+        claims=claims,
+        per_configuration=per_config,
+        throughput=throughput,
+        scaling=scale_rows,
+        trained=status,
+        jobs=jobs,
+        jobs_most=most_jobs,
+        wall_s=wall_s,
+        wall_s_total=earlier_s + (0.0 if report_only else wall_s),  # a recomputation runs nothing
+        report_only=report_only,
+        facts=facts(root, suite, threads, report_only),  # reads every run file the report quotes: a damaged one
+    )  # fails here, before the look counts
     if not report_only:  # a recomputation adds no wall time to the runs'
-        _save_record(root, path, result["wall_s_total"], most_jobs)
-    writer.header(result)  # reads every file the report quotes: a damaged one fails before the look counts
+        _save_record(root, path, record.wall_s_total, most_jobs)
     ledger.record(root, commit(), suite_hash(path), fresh, [e.id for e in suite.train], seeds)
-    writer.write(result)
-    return result
+    record.facts.looks = ledger.summary(root, suite_hash(path))
+    writer.write(record)
+    return record
+
+
+def facts(root: Path, suite: Suite, threads: int, report_only: bool) -> Facts:
+    """What the report's header says about the runs (their run.json and holdout.json) and this machine."""
+    paths = [run_dir(root, e.id, seed) / "run.json" for seed in seeds_of(suite) for e in suite.train]
+    runs = [read_record(path, RunRecord, RUN, RUN_JSON_BYTES) for path in paths if path.is_file()]
+    has_runs = any(run_dir(root, e.id, s).is_dir() for e in suite.train for s in seeds_of(suite))
+    first = run_dir(root, suite.train[0].id, seeds_of(suite)[0])
+    try:
+        cfg = read_run(first)[0]
+        held = json.loads((first / "holdout.json").read_text())
+        data = DataFacts(
+            trained=held.get("train"),
+            held=held["count"],
+            fraction=held["fraction"],
+            crop=cfg.data.crop_size,
+            pad=cfg.data.pad,
+        )
+    except Exception:  # an incomplete bench: the header says what is known
+        data = None
+    precision = suite.suite.precision
+    unknown = precision is Precision.auto and report_only and not has_runs
+    return Facts(
+        here=machine(),
+        threads=threads or torch.get_num_threads(),
+        runs=runs,
+        has_runs=has_runs,
+        data=data,
+        precision=None if unknown else precision_reason(precision, default_device()),
+    )
 
 
 def _throughput(root: Path, suite: Suite, seeds: list[int]) -> list[dict]:

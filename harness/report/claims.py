@@ -1,28 +1,16 @@
-"""The tables and the paper's claims from a suite's evaluations: each row's mistakes over seeds on the same
-images, its error with a t interval, and each claim decided by paired tests on every configuration, with Holm's
-method across claims (`stats.py`).
-
-`outcomes_of` turns evaluations per (entry id, seed) into each row's per-image mistakes (saved as outcomes.npz,
-from which `score` recomputes everything without the runs); `score` gives the report tables and verdicts.
+"""The tables and the paper's claims from each row's outcomes: its per-image mistakes over seeds on the same images,
+its error with a t interval, and each claim decided by paired tests on every configuration, with Holm's method
+across claims (`stats.py`). Pure statistics: no torch, no evaluation code (`bench/outcomes.py` turns evaluations
+into outcomes; `record.py` saves and loads them).
 """
 
 from __future__ import annotations
 
-import zipfile
-import zlib
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
-from archspec.atomic import atomic_path
-from archspec.errors import ArchspecError
-from archspec.files import regular
-from archspec.views import METHODS
-
 from ..bench.suite import Claim, Row, Suite, safe
-from ..evaluation.evaluate import Evaluation, Part, ensemble
-from ..evaluation.protocol import wrong
 from . import stats
 
 MIN_DENSE_MAP = 2  # a dense evaluation needs a class score map of at least 2x2 at the largest scale
@@ -52,36 +40,6 @@ class Outcome:
         if self.crop_views is not None and self.crop_views < MIN_CROP_VIEWS:
             why.append(f"{self.crop_views} distinct crops, not {MIN_CROP_VIEWS}")
         return "not comparable: " + ", ".join(why) if why else "yes"
-
-
-def _part(evs: list[Evaluation], row: Row) -> Part | None:
-    """The row's part of one seed's evaluations (one per id of the row; several: an ensemble)."""
-    parts = [next((p for p in ev.parts if p.protocol == row.protocol and p.method == row.method), None) for ev in evs]
-    if any(p is None for p in parts):
-        return None
-    return parts[0] if len(parts) == 1 else ensemble(parts)[0]
-
-
-def outcome(row: Row, per_seed: list[list[Evaluation]]) -> Outcome | None:
-    """per_seed: for every seed, the evaluations of the row's ids (in row order)."""
-    parts = [_part(evs, row) for evs in per_seed]
-    if not parts or any(p is None for p in parts):
-        return None
-    w1, w5 = zip(*(wrong(p.posterior, evs[0].labels) for p, evs in zip(parts, per_seed, strict=True)), strict=True)
-    first = parts[0]
-    model = first.label if len(row.train) > 1 else METHODS[row.method].row(first.label, first.test_scales)
-    maps = [p.dense_map for p in parts if p.dense_map is not None]
-    views = [p.crop_views for p in parts if p.crop_views is not None]
-    covers = [p.dense_cover for p in parts if p.dense_cover is not None]
-    return Outcome(
-        row,
-        model,
-        np.stack(w1).astype(np.float64),
-        np.stack(w5).astype(np.float64),
-        min(maps) if maps else None,
-        min(views) if views else None,
-        min(covers) if covers else None,
-    )
 
 
 def table_row(row: Row, o: Outcome | None) -> dict:
@@ -198,19 +156,6 @@ def adjust(claims: list[dict]) -> list[dict]:
     return claims
 
 
-def outcomes_of(suite: Suite, evals: dict[tuple[str, int], Evaluation], seeds: list[int]) -> dict[str, Outcome]:
-    """Every table row measured for every seed on the same images: {row label: its outcome}."""
-    if len({len(ev.labels) for ev in evals.values()}) != 1:
-        return {}
-    out = {}
-    for row in (r for t in suite.table for r in t.rows):
-        per_seed = [[evals[i, s] for i in row.train] for s in seeds if all((i, s) in evals for i in row.train)]
-        o = outcome(row, per_seed) if len(per_seed) == len(seeds) else None
-        if o is not None:
-            out[row.label] = o
-    return out
-
-
 def score(suite: Suite, outcomes: dict[str, Outcome]) -> tuple[list[dict], list[dict], list[dict]]:
     """(tables, claims with Holm's adjustment across them, per-configuration rows) from the rows' outcomes."""
     tables, rows_by_label = [], {}
@@ -227,84 +172,3 @@ def score(suite: Suite, outcomes: dict[str, Outcome]) -> tuple[list[dict], list[
         claims.append(overall)
         per_config += per
     return tables, adjust(claims), per_config
-
-
-OUTCOMES = "outcomes.npz"
-
-
-def save_outcomes(path: Path, outcomes: dict[str, Outcome], seeds: list[int]) -> None:
-    """Every row's per-image mistakes, one byte per image, row and seed (compressed): what every interval and
-    test of the report is computed from, so `bench --report-only` recomputes them without the runs."""
-    outs = list(outcomes.values())
-    arrays = {
-        "rows": np.array(list(outcomes)),
-        "models": np.array([o.model for o in outs]),
-        "seeds": np.array(seeds),
-        "top1": np.stack([o.wrong1 for o in outs]).astype(np.uint8),  # (rows, seeds, images)
-        "top5": np.stack([o.wrong5 for o in outs]).astype(np.uint8),
-        "dense_map": np.array([-1 if o.dense_map is None else o.dense_map for o in outs]),
-        "crop_views": np.array([-1 if o.crop_views is None else o.crop_views for o in outs]),
-        "dense_cover": np.array([np.nan if o.dense_cover is None else o.dense_cover for o in outs]),
-    }
-    with atomic_path(path) as tmp:  # its name ends in .npz, so numpy keeps it
-        np.savez_compressed(tmp, **arrays)
-
-
-# what save_outcomes writes: each array's dtype kinds and shape, in rows (R), seeds (S) and scored images (N)
-OUTCOME_ARRAYS = {
-    "rows": ("U", "R"),
-    "models": ("U", "R"),
-    "seeds": ("iu", "S"),
-    "top1": ("iub", "RSN"),
-    "top5": ("iub", "RSN"),
-    "dense_map": ("iu", "R"),
-    "crop_views": ("iu", "R"),
-    "dense_cover": ("f", "R"),
-}
-OUTCOMES_WHAT = "the per-image outcomes a bench report writes"
-
-
-def _read_outcome_arrays(path: Path) -> dict[str, np.ndarray]:
-    """Every array of an outcomes.npz, loaded without pickle and checked against `OUTCOME_ARRAYS`; one line
-    naming the file and what is wrong (not a zip, a missing array, an object array, a shape or value)."""
-    regular(path, OUTCOMES_WHAT)
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            if missing := [name for name in OUTCOME_ARRAYS if name not in z.files]:
-                raise ArchspecError(f"{path}: no array {missing[0]!r}; expected {OUTCOMES_WHAT}")
-            arrays = {name: z[name] for name in OUTCOME_ARRAYS}
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as e:
-        raise ArchspecError(f"{path}: not a readable .npz file ({str(e)[:80]}); expected {OUTCOMES_WHAT}") from None
-    sizes: dict[str, int] = {}
-    for name, (kinds, dims) in OUTCOME_ARRAYS.items():
-        a = arrays[name]
-        want = tuple(sizes.setdefault(d, a.shape[i]) if i < a.ndim else -1 for i, d in enumerate(dims))
-        if a.dtype.kind not in kinds or a.shape != want:
-            raise ArchspecError(
-                f"{path}: array {name!r} of {a.dtype} {a.shape}; expected {OUTCOMES_WHAT}, shaped "
-                f"({', '.join({'R': 'rows', 'S': 'seeds', 'N': 'images'}[d] for d in dims)})"
-            )
-    for name in ("top1", "top5"):
-        if ((arrays[name] != 0) & (arrays[name] != 1)).any():
-            raise ArchspecError(f"{path}: array {name!r} holds values other than 0 and 1; expected mistakes as 0/1")
-    return arrays
-
-
-def load_outcomes(path: Path, suite: Suite) -> tuple[dict[str, Outcome], list[int]]:
-    """The outcomes `save_outcomes` wrote, for the suite's rows of the same labels, and their seeds."""
-    rows, z = {r.label: r for t in suite.table for r in t.rows}, _read_outcome_arrays(path)
-    out = {}
-    for i, label in enumerate(z["rows"].tolist()):
-        if label not in rows:
-            raise ArchspecError(f"{path}: row {label!r} is not in the suite; expected the suite that wrote it")
-        dm, cv, dc = int(z["dense_map"][i]), int(z["crop_views"][i]), float(z["dense_cover"][i])
-        out[label] = Outcome(
-            rows[label],
-            str(z["models"][i]),
-            z["top1"][i].astype(np.float64),
-            z["top5"][i].astype(np.float64),
-            None if dm < 0 else dm,
-            None if cv < 0 else cv,
-            None if np.isnan(dc) else dc,
-        )
-    return out, z["seeds"].tolist()

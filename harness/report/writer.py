@@ -7,28 +7,20 @@ spread between seeds; rows that cannot stand for the paper's method at this scal
 
 from __future__ import annotations
 
-import json
 import textwrap
 from pathlib import Path
 
-import torch
-from pydantic import BaseModel
-
 from archspec.atomic import atomic_path
-from archspec.choices import Precision, Schedule
-from archspec.files import read_record
+from archspec.choices import Schedule
 from archspec.formats import dumps
 from archspec.provenance import code_version
 from archspec.views import PAPER_CROP
 
-from ..bench import ledger
-from ..bench.suite import ScaleMap, Settings, Suite, run_dir, seeds_of, suite_hash, suite_path
-from ..training.checkpoint import RUN_JSON_BYTES, machine, read_run
-from ..training.distributed import default_device, precision_reason
-from .claims import CLAIM_RULE, OUTCOMES, save_outcomes
+from ..bench.suite import ScaleMap, Settings, Suite, seeds_of, suite_hash, suite_path
+from .claims import CLAIM_RULE
+from .record import OUTCOMES, BenchRecord, previous, save_outcomes, save_report_json
 
 PAPER_SPEEDUP_4GPU = 3.75
-RUN = "a run folder written by archspec train"
 
 PAPER = Settings(name="paper")  # Settings' defaults are the paper's Section 3.1 recipe
 RECIPE_KEYS = (
@@ -65,75 +57,53 @@ DETERMINISM = (
 # ---------------------------------------------------------------- header
 
 
-def _threads(result: dict) -> str:
-    if result.get("report_only"):
+def _threads(record: BenchRecord) -> str:
+    if record.report_only:
         return "recomputed from outcomes.npz, nothing trained or evaluated"
-    jobs, threads = result.get("jobs", 1), result.get("threads") or torch.get_num_threads()
+    jobs, threads = record.jobs, record.facts.threads
     each = f"{threads} torch thread{'s' if threads > 1 else ''}"
     return f"{jobs} runs side by side (--jobs {jobs}), {each} each" if jobs > 1 else each
 
 
-class RunRecord(BaseModel):
-    """What the header quotes from a run's run.json."""
-
-    machine: str = "an unrecorded machine"
-    threads: int | None = None
-    code: str = "an unrecorded version"
-
-
-def _run_records(result: dict) -> list[RunRecord]:
-    """The run.json of every run of the suite that has one."""
-    suite: Suite = result["suite"]
-    paths = [run_dir(result["root"], e.id, seed) / "run.json" for seed in seeds_of(suite) for e in suite.train]
-    return [read_record(path, RunRecord, RUN, RUN_JSON_BYTES) for path in paths if path.is_file()]
-
-
-def _machines(result: dict) -> str:
+def _machines(record: BenchRecord) -> str:
     """The machines and torch threads the suite's runs trained with (run.json), and this writer's where they
     differ: the header must not pass off the writer's machine as the trainers'."""
     used: dict[tuple[str, str], int] = {}
-    for info in _run_records(result):
+    for info in record.facts.runs:
         threads = info.threads
         each = f"{threads} torch thread{'s' if threads != 1 else ''}" if threads else "threads unrecorded"
         key = (info.machine, each)
         used[key] = used.get(key, 0) + 1
-    here = machine()
+    here = record.facts.here
     if not used:
-        return f"{here}; {_threads(result)}"
+        return f"{here}; {_threads(record)}"
     if {m for m, _ in used} == {here}:
         runs = "; ".join(f"{t} ({n} runs)" for (_, t), n in used.items())
-        return f"{here}, where the runs trained ({runs}) and this report was written ({_threads(result)})"
+        return f"{here}, where the runs trained ({runs}) and this report was written ({_threads(record)})"
     runs = "; ".join(f"{m}, {t} ({n} runs)" for (m, t), n in used.items())
-    return f"runs trained on {runs}; this report written on {here}, {_threads(result)}"
+    return f"runs trained on {runs}; this report written on {here}, {_threads(record)}"
 
 
-def _trained_by(result: dict) -> str:
+def _trained_by(record: BenchRecord) -> str:
     """The code versions recorded in the suite's run folders, with how many runs each trained."""
     made: dict[str, int] = {}
-    for info in _run_records(result):
+    for info in record.facts.runs:
         made[info.code] = made.get(info.code, 0) + 1
     return "; ".join(f"{code} ({n} runs)" for code, n in made.items()) or "no run yet"
 
 
-def _data_line(result: dict) -> str:
-    suite: Suite = result["suite"]
-    root, seed = result["root"], seeds_of(suite)[0]
-    first = run_dir(root, suite.train[0].id, seed)
-    source = result["data"] or suite.suite.data
-    try:
-        cfg = read_run(first)[0]
-        held = json.loads((first / "holdout.json").read_text())
-    except Exception:  # an incomplete bench: say what is known
+def _data_line(record: BenchRecord) -> str:
+    source, d = record.data or record.suite.suite.data, record.facts.data
+    if d is None:  # an incomplete bench: say what is known
         return f"{source} (no finished run yet)"
-    tested = next((r["images"] for t in result["tables"] for r in t["rows"] if r["images"]), 0)
-    trained = held.get("train")
-    plateau = suite.suite.schedule is Schedule.plateau
+    tested = next((r["images"] for t in record.tables for r in t["rows"] if r["images"]), 0)
+    plateau = record.suite.suite.schedule is Schedule.plateau
     watch = "the lr plateau rule watches these" if plateau else "watched during training; the final weights are scored"
     return (
-        (f"{source}: {trained:,} training images" if trained else f"{source}: training images")
-        + f", {held['count']:,} held out from them ({100 * held['fraction']:g}% of each class, fixed seed; "
-        f"{watch}), {tested:,} scored test images; crop {cfg.data.crop_size}"
-        + (f"; every image padded with {cfg.data.pad} background pixels a side first" if cfg.data.pad else "")
+        (f"{source}: {d.trained:,} training images" if d.trained else f"{source}: training images")
+        + f", {d.held:,} held out from them ({100 * d.fraction:g}% of each class, fixed seed; "
+        f"{watch}), {tested:,} scored test images; crop {d.crop}"
+        + (f"; every image padded with {d.pad} background pixels a side first" if d.pad else "")
     )
 
 
@@ -175,24 +145,23 @@ def _recipe_lines(suite: Suite) -> list[str]:
     return lines
 
 
-def _precision_line(result: dict) -> str:
+def _precision_line(record: BenchRecord) -> str:
     """What the suite's precision ran in, training and evaluation, and why: auto is resolved on this machine, which
     ran the runs unless this is a recomputation without them."""
-    precision = result["suite"].suite.precision
-    if precision is Precision.auto and result.get("report_only") and not _has_runs(result):
+    how = record.facts.precision
+    if how is None:
         return "auto, resolved on the machine that trained the runs (the report recomputed does not say which)"
-    how = precision_reason(precision, default_device())
     if how.startswith("bf16"):
         how += "; autocast: convs and matmuls in bfloat16; weights, batch-norm statistics, losses, posteriors in fp32"
     return f"{how}, in training and evaluation (paper: fp32)"
 
 
-def _wall_line(result: dict) -> str:
+def _wall_line(record: BenchRecord) -> str:
     """The wall time the bench folder recorded, beside the training time its runs recorded themselves: if the runs'
     seconds need more wall time than was recorded, even side by side, some invocation went unrecorded."""
-    wall, jobs = result["wall_s_total"], result["jobs_most"]
-    train = sum(t["train_s_all_seeds"] for t in result["throughput"])
-    last = "" if result["report_only"] else f" ({result['wall_s']:.0f} s for the last)"
+    wall, jobs = record.wall_s_total, record.jobs_most
+    train = sum(t["train_s_all_seeds"] for t in record.throughput)
+    last = "" if record.report_only else f" ({record.wall_s:.0f} s for the last)"
     line = (
         f"- **Wall time:** {wall / 60:.1f} min recorded for this folder{last} (each invocation adds its time after "
         f"every finished run and when it ends or is stopped); the runs' training took {train / 60:.1f} min summed "
@@ -233,80 +202,46 @@ def scale_mapping(suite: Suite, entries: list, data: str | None = None) -> str:
     return "; ".join(parts)
 
 
-def header(result: dict) -> list[str]:
-    suite: Suite = result["suite"]
+def header(record: BenchRecord) -> list[str]:
+    suite: Suite = record.suite
     s = suite.suite
-    sha = suite_hash(result["suite_path"])
-    changed = result["suite_changed_from"]
-    lines = [f"# archspec bench: {s.name}", "", result["status"], "", s.description, ""]
+    sha = suite_hash(record.suite_path)
+    changed = record.suite_changed_from
+    lines = [f"# archspec bench: {s.name}", "", record.status, "", s.description, ""]
     if s.note:
         lines += [f"> {s.note}", ""]
     lines += ["## What produced this report", ""]
     what = [
-        f"- **Code:** this report by {code_version()}; its runs trained by {_trained_by(result)}",
-        f"- **Suite:** `{suite_path(result['suite_path']).name}`, sha256 {sha}"
+        f"- **Code:** this report by {code_version()}; its runs trained by {_trained_by(record)}",
+        f"- **Suite:** `{suite_path(record.suite_path).name}`, sha256 {sha}"
         + (f" (changed since this folder's runs were made: was {changed})" if changed else ""),
-        f"- **Data:** {_data_line(result)}",
-        f"- **Scale mapping:** {scale_mapping(suite, suite.train, result['data'])}",
+        f"- **Data:** {_data_line(record)}",
+        f"- **Scale mapping:** {scale_mapping(suite, suite.train, record.data)}",
         "- **Recipe, where it differs from the paper's:** " + "; ".join(_recipe_lines(suite)),
-        f"- **Precision:** {_precision_line(result)}",
+        f"- **Precision:** {_precision_line(record)}",
         f"- **Seeds:** {', '.join(map(str, seeds_of(suite)))} (each training entry runs once per seed)",
-        f"- **Looks at the scored split:** {ledger.summary(result['root'], sha)}",
-        f"- **Machine:** {_machines(result)}",
-        _wall_line(result),
+        f"- **Looks at the scored split:** {record.facts.looks}",
+        f"- **Machine:** {_machines(record)}",
+        _wall_line(record),
         _intervals_line(len(seeds_of(suite))),
-        f"- **Claims:** {sum('holm p' in c for c in result['claims'])} claims decided; the family-wise error rate "
+        f"- **Claims:** {sum('holm p' in c for c in record.claims)} claims decided; the family-wise error rate "
         "across them is kept at 5% by Holm's method, and a raw verdict the adjustment changes is shown beside it.",
         f"- **Outcomes:** every row's per-image mistakes per seed are in `{OUTCOMES}` and each seed's error in "
-        f"`per_seed.csv`; `archspec bench --suite {suite_path(result['suite_path']).stem} --report-only --out "
+        f"`per_seed.csv`; `archspec bench --suite {suite_path(record.suite_path).stem} --report-only --out "
         "FOLDER` recomputes every interval and test from them, without the runs.",
         f"- {DETERMINISM}",
     ]
-    if result.get("report_only"):
-        what = _recomputed(result, what)
+    if record.report_only:
+        what = _recomputed(record, what)
     return lines + what + [""]
 
 
-class CostRow(BaseModel):
-    """A row of the cost table (`bench._throughput`)."""
-
-    entry: str
-    params_full: int
-    macs_full: int
-    params_trained: int
-    macs_trained: int
-    epochs: int
-    train_images_per_s: int | float
-    train_s_all_seeds: float
-    eval_images_per_s: float | None
-
-
-class Previous(BaseModel):
-    """What a recomputation keeps of the report.json a bench wrote before: its header and cost table."""
-
-    header: list[str] = []
-    throughput: list[CostRow] = []
-
-
-def previous(root: Path) -> Previous:
-    """The report.json a bench wrote in this folder before (empty if none); one line naming the file and the field
-    where it is not a report's shape."""
-    path = root / "report.json"
-    return read_record(path, Previous, "a bench report", RUN_JSON_BYTES) if path.is_file() else Previous()
-
-
-def _has_runs(result: dict) -> bool:
-    return any(
-        run_dir(result["root"], e.id, s).is_dir() for e in result["suite"].train for s in seeds_of(result["suite"])
-    )
-
-
-def _recomputed(result: dict, lines: list[str]) -> list[str]:
+def _recomputed(record: BenchRecord, lines: list[str]) -> list[str]:
     """A report recomputed from outcomes.npz: where the runs are not in the folder (a committed report), the
     lines about them (code, data, machine, wall time, precision) are the original report's, and a line says what was
     recomputed by which code."""
-    before = previous(result["root"]).header
-    has_runs = _has_runs(result)
+    before = previous(record.root).header
+    has_runs = record.facts.has_runs
     out = []
     for line in lines:
         key = line.split(":**", 1)[0]
@@ -411,10 +346,10 @@ def _lowest_lines(tables: list[dict]) -> list[str]:
     ]
 
 
-def markdown(result: dict) -> str:
-    suite: Suite = result["suite"]
-    lines = header(result)
-    for table, spec in zip(result["tables"], suite.table, strict=True):
+def markdown(record: BenchRecord) -> str:
+    suite: Suite = record.suite
+    lines = header(record)
+    for table, spec in zip(record.tables, suite.table, strict=True):
         lines += [
             f"## {table['name']}: {table['title']}",
             "",
@@ -426,7 +361,7 @@ def markdown(result: dict) -> str:
         ]
         if spec.cost_plot:
             lines += [f"![{table['name']}: error against MACs]({cost_plot_name(table)})", ""]
-    lines += _lowest_lines(result["tables"])
+    lines += _lowest_lines(record.tables)
     for table in suite.paper_table:
         lines += [
             f"## {table.name}: {table.title}",
@@ -441,13 +376,13 @@ def markdown(result: dict) -> str:
         "",
         CLAIM_RULE,
         "",
-        dumps([{k: c.get(k) for k in CLAIM_COLUMNS} for c in result["claims"]], "markdown"),
+        dumps([{k: c.get(k) for k in CLAIM_COLUMNS} for c in record.claims], "markdown"),
         "",
         "### Per configuration",
         "",
         "`diff` is ours in top-1 points (first minus second), `paper_diff` the paper's.",
         "",
-        dumps(result["per_configuration"], "markdown"),
+        dumps(record.per_configuration, "markdown"),
         "",
     ]
     lines += [
@@ -457,14 +392,14 @@ def markdown(result: dict) -> str:
         "specs 224 x 224, 1,000 classes); as trained here, at this suite's width, crop and classes. Images/s on this "
         "machine, first seed; training seconds over all seeds.",
         "",
-        dumps([_cost_display(r) for r in result["throughput"]], "markdown"),
+        dumps([_cost_display(r) for r in record.throughput], "markdown"),
         "",
     ]
-    if result["scaling"]:
+    if record.scaling:
         lines += [
             f"## Data-parallel scaling (paper: {PAPER_SPEEDUP_4GPU}x on 4 GPUs)",
             "",
-            dumps(result["scaling"], "markdown"),
+            dumps(record.scaling, "markdown"),
             "",
         ]
     return "\n".join(lines)
@@ -557,44 +492,44 @@ def cost_plot(path: Path, table: dict, suite: Suite, throughput: list[dict]) -> 
         fig.savefig(tmp, dpi=100)
 
 
-def per_seed_rows(result: dict) -> list[dict]:
+def per_seed_rows(record: BenchRecord) -> list[dict]:
     """Long form: each row's top-1 and top-5 error (%) for each seed."""
-    seeds = seeds_of(result["suite"])
+    seeds = seeds_of(record.suite)
     return [
         {"table": t["name"], "row": r["row"], "seed": s, "top1_err": e1, "top5_err": e5}
-        for t in result["tables"]
+        for t in record.tables
         for r in t["rows"]
         for s, e1, e5 in zip(seeds, r["top1_per_seed"], r["top5_per_seed"], strict=False)
     ]
 
 
-def write(result: dict) -> None:
-    root: Path = result["root"]
-    suite: Suite = result["suite"]
-    for table, spec in zip(result["tables"], suite.table, strict=True):
+def write(record: BenchRecord) -> None:
+    root: Path = record.root
+    suite: Suite = record.suite
+    for table, spec in zip(record.tables, suite.table, strict=True):
         ids = {i for row in spec.rows for i in row.train}
-        scales = scale_mapping(suite, [e for e in suite.train if e.id in ids], result["data"])
+        scales = scale_mapping(suite, [e for e in suite.train if e.id in ids], record.data)
         plot(root / table["plot"], table, "\n".join(textwrap.wrap(f"paper -> ours, {scales}", 120)))
-        if spec.cost_plot and result["throughput"]:
-            cost_plot(root / cost_plot_name(table), table, suite, result["throughput"])
+        if spec.cost_plot and record.throughput:
+            cost_plot(root / cost_plot_name(table), table, suite, record.throughput)
     per_seed = {"top1_per_seed", "top5_per_seed"}
     all_rows = [
         {"table": t["name"]} | {k: v for k, v in r.items() if k not in per_seed}
-        for t in result["tables"]
+        for t in record.tables
         for r in t["rows"]
     ]
     with atomic_path(root / "report.csv") as tmp:
         _frame(all_rows).to_csv(tmp, index=False)
     with atomic_path(root / "per_seed.csv") as tmp:
-        _frame(per_seed_rows(result)).to_csv(tmp, index=False)
-    if result["outcomes"]:
-        save_outcomes(root / OUTCOMES, result["outcomes"], seeds_of(suite))
+        _frame(per_seed_rows(record)).to_csv(tmp, index=False)
+    if record.outcomes:
+        save_outcomes(root / OUTCOMES, record.outcomes, seeds_of(suite))
     with atomic_path(root / "claims.csv") as tmp:
-        _frame(result["per_configuration"]).to_csv(tmp, index=False)
-    doc = {k: result[k] for k in ("status", "tables", "claims", "per_configuration", "throughput", "scaling")}
-    doc |= {"header": header(result), "claim_rule": CLAIM_RULE, "complete": result["complete"]}
-    doc["lowest_single_nets"] = lowest_single_nets(result["tables"])
-    with atomic_path(root / "report.json") as tmp:
-        tmp.write_text(json.dumps(doc, indent=1, default=str))
+        _frame(record.per_configuration).to_csv(tmp, index=False)
+    keys = ("status", "tables", "claims", "per_configuration", "throughput", "scaling")
+    doc = {k: getattr(record, k) for k in keys}
+    doc |= {"header": header(record), "claim_rule": CLAIM_RULE, "complete": record.complete}
+    doc["lowest_single_nets"] = lowest_single_nets(record.tables)
+    save_report_json(root, doc)
     with atomic_path(root / "report.md") as tmp:
-        tmp.write_text(markdown(result))
+        tmp.write_text(markdown(record))

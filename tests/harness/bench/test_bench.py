@@ -4,6 +4,7 @@ runs, "not comparable" rows kept out of verdicts, and honest incomplete reports.
 import json
 import re
 import shutil
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -89,6 +90,11 @@ def test_only_nets_that_are_not_fine_tuned_warm_up(tmp_path):
     assert (tuned.epochs, tuned.lr, tuned.schedule, tuned.warmup) == (1, 0.01, "linear", 0.0)
 
 
+def header_of(suite, root, report_only=False):
+    """What the report's header is written from, for a folder with no runs: bench gathers it on this machine."""
+    return SimpleNamespace(facts=bench.facts(root, suite, 1, report_only))
+
+
 def test_a_suites_precision_and_label_smoothing_reach_training_evaluation_and_the_header(tmp_path, bf16_units):
     suite = load_suite(
         write(tmp_path, SUITE.replace("seeds = 2", 'seeds = 2\nprecision = "fp32"\nlabel_smoothing = 0.1'))
@@ -97,19 +103,20 @@ def test_a_suites_precision_and_label_smoothing_reach_training_evaluation_and_th
     assert (recipe.precision, recipe.label_smoothing) == (Precision.fp32, 0.1)
     assert bench.eval_precision(suite) is Precision.fp32
     assert "label_smoothing 0.1 (paper: 0.0)" in bench_report._recipe_lines(suite)
-    result = {"suite": suite, "root": tmp_path}
-    assert bench_report._precision_line(result) == "fp32 (asked for), in training and evaluation (paper: fp32)"
+    assert bench_report._precision_line(header_of(suite, tmp_path)) == (
+        "fp32 (asked for), in training and evaluation (paper: fp32)"
+    )
     plain = load_suite(write(tmp_path, SUITE))  # auto, resolved where it runs, in training and evaluation alike
     assert bench.entry_config(plain, plain.train[0], tmp_path, 0, 1, None).recipe.precision is Precision.auto
     assert bench.eval_precision(plain) is Precision.auto
     bf16_units(amx=True)
-    line = bench_report._precision_line({"suite": plain, "root": tmp_path})
+    line = bench_report._precision_line(header_of(plain, tmp_path))
     assert line.startswith("bf16 (auto: this CPU has AMX); autocast: convs and matmuls in bfloat16;")
     bf16_units()
-    assert bench_report._precision_line({"suite": plain, "root": tmp_path}).startswith(
+    assert bench_report._precision_line(header_of(plain, tmp_path)).startswith(
         "fp32 (auto: this CPU has no bf16 units, AMX or AVX512-BF16), in training and evaluation"
     )
-    recomputed = {"suite": plain, "root": tmp_path, "report_only": True}  # no runs here, and no earlier line
+    recomputed = header_of(plain, tmp_path, report_only=True)  # no runs here, and no earlier line
     assert bench_report._precision_line(recomputed).startswith("auto, resolved on the machine that trained the runs")
 
 
@@ -199,15 +206,15 @@ def test_missing_suite():
 def test_tiny_suite_end_to_end_then_reuse(tmp_path, monkeypatch):
     suite = write(tmp_path, SUITE.replace('finetune = "T/16"\n', ""))
     result = run_suite(suite, str(tmp_path / "out"), log=lambda line: None)
-    assert result["complete"]
-    assert result["trained"] == {f"{i} seed {s}": "trained" for s in (0, 1) for i in ("T/16", "U/16")}
-    rows = result["tables"][0]["rows"]
+    assert result.complete
+    assert result.trained == {f"{i} seed {s}": "trained" for s in (0, 1) for i in ("T/16", "U/16")}
+    rows = result.tables[0]["rows"]
     single = rows[0]
     assert single["seeds"] == 2 and single["images"] == 60  # eval_limit
     assert single["top1_lo"] <= single["top1_err"] <= single["top1_hi"] and single["top1_seed_sd"] is not None
     assert single["diff_top1"] == pytest.approx(single["top1_err"] - 30.0, abs=0.01)
     assert rows[2]["ours"].startswith("T/16/") and rows[2]["top1_err"] is not None  # an ensemble, per seed
-    claim = result["claims"][0]
+    claim = result.claims[0]
     assert claim["verdict"] in ("holds", "contradicted", "inconclusive") and 0 <= claim["p"] <= claim["holm p"] <= 1
     out = tmp_path / "out"
     report = (out / "report.md").read_text()
@@ -221,23 +228,23 @@ def test_tiny_suite_end_to_end_then_reuse(tmp_path, monkeypatch):
     cache = out / "evals" / "T_16" / "seed0.safetensors"
     made = cache.stat().st_mtime_ns
     again = run_suite(suite, str(out), log=lambda line: None)
-    assert set(again["trained"].values()) == {"reused"}
-    assert again["tables"][0]["rows"] == rows and cache.stat().st_mtime_ns == made  # from the cache, unchanged
+    assert set(again.trained.values()) == {"reused"}
+    assert again.tables[0]["rows"] == rows and cache.stat().st_mtime_ns == made  # from the cache, unchanged
     monkeypatch.setattr(bench, "code_hash", lambda: "other code")  # the evaluation path's source changed
     third = run_suite(suite, str(out), log=lambda line: None)
-    assert cache.stat().st_mtime_ns != made and third["tables"][0]["rows"] == rows  # recomputed, never reused
+    assert cache.stat().st_mtime_ns != made and third.tables[0]["rows"] == rows  # recomputed, never reused
     per_seed = (out / "per_seed.csv").read_text().splitlines()
     assert per_seed[0] == "table,row,seed,top1_err,top5_err" and len(per_seed) == 1 + 3 * 2  # 3 rows x 2 seeds
     recomputed = run_suite(suite, str(out), log=lambda line: None, report_only=True)  # from outcomes.npz alone
-    assert recomputed["tables"] == third["tables"] and recomputed["claims"] == third["claims"]
-    assert recomputed["trained"] == {} and "**Recomputed:** every interval" in (out / "report.md").read_text()
+    assert recomputed.tables == third.tables and recomputed.claims == third.claims
+    assert recomputed.trained == {} and "**Recomputed:** every interval" in (out / "report.md").read_text()
     looks = [json.loads(line) for line in (out / "scored.jsonl").read_text().splitlines()]
     assert [len(look["evaluated"]) for look in looks] == [4, 0, 4, 0]  # 2 entries x 2 seeds, cached, redone, read
     assert looks[0]["seeds"] == [0, 1] and looks[0]["entries"] == ["T/16", "U/16"] and "commit" in looks[0]
     precision = next(line for line in (out / "report.md").read_text().splitlines() if line.startswith("- **Precision"))
     shutil.rmtree(out / "runs")  # a committed report's folder: its cost table is the one its runs were timed for
     committed = run_suite(suite, str(out), log=lambda line: None, report_only=True)
-    assert committed["throughput"] == third["throughput"]
+    assert committed.throughput == third.throughput
     assert precision in (out / "report.md").read_text().splitlines()  # what the runs trained in, not this machine
     assert "## Cost and throughput" in (out / "report.md").read_text()
 
@@ -254,7 +261,7 @@ def test_an_edited_suite_is_noted_and_a_changed_entry_is_never_silently_reused(t
     lines = []
     result = run_suite(path, str(tmp_path / "out"), log=lines.append)
     assert any("the suite file changed" in line for line in lines)
-    assert not result["complete"] and "U_16/seed0: holds a run of another network (the spec" in result["status"]
+    assert not result.complete and "U_16/seed0: holds a run of another network (the spec" in result.status
     assert "changed since this folder's runs were made" in (tmp_path / "out" / "report.md").read_text()
 
 
@@ -297,12 +304,12 @@ def test_a_failed_entry_makes_the_report_say_incomplete(tmp_path, monkeypatch):
 
     monkeypatch.setattr(bench, "train", fail_u)
     result = run_suite(suite, str(tmp_path / "out"), log=lambda line: None)
-    assert not result["complete"] and result["status"].startswith("INCOMPLETE: 1 of 3 table rows have no result")
+    assert not result.complete and result.status.startswith("INCOMPLETE: 1 of 3 table rows have no result")
     assert (tmp_path / "out" / "report.md").read_text().split("\n")[2].startswith("INCOMPLETE")
     monkeypatch.setattr(bench, "train", real)
     resumed = run_suite(suite, str(tmp_path / "out"), log=lambda line: None)  # rerun: only U is trained
-    assert resumed["complete"]
-    assert resumed["trained"] == {
+    assert resumed.complete
+    assert resumed.trained == {
         "T/16 seed 0": "reused",
         "U/16 seed 0": "trained",
         "T/16 seed 1": "reused",
@@ -324,16 +331,17 @@ def test_an_interrupted_invocation_keeps_its_wall_time(tmp_path, monkeypatch):
     assert cut_off["wall_s_total"] > 0 and cut_off["jobs"] == 1
     monkeypatch.setattr(bench, "evaluate_run", real)
     result = run_suite(suite, str(out), log=lambda line: None)
-    assert result["wall_s_total"] == pytest.approx(cut_off["wall_s_total"] + result["wall_s"], abs=0.1)
+    assert result.wall_s_total == pytest.approx(cut_off["wall_s_total"] + result.wall_s, abs=0.1)
 
 
 def test_the_wall_time_line_says_when_the_runs_took_longer_than_was_recorded():
-    result = {"wall_s_total": 600.0, "wall_s": 600.0, "jobs_most": 2, "report_only": False}
-    result["throughput"] = [{"train_s_all_seeds": 900.0}, {"train_s_all_seeds": 300.0}]
+    result = SimpleNamespace(wall_s_total=600.0, wall_s=600.0, jobs_most=2, report_only=False)
+    result.throughput = [{"train_s_all_seeds": 900.0}, {"train_s_all_seeds": 300.0}]
     assert "unrecorded" not in bench_report._wall_line(result)  # 1200 s of training in 600 s, 2 side by side
-    result["throughput"][0]["train_s_all_seeds"] = 2100.0
+    result.throughput[0]["train_s_all_seeds"] = 2100.0
     assert "and the wall time was at least 20.0 min" in bench_report._wall_line(result)
-    assert "s for the last" not in bench_report._wall_line(result | {"report_only": True})  # it ran nothing
+    result.report_only = True
+    assert "s for the last" not in bench_report._wall_line(result)  # it ran nothing
 
 
 def test_the_recipe_line_names_patience_only_where_the_plateau_rule_reads_it(tmp_path):
@@ -391,7 +399,7 @@ def test_an_imagenet_layout_folder_trains_evaluates_and_benches(tmp_path, image_
     result = run_suite(
         write(tmp_path, FOLDER_SUITE.replace("DATA", str(image_folder))), str(tmp_path / "bench"), log=lambda line: None
     )
-    assert result["complete"] and result["tables"][0]["rows"][0]["images"] == 6
+    assert result.complete and result.tables[0]["rows"][0]["images"] == 6
 
 
 def test_an_edited_spec_file_under_the_same_id_is_never_reused(tmp_path):
@@ -402,14 +410,14 @@ def test_an_edited_spec_file_under_the_same_id_is_never_reused(tmp_path):
         'spec = "input 16x16x3 conv3-4 maxpool conv3-8 maxpool FC-16 FC-4 soft-max"', f'spec = "{spec}"'
     )
     path = write(tmp_path, text)
-    assert run_suite(path, str(tmp_path / "out"), log=lambda line: None)["complete"]
+    assert run_suite(path, str(tmp_path / "out"), log=lambda line: None).complete
     spec.write_text(
         "# a comment moves every position\ninput 16x16x3 conv3-4 maxpool conv3-6 maxpool FC-16 FC-4 soft-max"
     )
-    assert set(run_suite(path, str(tmp_path / "out"), log=lambda line: None)["trained"].values()) == {"reused"}
+    assert set(run_suite(path, str(tmp_path / "out"), log=lambda line: None).trained.values()) == {"reused"}
     spec.write_text("input 16x16x3 conv3-4 maxpool conv3-5 maxpool FC-16 FC-4 soft-max")
     result = run_suite(path, str(tmp_path / "out"), log=lambda line: None)
-    assert "T_16/seed0: holds a run of another network (the spec" in result["status"]
+    assert "T_16/seed0: holds a run of another network (the spec" in result.status
 
 
 def test_side_by_side_jobs_give_the_same_report_as_one_at_a_time(tmp_path):
@@ -419,8 +427,8 @@ def test_side_by_side_jobs_give_the_same_report_as_one_at_a_time(tmp_path):
     one = run_suite(suite, str(tmp_path / "one"), log=lambda line: None, threads=1)
     lines = []
     two = run_suite(suite, str(tmp_path / "two"), log=lines.append, jobs=2)
-    assert two["complete"] and two["trained"] == one["trained"]
-    assert two["tables"] == one["tables"] and two["claims"] == one["claims"]
+    assert two.complete and two.trained == one.trained
+    assert two.tables == one.tables and two.claims == one.claims
     started = [line for line in lines if line.startswith("training ")]
     assert len(started) == 4 and all(line.endswith(("seed 0", "seed 1")) for line in started)
     assert lines.index("training U/16 seed 0") > lines.index(
@@ -546,15 +554,15 @@ def test_an_entry_with_its_own_crop_is_costed_plotted_and_paired_only_with_its_c
         and entry_config(suite, suite.train[0], tmp_path, 0, 1, None).data.crop == 16
     )
     result = run_suite(path, str(tmp_path / "out"), log=lambda line: None)
-    assert result["complete"]
-    rows = {r["row"]: r for r in result["tables"][0]["rows"]}
+    assert result.complete
+    rows = {r["row"]: r for r in result.tables[0]["rows"]}
     assert rows["T single"]["crop"] == 16 and rows["U single"]["crop"] == 24
-    assert result["claims"][1]["verdict"] == "not comparable"
-    assert result["per_configuration"][1]["verdict"] == "not comparable (crop 16 vs 24)"
-    for cost in result["throughput"]:
+    assert result.claims[1]["verdict"] == "not comparable"
+    assert result.per_configuration[1]["verdict"] == "not comparable (crop 16 vs 24)"
+    for cost in result.throughput:
         net = read_run(run_dir(tmp_path / "out", cost["entry"], 0))[1]
         assert cost["params_trained"] == sum(p.numel() for p in archspec.compile(net).parameters())
-    t, u_cost = result["throughput"]
+    t, u_cost = result.throughput
     assert u_cost["macs_trained"] > t["macs_trained"] and any(n.kind == "batchnorm" for n in net.layers)
     assert t["params_full"] == 112 + 296 + 2064 + 68  # as written: 16x16x3, FC-4 (hand-computed)
     report = (tmp_path / "out" / "report.md").read_text()
@@ -605,7 +613,7 @@ def test_the_scale_mapping_names_the_crop_that_trains_when_the_suite_sets_none(t
 @pytest.fixture
 def recomputed(tmp_path):
     """A committed report's folder: outcomes.npz and the report.json that a report-only bench wrote from it."""
-    from ..report.test_claims import saved
+    from ..report.test_record import saved
 
     suite, _, path = saved(tmp_path)
     out = tmp_path / "out"
