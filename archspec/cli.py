@@ -9,6 +9,7 @@ from __future__ import annotations
 import inspect
 import json
 import sys
+import textwrap
 import warnings
 from enum import Enum
 from pathlib import Path
@@ -325,9 +326,11 @@ def bench(
     ] = 1,
     plan: Annotated[bool, typer.Option("--plan", help="Train nothing: the suite's cost, from the IR alone.")] = False,
     device: Annotated[
-        str, typer.Option("--device", help="--plan: a device of harness/planning/devices.toml.")
+        str, typer.Option("--device", help="--plan: a device of harness/planning/devices.toml, or cpu (this one).")
     ] = "h100",
-    devices: Annotated[int, typer.Option("--devices", min=1, help="--plan: devices in all.")] = 8,
+    devices: Annotated[
+        int | None, typer.Option("--devices", min=1, help="--plan: devices in all (default 8; cpu: its cores).")
+    ] = None,
     per_run: Annotated[
         int | None, typer.Option("--per-run", min=1, help="--plan: devices per training (default: fastest).")
     ] = None,
@@ -382,23 +385,20 @@ def _show_plan(report: dict, fmt: Format) -> None:
         return
     from rich.tree import Tree
 
+    from .harness.planning.plan import HEADERS, screen_tables
+
+    for line in report["header"]:  # within 100 columns, as every table
+        stdout.print(textwrap.fill(line, 100, subsequent_indent="  "), markup=False, soft_wrap=True)
     tree, nodes = Tree("trainings (each after the one it starts from)"), {}
     for id_, after in report["graph"].items():
         nodes[id_] = nodes.get(id_) or tree.add(id_)
         for child in after:
             nodes[child] = nodes[id_].add(child)
     stdout.print(tree)
-    t = report["totals"]
-    for name, title in [
-        ("entries", f"per entry, {t['per_run']} x {t['device']} per run, MFU {t['mfu']}, {t['precision']}"),
-        ("evaluation", "evaluation GFLOPs per image (dense at each Q, 150 crops, both)"),
-        ("memory", "peak memory per device (GiB) at the suite's batch"),
-        ("schedule", f"schedule on {t['devices']} x {t['device']}"),
-        ("totals", "totals"),
-    ]:
-        show(stdout, [t] if name == "totals" else report[name], "table", title=f"{t['suite']}: {title}")
+    for title, rows in screen_tables(report):
+        show(stdout, rows, "table", title=title, headers=HEADERS)
     for line in report["notes"] + report.get("written", []):
-        stdout.print(line, markup=False)
+        stdout.print(textwrap.fill(line, 100, subsequent_indent="  "), markup=False, soft_wrap=True)
 
 
 STOPPED = (

@@ -21,7 +21,7 @@ from .plan import report
 def plan_suite(
     suite: str,
     device_name: str = "h100",
-    devices_total: int = 8,
+    devices_total: int | None = None,
     mfu: float | None = None,
     per_run: int | None = None,
     data: str | None = None,
