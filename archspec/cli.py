@@ -337,6 +337,12 @@ def bench(
     mfu: Annotated[float | None, typer.Option("--mfu", help="--plan: model-FLOPs utilisation (default 0.4).")] = None,
     slurm: Annotated[Path | None, typer.Option("--slurm", help="--plan: write sbatch scripts here.")] = None,
     gantt: Annotated[Path | None, typer.Option("--gantt", help="--plan: write the schedule as a PNG.")] = None,
+    max_time: Annotated[
+        float, typer.Option("--max-time", help="--plan --slurm: hours a job may run; longer runs are chained.")
+    ] = 48.0,
+    evaluate: Annotated[
+        str | None, typer.Option("--evaluate", help="Evaluate one trained run, ENTRY@SEED, into bench's cache.")
+    ] = None,
     fmt: Fmt = Format.table,
     report_only: Annotated[
         bool,
@@ -349,7 +355,13 @@ def bench(
     if plan:
         from .harness.planning import plan_suite
 
-        _show_plan(plan_suite(suite, device, devices, mfu, per_run, data, slurm, gantt), fmt)
+        _show_plan(plan_suite(suite, device, devices, mfu, per_run, data, slurm, gantt, max_time), fmt)
+        return
+    if evaluate:  # what the evaluation scripts of --plan --slurm run
+        from .harness.planning import evaluate_entry
+        from .harness.training.distributed import processes
+
+        stdout.print(evaluate_entry(suite, evaluate, out, processes(gpus, nproc), data), markup=False)
         return
     from .harness.bench.run import run_suite
     from .harness.report.writer import display_rows

@@ -256,9 +256,14 @@ def _choose(tried: dict, capacity: float, paper: PaperSetup | None, per_run: int
 def _header(p: Plan, tried: dict, mfu_source: str) -> list[str]:
     """What the tables' figures are: predicted (from the IR and devices.toml's cited figures) or calibrated (the
     MFU), the line saying that nothing fits where nothing does, and the paper's speed-up against the model's."""
+    peak = p.device.peak_tflops[p.precision] * 1e3
+    where = (
+        f"measured now: this machine's peak, {peak:.1f} GFLOP/s a core ({p.device.sources['peak_tflops']})"
+        if p.device.kind == "core"
+        else f"from devices.toml's cited figures: {p.device_name}'s peak ({p.precision}), memory and link"
+    )
     lines = [
-        "predicted from the IR (exact): FLOPs, parameters, memory per device; from devices.toml's cited figures: "
-        f"{p.device_name}'s peak ({p.precision}), memory and link",
+        f"predicted from the IR (exact): FLOPs, parameters, memory per device; {where}",
         f"calibrated: every time is FLOPs / (peak x MFU {p.mfu:g}), so times scale as 1 / MFU; MFU {p.mfu:g} is "
         f"{mfu_source}",
     ]
