@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Literal
 
 import tomllib
-from pydantic import PositiveFloat, PositiveInt, model_validator
+from pydantic import PositiveFloat, PositiveInt, ValidationError, model_validator
 
 from archspec.choices import Precision
 from archspec.errors import ArchspecError
@@ -60,8 +60,10 @@ def devices() -> dict[str, Device]:
     for name, d in raw.items():
         try:
             out[name] = Device.model_validate(d)
-        except ValueError as e:
-            raise ArchspecError(f"{DEVICES_FILE}: [{name}]: {str(e).splitlines()[-1].strip()}") from None
+        except ValidationError as e:
+            first = e.errors()[0]
+            where = ".".join(map(str, first["loc"]))
+            raise ArchspecError(f"{DEVICES_FILE}: [{name}]{' ' + where if where else ''}: {first['msg']}") from None
     return out
 
 

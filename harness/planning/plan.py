@@ -343,14 +343,41 @@ def report(p: Plan) -> dict:
 # ---------------------------------------------------------------- on screen: tables that fit 100 columns
 
 SCREEN = {  # name: (the report's rows, their columns, a title); JSON and CSV keep every column
-    "cost": ("entries", ("entry", "after", "epochs", "images_per_epoch", "train_gflops_per_image", "train_pflops",
-                         "eval_pflops", "memory_gib", "fits"), "per entry: cost and memory per device"),
-    "time": ("entries", ("entry", "train_h", "train_h_no_overlap", "train_h_1_device", "speedup",
-                         "speedup_no_overlap", "eval_h"), "per entry: hours on {per_run} x {device} per run"),
+    "cost": (
+        "entries",
+        (
+            "entry",
+            "after",
+            "epochs",
+            "images_per_epoch",
+            "train_gflops_per_image",
+            "train_pflops",
+            "eval_pflops",
+            "memory_gib",
+            "fits",
+        ),
+        "per entry: cost and memory per device",
+    ),
+    "time": (
+        "entries",
+        ("entry", "train_h", "train_h_no_overlap", "train_h_1_device", "speedup", "speedup_no_overlap", "eval_h"),
+        "per entry: hours on {per_run} x {device} per run",
+    ),
     "speedup": ("speedup", None, "speed-up over one device, every term (per step; held-out pass per epoch)"),
-    "evaluation": ("evaluation", ("entry", "q_single", "dense_single_gflops", "q_multi", "dense_multi_gflops",
-                                  "crops_150_gflops", "both_gflops", "scored_images"),
-                   "evaluation GFLOPs per image (dense, 150 crops, both)"),
+    "evaluation": (
+        "evaluation",
+        (
+            "entry",
+            "q_single",
+            "dense_single_gflops",
+            "q_multi",
+            "dense_multi_gflops",
+            "crops_150_gflops",
+            "both_gflops",
+            "scored_images",
+        ),
+        "evaluation GFLOPs per image (dense, 150 crops, both)",
+    ),
     "memory": ("memory", None, "peak memory per device (GiB) at the suite's batch"),
     "schedule": ("schedule", None, "schedule on {devices} x {device}"),
 }

@@ -139,8 +139,14 @@ def write_slurm(
             train = out / f"{name}.sbatch"
             command = " ".join(shlex.quote(a) for a in train_argv(suite, entry, seed, g, data, res.workers))
             run = entry_config(suite, entry, Path("bench") / suite.suite.name, seed, g, data).out
-            lines = _sbatch(f"{suite.suite.name}-{safe(entry.id)}-seed{seed}", nodes, per_node, res,
-                            min(hours, max_time_h), out / name)
+            lines = _sbatch(
+                f"{suite.suite.name}-{safe(entry.id)}-seed{seed}",
+                nodes,
+                per_node,
+                res,
+                min(hours, max_time_h),
+                out / name,
+            )
             lines += [
                 "#SBATCH --requeue",
                 f"#SBATCH --signal={SIGNAL}",
@@ -149,7 +155,7 @@ def write_slurm(
                 f"# loaders: {res.images_per_s:,.0f} images/s a GPU at {rate:g} a core: {res.workers} workers a GPU",
                 "set -euo pipefail",
                 'head=$(scontrol show hostnames "$SLURM_JOB_NODELIST" | head -n 1)',
-                f"launch=(srun torchrun --nnodes \"$SLURM_NNODES\" --nproc-per-node {per_node} --rdzv-id "
+                f'launch=(srun torchrun --nnodes "$SLURM_NNODES" --nproc-per-node {per_node} --rdzv-id '
                 '"$SLURM_JOB_ID" --rdzv-backend c10d --rdzv-endpoint "$head:29500" --no-python)',
                 f"if [ -f {shlex.quote(str(run))}/checkpoint.pt ]; then  # an earlier part or a requeue saved it",
                 f'    "${{launch[@]}}" archspec train --resume {shlex.quote(str(run))} --gpus {g} '
@@ -165,8 +171,14 @@ def write_slurm(
             eval_cmd = ["archspec", "bench", "--suite", str(suite_file), "--evaluate", f"{entry.id}@{seed}"]
             eval_cmd += ["--gpus", str(gpus)] + (["--data", data] if data else [])
             eval_res = Resources(0, res.workers, gpus * (res.workers + 1), math.ceil(res.mem_gib * gpus / per_node))
-            eval_lines = _sbatch(f"{suite.suite.name}-eval-{safe(entry.id)}-seed{seed}", 1, gpus, eval_res,
-                                 max(1.0, MARGIN * c.eval_s / 3600 * g / gpus), out / f"{name}.eval")
+            eval_lines = _sbatch(
+                f"{suite.suite.name}-eval-{safe(entry.id)}-seed{seed}",
+                1,
+                gpus,
+                eval_res,
+                max(1.0, MARGIN * c.eval_s / 3600 * g / gpus),
+                out / f"{name}.eval",
+            )
             eval_lines += ["set -euo pipefail", " ".join(shlex.quote(a) for a in eval_cmd), ""]
             _write(evaluate, eval_lines)
             written += [train, evaluate]
