@@ -68,10 +68,7 @@ def devices() -> dict[str, Device]:
 
 
 def device(name: str) -> Device:
-    if name == MEASURED:
-        from .machine import this_machine
-
-        return this_machine()
+    """A device of devices.toml (`--device cpu`, measured, is `machine.this_machine`)."""
     if name not in devices():
         names = ", ".join([*devices(), MEASURED])
         raise ArchspecError(f"--device {name!r}: not in {DEVICES_FILE.name}; expected one of {names}")

@@ -14,7 +14,8 @@ from archspec.views import CENTRE, DENSE, METHODS, MULTI_CROP, SCALED
 
 from ..bench.suite import Suite, load_suite, seeds_of
 from .cost import DEFAULT_MFU, Costed, cost_entries, entry_plans, eval_flops, train_precision
-from .devices import DEVICES_FILE, GIB, Device, device
+from .devices import DEVICES_FILE, GIB, MEASURED, Device, device
+from .machine import this_machine
 from .schedule import Slot, lane_devices, schedule, tasks
 
 
@@ -201,7 +202,7 @@ def plan(
     mfu = (CPU_MFU if device_name == "cpu" else DEFAULT_MFU) if mfu is None else mfu
     if not 0 < mfu <= 1:
         raise ArchspecError(f"--mfu {mfu}: expected a fraction of the peak in (0, 1]")
-    dev = device(device_name)
+    dev = this_machine() if device_name == MEASURED else device(device_name)
     devices_total = devices_total or (dev.node if dev.kind == "core" else 8)
     if devices_total < 1:
         raise ArchspecError(f"--devices {devices_total}: expected at least 1")

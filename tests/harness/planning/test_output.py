@@ -8,7 +8,6 @@ import sys
 
 import pytest
 
-from archspec.harness.planning import devices as device_table
 from archspec.harness.planning import gantt, machine, plan
 
 from ...conftest import ROOT
@@ -73,4 +72,4 @@ def test_an_unknown_device_names_cpu_among_the_choices():
     from archspec.errors import ArchspecError
 
     with pytest.raises(ArchspecError, match=r"expected one of titan-black, .*, cpu$"):
-        device_table.device("tpu")
+        plan.plan("quick", "tpu")
