@@ -9,6 +9,7 @@ from __future__ import annotations
 import inspect
 import json
 import sys
+import textwrap
 import warnings
 from enum import Enum
 from pathlib import Path
@@ -325,15 +326,23 @@ def bench(
     ] = 1,
     plan: Annotated[bool, typer.Option("--plan", help="Train nothing: the suite's cost, from the IR alone.")] = False,
     device: Annotated[
-        str, typer.Option("--device", help="--plan: a device of harness/planning/devices.toml.")
+        str, typer.Option("--device", help="--plan: a device of harness/planning/devices.toml, or cpu (this one).")
     ] = "h100",
-    devices: Annotated[int, typer.Option("--devices", min=1, help="--plan: devices in all.")] = 8,
+    devices: Annotated[
+        int | None, typer.Option("--devices", min=1, help="--plan: devices in all (default 8; cpu: its cores).")
+    ] = None,
     per_run: Annotated[
         int | None, typer.Option("--per-run", min=1, help="--plan: devices per training (default: fastest).")
     ] = None,
     mfu: Annotated[float | None, typer.Option("--mfu", help="--plan: model-FLOPs utilisation (default 0.4).")] = None,
     slurm: Annotated[Path | None, typer.Option("--slurm", help="--plan: write sbatch scripts here.")] = None,
     gantt: Annotated[Path | None, typer.Option("--gantt", help="--plan: write the schedule as a PNG.")] = None,
+    max_time: Annotated[
+        float, typer.Option("--max-time", help="--plan --slurm: hours a job may run; longer runs are chained.")
+    ] = 48.0,
+    evaluate: Annotated[
+        str | None, typer.Option("--evaluate", help="Evaluate one trained run, ENTRY@SEED, into bench's cache.")
+    ] = None,
     fmt: Fmt = Format.table,
     report_only: Annotated[
         bool,
@@ -346,7 +355,13 @@ def bench(
     if plan:
         from .harness.planning import plan_suite
 
-        _show_plan(plan_suite(suite, device, devices, mfu, per_run, data, slurm, gantt), fmt)
+        _show_plan(plan_suite(suite, device, devices, mfu, per_run, data, slurm, gantt, max_time), fmt)
+        return
+    if evaluate:  # what the evaluation scripts of --plan --slurm run
+        from .harness.planning import evaluate_entry
+        from .harness.training.distributed import processes
+
+        stdout.print(evaluate_entry(suite, evaluate, out, processes(gpus, nproc), data), markup=False)
         return
     from .harness.bench.run import run_suite
     from .harness.report.writer import display_rows
@@ -382,23 +397,20 @@ def _show_plan(report: dict, fmt: Format) -> None:
         return
     from rich.tree import Tree
 
+    from .harness.planning.plan import HEADERS, screen_tables
+
+    for line in report["header"]:  # within 100 columns, as every table
+        stdout.print(textwrap.fill(line, 100, subsequent_indent="  "), markup=False, soft_wrap=True)
     tree, nodes = Tree("trainings (each after the one it starts from)"), {}
     for id_, after in report["graph"].items():
         nodes[id_] = nodes.get(id_) or tree.add(id_)
         for child in after:
             nodes[child] = nodes[id_].add(child)
     stdout.print(tree)
-    t = report["totals"]
-    for name, title in [
-        ("entries", f"per entry, {t['per_run']} x {t['device']} per run, MFU {t['mfu']}, {t['precision']}"),
-        ("evaluation", "evaluation GFLOPs per image (dense at each Q, 150 crops, both)"),
-        ("memory", "peak memory per device (GiB) at the suite's batch"),
-        ("schedule", f"schedule on {t['devices']} x {t['device']}"),
-        ("totals", "totals"),
-    ]:
-        show(stdout, [t] if name == "totals" else report[name], "table", title=f"{t['suite']}: {title}")
+    for title, rows in screen_tables(report):
+        show(stdout, rows, "table", title=title, headers=HEADERS)
     for line in report["notes"] + report.get("written", []):
-        stdout.print(line, markup=False)
+        stdout.print(textwrap.fill(line, 100, subsequent_indent="  "), markup=False, soft_wrap=True)
 
 
 STOPPED = (

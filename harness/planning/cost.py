@@ -11,8 +11,8 @@ activation sizes per layer) and the suite file. Conventions (docs/plan.md has th
 - Memory per device at the suite's batch: weights, gradients and SGD momentum in fp32 (plus bf16 copies of the
   weights under autocast), and what torch keeps for the backward pass: each layer's output once (ReLU works in
   place), max-pool indices (int64), dropout masks, the input and the fp32 log-probabilities.
-- Time: FLOPs / (device peak at the suite's precision x MFU); ring all-reduce of the fp32 gradients,
-  2 (N-1) / N x parameter bytes over the link, either after the backward pass or hidden behind it (DDP);
+- Time: FLOPs / (device peak at the suite's precision x MFU); all-reduce of the fp32 gradients (ring: 2 (N-1) / N,
+  reduce-to-one: 2 (N-1) x parameter bytes over the link), after the backward pass or hidden behind it (DDP);
   the holdout pass of every epoch runs on one device.
 """
 
@@ -30,7 +30,7 @@ from archspec.ir import FC, Network, Shape
 from archspec.source import network
 from archspec.views import CENTRE, DENSE_FIT, METHODS, PART_PASSES, Pass, geometry
 
-from ..bench.suite import Entry, ScaleMap, Suite, entry_config, eval_precision, needs
+from ..bench.suite import Entry, ScaleMap, Suite, entry_config, needs
 from ..training.config import DataConfig
 from .devices import Device
 
@@ -205,50 +205,95 @@ def entry_plans(suite: Suite, data: str | None = None, act: int = 4, mask: int =
 
 # ---------------------------------------------------------------- time on N devices
 
+# How the gradients are summed: a ring (NCCL and gloo under DDP, what the harness runs) moves 2 (N-1)/N of them
+# over each device's link; reduce-to-one (Caffe's multi-GPU code of 2014: every GPU sends its gradients to one,
+# which sends the new weights back) moves 2 (N-1) of them over that one GPU's link.
+ALLREDUCE = {"ring": lambda n: 2 * (n - 1) / n, "reduce-to-one": lambda n: 2 * (n - 1)}
+
 
 @dataclass(frozen=True)
 class StepTime:
     compute: float
     forward: float
-    allreduce: float
+    allreduce: float  # ring
+    reduce_to_one: float
+
+    def time(self, pattern: str = "ring", overlap: bool = True) -> float:
+        """One step: the all-reduce after the backward pass, or hidden behind it as DDP's gradient buckets do."""
+        a = self.allreduce if pattern == "ring" else self.reduce_to_one
+        return self.forward + max(self.compute - self.forward, a) if overlap else self.compute + a
 
     @property
     def serial(self) -> float:
-        """The all-reduce after the backward pass."""
-        return self.compute + self.allreduce
+        return self.time("ring", overlap=False)
 
     @property
     def overlapped(self) -> float:
-        """The all-reduce hidden behind the backward pass, as DDP's gradient buckets do."""
-        return self.forward + max(self.compute - self.forward, self.allreduce)
+        return self.time("ring", overlap=True)
 
 
 def step_time(cost: NetCost, batch: int, n: int, dev: Device, precision: Precision, mfu: float) -> StepTime:
     peak, _ = dev.peak(precision)
-    share = n if dev.kind == "gpu" else 1  # a CPU's processes split one peak
+    share = n if dev.additive else 1  # a `cpu` device's processes split one peak
     rate = peak * mfu * share / n  # FLOP/s each process gets
     per = batch / n
     compute = cost.train_flops * per / rate
-    ring = 2 * (n - 1) / n * 4 * cost.params / dev.bandwidth(n) if n > 1 else 0.0
-    return StepTime(compute, cost.fwd_flops * per / rate, ring)
+    grads = 4 * cost.params / dev.bandwidth(n)  # seconds to move the fp32 gradients once
+    ring, one = (ALLREDUCE["ring"](n) * grads, ALLREDUCE["reduce-to-one"](n) * grads) if n > 1 else (0.0, 0.0)
+    return StepTime(compute, cost.fwd_flops * per / rate, ring, one)
 
 
 def train_precision(suite: Suite, dev: Device) -> Precision:
-    """The suite's training precision on this device: auto is bf16 on a GPU; bf16 needs bf16 units."""
+    """The suite's training precision on this device: auto is bf16 on a GPU or a core with bf16 units (as
+    `autocast_dtype` decides); bf16 needs bf16 units."""
     p = suite.suite.precision
-    p = (Precision.bf16 if dev.kind == "gpu" else Precision.fp32) if p is Precision.auto else p
+    if p is Precision.auto:
+        p = Precision.bf16 if dev.kind == "gpu" or "bf16" in dev.peak_tflops else Precision.fp32
     return Precision.fp32 if p is Precision.bf16 and "bf16" not in dev.peak_tflops else p
 
 
 @dataclass
 class Costed:
+    """An entry's cost on N devices per run; every term of its time is a field (docs/plan.md)."""
+
     plan: EntryPlan
-    step: StepTime
-    train_s: float  # one seed, overlapped all-reduce
-    train_serial_s: float
-    train_one_s: float  # one device
+    devices: int
+    step: StepTime  # on N devices
+    one: StepTime  # on one device
+    holdout_s: float  # the held-out pass of one epoch, on the main process only
     eval_s: float
     memory: dict[str, int]
+
+    @property
+    def steps(self) -> int:
+        return self.plan.images_per_epoch // self.plan.batch
+
+    def train(self, pattern: str = "ring", overlap: bool = True) -> float:
+        """Seconds of one seed's training on N devices: the steps of every epoch, and its held-out pass."""
+        return self.plan.epochs * (self.steps * self.step.time(pattern, overlap) + self.holdout_s)
+
+    @property
+    def train_s(self) -> float:  # what the harness runs: DDP's ring, overlapped
+        return self.train()
+
+    @property
+    def train_serial_s(self) -> float:
+        return self.train(overlap=False)
+
+    @property
+    def train_one_s(self) -> float:
+        return self.plan.epochs * (self.steps * self.one.serial + self.holdout_s)
+
+    def link_for(self, speedup: float, pattern: str) -> float | None:
+        """The link (bytes/s) at which this entry's speed-up over one device is `speedup`, every term included
+        (the all-reduce after the backward pass, the held-out pass on one device); None where no link is fast
+        enough: the held-out pass and the compute alone already fall short."""
+        n = self.devices
+        per_step = (self.train_one_s / speedup / self.plan.epochs - self.holdout_s) / self.steps
+        budget = per_step - self.step.compute  # what the all-reduce may take
+        if n == 1 or budget <= 0:
+            return None
+        return ALLREDUCE[pattern](n) * 4 * self.plan.cost.params / budget
 
 
 def memory(cost: NetCost, batch: int, n: int, bf16: bool) -> dict[str, int]:
@@ -266,23 +311,20 @@ def memory(cost: NetCost, batch: int, n: int, bf16: bool) -> dict[str, int]:
 
 
 def cost_entries(plans: list[EntryPlan], suite: Suite, dev: Device, n: int, mfu: float) -> list[Costed]:
-    prec, eprec = train_precision(suite, dev), eval_precision(suite)
+    prec = train_precision(suite, dev)  # a suite evaluates at its training precision (`eval_precision`)
     peak1 = dev.peak(prec)[0] * mfu
-    eval_rate = dev.peak(eprec)[0] * mfu * (n if dev.kind == "gpu" else 1)
+    eval_rate = peak1 * (n if dev.additive else 1)
     out = []
     for e in plans:
         if e.batch % n:
             raise ArchspecError(f"batch {e.batch} does not split over {n} devices per run; expected a divisor")
-        steps = e.images_per_epoch // e.batch
-        st, one = step_time(e.cost, e.batch, n, dev, prec, mfu), step_time(e.cost, e.batch, 1, dev, prec, mfu)
-        holdout = e.holdout_images * e.cost.fwd_flops / peak1  # on the main process only
         out.append(
             Costed(
                 plan=e,
-                step=st,
-                train_s=e.epochs * (steps * st.overlapped + holdout),
-                train_serial_s=e.epochs * (steps * st.serial + holdout),
-                train_one_s=e.epochs * (steps * one.serial + holdout),
+                devices=n,
+                step=step_time(e.cost, e.batch, n, dev, prec, mfu),
+                one=step_time(e.cost, e.batch, 1, dev, prec, mfu),
+                holdout_s=e.holdout_images * e.cost.fwd_flops / peak1,
                 eval_s=e.eval_flops / eval_rate,
                 memory=memory(e.cost, e.batch, n, prec is Precision.bf16),
             )

@@ -1,4 +1,5 @@
-"""The plan's schedule as a picture: bars on device lanes."""
+"""The plan's schedule as a picture: one labelled row per training and evaluation, coloured by its device lane,
+on a time axis in the unit that suits the span (minutes, hours or days)."""
 
 from __future__ import annotations
 
@@ -8,14 +9,18 @@ from typing import TYPE_CHECKING
 from .schedule import lane_devices
 
 if TYPE_CHECKING:
-    from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
     from .plan import Plan
+
+UNITS = ((2 * 86400, 86400, "days"), (2 * 3600, 3600, "hours"), (0, 60, "minutes"))  # (span from, seconds, name)
+
+
+def time_unit(span_s: float) -> tuple[float, str]:
+    """(seconds a unit, its name): days for a span of two days or more, hours from two hours, else minutes."""
+    return next((sec, name) for start, sec, name in UNITS if span_s >= start)
 
 
 def gantt(p: Plan, path: str | Path) -> Path:
-    """The schedule as bars on device lanes (hours), the critical path outlined in red."""
+    """Every task a row, its name on the axis and its lane's devices beside the bar; the critical path in red."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -23,33 +28,29 @@ def gantt(p: Plan, path: str | Path) -> Path:
 
     from archspec.atomic import atomic_path
 
-    lanes = 1 + max((s.lane for s in p.slots), default=0)  # the lanes the schedule uses, never more than its tasks
-    fig, ax = plt.subplots(figsize=(12, 1.2 + 0.5 * lanes))
-    for s in p.slots:
+    unit, unit_name = time_unit(p.makespan_s)
+    slots = sorted(p.slots, key=lambda s: (s.start, s.lane))
+    colours = plt.get_cmap("tab10")
+    fig, ax = plt.subplots(figsize=(12, 1.5 + 0.22 * len(slots)))
+    for row, s in enumerate(slots):
         ax.barh(
-            s.lane,
-            (s.end - s.start) / 3600,
-            left=s.start / 3600,
-            color="tab:blue" if s.kind == "train" else "tab:green",
-            edgecolor="red" if s.critical else "white",
-            linewidth=2 if s.critical else 0.5,
+            row,
+            (s.end - s.start) / unit,
+            left=s.start / unit,
+            color=colours(s.lane % 10),
+            alpha=1.0 if s.kind == "train" else 0.5,
+            edgecolor="red" if s.critical else "none",
+            linewidth=1.5,
         )
-        if s.end - s.start > 0.06 * p.makespan_s:
-            ax.text(
-                (s.start + s.end) / 7200,
-                s.lane,
-                s.task.removeprefix("eval ").removesuffix(" seed 0") if p.suite.suite.seeds == 1 else s.task,
-                ha="center",
-                va="center",
-                fontsize=6,
-                color="white",
-            )
-    ax.set_yticks(range(lanes), [f"{p.device_name} {lane_devices(i, p.per_run)}" for i in range(lanes)])
+        ax.text(s.end / unit, row, f" {p.device_name} {lane_devices(s.lane, p.per_run)}", va="center", fontsize=6)
+    ax.set_yticks(range(len(slots)), [s.task for s in slots], fontsize=6)
     ax.invert_yaxis()
-    ax.set_xlabel("hours")
+    ax.set_xlim(0, 1.15 * p.makespan_s / unit)  # room for the device labels after the last bar
+    ax.set_xlabel(unit_name)
     ax.set_title(
         f"{p.suite.suite.name}: {p.devices} x {p.device_name}, {p.per_run} per run, MFU {p.mfu:g}: "
-        f"{p.makespan_s / 3600:.1f} h (critical path, red: {p.critical_s / 3600:.1f} h); blue train, green evaluate",
+        f"{p.makespan_s / unit:.1f} {unit_name} (critical path, red: {p.critical_s / unit:.1f}); "
+        "colour: device lane; pale: evaluation",
         fontsize=9,
     )
     fig.tight_layout()

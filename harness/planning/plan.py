@@ -14,10 +14,35 @@ from archspec.views import CENTRE, DENSE, METHODS, MULTI_CROP, SCALED
 
 from ..bench.suite import Suite, load_suite, seeds_of
 from .cost import DEFAULT_MFU, Costed, cost_entries, entry_plans, eval_flops, train_precision
-from .devices import DEVICES_FILE, GIB, Device, device
+from .devices import DEVICES_FILE, GIB, MEASURED, Device, device
+from .machine import this_machine
 from .schedule import Slot, lane_devices, schedule, tasks
 
+
+@dataclass(frozen=True)
+class PaperSetup:
+    """How a paper ran the suite named after it: its split and the speed-up it reported, for the entry it names."""
+
+    per_run: int
+    speedup: float
+    entry: str
+    source: str
+
+
+PAPERS = {
+    "paper": PaperSetup(4, 3.75, "D/256", "Simonyan & Zisserman, Sec. 3.3: 4 Titan Black GPUs a net, 3.75x over one")
+}
+MFU_CALIBRATION = {
+    None: "an assumption (--mfu sets it)",
+    "cpu": "calibrated: torch's nets at 37-62% of its GEMM peak per core (issue 35, AMD EPYC, fp32, 1 thread)",
+}
+
 # ---------------------------------------------------------------- the plan
+
+
+def sig(x: float) -> float:
+    """Three significant figures: a step of 0.04 ms and one of 4,000 ms both say something."""
+    return float(f"{x:.3g}")
 
 
 @dataclass
@@ -33,10 +58,18 @@ class Plan:
     slots: list[Slot]
     critical_s: float
     notes: list[str]
+    header: list[str]
 
     @property
     def makespan_s(self) -> float:
         return max((s.end for s in self.slots), default=0.0)
+
+    @property
+    def paper(self) -> PaperSetup | None:
+        return PAPERS.get(self.suite.suite.name)
+
+    def fits(self, c: Costed) -> bool:
+        return c.memory["total"] <= self.device.memory_gib * GIB
 
     def entry_rows(self) -> list[dict]:
         rows = []
@@ -52,7 +85,7 @@ class Plan:
                     "train_pflops": round(e.train_flops / 1e15, 3),
                     "eval_pflops": round(e.eval_flops / 1e15, 3),
                     "memory_gib": round(c.memory["total"] / GIB, 2),
-                    "fits": "yes" if c.memory["total"] <= self.device.memory_gib * GIB else "NO",
+                    "fits": "yes" if self.fits(c) else "NO",
                     "train_h": round(c.train_s / 3600, 2),
                     "train_h_no_overlap": round(c.train_serial_s / 3600, 2),
                     "train_h_1_device": round(c.train_one_s / 3600, 2),
@@ -62,6 +95,24 @@ class Plan:
                 }
             )
         return rows
+
+    def speedup_rows(self) -> list[dict]:
+        """Every term of the speed-up over one device, per entry: compute and all-reduce per step (ring, and
+        reduce-to-one as Caffe's 2014 multi-GPU code), the held-out pass per epoch on one device, and the speed-up
+        with the all-reduce hidden behind backward (ring) or after it (ring, reduce-to-one)."""
+        return [
+            {
+                "entry": c.plan.entry.id,
+                "compute_ms": sig(1e3 * c.step.compute),
+                "ring_ms": sig(1e3 * c.step.allreduce),
+                "to_one_ms": sig(1e3 * c.step.reduce_to_one),
+                "holdout_s": sig(c.holdout_s),
+                "x_ring_overlap": round(c.train_one_s / c.train(), 2),
+                "x_ring": round(c.train_one_s / c.train(overlap=False), 2),
+                "x_to_one": round(c.train_one_s / c.train("reduce-to-one", overlap=False), 2),
+            }
+            for c in self.entries
+        ]
 
     def eval_rows(self) -> list[dict]:
         """Evaluation FLOPs per image for every protocol (dense at each Q, 150 crops, both)."""
@@ -139,43 +190,120 @@ class Plan:
 def plan(
     suite_path: str,
     device_name: str = "h100",
-    devices_total: int = 8,
+    devices_total: int | None = None,
     mfu: float | None = None,
     per_run: int | None = None,
     data: str | None = None,
 ) -> Plan:
-    """The suite's cost on `devices_total` devices of a kind, `per_run` per training (None: among powers of two,
-    the split with the shortest wall time whose memory fits, if any does)."""
-    mfu = DEFAULT_MFU if mfu is None else mfu
+    """The suite's cost on `devices_total` devices of a kind (default: 8; --device cpu: this machine's cores),
+    `per_run` per training (None: among powers of two, the fastest split whose memory fits; where none fits, the
+    paper's own split for a suite named after a paper, else the fastest)."""
+    calibrated = MFU_CALIBRATION.get(device_name) if mfu is None else None
+    mfu = (CPU_MFU if device_name == "cpu" else DEFAULT_MFU) if mfu is None else mfu
     if not 0 < mfu <= 1:
         raise ArchspecError(f"--mfu {mfu}: expected a fraction of the peak in (0, 1]")
+    dev = this_machine() if device_name == MEASURED else device(device_name)
+    devices_total = devices_total or (dev.node if dev.kind == "core" else 8)
     if devices_total < 1:
         raise ArchspecError(f"--devices {devices_total}: expected at least 1")
-    dev = device(device_name)
     suite = load_suite(suite_path)
     prec = train_precision(suite, dev)
     bf16 = prec is Precision.bf16
-    plans = entry_plans(suite, data, act=2 if bf16 else 4, mask=4 if dev.kind == "cpu" else 1)
+    plans = entry_plans(suite, data, act=2 if bf16 else 4, mask=1 if dev.kind == "gpu" else 4)
     notes = []
     if suite.suite.precision is not Precision.fp32 and dev.kind == "gpu" and not bf16:
         notes.append(f"{device_name} has no bf16 units: the suite is planned in fp32")
-    options = [per_run] if per_run else [g for g in (2**k for k in range(12)) if g <= devices_total]
-    options = [g for g in options if devices_total % g == 0 and suite.suite.batch % g == 0] or options[:1]
     if per_run and devices_total % per_run:
         raise ArchspecError(f"--per-run {per_run}: does not divide --devices {devices_total}; expected a divisor")
-    best = None
-    for g in options:
-        entries = cost_entries(plans, suite, dev, g, mfu)
-        durations, deps = tasks(entries, seeds_of(suite))
-        # no more lanes than tasks: the rest would stay idle, and a million of them is a million idle loop turns
-        slots, critical = schedule(durations, deps, min(devices_total // g, len(durations)))
-        end = max(s.end for s in slots)
-        fits = all(c.memory["total"] <= dev.memory_gib * GIB for c in entries)
-        if best is None or (fits, -end) > (best[0], -best[1] * (1 - 1e-9)):
-            best = (fits, end, g, entries, slots, critical)
-    _, _, g, entries, slots, critical = best
+    options = [per_run] if per_run else [g for g in (2**k for k in range(12)) if g <= devices_total]
+    options = [g for g in options if devices_total % g == 0 and suite.suite.batch % g == 0] or options[:1]
+    tried = {g: _split(plans, suite, dev, g, mfu, devices_total) for g in options}
+    g = _choose(tried, dev.memory_gib * GIB, PAPERS.get(suite.suite.name), per_run)
+    entries, slots, critical = tried[g][1:]
     notes += _impossible_speedups(entries, g, device_name)
-    return Plan(suite, device_name, dev, devices_total, g, mfu, dev.peak(prec)[1], entries, slots, critical, notes)
+    p = Plan(suite, device_name, dev, devices_total, g, mfu, dev.peak(prec)[1], entries, slots, critical, notes, [])
+    p.header = _header(p, tried, calibrated or MFU_CALIBRATION[None])
+    return p
+
+
+CPU_MFU = 0.5  # of the measured GEMM peak: issue 35's nets ran at 37-62% of it (MFU_CALIBRATION)
+
+
+def _split(plans, suite: Suite, dev: Device, g: int, mfu: float, devices_total: int):
+    """(wall seconds, entries, slots, critical path) of `g` devices per run."""
+    entries = cost_entries(plans, suite, dev, g, mfu)
+    durations, deps = tasks(entries, seeds_of(suite))
+    # no more lanes than tasks: the rest would stay idle, and a million of them is a million idle loop turns
+    slots, critical = schedule(durations, deps, min(devices_total // g, len(durations)))
+    return max(s.end for s in slots), entries, slots, critical
+
+
+def _peak_memory(entries: list[Costed]) -> int:
+    return max(c.memory["total"] for c in entries)
+
+
+def _choose(tried: dict, capacity: float, paper: PaperSetup | None, per_run: int | None) -> int:
+    """The split asked for; else the fastest that fits in `capacity` bytes; where none fits, the paper's own for
+    a suite named after a paper, else the fastest."""
+    if per_run:
+        return per_run
+    fastest = min(tried, key=lambda g: tried[g][0] * (1 + 1e-9 * g))  # ties: fewer devices a run
+    fitting = [g for g, t in tried.items() if _peak_memory(t[1]) <= capacity]
+    if fitting:
+        return min(fitting, key=lambda g: tried[g][0] * (1 + 1e-9 * g))
+    return paper.per_run if paper and paper.per_run in tried else fastest
+
+
+def _header(p: Plan, tried: dict, mfu_source: str) -> list[str]:
+    """What the tables' figures are: predicted (from the IR and devices.toml's cited figures) or calibrated (the
+    MFU), the line saying that nothing fits where nothing does, and the paper's speed-up against the model's."""
+    peak = p.device.peak_tflops[p.precision] * 1e3
+    where = (
+        f"measured now: this machine's peak, {peak:.1f} GFLOP/s a core ({p.device.sources['peak_tflops']})"
+        if p.device.kind == "core"
+        else f"from devices.toml's cited figures: {p.device_name}'s peak ({p.precision}), memory and link"
+    )
+    lines = [
+        f"predicted from the IR (exact): FLOPs, parameters, memory per device; {where}",
+        f"calibrated: every time is FLOPs / (peak x MFU {p.mfu:g}), so times scale as 1 / MFU; MFU {p.mfu:g} is "
+        f"{mfu_source}",
+    ]
+    worst = max(p.entries, key=lambda c: c.memory["total"])
+    if not p.fits(worst):
+        lines.append(_nothing_fits(p, worst, tried))
+    if p.paper and p.per_run == p.paper.per_run:
+        lines.append(_paper_speedup(p))
+    return lines
+
+
+def _nothing_fits(p: Plan, worst: Costed, tried: dict) -> str:
+    smallest = min(tried, key=lambda g: _peak_memory(tried[g][1]))
+    least = _peak_memory(tried[smallest][1]) / GIB
+    why = f"the paper's own split ({p.paper.source})" if p.paper and p.per_run == p.paper.per_run else "the fastest"
+    return (
+        f"NOTHING FITS in {p.device.memory_gib:g} GiB a {p.device_name}: {worst.plan.entry.id} needs "
+        f"{worst.memory['total'] / GIB:.1f} GiB a device at {p.per_run} per run ({worst.plan.batch // p.per_run} "
+        f"images each); the smallest memory that would fit is {least:.1f} GiB (at {smallest} per run); what changes "
+        "it: the images per device (--per-run, or the suite's batch), the precision (the suite's precision: bf16 "
+        "halves the activations, on a device with bf16 units), activation checkpointing (not in the harness); "
+        f"planned at {why}"
+    )
+
+
+def _paper_speedup(p: Plan) -> str:
+    """The paper's speed-up for its entry against the model's, and the link the model needs to give it."""
+    paper = p.paper
+    c = next((c for c in p.entries if c.plan.entry.id == paper.entry), p.entries[0])
+    one = c.train_one_s
+    links = {pat: c.link_for(paper.speedup, pat) for pat in ("ring", "reduce-to-one")}
+    need = ", ".join(f"{pat} {x / 1e9:.2f} GB/s" if x else f"{pat}: no link suffices" for pat, x in links.items())
+    return (
+        f"speed-up of {c.plan.entry.id} on {p.per_run} x {p.device_name} over one, every term included (held-out "
+        f"pass on one device {c.holdout_s / 60:.0f} min an epoch): ring overlapped {one / c.train():.2f}x, ring after "
+        f"backward {one / c.train(overlap=False):.2f}x, reduce-to-one after backward "
+        f"{one / c.train('reduce-to-one', overlap=False):.2f}x; the paper's {paper.speedup}x needs an effective link "
+        f"(all-reduce after backward) of {need}, against {p.device.link_gbs:g} GB/s"
+    )
 
 
 def _impossible_speedups(entries: list[Costed], n: int, device_name: str) -> list[str]:
@@ -201,11 +329,94 @@ def report(p: Plan) -> dict:
     graph = {c.plan.entry.id: [d.plan.entry.id for d in p.entries if c.plan.entry.id in d.plan.refs] for c in p.entries}
     return {
         "totals": p.totals(),
+        "header": p.header,
         "notes": p.notes,
         "graph": graph,
         "entries": p.entry_rows(),
+        "speedup": p.speedup_rows(),
         "evaluation": p.eval_rows(),
         "eval_flops_per_image": p.eval_flops_per_method(),
         "memory": p.memory_rows(),
         "schedule": p.schedule_rows(),
     }
+
+
+# ---------------------------------------------------------------- on screen: tables that fit 100 columns
+
+SCREEN = {  # name: (the report's rows, their columns, a title); JSON and CSV keep every column
+    "cost": (
+        "entries",
+        (
+            "entry",
+            "after",
+            "epochs",
+            "images_per_epoch",
+            "train_gflops_per_image",
+            "train_pflops",
+            "eval_pflops",
+            "memory_gib",
+            "fits",
+        ),
+        "per entry: cost and memory per device",
+    ),
+    "time": (
+        "entries",
+        ("entry", "train_h", "train_h_no_overlap", "train_h_1_device", "speedup", "speedup_no_overlap", "eval_h"),
+        "per entry: hours on {per_run} x {device} per run",
+    ),
+    "speedup": ("speedup", None, "speed-up over one device, every term (per step; held-out pass per epoch)"),
+    "evaluation": (
+        "evaluation",
+        (
+            "entry",
+            "q_single",
+            "dense_single_gflops",
+            "q_multi",
+            "dense_multi_gflops",
+            "crops_150_gflops",
+            "both_gflops",
+            "scored_images",
+        ),
+        "evaluation GFLOPs per image (dense, 150 crops, both)",
+    ),
+    "memory": ("memory", None, "peak memory per device (GiB) at the suite's batch"),
+    "schedule": ("schedule", None, "schedule on {devices} x {device}"),
+}
+HEADERS = {
+    "images_per_epoch": "images/epoch",
+    "train_gflops_per_image": "GFLOP/img",
+    "train_pflops": "train PF",
+    "eval_pflops": "eval PF",
+    "memory_gib": "GiB",
+    "train_h_no_overlap": "h, no overlap",
+    "train_h_1_device": "h, 1 device",
+    "speedup_no_overlap": "x, no overlap",
+    "speedup": "x",
+    "compute_ms": "compute ms",
+    "to_one_ms": "to-one ms",
+    "x_ring_overlap": "x overlap",
+    "x_to_one": "x to-one",
+    "q_single": "Q",
+    "dense_single_gflops": "dense",
+    "q_multi": "Q set",
+    "dense_multi_gflops": "dense multi",
+    "crops_150_gflops": "150 crops",
+    "both_gflops": "both",
+    "scored_images": "images",
+    "ddp_buckets": "DDP buckets",
+    "activations": "activ.",
+    "optimizer": "optim.",
+    "gradients": "grads",
+}
+
+
+def screen_tables(out: dict) -> list[tuple[str, list[dict]]]:
+    """(title, rows) of every table `bench --plan` shows, each narrow enough for 100 columns; the totals as
+    (figure, value) rows."""
+    t = out["totals"]
+    tables = []
+    for rows_of, columns, title in SCREEN.values():
+        rows = [{k: r[k] for k in columns} if columns else r for r in out[rows_of]]
+        tables.append((f"{t['suite']}: {title.format(**t)}", rows))
+    tables.append((f"{t['suite']}: totals", [{"figure": k.replace("_", " "), "value": v} for k, v in t.items()]))
+    return tables
