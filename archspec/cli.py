@@ -39,10 +39,6 @@ err = console(stderr=True)
 
 Classes = Annotated[int | None, typer.Option("--classes", min=1, help="Number of classes (the last FC's width).")]
 Input = Annotated[str | None, typer.Option("--input", help="Input HxWxC, e.g. 32x32x1 (default: the spec's).")]
-Width = Annotated[
-    float | None, typer.Option("--width", min=0.001, help="Channel-width multiplier for convs and hidden FCs.")
-]
-BN = Annotated[bool, typer.Option("--bn", help="Batch norm after every conv (torchvision's vgg*_bn).")]
 Fmt = Annotated[Format, typer.Option("--format", "-f", help="Output format.")]
 Plugin = Annotated[
     list[str] | None,
@@ -53,9 +49,19 @@ Plugin = Annotated[
     ),
 ]
 Opset = Annotated[int | None, typer.Option("--opset", min=1, help="ONNX opset of a .onnx output (default 17).")]
-Threads = Annotated[
-    int | None, typer.Option("--threads", min=1, help="torch CPU threads (default: torch's own; 1 on a busy machine).")
-]
+
+
+def _shared(flag: str):
+    """A `config.SHARED` option as other commands take it: the type, bounds and help of the field it sets."""
+    field = option_field(flag)
+    low = next((m.ge for m in field.metadata if hasattr(m, "ge")), None)
+    high = next((m.le for m in field.metadata if hasattr(m, "le")), None)
+    return Annotated[field.annotation, typer.Option(flag, help=field.description, min=low, max=high)]
+
+
+Width = _shared("--width")  # gt=0 is the field's own check, in one line
+BN = _shared("--bn")
+Threads = _shared("--threads")
 
 
 def _plugins(plugin: list[str] | None) -> None:

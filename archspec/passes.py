@@ -68,8 +68,10 @@ class Overrides(Node):
 
     num_classes: int | None = Field(default=None, ge=1, le=1_000_000)
     input: Shape | None = None
-    width: float | None = Field(default=None, gt=0, le=64)
-    batch_norm: bool = False
+    width: float | None = Field(
+        default=None, gt=0, le=64, description="Channel-width multiplier for convs and hidden FCs."
+    )
+    batch_norm: bool = Field(default=False, description="Batch norm after every conv (torchvision's vgg*_bn).")
 
     def apply(self, net: Network) -> Network:
         if self.width is not None and self.width != 1:

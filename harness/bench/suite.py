@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Literal
 
 import tomllib
-from pydantic import ConfigDict, Field, ValidationError, model_validator
+from pydantic import ConfigDict, Field, ValidationError, create_model, model_validator
 
-from archspec.choices import Init, Precision, Schedule
+from archspec.choices import Precision, Schedule
 from archspec.errors import ArchspecError, SpecError
 from archspec.files import read_bytes, read_text
 from archspec.ir import Node
@@ -28,7 +28,16 @@ from archspec.passes import Overrides
 from archspec.source import resolve
 from archspec.views import DENSE, METHODS, PAPER_CROP, SCALED
 
-from ..training.config import SMALL_SOURCES, DataConfig, Recipe, TrainConfig, Training, parse_scale
+from ..training.config import (
+    ENTRY_OPTIONS,
+    SMALL_SOURCES,
+    DataConfig,
+    Recipe,
+    TrainConfig,
+    Training,
+    parse_scale,
+    unset_fields,
+)
 
 
 class Strict(Node):
@@ -55,21 +64,17 @@ class Settings(Training, Strict):
     seeds: int = Field(default=1, ge=1, le=100, description="each training entry runs this many times")
 
 
-class Entry(Strict):
+class EntryBase(Strict):
     id: str
     spec: str
     scale: str = Field(description="training S in the paper's pixels: 256, 384 or [256;512]")
     pretrained_a: str | None = Field(default=None, description="id of a trained net A in this suite")
     finetune: str | None = Field(default=None, description="id of a trained net of the same spec in this suite")
-    epochs: int | None = Field(default=None, ge=1)
-    lr: float | None = Field(default=None, gt=0, le=100)
-    init: Init | None = None
-    init_std: float | None = Field(default=None, gt=0)
-    lr_steps: tuple[int, ...] | None = Field(default=None, description="default: the suite's, inside these epochs")
-    crop: int | None = Field(
-        default=None, ge=1, description="this net's own crop (AlexNet needs 63 pixels); default: the suite's"
-    )
-    batch_norm: bool | None = Field(default=None, description="default: the suite's (false: the net as written)")
+
+
+# `[[train]]`: a net to train, and its own settings over the suite's (`config.ENTRY_OPTIONS`, with the options'
+# bounds and help; lr steps default to the suite's inside the entry's epochs, a crop to the suite's)
+Entry = create_model("Entry", __base__=EntryBase, **unset_fields(ENTRY_OPTIONS))
 
 
 Method = Literal[tuple(METHODS)]  # archspec.views: one definition per method

@@ -17,25 +17,28 @@ from archspec.provenance import code_version
 from archspec.views import PAPER_CROP
 
 from ..bench.suite import ScaleMap, Settings, Suite, seeds_of, suite_hash, suite_path
+from ..training.config import ENTRY_OPTIONS, OPTIONS, SHARED, option_key
 from .claims import CLAIM_RULE
 from .record import OUTCOMES, BenchRecord, previous, save_outcomes, save_report_json
 
 PAPER_SPEEDUP_4GPU = 3.75
 
 PAPER = Settings(name="paper")  # Settings' defaults are the paper's Section 3.1 recipe
-RECIPE_KEYS = (
-    "epochs",
-    "batch",
-    "lr",
-    "init",
-    "init_std",
-    "dropout",
-    "label_smoothing",
-    "patience",
-    "batch_norm",
-    "width",
-    "crop",
+OWN_LINES = {
+    "name",
+    "schedule",
+    "lr_steps",
+    "warmup",
+    "precision",
+    "pad",
+    "holdout",
+    "seed",
+}  # each said on its own line
+# the suite settings that are `archspec train` options, compared with the paper's on the recipe line
+RECIPE_KEYS = tuple(
+    k for k in dict.fromkeys(map(option_key, OPTIONS | SHARED)) if k in Settings.model_fields and k not in OWN_LINES
 )
+ENTRY_KEYS = tuple(map(option_key, ENTRY_OPTIONS))  # an entry's own settings
 CLAIM_COLUMNS = (
     "claim",
     "kind",
@@ -105,9 +108,6 @@ def _data_line(record: BenchRecord) -> str:
         f"{watch}), {tested:,} scored test images; crop {d.crop}"
         + (f"; every image padded with {d.pad} background pixels a side first" if d.pad else "")
     )
-
-
-ENTRY_KEYS = ("epochs", "lr", "init", "init_std", "lr_steps", "crop", "batch_norm")  # an entry's own settings
 
 
 def _recipe_lines(suite: Suite) -> list[str]:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import Field, field_validator, model_validator
+from pydantic.fields import FieldInfo
 
 from archspec.choices import BACKEND_HELP, Backend, Init, Precision, Schedule
 from archspec.errors import ArchspecError
@@ -212,7 +213,9 @@ class TrainConfig(Node):
     cuda: bool | None = Field(default=None, description="None: use CUDA when available")
     progress: bool = True
     resume: bool = False
-    threads: int | None = Field(default=None, ge=1, description="torch CPU threads (default: torch's own)")
+    threads: int | None = Field(
+        default=None, ge=1, description="torch CPU threads (default: torch's own; 1 on a busy machine)."
+    )
     checkpoint_minutes: float | None = Field(default=10.0, gt=0, description="step checkpoint every N minutes")
     checkpoint_steps: int | None = Field(default=None, ge=1, description="step checkpoint every N steps (wins)")
 
@@ -275,6 +278,11 @@ OPTIONS = {
 MACHINE_DEFAULTS = {"--workers"}  # defaults that follow the machine (its cores): `to_options` leaves them out
 # options that other commands share, so written with the CLI's other options: the fields they set
 SHARED = {"--out": "out", "--threads": "threads", "--width": "model.width", "--bn": "model.batch_norm"}
+# what a suite's `[[train]]` entry may set for its own net over the suite's recipe: its fields, bounds and help
+ENTRY_OPTIONS = ("--epochs", "--lr", "--init", "--init-std", "--lr-steps", "--crop", "--bn")
+# what `archspec train --resume` may change: how long the run goes on, and where and how it runs (the CLI's launch
+# options); every other option would change the recipe mid-run
+RESUME_OPTIONS = ("--epochs", "--gpus", "--nproc", "--workers", "--threads", "--checkpoint-every")
 
 
 def option_name(flag: str) -> str:
@@ -288,6 +296,24 @@ def option_field(flag: str):
     for part in path[:-1]:
         model = model.model_fields[part].annotation
     return model.model_fields[path[-1]]
+
+
+def option_key(flag: str) -> str:
+    """The config key an option sets, as suite files and reports name it: `--bn` -> `batch_norm`."""
+    return (OPTIONS | SHARED)[flag].rsplit(".", 1)[-1]
+
+
+def unset_fields(flags) -> dict[str, tuple[Any, Any]]:
+    """{key: (type, field)} for `pydantic.create_model`: each option's field with its bounds and help, optional and
+    unset by default (a suite entry's own setting, else the suite's)."""
+    out = {}
+    for flag in flags:
+        field = option_field(flag)
+        unset = FieldInfo.merge_field_infos(
+            field, default=None, description=f"{field.description} Default: the suite's."
+        )
+        out[option_key(flag)] = (field.annotation | None, unset)
+    return out
 
 
 def from_options(spec: str, given: dict[str, Any], devices: int = 1, cuda: bool | None = None) -> TrainConfig:

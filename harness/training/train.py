@@ -37,7 +37,7 @@ from archspec.ir import Network
 from archspec.source import network, resolve
 
 from . import checkpoint, metrics
-from .config import TrainConfig, from_options, parse_every
+from .config import RESUME_OPTIONS, TrainConfig, from_options, option_name, parse_every
 from .data import load as load_data
 from .distributed import (
     Context,
@@ -506,7 +506,7 @@ def run(cfg: TrainConfig, ctx: Context) -> Result:
     return Result(out, sum(p.numel() for p in st.plain.parameters()), st.rows, copied, elsewhere)
 
 
-RESUME_OPTIONS = {"resume", "epochs", "gpus", "nproc", "workers", "checkpoint_every", "threads"}
+RESUMABLE = {"resume", *map(option_name, RESUME_OPTIONS)}  # the parameters `--resume` takes beside itself
 
 
 def resumed(run: str, given: dict, devices: int) -> TrainConfig:
@@ -516,12 +516,12 @@ def resumed(run: str, given: dict, devices: int) -> TrainConfig:
 
     check_resumable(Path(run))
     cfg = read_run(run)[0]
-    changed = sorted(k for k in given if k not in RESUME_OPTIONS)
+    changed = sorted(k for k in given if k not in RESUMABLE)
     if changed:
         names = ", ".join("--" + k.replace("_", "-") for k in changed)
         raise ArchspecError(
-            f"--resume {run}: {names} would change the run's recipe mid-run; expected only --epochs "
-            "(to extend it), --gpus/--nproc, --workers, --threads or --checkpoint-every"
+            f"--resume {run}: {names} would change the run's recipe mid-run; expected only "
+            f"{', '.join(RESUME_OPTIONS)} (--epochs to extend it)"
         )
     update = {"resume": True, "devices": devices, "out": run}
     if "epochs" in given and given["epochs"] != cfg.recipe.epochs:
