@@ -43,7 +43,7 @@ class Peak:
 
 
 def measure(
-    sizes: tuple[int, ...] = SIZES, repeats: int = 3, slow: float = SLOW, clock: Callable[[], float] = time.perf_counter
+    sizes: tuple[int, ...] = SIZES, repeats: int = 3, slow: float = SLOW, clock: Callable[[], float] = time.thread_time
 ) -> Peak:
     """The GEMM peak per core of each precision in PRECISIONS, on one torch thread (the caller's count restored)."""
     before = torch.get_num_threads()

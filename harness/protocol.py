@@ -11,8 +11,10 @@ For each image and each test scale Q (smallest side rescaled to Q, decoded once)
 - multi-crop & dense: the average of the two posteriors.
 Posteriors are averaged over the scales; an ensemble (the paper's fusion) averages several models' posteriors.
 The centre-crop baseline (smallest side 256/224 of the crop, centre crop) compares with
-model-zoo figures. `wrong` gives each image's top-1 and top-5 mistakes, which errors, intervals and
-paired tests are computed from.
+model-zoo figures. Every view of a batch of images, at every scale and for every method, is queued first and
+then goes through the net together, in inference mode and channels-last: one batch per view shape, cut into
+passes whose activations fit a byte budget (`Views`, `view_budget`). `wrong` gives each image's top-1 and top-5
+mistakes, which errors, intervals and paired tests are computed from.
 """
 
 from __future__ import annotations
@@ -52,17 +54,17 @@ def dense_views(x: torch.Tensor, stride: int, fit: str = DENSE_FIT) -> list[torc
     return [x[..., i : i + lh, j : j + lw] for i in oh for j in ow]
 
 
-VIEW_BYTES = 32 * 2**20  # activations a forward pass of views may hold on a CPU (`view_budget`)
+VIEW_BYTES = 16 * 2**20  # activations a forward pass of views may hold on a CPU (`view_budget`)
 
 Pending = Callable[[], tuple[torch.Tensor, dict]]  # a part's posterior (B, K) and its views, once `Views.run` ran
 
 
 def view_budget(device: torch.device) -> int:
     """Bytes of activations (`archspec.memory.needed`: the two largest consecutive outputs) that one forward pass of
-    views may hold. On a CPU, VIEW_BYTES, as measured on one AVX2 core (AMD EPYC) with D at width 1/8 on 32 x 32
-    views: 61-63 GFLOPS at 128 to 512 views a pass (8 to 32 MiB), 42 at 2048 (128 MiB), whose activations no
-    longer stay in cache; and never more than a quarter of the memory available. On a GPU, a quarter of its free
-    memory."""
+    views may hold. On a CPU, VIEW_BYTES, as measured on one AVX2 core (AMD EPYC, CPU time) with D at width 1/8 on
+    64 images at Q = 37, 55, 73 (multi-crop & dense): 29 images/s at 8 and 16 MiB a pass (128 and 256 views of
+    32 x 32), 26 at 32 MiB, 22 at 4 and at 64 MiB, 20 at 128 MiB, where the activations no longer stay in cache;
+    and never more than a quarter of the memory available. On a GPU, a quarter of its free memory."""
     if device.type == "cuda":
         return torch.cuda.mem_get_info(device)[0] // 4
     have = memory.available()
