@@ -1,5 +1,7 @@
 """The test protocol's building blocks against their definitions (Sec. 3.2)."""
 
+from contextlib import contextmanager
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -215,11 +217,15 @@ def one_view_at_a_time(model, x01, scales, crop, fit):
     return out, model(x[..., top : top + crop, left : left + crop]).softmax(1)
 
 
+@contextmanager
 def passes(model):
-    """Records the input shape of every forward pass of `model` (its dense form's included)."""
+    """The input shape of every forward pass of `model` (its dense form's included) while inside."""
     seen = []
-    model.register_forward_pre_hook(lambda module, args: seen.append(tuple(args[0].shape)))
-    return seen
+    hook = model.register_forward_pre_hook(lambda module, args: seen.append(tuple(args[0].shape)))
+    try:
+        yield seen
+    finally:
+        hook.remove()
 
 
 NETS = {  # a flat net of floor stride 4 (dense form off the crop) and a ResNet scored on crop-size windows
@@ -239,8 +245,8 @@ def test_every_view_in_one_batch_gives_the_posteriors_of_one_view_at_a_time(name
     x01 = torch.rand(size)
     with torch.no_grad():
         expected, centre = one_view_at_a_time(model, x01, scales, crop, fit)
-        shapes = passes(model)
-        got = image_posteriors(model, to_dense(model), x01, scales, crop, lambda t: t, dense_fit=fit, centre=True)
+        with passes(model) as shapes:
+            got = image_posteriors(model, to_dense(model), x01, scales, crop, lambda t: t, dense_fit=fit, centre=True)
     for q in scales:
         for part in ("dense", "multi-crop"):
             torch.testing.assert_close(got.scales[q][part], expected[q][part], rtol=0, atol=1e-5)
@@ -259,8 +265,8 @@ def test_a_batch_of_views_larger_than_the_budget_is_split_into_passes_the_budget
     three = 3 * (memory.needed(model.stats, 1) - memory.needed(model.stats, 0))  # bytes: 3 crop-size views
     with torch.no_grad():
         whole = image_posteriors(model, dense, x01, scales, 16, lambda t: t, centre=True)
-        shapes = passes(model)
-        split = image_posteriors(model, dense, x01, scales, 16, lambda t: t, centre=True, budget=three)
+        with passes(model) as shapes:
+            split = image_posteriors(model, dense, x01, scales, 16, lambda t: t, centre=True, budget=three)
     crop_size = [s[0] for s in shapes if s[-2:] == (16, 16)]
     # crop-size: 2 images x (Q = 16: 2 crops, 2 dense views; 19: 32 crops (offsets {0, 1, 2, 3}), 8 dense views;
     # 37: 50 crops; 1 centre crop) = 190 views; at 37, 2 x 4 shifts of 36 x 36 and their flips, each over budget
