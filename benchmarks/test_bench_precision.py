@@ -8,7 +8,8 @@ import torch
 
 import archspec
 from archspec.compiler import build
-from archspec.harness.evaluation.protocol import multicrop_posterior
+from archspec.compiler.dense import to_dense
+from archspec.harness.evaluation.protocol import image_posteriors
 from archspec.harness.training.distributed import cpu_bf16_units
 from archspec.harness.training.init import initialise
 
@@ -40,8 +41,8 @@ def test_multicrop_posterior(benchmark, record, dtype):
     x = torch.randn(8, 1, 73, 73).contiguous(memory_format=torch.channels_last)  # (B, C, Q, Q)
 
     def crops():
-        with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=dtype == "bf16"):
-            return multicrop_posterior(m, x, 32)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=dtype == "bf16"):
+            return image_posteriors(m, to_dense(m), x, [73], 32, lambda t: t, ("multi-crop",))  # x is at Q = 73
 
     benchmark.pedantic(crops, rounds=5, iterations=1, warmup_rounds=1)
     record(f"crops_{dtype}")

@@ -27,6 +27,7 @@ from archspec.choices import Precision
 from archspec.compiler import compile
 from archspec.compiler.dense import to_dense
 from archspec.compiler.eager import fold_batchnorm
+from archspec.compiler.memory_format import channels_last
 from archspec.compiler.weights import load_pretrained
 from archspec.errors import ArchspecError
 from archspec.files import folder
@@ -39,7 +40,7 @@ from ..training import checkpoint
 from ..training.config import DataConfig, Launch
 from ..training.data import MAX_PIXELS, FolderData, TensorData, class_folders, load_small, open_rgb8
 from ..training.distributed import Context, autocast_dtype, launch, within_cores
-from .protocol import centre_posterior, combine, scale_posteriors, wrong
+from .protocol import combine, image_posteriors, view_budget, wrong
 
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
@@ -93,7 +94,7 @@ def load_source(
         scales, crop = cfg.data.scales, cfg.data.crop_size
         label = cfg.name or f"{net.name}/{scale_label(scales)}"
         std = (1.0,) * len(stats.mean)
-        model = fold_batchnorm(model.to(device, memory_format=torch.channels_last).eval())
+        model = channels_last(fold_batchnorm(model.eval()), device)
         return Source(label, model, classes, stats.mean, std, crop, scales, cfg.data)
     if spec is None:
         raise ArchspecError(f"{path}: a weights file needs --spec (the network it belongs to), or pass a run folder")
@@ -103,7 +104,7 @@ def load_source(
         raise ArchspecError(f"--spec {spec!r}: has no FC layer; expected a classifier network")
     classes = [str(i) for i in range(last.out_features)]
     data = DataConfig(source="imagenet", crop=224, scale=(256, 256))
-    model = fold_batchnorm(model.to(device, memory_format=torch.channels_last).eval())
+    model = channels_last(fold_batchnorm(model.eval()), device)
     return Source(
         f"{model.net.name}/256", model, classes, IMAGENET_MEAN, IMAGENET_STD, 224, (256, 256), data, named=False
     )
@@ -303,7 +304,7 @@ def _row(model, protocol, method, test_scales, posterior, labels, dense_map, cro
     }
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def _run(job: EvalJob, ctx: Context) -> Evaluation:
     if job.threads:
         torch.set_num_threads(job.threads)
@@ -341,6 +342,7 @@ def _run(job: EvalJob, ctx: Context) -> Evaluation:
     side = max(q for _, _, scales in plans for q in scales)  # the largest an image is rescaled to
     count, images = val_images(data, ctx.rank, ctx.world, job.limit, loaded, job.split, side, skipped)
     amp = autocast_dtype(Precision(job.precision), ctx.device)
+    budget = view_budget(ctx.device)
     with (
         Progress(console=Console(stderr=True), disable=not (job.progress and ctx.main), transient=True) as bar,
         torch.autocast(ctx.device.type, dtype=amp or torch.float32, enabled=amp is not None),
@@ -350,21 +352,30 @@ def _run(job: EvalJob, ctx: Context) -> Evaluation:
             x01 = x.to(ctx.device).float() / 255
             index.append(idx)
             labels.append(y)
-            per_scale = {}  # (source, q) -> {method: posterior}: each scale computed once
-            for k, (s, name, scales) in enumerate(plans):
-                for q in scales:
-                    if (id(s), q) not in per_scale:
-                        per_scale[id(s), q], seen = scale_posteriors(
-                            s.model, dense[id(s)], x01, q, s.crop, s.normalise, job.methods, job.dense_fit
-                        )
-                        mine = views.setdefault((at[id(s)], q), seen)
-                        for key, v in seen.items():
-                            mine[key] = min(mine[key], v)
-                out = combine({q: per_scale[id(s), q] for q in scales}, scales, job.methods)
-                if name == "single":
-                    out[CENTRE.name] = centre_posterior(s.model, s.normalise(x01), s.crop)
-                for method, p in out.items():
-                    probs.setdefault((k, method), []).append(p.cpu())
+            for s in sources:  # every view of this batch of images through s's net together
+                mine = [(k, name, scales) for k, (src, name, scales) in enumerate(plans) if src is s]
+                got = image_posteriors(
+                    s.model,
+                    dense[id(s)],
+                    x01,
+                    sorted({q for _, _, scales in mine for q in scales}),
+                    s.crop,
+                    s.normalise,
+                    job.methods,
+                    job.dense_fit,
+                    centre=any(name == "single" for _, name, _ in mine),
+                    budget=budget,
+                )
+                for q, seen in got.views.items():
+                    fewest = views.setdefault((at[id(s)], q), seen)
+                    for key, v in seen.items():
+                        fewest[key] = min(fewest[key], v)
+                for k, name, scales in mine:
+                    out = combine({q: got.scales[q] for q in scales}, scales, job.methods)
+                    if name == "single":
+                        out[CENTRE.name] = got.centre
+                    for method, p in out.items():
+                        probs.setdefault((k, method), []).append(p.cpu())
             bar.advance(task, len(y))
     if job.progress and ctx.main and not bar.console.is_terminal:  # no live bar off a terminal: one line
         bar.console.print(

@@ -125,3 +125,23 @@ def test_a_scored_split_with_no_readable_image_is_one_line(tmp_path, image_folde
     job = EvalJob([str(tmp_path / "w.safetensors")], spec=spec, data=str(image_folder), progress=False)
     with pytest.raises(ArchspecError, match="imagenet: no readable image in the scored split; expected decodable"):
         evaluate_sources(job)
+
+
+def test_a_loaded_source_runs_channels_last_with_its_strided_1x1_convs_routed_to_nchw(tmp_path):
+    """`compiler.memory_format.channels_last`, as training runs: the shortcut's 1x1/2 conv keeps NCHW strides (and
+    hands its output back channels-last), every other conv's weight is channels-last; the function is the same."""
+    spec = "input 16x16x3 conv3-8 [conv3-16/2 conv3-16] avgpool FC-4 soft-max"  # its shortcut: a 1x1/2 conv
+    torch.manual_seed(0)
+    reference = archspec.compile(spec).eval()
+    save_file(reference.state_dict(), tmp_path / "w.safetensors")
+    model = load_source(str(tmp_path / "w.safetensors"), spec).model
+    convs = {name: m for name, m in model.named_modules() if isinstance(m, torch.nn.Conv2d)}
+    shortcut = convs.pop("layer1.0.downsample.0")
+    assert shortcut.weight.stride() == (8, 1, 1, 1)  # (16, 8, 1, 1) in NCHW; channels-last would be (8, 1, 8, 8)
+    assert sorted(convs) == ["conv1", "layer1.0.conv1", "layer1.0.conv2"]
+    assert all(c.weight.is_contiguous(memory_format=torch.channels_last) for c in convs.values())
+    x = torch.rand(2, 3, 16, 16).contiguous(memory_format=torch.channels_last)  # (B, C, H, W)
+    with torch.no_grad():
+        into = torch.rand(2, 8, 16, 16).contiguous(memory_format=torch.channels_last)  # (B, C, H, W)
+        assert shortcut(into).is_contiguous(memory_format=torch.channels_last)
+        torch.testing.assert_close(model(x), reference(x), rtol=1e-5, atol=1e-6)

@@ -1,23 +1,32 @@
 """The test protocol's building blocks against their definitions (Sec. 3.2)."""
 
+from contextlib import contextmanager
+
 import pytest
 import torch
 import torch.nn.functional as F
 
 import archspec
+from archspec import memory
 from archspec.compiler.dense import to_dense
 from archspec.harness.bench.suite import paper_scales
 from archspec.harness.evaluation.protocol import (
     combine,
-    dense_posterior,
     dense_views,
-    multicrop_posterior,
+    image_posteriors,
+    rescale,
     scale_posteriors,
     wrong,
 )
-from archspec.views import dense_windows, grid_offsets
+from archspec.views import dense_windows, grid_offsets, window_starts
 
 SPEC = "input 16x16x3 conv3-6 maxpool conv3-8 maxpool FC-12 FC-5 soft-max"
+
+
+def dense_posterior(model, x, crop):
+    """The dense part alone on images x already at their test scale (a rescale to their own size is exact)."""
+    out, seen = scale_posteriors(model, to_dense(model), x, min(x.shape[-2:]), crop, lambda t: t, ("dense",))
+    return out["dense"], seen
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +43,7 @@ def test_dense_on_a_crop_size_image_equals_the_plain_forward(model):
     with torch.no_grad():
         torch.testing.assert_close(to_dense(model)(x).mean((2, 3)), model(x), rtol=1e-5, atol=1e-5)
         expected = (model(x).softmax(1) + model(x.flip(-1)).softmax(1)) / 2
-        p, seen = dense_posterior(to_dense(model), x, 16)
+        p, seen = dense_posterior(model, x, 16)
         torch.testing.assert_close(p, expected, rtol=1e-5, atol=1e-6)
     assert seen == {"dense_map": 1, "dense_cover": 1.0}  # a crop-size image: one whole-image view
 
@@ -51,9 +60,9 @@ def test_multicrop_averages_the_50_views(model):
     views += [v.flip(-1) for v in views]
     with torch.no_grad():
         expected = torch.stack([model(v).softmax(1) for v in views]).mean(0)
-        p, distinct = multicrop_posterior(model, x, 16, chunk=7)
-        torch.testing.assert_close(p, expected, rtol=1e-5, atol=1e-6)
-    assert distinct == 50
+        got = image_posteriors(model, to_dense(model), x, [20], 16, lambda t: t, ("multi-crop",))
+        torch.testing.assert_close(got.scales[20]["multi-crop"], expected, rtol=1e-5, atol=1e-6)
+    assert got.views[20] == {"crop_views": 50}
 
 
 def test_flip_averaging_is_symmetric(model):
@@ -147,14 +156,14 @@ def test_dense_sees_the_whole_image_at_a_side_that_is_not_a_multiple_of_the_stri
     assert dense.stride == 4
     x = torch.randn(2, 3, 19, 19)
     with torch.no_grad():
-        p, seen = dense_posterior(dense, x, 16)
+        p, seen = dense_posterior(model, x, 16)
         views = [x[..., i : i + 16, j : j + 16] for i in (0, 3) for j in (0, 3)]
         both = [dense(torch.cat([v, v.flip(-1)])).mean((2, 3)) for v in views]  # 1x1 maps: one window each
         q = (sum(both) / 4).softmax(1)
         torch.testing.assert_close(p, (q[:2] + q[2:]) / 2, rtol=1e-5, atol=1e-6)
         changed = x.clone()
         changed[..., 0, :] = 5.0  # the top row, which a trim to the centre 16 x 16 ignored
-        assert not torch.allclose(dense_posterior(dense, changed, 16)[0], p)
+        assert not torch.allclose(dense_posterior(model, changed, 16)[0], p)
     assert seen == {"dense_map": 2, "dense_cover": 1.0}
 
 
@@ -166,9 +175,103 @@ def test_a_global_pool_net_is_scored_on_crop_size_windows_not_on_the_larger_imag
     model = archspec.compile("resnet18", num_classes=5, input="32x32x1", width=0.125).eval()
     x = torch.randn(2, 1, 37, 37)
     with torch.no_grad():
-        p, seen = dense_posterior(to_dense(model), x, 32)
+        p, seen = dense_posterior(model, x, 32)
         views = [x[..., i : i + 32, j : j + 32] for i in (0, 5) for j in (0, 5)]
         logits = sum(model(torch.cat([v, v.flip(-1)])) for v in views) / 4
         q = logits.softmax(1)
         torch.testing.assert_close(p, (q[:2] + q[2:]) / 2, rtol=1e-5, atol=1e-6)
     assert seen == {"dense_map": 2, "dense_cover": 1.0}
+
+
+# ---------------------------------------------------------------- every view of a batch of images in one pass
+
+
+def one_view_at_a_time(model, x01, scales, crop, fit):
+    """The protocol by its definition, each view of each image alone through the net (the dense views through the
+    dense form, whatever their size): {Q: {part: (B, K)}} and the centre crop's (B, K)."""
+    dense, out = to_dense(model), {}
+    for q in scales:
+        x = rescale(x01, q)
+        h, w = x.shape[-2:]
+        crops = [x[..., i : i + crop, j : j + crop] for i in grid_offsets(h, crop) for j in grid_offsets(w, crop)]
+        crops += [c.flip(-1) for c in crops]
+        each = [torch.cat([model(c[b : b + 1]).softmax(1) for c in crops]).mean(0) for b in range(len(x))]  # (K,)
+        out[q] = {"multi-crop": torch.stack(each)}
+        flips = []
+        for flip in (False, True):
+            if dense.window_step:
+                starts = [window_starts(n, dense.window_step, crop, fit) for n in (h, w)]  # negative: in the padding
+                padded = F.pad(x, (crop, crop, crop, crop))  # zeros: the mean colour after mean subtraction
+                views = [
+                    padded[..., crop + i : 2 * crop + i, crop + j : 2 * crop + j] for i in starts[0] for j in starts[1]
+                ]
+                scores = [model(v.flip(-1) if flip else v) for v in views]  # (B, K) logits of each window
+                flips.append((sum(scores) / len(scores)).softmax(1))
+            else:
+                maps = [dense(v.flip(-1) if flip else v) for v in dense_views(x, dense.stride, fit)]  # (B, K, h, w)
+                cells = sum(m.shape[-2] * m.shape[-1] for m in maps)
+                flips.append((sum(m.sum((2, 3)) for m in maps) / cells).softmax(1))
+        out[q]["dense"] = sum(flips) / 2
+    x = rescale(x01, round(crop * 256 / 224))
+    top, left = (x.shape[-2] - crop) // 2, (x.shape[-1] - crop) // 2
+    return out, model(x[..., top : top + crop, left : left + crop]).softmax(1)
+
+
+@contextmanager
+def passes(model):
+    """The input shape of every forward pass of `model` (its dense form's included) while inside."""
+    seen = []
+    hook = model.register_forward_pre_hook(lambda module, args: seen.append(tuple(args[0].shape)))
+    try:
+        yield seen
+    finally:
+        hook.remove()
+
+
+NETS = {  # a flat net of floor stride 4 (dense form off the crop) and a ResNet scored on crop-size windows
+    "flat": (SPEC, {}, 16, [16, 19, 24, 37], (3, 3, 18, 18)),
+    "resnet": ("resnet18", {"num_classes": 5, "input": "32x32x1", "width": 0.125}, 32, [32, 41], (1, 1, 34, 34)),
+}
+
+
+@pytest.mark.parametrize("fit", ["shift", "pad"])
+@pytest.mark.parametrize("name", NETS)
+def test_every_view_in_one_batch_gives_the_posteriors_of_one_view_at_a_time(name, fit):
+    spec, options, crop, scales, size = NETS[name]
+    torch.manual_seed(0)
+    model = archspec.compile(spec, **options).eval()
+    for p in model.parameters():
+        torch.nn.init.normal_(p, 0, 0.1)
+    x01 = torch.rand(size)
+    with torch.no_grad():
+        expected, centre = one_view_at_a_time(model, x01, scales, crop, fit)
+        with passes(model) as shapes:
+            got = image_posteriors(model, to_dense(model), x01, scales, crop, lambda t: t, dense_fit=fit, centre=True)
+    for q in scales:
+        for part in ("dense", "multi-crop"):
+            torch.testing.assert_close(got.scales[q][part], expected[q][part], rtol=0, atol=1e-5)
+    torch.testing.assert_close(got.centre, centre, rtol=0, atol=1e-5)
+    # one forward pass per shape of view: crop-size (every crop, window and centre view, and the flat net's dense
+    # views at Q = 16, and shift's at 19), and the flat net's other dense views: 24 x 24, at 19 padded to 20 x 20,
+    # at 37 shifted (36 x 36) or padded (40 x 40)
+    sides = {"resnet": [32], "flat": [16, 24, 36] if fit == "shift" else [16, 20, 24, 40]}[name]
+    assert sorted(shape[-1] for shape in shapes) == sides and all(shape[-2] == shape[-1] for shape in shapes)
+
+
+def test_a_batch_of_views_larger_than_the_budget_is_split_into_passes_the_budget_holds(model):
+    """A budget of three crop-size views' activations: the crop-size views go three a pass, a larger dense view
+    alone; the posteriors are those of one pass per shape."""
+    x01, scales, dense = torch.rand(2, 3, 18, 18), [16, 19, 37], to_dense(model)
+    three = 3 * (memory.needed(model.stats, 1) - memory.needed(model.stats, 0))  # bytes: 3 crop-size views
+    with torch.no_grad():
+        whole = image_posteriors(model, dense, x01, scales, 16, lambda t: t, centre=True)
+        with passes(model) as shapes:
+            split = image_posteriors(model, dense, x01, scales, 16, lambda t: t, centre=True, budget=three)
+    crop_size = [s[0] for s in shapes if s[-2:] == (16, 16)]
+    # crop-size: 2 images x (Q = 16: 2 crops, 2 dense views; 19: 32 crops (offsets {0, 1, 2, 3}), 8 dense views;
+    # 37: 50 crops; 1 centre crop) = 190 views; at 37, 2 x 4 shifts of 36 x 36 and their flips, each over budget
+    assert crop_size == [3] * 63 + [1] and [s[0] for s in shapes if s[-2:] == (36, 36)] == [1] * 16
+    for q in scales:
+        for part in ("dense", "multi-crop"):
+            torch.testing.assert_close(split.scales[q][part], whole.scales[q][part], rtol=0, atol=1e-5)
+    torch.testing.assert_close(split.centre, whole.centre, rtol=0, atol=1e-5)

@@ -50,7 +50,7 @@ def test_the_gantt_chart_names_every_bar_on_a_readable_unit(tmp_path, monkeypatc
 
 def test_the_cpu_plan_predicts_wall_time_from_the_measured_peak_and_the_suites_flops(monkeypatch):
     """A stubbed peak of 50 GFLOP/s a core: every training's time is its FLOPs over 50e9 x MFU (one core a run)."""
-    monkeypatch.setattr(machine, "gemm_gflops", lambda dtype_name="float32", clock=None: 50.0)
+    monkeypatch.setattr(machine, "gemm_gflops", lambda: {"fp32": 50.0, "bf16": 1.0})
     monkeypatch.setattr("archspec.harness.training.distributed.cores", lambda: 2)
     monkeypatch.setattr("archspec.harness.training.distributed.cpu_bf16_units", lambda: [])
     machine.this_machine.cache_clear()
