@@ -37,7 +37,7 @@ from ..evaluation.evaluate import EvalJob, Evaluation, Part, code_hash, evaluate
 from ..evaluation.protocol import DENSE_FIT
 from ..report import writer
 from ..report.claims import score
-from ..report.record import OUTCOMES, BenchRecord, DataFacts, Facts, RunRecord, load_outcomes, previous
+from ..report.record import OUTCOMES, BenchRecord, Compute, DataFacts, Facts, RunRecord, load_outcomes, previous
 from ..training import metrics
 from ..training.checkpoint import RUN_JSON_BYTES, locked, machine, read_run, safetensors_bytes
 from ..training.config import SMALL_SOURCES, DataConfig, TrainConfig
@@ -49,6 +49,7 @@ from ..training.distributed import (
     precision_reason,
     within_cores,
 )
+from ..training.peak import Peak, measure
 from ..training.train import train
 from . import ledger
 from .jobs import is_failure, run_all, workers
@@ -263,16 +264,20 @@ class FolderRecord(BaseModel):
     suite_sha256: str | None = None
     wall_s_total: float = 0.0
     jobs: int = 1
+    peak_gflops: dict[str, float] | None = None  # the GEMM peak per core, measured at the start of the last bench
+    peak_by: str | None = None
+
+
+def _folder_record(root: Path) -> FolderRecord | None:
+    record = root / "bench.json"
+    return read_record(record, FolderRecord, "the bench folder's record", RUN_JSON_BYTES) if record.is_file() else None
 
 
 def _suite_record(root: Path, path: str, log) -> tuple[str | None, float, int]:
     """Remember which suite file made this folder, how long building it has taken and the most runs it ran side by
     side; say so when the file has changed since. Returns (the previous hash if it changed, seconds spent by
     earlier invocations, their most jobs)."""
-    record, now = root / "bench.json", suite_hash(path)
-    before = (
-        read_record(record, FolderRecord, "the bench folder's record", RUN_JSON_BYTES) if record.is_file() else None
-    )
+    before, now = _folder_record(root), suite_hash(path)
     sha = before.suite_sha256 if before else None
     if sha is not None and sha != now:
         log(
@@ -283,10 +288,17 @@ def _suite_record(root: Path, path: str, log) -> tuple[str | None, float, int]:
     return changed, before.wall_s_total if before else 0.0, before.jobs if before else 1
 
 
-def _save_record(root: Path, path: str, wall_s_total: float, jobs: int) -> None:
-    record = {"suite_sha256": suite_hash(path), "wall_s_total": round(wall_s_total, 1), "jobs": jobs}
+def _save_record(root: Path, path: str, wall_s_total: float, jobs: int, peak: Peak | None = None) -> None:
+    """bench.json, keeping the peak an earlier invocation measured unless this one measured it."""
+    before = _folder_record(root)
+    record = FolderRecord(suite_sha256=suite_hash(path), wall_s_total=round(wall_s_total, 1), jobs=jobs)
+    if peak is not None:
+        record.peak_gflops = {"fp32": round(peak.fp32.gflops, 1), "bf16": round(peak.bf16.gflops, 2)}
+        record.peak_by = f"torch {peak.torch} on {peak.cpu_model}, one thread, at the start of a bench"
+    elif before is not None:
+        record.peak_gflops, record.peak_by = before.peak_gflops, before.peak_by
     with atomic_path(root / "bench.json") as tmp:
-        tmp.write_text(json.dumps(record))
+        tmp.write_text(record.model_dump_json())
 
 
 def run_suite(
@@ -420,6 +432,7 @@ def _run_suite(
             raise ArchspecError(f"{root / OUTCOMES}: seeds {saved}; expected the suite's seeds {seeds}")
         kept = previous(root).throughput
     else:
+        _save_record(root, path, earlier_s, most_jobs, measure())  # the machine's GEMM peak, in about a second
 
         def clock() -> None:  # after each run and on the way out, so a cut-off invocation's time still counts
             _save_record(root, path, earlier_s + time.perf_counter() - started, most_jobs)
@@ -465,7 +478,7 @@ def _run_suite(
         wall_s=wall_s,
         wall_s_total=earlier_s + (0.0 if report_only else wall_s),  # a recomputation runs nothing
         report_only=report_only,
-        facts=facts(root, suite, threads, report_only),  # reads every run file the report quotes: a damaged one
+        facts=facts(root, suite, data, threads, report_only),  # reads every run file the report quotes: a damaged one
     )  # fails here, before the look counts
     if not report_only:  # a recomputation adds no wall time to the runs'
         _save_record(root, path, record.wall_s_total, most_jobs)
@@ -475,7 +488,7 @@ def _run_suite(
     return record
 
 
-def facts(root: Path, suite: Suite, threads: int, report_only: bool) -> Facts:
+def facts(root: Path, suite: Suite, data: str | None, threads: int, report_only: bool) -> Facts:
     """What the report's header says about the runs (their run.json and holdout.json) and this machine."""
     paths = [run_dir(root, e.id, seed) / "run.json" for seed in seeds_of(suite) for e in suite.train]
     runs = [read_record(path, RunRecord, RUN, RUN_JSON_BYTES) for path in paths if path.is_file()]
@@ -484,7 +497,7 @@ def facts(root: Path, suite: Suite, threads: int, report_only: bool) -> Facts:
     try:
         cfg = read_run(first)[0]
         held = json.loads((first / "holdout.json").read_text())
-        data = DataFacts(
+        data_facts = DataFacts(
             trained=held.get("train"),
             held=held["count"],
             fraction=held["fraction"],
@@ -492,7 +505,7 @@ def facts(root: Path, suite: Suite, threads: int, report_only: bool) -> Facts:
             pad=cfg.data.pad,
         )
     except Exception:  # an incomplete bench: the header says what is known
-        data = None
+        data_facts = None
     precision = suite.suite.precision
     unknown = precision is Precision.auto and report_only and not has_runs
     return Facts(
@@ -500,8 +513,28 @@ def facts(root: Path, suite: Suite, threads: int, report_only: bool) -> Facts:
         threads=threads or torch.get_num_threads(),
         runs=runs,
         has_runs=has_runs,
-        data=data,
+        data=data_facts,
         precision=None if unknown else precision_reason(precision, default_device()),
+        compute=compute(root, suite, data),
+    )
+
+
+def compute(root: Path, suite: Suite, data: str | None) -> Compute | None:
+    """The suite's useful FLOPs (training with its held-out passes, and evaluation, every seed), counted from the
+    IR by the planner's cost model, beside the GEMM peak bench.json recorded."""
+    from ..planning.cost import entry_plans
+
+    try:
+        plans = entry_plans(suite, data)
+    except ArchspecError:  # a data set whose size the planner does not know
+        return None
+    seeds, record = len(seeds_of(suite)), _folder_record(root)
+    return Compute(
+        train_flops=float(seeds * sum(e.train_flops + e.holdout_flops for e in plans)),
+        eval_flops=float(seeds * sum(e.eval_flops for e in plans)),
+        peak_gflops=record.peak_gflops if record else None,
+        peak_by=record.peak_by if record else None,
+        cores=cores(),
     )
 
 

@@ -146,6 +146,11 @@ class EntryPlan:
     def train_flops(self) -> int:
         return self.epochs * self.images_per_epoch * self.cost.train_flops
 
+    @property
+    def holdout_flops(self) -> int:
+        """The held-out pass of every epoch: one forward pass an image."""
+        return self.epochs * self.holdout_images * self.cost.fwd_flops
+
     def eval_flops_per_image(self, protocol: str, method: str) -> int:
         """One scored image under one method of one protocol: its passes at every test scale of the protocol."""
         return sum(eval_flops(self.net, (METHODS[method],), q) for q in self.q(protocol))

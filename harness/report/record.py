@@ -43,6 +43,16 @@ class DataFacts(BaseModel):
     pad: int
 
 
+class Compute(BaseModel):
+    """The useful FLOPs the suite ran, from the IR as `bench --plan` counts them, and the machine's GEMM peak."""
+
+    train_flops: float  # every seed's training, its held-out passes included
+    eval_flops: float  # every seed's evaluation on the scored split
+    peak_gflops: dict[str, float] | None  # per core, by precision, measured at the start of a bench (bench.json)
+    peak_by: str | None  # what measured it: torch version and CPU
+    cores: int  # the cores the suite ran on
+
+
 class Facts(BaseModel):
     """What the header says about how the report was produced, gathered by bench from the runs and this machine."""
 
@@ -52,6 +62,7 @@ class Facts(BaseModel):
     has_runs: bool  # the folder holds run folders (a committed report's does not)
     data: DataFacts | None  # None: no finished run yet
     precision: str | None  # how the suite's precision resolves here, and why; None: unknown (recomputed, no runs)
+    compute: Compute | None = None  # None: the suite's FLOPs could not be counted (e.g. an unknown data set size)
     looks: str = ""  # the ledger's sentence on looks at the scored split, after this invocation's
 
 

@@ -176,6 +176,29 @@ def _wall_line(record: BenchRecord) -> str:
     return line
 
 
+def _compute_line(record: BenchRecord) -> str:
+    """The useful FLOPs the suite ran (from the IR), the machine's GEMM peak and the share of it the suite reached
+    over its recorded wall time on all the machine's cores, at the precision it trained in."""
+    c = record.facts.compute
+    if c is None:
+        return "- **Compute:** not counted (the planner does not know this data set's size)"
+    total = c.train_flops + c.eval_flops
+    line = (
+        f"- **Compute:** {total / 1e12:,.1f} TFLOP useful, from the IR as `bench --plan` counts it (training with "
+        f"its held-out passes {c.train_flops / 1e12:,.1f}, evaluation {c.eval_flops / 1e12:,.1f})"
+    )
+    if not c.peak_gflops:
+        return line + "; the machine's GEMM peak was not recorded (a bench older than its measurement)"
+    key = "bf16" if (record.facts.precision or "").startswith("bf16") else "fp32"
+    peak = c.peak_gflops[key] * 1e9 * c.cores
+    share = total / (record.wall_s_total * peak) if record.wall_s_total > 0 else 0.0
+    return line + (
+        f"; GEMM peak per core: fp32 {c.peak_gflops['fp32']:g} GFLOPS, bf16 {c.peak_gflops['bf16']:g} GFLOPS "
+        f"({c.peak_by}); over the recorded wall time the suite ran at {100 * share:.0f}% of {c.cores} cores' "
+        f"{key} peak"
+    )
+
+
 def _intervals_line(seeds: int) -> str:
     if seeds == 1:
         return (
@@ -223,6 +246,7 @@ def header(record: BenchRecord) -> list[str]:
         f"- **Looks at the scored split:** {record.facts.looks}",
         f"- **Machine:** {_machines(record)}",
         _wall_line(record),
+        _compute_line(record),
         _intervals_line(len(seeds_of(suite))),
         f"- **Claims:** {sum('holm p' in c for c in record.claims)} claims decided; the family-wise error rate "
         "across them is kept at 5% by Holm's method, and a raw verdict the adjustment changes is shown beside it.",
@@ -236,6 +260,9 @@ def header(record: BenchRecord) -> list[str]:
     return lines + what + [""]
 
 
+ABOUT_RUNS = ("- **Code", "- **Data", "- **Machine", "- **Wall time", "- **Compute", "- **Precision")
+
+
 def _recomputed(record: BenchRecord, lines: list[str]) -> list[str]:
     """A report recomputed from outcomes.npz: where the runs are not in the folder (a committed report), the
     lines about them (code, data, machine, wall time, precision) are the original report's, and a line says what was
@@ -246,7 +273,11 @@ def _recomputed(record: BenchRecord, lines: list[str]) -> list[str]:
     for line in lines:
         key = line.split(":**", 1)[0]
         old = next((b for b in before if b.split(":**", 1)[0] == key), None)
-        if not has_runs and old and key in ("- **Code", "- **Data", "- **Machine", "- **Wall time", "- **Precision"):
+        if (
+            not has_runs
+            and old
+            and key in ("- **Code", "- **Data", "- **Machine", "- **Wall time", "- **Compute", "- **Precision")
+        ):
             line = old
         out.append(line)
     return out + [

@@ -14,8 +14,11 @@ from archspec.errors import ArchspecError
 from archspec.harness.bench import run as bench
 from archspec.harness.bench.run import run_suite
 from archspec.harness.bench.suite import Claim, Row, ScaleMap, load_suite
+from archspec.harness.planning import cost as cost_model
 from archspec.harness.report import writer as bench_report
 from archspec.harness.report.claims import Outcome, adjust, decide
+from archspec.harness.report.record import Compute
+from archspec.harness.training import peak
 
 SUITE = """
 [suite]
@@ -92,7 +95,7 @@ def test_only_nets_that_are_not_fine_tuned_warm_up(tmp_path):
 
 def header_of(suite, root, report_only=False):
     """What the report's header is written from, for a folder with no runs: bench gathers it on this machine."""
-    return SimpleNamespace(facts=bench.facts(root, suite, 1, report_only))
+    return SimpleNamespace(facts=bench.facts(root, suite, None, 1, report_only))
 
 
 def test_a_suites_precision_and_label_smoothing_reach_training_evaluation_and_the_header(tmp_path, bf16_units):
@@ -342,6 +345,30 @@ def test_the_wall_time_line_says_when_the_runs_took_longer_than_was_recorded():
     assert "and the wall time was at least 20.0 min" in bench_report._wall_line(result)
     result.report_only = True
     assert "s for the last" not in bench_report._wall_line(result)  # it ran nothing
+
+
+def test_the_compute_line_states_the_useful_flops_the_peak_and_the_share_of_it():
+    compute = Compute(train_flops=3e12, eval_flops=1e12, peak_gflops={"fp32": 50.0, "bf16": 1.0}, peak_by="t", cores=2)
+    result = SimpleNamespace(wall_s_total=100.0, facts=SimpleNamespace(compute=compute, precision="fp32 (asked for)"))
+    line = bench_report._compute_line(result)
+    assert "4.0 TFLOP useful" in line and "held-out passes 3.0, evaluation 1.0" in line
+    assert "40% of 2 cores' fp32 peak" in line  # 4e12 FLOPs / (100 s x 2 cores x 50e9 FLOP/s)
+    result.facts.precision = "bf16 (auto: this CPU has AMX)"
+    assert "2000% of 2 cores' bf16 peak" in bench_report._compute_line(result)  # the peak of what it trained in
+    result.facts.compute = compute.model_copy(update={"peak_gflops": None})
+    assert "peak was not recorded" in bench_report._compute_line(result)
+
+
+def test_a_bench_records_the_machines_peak_and_the_suites_flops_from_the_planner(tmp_path):
+    suite = load_suite("quick")
+    bench._save_record(tmp_path, "quick", 0.0, 1, peak.measure(sizes=(64,), repeats=1))
+    got = bench.compute(tmp_path, suite, None)
+    plans = cost_model.entry_plans(suite)
+    assert got.peak_gflops["fp32"] > 0 and "torch" in got.peak_by
+    assert got.eval_flops == suite.suite.seeds * sum(e.eval_flops for e in plans)
+    assert got.train_flops > suite.suite.seeds * sum(e.train_flops for e in plans)  # and the held-out passes
+    bench._save_record(tmp_path, "quick", 10.0, 1)  # a later save without a measurement keeps the peak
+    assert bench.compute(tmp_path, suite, None).peak_gflops == got.peak_gflops
 
 
 def test_the_recipe_line_names_patience_only_where_the_plateau_rule_reads_it(tmp_path):
