@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Callable, Iterator
 from typing import Any, ClassVar, Literal
 
@@ -62,6 +63,8 @@ class Residual(Layer):
 
     @property
     def label(self) -> str:
+        if self.shortcut and self.shortcut[0].shortcut_only:
+            return f"add ({self.shortcut[0].label}), relu"
         return "add, relu" if not self.shortcut else "add (projection), relu"
 
     def children(self):
@@ -83,6 +86,14 @@ class Residual(Layer):
         map_shape(self, shape)
         out, rf_b, jump_b = infer_seq(self.body, shape, rf, jump, emit)
         short, _, _ = infer_seq(self.shortcut, shape, rf, jump, emit)
+        if out != short and self.shortcut and self.shortcut[0].shortcut_only:
+            stride = math.prod(n.reduction() for n in self.body)
+            error = ShapeError(
+                f"a residual add of the body's {dims_text(out)} and {self.shortcut[0].label}'s {dims_text(short)}",
+                f"equal shapes (the body's {out[0]} channels and stride {stride} on {type(self.shortcut[0]).syntax})",
+            )
+            error.layer = self.shortcut[0]  # the written shortcut, where the fix goes
+            raise error
         if out != short:
             what = "the projection" if self.shortcut else "the identity shortcut"
             fix = "a projection with the body's channels and stride" if self.shortcut else "a projection shortcut"

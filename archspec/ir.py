@@ -52,7 +52,7 @@ from .groups import (
     numbered,
     walk,
 )
-from .kinds import FC, LEAVES, LRN, BatchNorm, Conv, Dropout, GlobalAvgPool, MaxPool, Softmax, WindowAvgPool
+from .kinds import FC, LEAVES, LRN, BatchNorm, Conv, Dropout, GlobalAvgPool, MaxPool, Softmax, WindowAvgPool, ZeroPad
 from .node import Dims, Layer, Node, Out, Pattern, ReLU, ShapeError, Src, dims_text, where
 
 __all__ = [  # the IR's names, from its four modules
@@ -82,6 +82,7 @@ __all__ = [  # the IR's names, from its four modules
     "ReLU",
     "Softmax",
     "WindowAvgPool",
+    "ZeroPad",
     "Concat",
     "KindError",
     "Numbered",
@@ -152,6 +153,17 @@ class Network(Node):
             seqs = [s for b in layer.blocks for s in b.children()] if isinstance(layer, Stage) else layer.children()
             if any(x.children() for seq in seqs for x in seq):
                 raise ValueError(f"{layer.label}: a group inside a group; expected groups at the top level only")
+        return self
+
+    @model_validator(mode="after")
+    def _shortcuts_alone(self) -> Network:
+        """A shortcut-only kind (zeropad) stands alone as a residual block's shortcut and nowhere else."""
+        alone = [b.shortcut[0] for b in walk(self.layers) if isinstance(b, Residual) and len(b.shortcut) == 1]
+        for node in walk(self.layers):
+            if node.shortcut_only and not any(node is a for a in alone):
+                raise ValueError(
+                    f"{where(node)}: {node.label} outside a shortcut of its own; expected it alone after a block's '+'"
+                )
         return self
 
     @property

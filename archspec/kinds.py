@@ -1,4 +1,4 @@
-"""The leaf layer kinds, one class each: conv, batch norm, the pools, LRN, FC, dropout and soft-max."""
+"""The leaf layer kinds, one class each: conv, batch norm, the pools, LRN, FC, dropout, soft-max, zeropad."""
 
 from __future__ import annotations
 
@@ -397,6 +397,53 @@ class Softmax(Layer):
         return "softmax"
 
 
+class ZeroPad(Layer):
+    """`zeropad-<c>[/<stride>]`: the ResNet paper's option-A shortcut (Sec. 3.3; its CIFAR nets, Sec. 4.2), with no
+    parameters: every stride-th pixel of each row and column (a 1x1 subsampling, no window), then zero channels
+    after the input's up to c, as fb.resnet.torch's shortcut type A. Written only as a block's whole shortcut:
+    `[conv3-32/2 bn conv3-32 bn + zeropad-32/2]`."""
+
+    kind: Literal["zeropad"] = "zeropad"
+    out_channels: int = Field(ge=1)
+    stride: int = Field(default=1, ge=1, le=31)
+
+    token: ClassVar[str] = r"zeropad-([0-9]+)(?:/([0-9]+))?"
+    syntax: ClassVar[str] = "zeropad-<c>[/<stride>]"
+    example: ClassVar[str] = "zeropad-32/2"
+    shortcut_only: ClassVar[bool] = True
+
+    @classmethod
+    def read(cls, m, num):
+        stride = num(2, "stride", 1, 31) if m.group(2) else 1
+        return cls(out_channels=num(1, "channel count", 1, 65536), stride=stride)
+
+    @property
+    def label(self) -> str:
+        return f"zeropad-{self.out_channels}" + (f"/{self.stride}" if self.stride != 1 else "")
+
+    def infer(self, shape, rf, jump):
+        c, h, w = map_shape(self, shape)
+        if self.out_channels < c:
+            raise ShapeError(
+                f"{self.label} on {c} channels",
+                f"at least {c} channels out (option A pads channels with zeros and drops none)",
+            )
+        s = self.stride
+        return (self.out_channels, -(-h // s), -(-w // s)), 0, 0, rf, jump * s  # a copy: no MACs, rf unchanged
+
+    def scaled(self, scale):
+        return self.model_copy(update={"out_channels": scale(self.out_channels)})
+
+    def channels(self, c):
+        return self.out_channels
+
+    def reduction(self):
+        return self.stride
+
+    def torch(self, shape, nn):
+        return nn.ZeroPadShortcut(self.stride, self.out_channels - shape[0])
+
+
 LEAVES: tuple[type[Layer], ...] = (
     Conv,
     BatchNorm,
@@ -408,4 +455,5 @@ LEAVES: tuple[type[Layer], ...] = (
     FC,
     Dropout,
     Softmax,
+    ZeroPad,
 )

@@ -68,6 +68,7 @@ class Layer(Node):
     global_pool: ClassVar[bool] = False  # pools the whole map: the fully convolutional form leaves it out
     weight: ClassVar[bool] = False  # counts in depth; when hidden, implies a ReLU after it
     in_projection: ClassVar[bool] = False  # an implied projection shortcut repeats it after its 1x1 conv (bn)
+    shortcut_only: ClassVar[bool] = False  # written only as a residual block's whole shortcut, after its '+'
     compiled: ClassVar[bool] = True  # False: no step in the compiled model (soft-max: the loss applies it)
     fusion: ClassVar[tuple[Pattern, ...]] = ()
     join_op: ClassVar[str | None] = None  # groups: the plan's torch step that joins the children's outputs
