@@ -13,7 +13,8 @@ map, `VectorShape(features)` after an FC layer; they compare equal to plain tupl
 and tables print them as the papers do, `HxWxC` (`ir.dims_text`).
 
 Conventions: MACs count conv and FC multiply-accumulates only (bias adds, ReLU,
-pooling and normalisation are not multiply-accumulates). An FC layer on a map
+pooling, normalisation and an option-A shortcut's strided copy and zeros are not
+multiply-accumulates). An FC layer on a map
 flattens it (C*H*W inputs); its receptive field is the whole map. On a
 non-square map `rf` is the larger side.
 """

@@ -28,12 +28,15 @@ BEYOND = (
     "plain18",
     "plain34",
 )
+# The ResNet paper's CIFAR-10 nets (Sec. 4.2, Table 6): 6n+2 layers on 32x32 inputs, option-A shortcuts, and
+# their plain counterparts (Fig. 6).
+CIFAR = ("resnet20", "resnet32", "resnet44", "resnet56", "resnet110", "plain20", "plain32", "plain44", "plain56")
 TORCHVISION = {"vgg11": "A", "vgg13": "B", "vgg16": "D", "vgg19": "E"}
 
 
 def names() -> tuple[str, ...]:
-    """Every shipped spec: Table 1 order, then the nets that came after."""
-    return PAPER + BEYOND
+    """Every shipped spec: Table 1 order, then the nets that came after, then the ResNet paper's CIFAR nets."""
+    return PAPER + BEYOND + CIFAR
 
 
 def spec_dir() -> Path:

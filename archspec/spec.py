@@ -171,6 +171,8 @@ def _suggest(word: str) -> str | None:
         return "did you mean 'soft-max'?"
     if low in ("concat", "inception", "branch", "branches", "cat"):
         return "parallel branches are written { conv1-64 | conv3-128 | ... } and concatenated"
+    if low.startswith(("zeropad", "zero-pad", "zero_pad")) or low in ("pad", "option-a", "optiona"):
+        return "the zero-padding shortcut (option A) is written zeropad-<c>/<stride>: [... + zeropad-32/2]"
     if low in ("residual", "shortcut", "add", "block", "downsample", "projection", "identity", "id"):
         return "residual blocks are written [conv3-64 bn conv3-64 bn] ×2; a shortcut after '+' inside the block"
     if low.startswith("dropout"):
@@ -322,7 +324,7 @@ class _Parser:
                     raise self.error(
                         lx[1] if lx else offset,
                         "an empty shortcut after '+'",
-                        "a projection (conv1-<c>/<stride> bn) or identity",
+                        "a projection (conv1-<c>/<stride> bn), zeropad-<c>/<stride> or identity",
                     )
         self.close("[", offset, "]")
         repeat = 1
@@ -368,6 +370,24 @@ def _check_group(t: _Text, items: list[_Item], what: str) -> None:
             )
 
 
+def _check_shortcut_only(t: _Text, item: _Item) -> None:
+    """A shortcut-only kind (zeropad) stands alone after a block's '+': not at the top level, in a body, beside
+    other layers in a shortcut or in a branch."""
+    alone = item.shortcut[0] if item.shortcut is not None and len(item.shortcut) == 1 else None
+    places = [([item], "outside a residual block"), (item.body, "in a block's body")]
+    places += [(item.shortcut or [], "beside other layers in a shortcut")] + [(b, "in a branch") for b in item.branches]
+    for seq, place in places:
+        for x in seq:
+            if x.node is not None and x.node.shortcut_only and x is not alone:
+                raise SpecError(
+                    f"{x.src.text!r} {place}",
+                    f"{type(x.node).syntax} alone as a residual block's shortcut, after '+' ([... + {x.node.example}])",
+                    path=t.path,
+                    line=x.src.line,
+                    col=x.src.col,
+                )
+
+
 def _order(t: _Text, items: list[_Item]) -> tuple[Shape, list[_Item]]:
     """Check the order of the top-level items; return the input shape and the layer items."""
     shape, layers = None, []
@@ -393,10 +413,11 @@ def _order(t: _Text, items: list[_Item]) -> tuple[Shape, list[_Item]]:
             err = ("soft-max without an FC layer before it", "FC-<n> before soft-max")
         if err:
             raise SpecError(*err, path=t.path, line=line, col=col)
+        _check_shortcut_only(t, tok)
         if tok.kind == "stage":
             _check_group(t, tok.body + (tok.shortcut or []), "a residual block")
             for part in filter(None, (tok.body, tok.shortcut)):
-                if not any(i.node is not None and i.node.weight for i in part):  # conv or a registered kind
+                if not any(i.node is not None and (i.node.weight or i.node.shortcut_only) for i in part):
                     what = "a shortcut" if part is tok.shortcut else "a residual block"
                     raise SpecError(
                         f"{what} without a conv", "at least one conv<k>-<c> in it", path=t.path, line=line, col=col
@@ -483,7 +504,7 @@ class _Imply:
                 if node.weight and bn is not None:
                     out.append(bn)
                     i += 1
-                if not ((top and j == self.last_fc) or (residual and j == weights[-1])):
+                if not ((top and j == self.last_fc) or (residual and j in weights[-1:])):
                     out.extend(node.implied(dropout=not self.dropout_written))
             i += 1
         return tuple(out)

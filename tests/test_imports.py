@@ -28,7 +28,10 @@ LAYER = {
     "archspec.files": "base",
     "archspec.provenance": "base",
     "archspec.registry": "base",
-    "archspec.ir": "ir",
+    "archspec.ir": "ir",  # the kind table and the network; re-exports the three below
+    "archspec.node": "ir",  # the Layer contract
+    "archspec.kinds": "ir",  # the leaf kinds
+    "archspec.groups": "ir",  # the group kinds and tree walks
     "archspec.spec": "spec",
     "archspec.infer": "infer/passes",
     "archspec.passes": "infer/passes",

@@ -1,4 +1,4 @@
-"""A layer kind added as one class in archspec/ir.py: windowed average pooling, from the spec to torch."""
+"""A layer kind added as one class in archspec/kinds.py: windowed average pooling, from the spec to torch."""
 
 import pytest
 import torch

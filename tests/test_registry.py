@@ -19,6 +19,8 @@ def test_registry_lists_the_shipped_specs_and_they_exist():
         "googlenet",
         "plain18",
         "plain34",
+        *("resnet20", "resnet32", "resnet44", "resnet56", "resnet110"),  # the ResNet paper's CIFAR-10 nets
+        *("plain20", "plain32", "plain44", "plain56"),
     )
     assert all(registry.spec_path(n).is_file() for n in registry.names())
 

@@ -7,17 +7,8 @@ from torch import nn
 
 import archspec
 
+from .conftest import busy_batch_norm
 from .torchvision_beyond import NUM_PARAMS, reference
-
-
-def _busy_batch_norm(model: nn.Module) -> None:
-    """Non-trivial running statistics and affine parameters, so eval-mode BN is really exercised."""
-    for m in model.modules():
-        if isinstance(m, nn.BatchNorm2d):
-            m.running_mean.uniform_(-0.1, 0.1)
-            m.running_var.uniform_(0.5, 1.5)
-            m.weight.data.uniform_(0.5, 1.5)
-            m.bias.data.uniform_(-0.1, 0.1)
 
 
 @pytest.mark.parametrize(
@@ -25,7 +16,7 @@ def _busy_batch_norm(model: nn.Module) -> None:
 )
 def test_torchvision_checkpoint_loads_strict_and_gives_same_outputs(name, side):
     ref = reference(name).eval()
-    _busy_batch_norm(ref)
+    busy_batch_norm(ref)
     ours = archspec.compile(name).eval()
     ours.load_state_dict(ref.state_dict(), strict=True)
     x = torch.randn(2, 3, side, side)
@@ -64,7 +55,7 @@ def test_a_narrow_resnet_trains_one_step_with_every_parameter_reached():
 def test_the_levels_of_the_layout_run_on_their_own_as_torchvisions_do(name, level, channels):
     """`model.layer1(x)`, a block, an Inception module and a BasicConv2d are real modules, as in torchvision."""
     ref = reference(name).eval()
-    _busy_batch_norm(ref)
+    busy_batch_norm(ref)
     ours = archspec.compile(name).eval()
     ours.load_state_dict(ref.state_dict(), strict=True)
     x = torch.randn(2, channels, 12, 12)

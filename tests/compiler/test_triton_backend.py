@@ -64,6 +64,7 @@ def test_backend_choice(monkeypatch):
 
 
 RESNET = "input 12x12x3 conv3-8/2 bn [conv3-8 bn conv3-8 bn] [conv1-4 bn conv3-4/2 bn conv1-12 bn] avgpool FC-5"
+OPTION_A = "input 9x9x3 conv3-4 bn [conv3-4 bn conv3-4 bn] [conv3-8/2 bn conv3-8 bn + zeropad-8/2] avgpool FC-5"
 INCEPTION = (
     "input 9x9x3 conv3-6 bn maxpool3/2ceil {conv1-4 bn | conv1-3 bn conv3-5 bn | maxpool3/1p1ceil conv1-2 bn} "
     "avgpool FC-5"
@@ -77,7 +78,7 @@ def _busy(model):
             m.running_var.uniform_(0.5, 1.5)
 
 
-@pytest.mark.parametrize("spec", [RESNET, INCEPTION], ids=["resnet", "inception"])
+@pytest.mark.parametrize("spec", [RESNET, OPTION_A, INCEPTION], ids=["resnet", "option A", "inception"])
 @pytest.mark.parametrize("train", [False, True], ids=["eval: BN folded", "train: BN in torch"])
 def test_residual_and_inception_nets_match_torch_forward_and_backward(spec, train):
     ref, tri = both(spec)
