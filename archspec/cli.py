@@ -172,9 +172,18 @@ def compile_(
 
     result = compile_spec(spec, backend=backend, output=output, opset=opset, **_overrides(classes, input, width, bn))
     net = result.model.net
-    if result.plan is not None:  # Triton backend: which spec layers went into which kernel launch
-        rows = result.plan if fmt is Format.json else [{**r, "layers": " + ".join(r["layers"])} for r in result.plan]
-        show(stdout, rows, fmt.value, title=f"{net.name}: Triton fusion plan ({len(rows)} launches), input {net.input}")
+    if result.launches is not None:  # Triton backend: which spec layers went into which kernel launch
+        rows = (
+            result.launches
+            if fmt is Format.json
+            else [{**r, "layers": " + ".join(r["layers"])} for r in result.launches]
+        )
+        show(
+            stdout,
+            rows,
+            fmt.value,
+            title=f"{net.name}: Triton fusion schedule ({len(rows)} launches), input {net.input}",
+        )
     else:
         title = f"{net.name} ({result.backend} backend, {result.reason}), input {net.input}"
         show(stdout, result.rows, fmt.value, title=title)

@@ -201,7 +201,7 @@ Numbered = list[tuple[Layer, int, list]]  # (node, walk index, its numbered chil
 
 def numbered(layers: tuple[Layer, ...], counter: Iterator[int] | None = None) -> Numbered:
     """The tree with each node's `walk` index (children before their group): what compiled modules and the
-    fusion plan name nodes by."""
+    fusion schedule name nodes by."""
     counter = counter if counter is not None else itertools.count()
     out = []
     for layer in layers:

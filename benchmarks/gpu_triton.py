@@ -6,7 +6,7 @@
 1. Precision: an fp32 conv and FC layer against torch's, with TF32 allowed and
    not: the kernels follow torch's flags (`cudnn.allow_tf32`, `cuda.matmul.allow_tf32`).
 2. Every conv layer of D at batch 64, bf16, channels-last: the fused kernel the
-   plan chooses vs torch (cuDNN conv, then separate bias add, ReLU and pool; and
+   schedule chooses vs torch (cuDNN conv, then separate bias add, ReLU and pool; and
    cuDNN conv with bias, then ReLU and pool).
 3. FC layers of D: the Triton GEMM vs cuBLAS (F.linear) + ReLU.
 4. End to end, D at batch 64: forward and training-step images/s for torch
@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 
 import archspec
-from archspec.compiler.fusion import plan
+from archspec.compiler.fusion import launches
 from archspec.compiler.kernels import conv as conv_kernels
 from archspec.compiler.kernels import conv_pool as pool_kernels
 from archspec.compiler.kernels import gemm
@@ -111,7 +111,7 @@ def conv_layers() -> list[dict]:
     net = archspec.network("D")
     stats = infer(net)
     rows = []
-    for step in plan(net):
+    for step in launches(net):
         if step.op.startswith("conv"):
             s = stats.layers[step.layers[0]]
             rows.append({"op": step.op, "c_in": s.in_shape[0], "c_out": s.out_shape[0], "hw": s.in_shape[1]})

@@ -24,7 +24,7 @@ from archspec.memory import check as check_memory
 from archspec.source import network, spec_file
 
 from . import eager
-from .fusion import plan_rows
+from .fusion import launch_rows
 from .kernels import interpreted
 from .summary import module_rows
 
@@ -65,7 +65,7 @@ class Compiled:
     model: nn.Module
     rows: list[dict]
     output: Path | None = None
-    plan: list[dict] | None = None  # the Triton backend's kernel launches
+    launches: list[dict] | None = None  # the Triton backend's kernel launches
     backend: Backend = Backend.torch  # what was built
     reason: str = "asked for"  # why: "auto: no CUDA", ...
 
@@ -91,12 +91,12 @@ def compile_network(
     model = build(net, backend)
     if output is not None:
         output = export(model, output, opset=opset)
-    triton = getattr(model, "plan", None) is not None
+    triton = getattr(model, "launches", None) is not None
     return Compiled(
         model,
         module_rows(model),
         output,
-        plan_rows(net) if triton else None,
+        launch_rows(net) if triton else None,
         resolve_backend(backend),
         backend_reason(backend),
     )

@@ -55,14 +55,14 @@ def _match(items: Numbered, i: int, tail: int | None) -> Kernel | None:
     return None
 
 
-def _plan(items: Numbered, tail: int | None = None) -> list[Kernel]:
+def _launches(items: Numbered, tail: int | None = None) -> list[Kernel]:
     steps: list[Kernel] = []
     i = 0
     while i < len(items):
         layer, idx, subs = items[i]
         i += 1
         if subs:  # a group: its children in the kind's order, then the torch step that joins them
-            planned = {k: _plan(subs[k], tail=idx if k == 0 and layer.tail_join else None) for k in layer.order()}
+            planned = {k: _launches(subs[k], tail=idx if k == 0 and layer.tail_join else None) for k in layer.order()}
             steps += [step for k in layer.order() for step in planned[k]]
             if layer.join_op and not any(idx in step.layers for step in planned[0]):  # no kernel joined them
                 steps.append(Kernel(op=layer.join_op, impl="torch", layers=(idx,)))
@@ -74,13 +74,13 @@ def _plan(items: Numbered, tail: int | None = None) -> list[Kernel]:
     return steps
 
 
-def plan(net: Network) -> tuple[Kernel, ...]:
-    return tuple(_plan(numbered(net.layers)))
+def launches(net: Network) -> tuple[Kernel, ...]:
+    return tuple(_launches(numbered(net.layers)))
 
 
-def plan_rows(net: Network) -> list[dict]:
-    """The plan as rows: one per kernel launch, with the spec layers it covers and what runs where in training."""
+def launch_rows(net: Network) -> list[dict]:
+    """The launches as rows: one per kernel launch, with the spec layers it covers and what runs where in training."""
     return [
         {"kernel": k, "op": step.op, "impl": step.impl, "layers": step.spec(net), "training": step.training}
-        for k, step in enumerate(plan(net))
+        for k, step in enumerate(launches(net))
     ]

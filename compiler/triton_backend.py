@@ -1,11 +1,11 @@
-"""The Triton backend: the eager modules, run through the fusion plan.
+"""The Triton backend: the eager modules, run through the fusion schedule.
 
 `TritonNet` subclasses the eager `Net`, so parameters, initialisation and
 `state_dict` are identical to the torch backend (torchvision checkpoints load the
-same way); only the leaf step differs: each step of `fusion.plan(net)` is one Triton
-kernel launch (an autograd Function) or the torch module of a node the plan leaves
+same way); only the leaf step differs: each step of `fusion.launches(net)` is one Triton
+kernel launch (an autograd Function) or the torch module of a node the schedule leaves
 to torch. `LAUNCHERS` maps every Triton op of the
-plan to its launcher; an op without one is an error when the model is built, never
+launch to its launcher; an op without one is an error when the model is built, never
 a silent fallback. Batch norm folds into its conv's weights and bias in eval mode;
 in training its batch statistics are computed by the torch module after a Triton
 conv. Activations are channels-last throughout. Under autocast the compute dtype is
@@ -25,7 +25,7 @@ from archspec.ir import Network
 
 from . import ops
 from .eager import Net
-from .fusion import Kernel, plan
+from .fusion import Kernel, launches
 
 
 def _conv(model, step: Kernel, x: torch.Tensor, dtype, residual=None) -> torch.Tensor:
@@ -69,11 +69,11 @@ LAUNCHERS: dict[str, Callable[..., torch.Tensor]] = {
 }
 
 
-def checked_plan(net: Network) -> tuple[Kernel, ...]:
-    steps = plan(net)
+def checked_launches(net: Network) -> tuple[Kernel, ...]:
+    steps = launches(net)
     for step in steps:
         if step.impl == "triton" and step.op not in LAUNCHERS:
-            raise ArchspecError(f"{net.name}: the fusion plan's op {step.op!r} has no Triton launcher")
+            raise ArchspecError(f"{net.name}: the fusion schedule's op {step.op!r} has no Triton launcher")
     return steps
 
 
@@ -83,14 +83,14 @@ def _dtype(x: torch.Tensor) -> torch.dtype:
 
 
 class TritonNet(Net):
-    """The eager net with its leaf step replaced: each leaf runs its plan step (a Triton kernel launch, which may
-    cover the next nodes, or the torch module of a node the plan leaves to torch); groups join as in `Net`."""
+    """The eager net with its leaf step replaced: each leaf runs its launch (a Triton kernel launch, which may
+    cover the next nodes, or the torch module of a node the schedule leaves to torch); groups join as in `Net`."""
 
     def __init__(self, net: Network) -> None:
         super().__init__(net)
-        self.plan = checked_plan(net)
-        self._starts = {step.layers[0]: step for step in self.plan}
-        self._fused_adds = {step.layers[-1] for step in self.plan if step.op == "conv_bn_add_relu"}
+        self.launches = checked_launches(net)
+        self._starts = {step.layers[0]: step for step in self.launches}
+        self._fused_adds = {step.layers[-1] for step in self.launches if step.op == "conv_bn_add_relu"}
 
     def _joined_inside(self, group: int) -> bool:
         return group in self._fused_adds
@@ -110,7 +110,7 @@ class TritonNet(Net):
         return LAUNCHERS[step.op](self, step, x.to(dtype=dtype), dtype, residual), step.layers[1:]
 
     def forward(self, x: torch.Tensor, dense: bool = False) -> torch.Tensor:
-        """Logits through the plan; the dense form (`dense=True`, evaluation only) runs the eager net."""
+        """Logits through the launches; the dense form (`dense=True`, evaluation only) runs the eager net."""
         if not dense:
             x = x.to(dtype=_dtype(x), memory_format=torch.channels_last)
         return super().forward(x, dense)

@@ -3,17 +3,17 @@
 import pytest
 
 import archspec
-from archspec.compiler.fusion import plan, plan_rows
+from archspec.compiler.fusion import launch_rows, launches
 from archspec.ir import Conv, Network, ReLU, Shape, walk
 
 
 def ops(net):
-    return [(k.op, k.impl, len(k.layers)) for k in plan(net)]
+    return [(k.op, k.impl, len(k.layers)) for k in launches(net)]
 
 
 def test_vgg_e_plan():
     net = archspec.network("E")
-    steps = plan(net)
+    steps = launches(net)
     assert [k.op for k in steps].count("conv_bias_relu_pool") == 5  # every block ends conv, relu, maxpool
     assert [k.op for k in steps].count("conv_bias_relu") == 16 - 5
     assert [k.op for k in steps][-5:] == ["linear_bias_relu", "dropout", "linear_bias_relu", "dropout", "linear_bias"]
@@ -32,7 +32,7 @@ def test_a_lrn_keeps_the_pool_after_lrn_in_torch():
 def test_batch_norm_folds_into_the_conv_and_says_what_runs_where_in_training():
     net = archspec.network("conv3-4 maxpool FC-2", batch_norm=True)
     assert ops(net)[:2] == [("conv_bn_relu", "triton", 3), ("maxpool", "torch", 1)]
-    assert "BN (batch statistics)" in plan(net)[0].training and plan(net)[-1].training == "same"
+    assert "BN (batch statistics)" in launches(net)[0].training and launches(net)[-1].training == "same"
 
 
 def test_strided_convs_run_in_triton_and_padding_past_the_kernel_in_torch():
@@ -57,7 +57,7 @@ def test_a_residual_block_adds_its_shortcut_in_the_last_kernel_of_its_body():
         ("avgpool_global", "torch", 1),
         ("linear_bias", "triton", 1),
     ]
-    covered = sorted(i for k in plan(net) for i in k.layers)
+    covered = sorted(i for k in launches(net) for i in k.layers)
     stages = [i for i, n in enumerate(walk(net.layers)) if n.kind in ("stage", "softmax")]
     assert covered == sorted(set(range(len(list(walk(net.layers))))) - set(stages))  # every other node once
 
@@ -82,7 +82,7 @@ def test_an_op_without_a_launcher_is_an_error(monkeypatch):
 
 
 def test_rows_name_the_spec_layers_with_positions():
-    rows = plan_rows(archspec.parse("input 8x8x3\nconv3-4\nmaxpool FC-2", path="t.txt"))
+    rows = launch_rows(archspec.parse("input 8x8x3\nconv3-4\nmaxpool FC-2", path="t.txt"))
     assert rows[0] == {
         "kernel": 0,
         "op": "conv_bias_relu_pool",
