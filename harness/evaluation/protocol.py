@@ -28,7 +28,19 @@ import torch.nn.functional as F
 from torch import nn
 
 from archspec import memory
-from archspec.views import DENSE_FIT, RATIO, SCALED, axis, dense_windows, grid_offsets, method, window_starts
+from archspec.views import (
+    BOTH,
+    DENSE,
+    DENSE_FIT,
+    MULTI_CROP,
+    RATIO,
+    SCALED,
+    axis,
+    dense_windows,
+    grid_offsets,
+    method,
+    window_starts,
+)
 
 METHODS = tuple(m.name for m in SCALED)  # the methods a test scale gives
 
@@ -131,10 +143,10 @@ def image_posteriors(
     for q in scales:
         xq = normalise(rescale(x01, q)).contiguous(memory_format=torch.channels_last)  # (B, C, H, W) at Q
         pending[q] = {}
-        if "dense" in parts:
-            pending[q]["dense"] = _dense(views, xq, crop, dense_fit)
-        if "multi-crop" in parts:
-            pending[q]["multi-crop"] = _crops(views, xq, crop)
+        if DENSE.name in parts:
+            pending[q][DENSE.name] = _dense(views, xq, crop, dense_fit)
+        if MULTI_CROP.name in parts:
+            pending[q][MULTI_CROP.name] = _crops(views, xq, crop)
     middle = _centre(views, normalise(x01), crop) if centre else None
     views.run()
     out = Posteriors({}, {}, middle()[0] if middle else None)
@@ -254,11 +266,11 @@ def combine(per_scale: dict[int, dict[str, torch.Tensor]], scales: list[int], me
     """Average per-scale posteriors over `scales`; multi-crop & dense averages the two methods."""
     out = {
         m: sum(per_scale[q][m] for q in scales) / len(scales)
-        for m in ("dense", "multi-crop")
+        for m in (DENSE.name, MULTI_CROP.name)
         if m in per_scale[scales[0]]
     }
-    if "multi-crop & dense" in methods:
-        out["multi-crop & dense"] = (out["dense"] + out["multi-crop"]) / 2
+    if BOTH.name in methods:
+        out[BOTH.name] = (out[DENSE.name] + out[MULTI_CROP.name]) / 2
     return {m: p for m, p in out.items() if m in methods}
 
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from archspec.choices import Precision
 from archspec.errors import ArchspecError
-from archspec.views import CENTRE, DENSE, METHODS, MULTI_CROP, SCALED
+from archspec.views import BOTH, CENTRE, DENSE, METHODS, MULTI_CROP, SCALED
 
 from ..bench.suite import Suite, load_suite, seeds_of
 from .cost import DEFAULT_MFU, Costed, cost_entries, entry_plans, eval_flops, train_precision
@@ -124,12 +124,12 @@ class Plan:
                 {
                     "entry": e.entry.id,
                     "q_single": e.q_single[0],
-                    "dense_single_gflops": round(e.eval_flops_per_image("single", "dense") / 1e9, 3),
+                    "dense_single_gflops": round(e.eval_flops_per_image("single", DENSE.name) / 1e9, 3),
                     "q_multi": ",".join(map(str, e.q_multi)),
                     "dense_at_each_q_gflops": dense,
-                    "dense_multi_gflops": round(e.eval_flops_per_image("multi", "dense") / 1e9, 3),
+                    "dense_multi_gflops": round(e.eval_flops_per_image("multi", DENSE.name) / 1e9, 3),
                     "crops_150_gflops": round(e.eval_flops_per_image("multi", MULTI_CROP.name) / 1e9, 3),
-                    "both_gflops": round(e.eval_flops_per_image("multi", "multi-crop & dense") / 1e9, 3),
+                    "both_gflops": round(e.eval_flops_per_image("multi", BOTH.name) / 1e9, 3),
                     "scored_images": e.scored_images,
                     "suite_needs": f"{','.join(e.protocols)}: {','.join(METHODS[m].short for m in e.methods)}",
                 }
