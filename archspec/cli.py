@@ -268,7 +268,7 @@ def export_(
     """A trained run as one torch.export or ONNX file with its preprocessing inside, runnable without archspec."""
     _plugins(plugin)
     from .compiler.export import usage
-    from .harness.training.export_run import export_run
+    from .harness.evaluation.export_run import export_run
 
     if weights not in ("final", "best"):
         raise ArchspecError(f"--weights {weights!r}: expected final or best")
@@ -379,7 +379,7 @@ def bench(
         stdout.print(evaluate_entry(suite, evaluate, out, processes(gpus, nproc), data), markup=False)
         return
     from .harness.bench.run import run_suite
-    from .harness.report.writer import display_rows
+    from .harness.report.writer import PAPER_SPEEDUP_4GPU, display_rows
     from .harness.training.distributed import processes
 
     result = run_suite(
@@ -396,7 +396,7 @@ def bench(
         show(stdout, display_rows(table), "table", title=f"{table['name']}: {table['title']} (error, %)")
     show(stdout, result.claims, "table", title="The paper's claims at this scale (paired tests, Holm across claims)")
     if result.scaling:
-        show(stdout, result.scaling, "table", title="Data-parallel scaling (paper: 3.75x on 4 GPUs)")
+        show(stdout, result.scaling, "table", title=f"Data-parallel scaling (paper: {PAPER_SPEEDUP_4GPU}x on 4 GPUs)")
     stdout.print(result.status, markup=False)
     stdout.print(f"report: {result.root / 'report.md'} (CSV: report.csv, plots: *.png)", markup=False)
     if not result.complete:

@@ -22,7 +22,7 @@ import torch
 
 from archspec.atomic import atomic_path
 from archspec.harness.bench.run import scaling
-from archspec.harness.bench.suite import load_suite
+from archspec.harness.suite import load_suite
 from archspec.harness.training.checkpoint import cpu_model
 from archspec.provenance import commit
 

@@ -18,7 +18,7 @@ import tomllib
 
 from archspec.harness.bench.jobs import run_all, workers
 from archspec.harness.bench.run import train_entry
-from archspec.harness.bench.suite import Suite, entry_config, load_suite
+from archspec.harness.suite import Suite, entry_config, load_suite
 from archspec.harness.training import metrics
 
 

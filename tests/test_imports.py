@@ -2,6 +2,7 @@
 and no group of modules imports itself round a cycle.
 
     base (errors, choices, ...) -> ir -> spec -> infer/passes -> compiler -> harness -> cli (and the facade)
+    harness: training -> suite -> report -> evaluation -> planning -> bench
 
 The parser writes the IR, so `spec` sits on `ir`; `infer`, `passes` and what resolves a source sit on both. A
 module's layer comes from its package (`compiler/`, `harness/`) or, for a module of `archspec/` itself, from the
@@ -20,7 +21,8 @@ import tomllib
 ROOT = Path(__file__).resolve().parent.parent
 DIRS = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-dir"]
 PACKAGES = {p: ROOT / d for p, d in DIRS.items() if p.count(".") < 2}  # subpackages are found inside these
-LAYERS = ("base", "ir", "spec", "infer/passes", "compiler", "harness", "cli")
+HARNESS = ("training", "suite", "report", "evaluation", "planning", "bench")  # harness/'s sub-packages, in order
+LAYERS = ("base", "ir", "spec", "infer/passes", "compiler", *(f"harness: {h}" for h in HARNESS), "cli")
 LAYER = {
     "archspec.errors": "base",
     "archspec.choices": "base",
@@ -42,7 +44,9 @@ LAYER = {
     "archspec.plugins": "infer/passes",  # kinds from outside archspec, registered into the IR
     "archspec.table": "infer/passes",  # Table 1 from specs: the IR and renderers, no torch
     "archspec.compiler": "compiler",  # the package and everything in it
-    "archspec.harness": "harness",
+    "archspec.harness": "harness: training",  # the package: the training names, loaded lazily
+    **{f"archspec.harness.{h}": f"harness: {h}" for h in HARNESS},  # training; the suite schema on its options;
+    # statistics and the report (no torch); evaluation; the planner (no torch); bench, which runs them all
     "archspec.formats": "base",  # tables, CSV, JSON, Markdown: rich and pandas only, so reports and the CLI both render
     "archspec.cli": "cli",
     "archspec": "cli",  # the facade: names from every layer, so nothing in the package may import it

@@ -10,7 +10,7 @@ from archspec.views import METHODS
 from ..evaluation.evaluate import Evaluation, Part, ensemble
 from ..evaluation.protocol import wrong
 from ..report.claims import Outcome
-from .suite import Row, Suite
+from ..suite import Row, Suite
 
 
 def _part(evs: list[Evaluation], row: Row) -> Part | None:

@@ -38,6 +38,20 @@ from ..evaluation.protocol import DENSE_FIT
 from ..report import writer
 from ..report.claims import score
 from ..report.record import OUTCOMES, BenchRecord, Compute, DataFacts, Facts, RunRecord, load_outcomes, previous
+from ..suite import (
+    Entry,
+    ScaleMap,
+    Suite,
+    entry_config,
+    eval_precision,
+    load_suite,
+    needs,
+    run_dir,
+    safe,
+    seeds_of,
+    suite_hash,
+    suite_path,
+)
 from ..training import metrics
 from ..training.checkpoint import RUN_JSON_BYTES, locked, machine, read_run, safetensors_bytes
 from ..training.config import SMALL_SOURCES, DataConfig, TrainConfig
@@ -54,20 +68,6 @@ from ..training.train import train
 from . import ledger
 from .jobs import is_failure, run_all, workers
 from .outcomes import outcomes_of
-from .suite import (
-    Entry,
-    ScaleMap,
-    Suite,
-    entry_config,
-    eval_precision,
-    load_suite,
-    needs,
-    run_dir,
-    safe,
-    seeds_of,
-    suite_hash,
-    suite_path,
-)
 
 # ---------------------------------------------------------------- training
 
@@ -85,13 +85,7 @@ def _finished(cfg: TrainConfig) -> bool:
         return False
     saved, net, classes, _ = read_run(run)
     i = net.input
-    now = network(
-        cfg.spec,
-        num_classes=len(classes),
-        input=f"{i.height}x{i.width}x{i.channels}",
-        width=cfg.model.width,
-        batch_norm=cfg.model.batch_norm,
-    )
+    now = cfg.network(len(classes), i.channels, (i.height, i.width))
     if now.structure_hash() != net.structure_hash():
         raise ArchspecError(
             f"{run}: holds a run of another network (the spec {cfg.spec!r} has changed since); "

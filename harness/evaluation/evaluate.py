@@ -32,10 +32,10 @@ from archspec.compiler.weights import load_pretrained
 from archspec.errors import ArchspecError
 from archspec.files import folder
 from archspec.infer import infer
-from archspec.views import CENTRE, DENSE_FIT, METHODS, RATIO, SCALED
+from archspec.views import CENTRE, DENSE_FIT, METHODS, PAPER_CROP, RATIO, SCALED
 
-from ..bench.suite import paper_scales, single_scale
 from ..report.stats import wilson
+from ..suite import paper_scales, single_scale
 from ..training import checkpoint
 from ..training.config import DataConfig, Launch
 from ..training.data import MAX_PIXELS, FolderData, TensorData, class_folders, load_small, open_rgb8
@@ -103,10 +103,11 @@ def load_source(
     if last is None:
         raise ArchspecError(f"--spec {spec!r}: has no FC layer; expected a classifier network")
     classes = [str(i) for i in range(last.out_features)]
-    data = DataConfig(source="imagenet", crop=224, scale=(256, 256))
+    data = DataConfig(source="imagenet", crop=PAPER_CROP)  # the paper's crop and S = 256
     model = channels_last(fold_batchnorm(model.eval()), device)
+    s = data.scales
     return Source(
-        f"{model.net.name}/256", model, classes, IMAGENET_MEAN, IMAGENET_STD, 224, (256, 256), data, named=False
+        f"{model.net.name}/{s[0]}", model, classes, IMAGENET_MEAN, IMAGENET_STD, data.crop_size, s, data, named=False
     )
 
 

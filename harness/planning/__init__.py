@@ -10,7 +10,7 @@ from pathlib import Path
 
 from archspec.files import check_output
 
-from ..bench.suite import suite_path
+from ..suite import suite_path
 from . import gantt as gantt_chart
 from . import plan
 from . import slurm as slurm_scripts

@@ -27,10 +27,9 @@ from archspec.choices import Precision
 from archspec.errors import ArchspecError
 from archspec.infer import NetworkStats, infer
 from archspec.ir import FC, Network, Shape
-from archspec.source import network
 from archspec.views import CENTRE, DENSE_FIT, METHODS, PART_PASSES, Pass, geometry
 
-from ..bench.suite import Entry, ScaleMap, Suite, entry_config, needs
+from ..suite import Entry, ScaleMap, Suite, entry_config, needs
 from ..training.config import DataConfig
 from .devices import Device
 
@@ -176,13 +175,7 @@ def entry_plans(suite: Suite, data: str | None = None, act: int = 4, mask: int =
     for entry in suite.train:
         cfg = entry_config(suite, entry, Path("bench") / s.name, s.seed, 1, data)
         crop = cfg.data.crop_size
-        net = network(
-            entry.spec,
-            num_classes=classes,
-            input=f"{crop}x{crop}x{channels}",
-            width=s.width,
-            batch_norm=s.batch_norm,
-        )
+        net = cfg.network(classes, channels)  # as bench trains it: the entry's own batch norm, the suite's width
         held = round(n_train * s.holdout)
         steps = max(1, (n_train - held) // s.batch)
         q_multi = ScaleMap(crop).test_scales(entry.scale)[1]

@@ -12,7 +12,7 @@ from archspec.choices import Precision
 from archspec.errors import ArchspecError
 from archspec.views import BOTH, CENTRE, DENSE, METHODS, MULTI_CROP, SCALED
 
-from ..bench.suite import Suite, load_suite, seeds_of
+from ..suite import Suite, load_suite, seeds_of
 from .cost import DEFAULT_MFU, Costed, cost_entries, entry_plans, eval_flops, train_precision
 from .devices import DEVICES_FILE, GIB, MEASURED, Device, device
 from .machine import this_machine

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 from archspec.errors import ArchspecError
 from archspec.files import make_folder
 
-from ..bench.suite import Entry, Suite, entry_config, load_suite, safe, seeds_of
+from ..suite import Entry, Suite, entry_config, load_suite, safe, seeds_of
 from ..training.config import to_options
 from .devices import GIB
 from .loader import DEFAULT_RATE

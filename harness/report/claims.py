@@ -10,11 +10,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..bench.suite import Claim, Row, Suite, safe
+from archspec.views import GRID
+
+from ..suite import Claim, Row, Suite, safe
 from . import stats
 
 MIN_DENSE_MAP = 2  # a dense evaluation needs a class score map of at least 2x2 at the largest scale
-MIN_CROP_VIEWS = 50  # 5x5 grid x 2 flips, all distinct
+MIN_CROP_VIEWS = 2 * GRID**2  # the grid's crops and their flips, all distinct
 
 
 @dataclass

@@ -19,7 +19,7 @@ from archspec.atomic import atomic_path
 from archspec.errors import ArchspecError
 from archspec.files import read_record, regular
 
-from ..bench.suite import Suite
+from ..suite import Suite
 from .claims import Outcome
 
 REPORT_JSON_BYTES = 64 << 20  # tables, claims and a header: far below this

@@ -16,12 +16,12 @@ from archspec.formats import dumps
 from archspec.provenance import code_version
 from archspec.views import PAPER_CROP
 
-from ..bench.suite import ScaleMap, Settings, Suite, seeds_of, suite_hash, suite_path
+from ..suite import ScaleMap, Settings, Suite, seeds_of, suite_hash, suite_path
 from ..training.config import ENTRY_OPTIONS, OPTIONS, SHARED, option_key
 from .claims import CLAIM_RULE
 from .record import OUTCOMES, BenchRecord, previous, save_outcomes, save_report_json
 
-PAPER_SPEEDUP_4GPU = 3.75
+PAPER_SPEEDUP_4GPU = 3.75  # Sec. 3.3: 4 Titan Black GPUs over one
 
 PAPER = Settings(name="paper")  # Settings' defaults are the paper's Section 3.1 recipe
 OWN_LINES = {
@@ -110,7 +110,7 @@ def _data_line(record: BenchRecord) -> str:
     )
 
 
-def _recipe_lines(suite: Suite) -> list[str]:
+def _recipe_lines(suite: Suite, data: str | None = None) -> list[str]:
     s = suite.suite
     lines = []
     for key in RECIPE_KEYS:
@@ -118,7 +118,7 @@ def _recipe_lines(suite: Suite) -> list[str]:
             continue
         ours, paper = getattr(s, key), getattr(PAPER, key)
         if key == "crop":
-            ours, paper = ours or PAPER_CROP, PAPER_CROP
+            ours, paper = suite.crop_of(None, data), PAPER_CROP
         if key == "width":
             ours, paper = ours or 1.0, 1.0
         if ours != paper:
@@ -240,7 +240,7 @@ def header(record: BenchRecord) -> list[str]:
         + (f" (changed since this folder's runs were made: was {changed})" if changed else ""),
         f"- **Data:** {_data_line(record)}",
         f"- **Scale mapping:** {scale_mapping(suite, suite.train, record.data)}",
-        "- **Recipe, where it differs from the paper's:** " + "; ".join(_recipe_lines(suite)),
+        "- **Recipe, where it differs from the paper's:** " + "; ".join(_recipe_lines(suite, record.data)),
         f"- **Precision:** {_precision_line(record)}",
         f"- **Seeds:** {', '.join(map(str, seeds_of(suite)))} (each training entry runs once per seed)",
         f"- **Looks at the scored split:** {record.facts.looks}",
@@ -273,11 +273,7 @@ def _recomputed(record: BenchRecord, lines: list[str]) -> list[str]:
     for line in lines:
         key = line.split(":**", 1)[0]
         old = next((b for b in before if b.split(":**", 1)[0] == key), None)
-        if (
-            not has_runs
-            and old
-            and key in ("- **Code", "- **Data", "- **Machine", "- **Wall time", "- **Compute", "- **Precision")
-        ):
+        if not has_runs and old and key in ABOUT_RUNS:
             line = old
         out.append(line)
     return out + [

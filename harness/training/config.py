@@ -24,6 +24,7 @@ from archspec.choices import BACKEND_HELP, Backend, Init, Precision, Schedule
 from archspec.errors import ArchspecError
 from archspec.ir import Node
 from archspec.passes import Overrides
+from archspec.source import network
 from archspec.views import PAPER_CROP, RATIO
 
 SMALL_SOURCES = ("embedded", "fashion-mnist", "mnist", "synthetic")
@@ -65,7 +66,9 @@ class DataConfig(Node):
     root: str | None = Field(default=None, description="Folder of idx files (MNIST sets).")
     crop: int | None = Field(default=None, ge=1, description="Crop side (224; 32 for small sets).")
     # [Smin, Smax], equal for a fixed S; written as S, Smin:Smax or [Smin;Smax]
-    scale: tuple[int, int] | None = Field(default=None, description="S or Smin:Smax (default 256; 36 small).")
+    scale: tuple[int, int] | None = Field(
+        default=None, description="S or Smin:Smax (default: the paper's 256/224 of the crop, 256 at 224, 37 at 32)."
+    )
     # added on every side before rescaling (LeNet-5 padded MNIST's 28 x 28 to 32 x 32)
     pad: int = Field(default=0, ge=0, description="Background pixels added around small-set images (28 -> 32: 2).")
     flip: bool = Field(default=True, description="Random horizontal flips.")
@@ -229,6 +232,14 @@ class TrainConfig(Node):
             data["model"] = {**dict(data.get("model") or {}), **{k: v for k, v in old.items() if v is not None}}
         return data
 
+    def network(self, classes: int, channels: int, input: tuple[int, int] | None = None, spec: str | None = None):
+        """The network this config trains: its spec (or `spec`) for the data's classes and channels, at the crop (or
+        `input`, height and width), with the model overrides: the one place a config becomes an IR."""
+        height, width = input or (self.data.crop_size, self.data.crop_size)
+        size = f"{height}x{width}x{channels}"
+        model = self.model.model_dump(include={"width", "batch_norm"})
+        return network(spec or self.spec, num_classes=classes, input=size, **model)
+
     @property
     def launch(self) -> Launch:
         return Launch(devices=self.devices, cuda=self.cuda, errors=self.out)
@@ -346,7 +357,12 @@ def to_options(cfg: TrainConfig) -> list[str]:
             args += [flag] if value != flag.startswith("--no-") else []
         elif value is not None and value != ():
             args += [flag, _text(path, value)]
-    return args
+    return args + ["--checkpoint-every", every_text(cfg.checkpoint_minutes, cfg.checkpoint_steps)]
+
+
+def every_text(minutes: float | None, steps: int | None) -> str:
+    """The inverse of `parse_every`: steps win, as in training."""
+    return str(steps) if steps else f"{minutes:g}m"
 
 
 def _text(path: str, value: Any) -> str:

@@ -34,7 +34,7 @@ from archspec.errors import ArchspecError, Interrupted
 from archspec.files import folder, make_folder
 from archspec.infer import infer
 from archspec.ir import Network
-from archspec.source import network, resolve
+from archspec.source import resolve
 
 from . import checkpoint, metrics
 from .config import RESUME_OPTIONS, TrainConfig, from_options, option_name, parse_every
@@ -159,13 +159,7 @@ def _net_a(cfg: TrainConfig, net) -> Network:
         return checkpoint.read_run(source)[1]
     classes = next(layer.out_features for layer in reversed(net.layers) if layer.kind == "fc")
     i = net.input
-    return network(
-        "A",
-        num_classes=classes,
-        input=f"{i.height}x{i.width}x{i.channels}",
-        width=cfg.model.width,
-        batch_norm=cfg.model.batch_norm,
-    )
+    return cfg.network(classes, i.channels, (i.height, i.width), spec="A")
 
 
 def _model(cfg: TrainConfig, net, ctx: Context) -> tuple[nn.Module, list]:
@@ -270,14 +264,7 @@ def setup(cfg: TrainConfig, ctx: Context, data) -> tuple[Network, State, list]:
     if cfg.resume:
         net = checkpoint.read_run(out)[1]
     else:
-        crop = cfg.data.crop_size
-        net = network(
-            cfg.spec,
-            num_classes=len(data.classes),
-            input=f"{crop}x{crop}x{data.channels}",
-            width=cfg.model.width,
-            batch_norm=cfg.model.batch_norm,
-        )
+        crop, net = cfg.data.crop_size, cfg.network(len(data.classes), data.channels)
         written = resolve(cfg.spec).input
         if ctx.main and cfg.progress and written != net.input:  # the data decides; say so, once
             Console(stderr=True).print(

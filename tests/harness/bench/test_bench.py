@@ -13,11 +13,11 @@ from archspec.choices import Precision
 from archspec.errors import ArchspecError
 from archspec.harness.bench import run as bench
 from archspec.harness.bench.run import run_suite
-from archspec.harness.bench.suite import Claim, Row, ScaleMap, load_suite
 from archspec.harness.planning import cost as cost_model
 from archspec.harness.report import writer as bench_report
 from archspec.harness.report.claims import Outcome, adjust, decide
 from archspec.harness.report.record import Compute
+from archspec.harness.suite import Claim, Row, ScaleMap, load_suite
 from archspec.harness.training import peak
 
 SUITE = """
@@ -191,7 +191,7 @@ def test_missing_data_fails_before_training(tmp_path):
 
 
 def test_the_suite_hash_ignores_comments_and_layout(tmp_path):
-    from archspec.harness.bench.suite import suite_hash
+    from archspec.harness.suite import suite_hash
 
     a = suite_hash(write(tmp_path, SUITE))
     assert suite_hash(write(tmp_path, "# a comment fixed\n" + SUITE.replace("epochs = 1", "epochs   =  1  # one"))) == a
@@ -558,7 +558,7 @@ def test_an_entry_with_its_own_crop_is_costed_plotted_and_paired_only_with_its_c
     trained (checked against torch's own parameter count) and as written."""
 
     import archspec
-    from archspec.harness.bench.suite import entry_config, run_dir
+    from archspec.harness.suite import entry_config, run_dir
     from archspec.harness.training.checkpoint import read_run
 
     text = (

@@ -9,7 +9,6 @@ import torch.nn.functional as F
 import archspec
 from archspec import memory
 from archspec.compiler.dense import to_dense
-from archspec.harness.bench.suite import paper_scales
 from archspec.harness.evaluation.protocol import (
     combine,
     dense_views,
@@ -18,6 +17,7 @@ from archspec.harness.evaluation.protocol import (
     scale_posteriors,
     wrong,
 )
+from archspec.harness.suite import paper_scales
 from archspec.views import dense_windows, grid_offsets, window_starts
 
 SPEC = "input 16x16x3 conv3-6 maxpool conv3-8 maxpool FC-12 FC-5 soft-max"

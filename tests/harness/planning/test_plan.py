@@ -17,10 +17,10 @@ import archspec
 from archspec.choices import Precision
 from archspec.errors import ArchspecError
 from archspec.harness import planning
-from archspec.harness.bench.suite import entry_config, load_suite, suites_dir
 from archspec.harness.planning import cost as cost_model
 from archspec.harness.planning import devices as device_table
 from archspec.harness.planning import gantt, plan, schedule, slurm
+from archspec.harness.suite import entry_config, load_suite, suites_dir
 from archspec.views import DENSE
 
 from ...conftest import ROOT
@@ -290,3 +290,20 @@ def test_a_suite_without_trainings_is_one_line_not_a_traceback(tmp_path):
     for call in (load_suite, plan.plan):
         with pytest.raises(ArchspecError, match=r"empty.toml: train: found none; expected at least 1"):
             call(str(path))
+
+
+def test_an_entry_with_its_own_batch_norm_is_planned_with_it():
+    """successors: the suite trains without batch norm, its D and E entries with it; the planned nets carry it
+    (counted against the facade's own build), as bench trains them."""
+    suite = load_suite("successors")
+    _, _, channels, classes = cost_model.SETS[suite.suite.data]
+    own = [e for e in suite.train if e.batch_norm is not None and e.batch_norm != suite.suite.batch_norm]
+    assert own, "the suite has entries with their own batch norm"
+    planned = {p.entry.id: p for p in cost_model.entry_plans(suite)}
+    for entry in own:
+        crop = suite.crop_of(entry)
+        want = archspec.network(
+            entry.spec, num_classes=classes, input=f"{crop}x{crop}x{channels}", width=suite.suite.width,
+            batch_norm=entry.batch_norm,
+        )  # fmt: skip
+        assert archspec.infer(planned[entry.id].net).params == archspec.infer(want).params, entry.id

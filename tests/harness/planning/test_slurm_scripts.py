@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from archspec.harness.bench.suite import load_suite, suites_dir
 from archspec.harness.planning import plan, slurm
 from archspec.harness.planning.loader import loader_rate
+from archspec.harness.suite import load_suite, suites_dir
 
 PAPER = (suites_dir() / "paper.toml").read_text()
 

@@ -8,7 +8,7 @@ from ...test_imports import ROOT
 CODE = """
 import sys
 from pathlib import Path
-from archspec.harness.bench.suite import load_suite
+from archspec.harness.suite import load_suite
 from archspec.harness.report import claims, record, writer
 suite = load_suite("quick")
 outcomes, seeds = record.load_outcomes(Path(sys.argv[1]) / "outcomes.npz", suite)

@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 
 from archspec.errors import ArchspecError
-from archspec.harness.bench.suite import load_suite
 from archspec.harness.report.claims import Outcome
 from archspec.harness.report.record import load_outcomes, save_outcomes
+from archspec.harness.suite import load_suite
 
 from ..bench.test_bench import SUITE, write
 

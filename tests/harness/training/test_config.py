@@ -138,8 +138,13 @@ def parsed_by_the_cli(spec: str, args: list[str]) -> TrainConfig:
             ),
             threads=1,
             backend="torch",
+            checkpoint_minutes=None,
+            checkpoint_steps=500,
         ),
-        TrainConfig(spec="A", recipe=Recipe(schedule="linear", warmup=0.5, epochs=3, finetune="runs/A"), threads=2),
+        TrainConfig(
+            spec="A", recipe=Recipe(schedule="linear", warmup=0.5, epochs=3, finetune="runs/A"), threads=2,
+            checkpoint_minutes=2.5,
+        ),
     ],
     ids=["defaults", "small-suite-entry", "linear-finetune"],
 )  # fmt: skip

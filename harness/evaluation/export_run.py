@@ -19,8 +19,8 @@ from torch import nn
 
 from archspec.compiler.export import check_export, export
 
-from ..evaluation.evaluate import load_source
-from . import checkpoint
+from ..training import checkpoint
+from .evaluate import load_source
 
 
 class Preprocessed(nn.Module):

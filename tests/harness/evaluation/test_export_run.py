@@ -8,8 +8,8 @@ import torch
 from archspec.errors import ArchspecError
 from archspec.harness import Recipe, TrainConfig, train
 from archspec.harness.evaluation.evaluate import load_source
+from archspec.harness.evaluation.export_run import export_run
 from archspec.harness.training.checkpoint import read_run
-from archspec.harness.training.export_run import export_run
 
 from ..conftest import TINY, synthetic
 

@@ -28,9 +28,8 @@ from archspec.passes import Overrides
 from archspec.source import resolve
 from archspec.views import DENSE, METHODS, PAPER_CROP, SCALED
 
-from ..training.config import (
+from .training.config import (
     ENTRY_OPTIONS,
-    SMALL_SOURCES,
     DataConfig,
     Recipe,
     TrainConfig,
@@ -125,10 +124,11 @@ class Suite(Strict):
     claim: list[Claim] = []
     paper_table: list[PaperTable] = []
 
-    def crop_of(self, entry: Entry, data: str | None = None) -> int:
-        """The crop an entry trains and is tested at: its own, the suite's, or 32 for a small set, else 224."""
+    def crop_of(self, entry: Entry | None, data: str | None = None) -> int:
+        """The crop an entry trains and is tested at (None: the suite's own): its own, the suite's, or the data
+        config's default (32 for a small set, else 224)."""
         s = self.suite
-        return entry.crop or s.crop or (32 if (data or s.data) in SMALL_SOURCES else PAPER_CROP)
+        return (entry and entry.crop) or DataConfig(source=data or s.data, crop=s.crop).crop_size
 
     @model_validator(mode="after")
     def _schedule_given(self) -> Suite:
@@ -175,7 +175,7 @@ def safe(id_: str) -> str:
 
 def suites_dir() -> Path:
     """The shipped suites: the checkout's suites/ (editable install) or archspec/suites/ (wheel)."""
-    return Path(__file__).resolve().parents[2] / "suites"
+    return Path(__file__).resolve().parents[1] / "suites"
 
 
 SUITE = "a TOML suite file, or a name such as quick, small, paper"
