@@ -347,7 +347,10 @@ def bench(
         int | None, typer.Option("--devices", min=1, help="--plan: devices in all (default 8; cpu: its cores).")
     ] = None,
     per_run: Annotated[
-        int | None, typer.Option("--per-run", min=1, help="--plan: devices per training (default: fastest).")
+        int | None,
+        typer.Option(
+            "--per-run", min=1, help="--plan: devices per training (default: the fastest that fits in memory)."
+        ),
     ] = None,
     mfu: Annotated[float | None, typer.Option("--mfu", help="--plan: model-FLOPs utilisation (default 0.4).")] = None,
     slurm: Annotated[Path | None, typer.Option("--slurm", help="--plan: write sbatch scripts here.")] = None,
@@ -422,8 +425,9 @@ def _show_plan(report: dict, fmt: Format) -> None:
         for child in after:
             nodes[child] = nodes[id_].add(child)
     stdout.print(tree)
-    for title, rows in screen_tables(report):
-        show(stdout, rows, "table", title=title, headers=HEADERS)
+    for title, rows in screen_tables(report):  # the title on its own line: rich would centre and pad it
+        stdout.print(title, markup=False)
+        show(stdout, rows, "table", headers=HEADERS)
     for line in report["notes"] + report.get("written", []):
         stdout.print(textwrap.fill(line, 100, subsequent_indent="  "), markup=False, soft_wrap=True)
 

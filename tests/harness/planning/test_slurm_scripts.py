@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from archspec.harness.bench.suite import load_suite, suites_dir
+from archspec.harness.bench.suite import load_suite, safe, suites_dir
 from archspec.harness.planning import plan, slurm
 from archspec.harness.planning.loader import loader_rate
 
@@ -19,6 +19,11 @@ PAPER = (suites_dir() / "paper.toml").read_text()
 
 def sbatch(text: str) -> dict[str, str]:
     return dict(re.findall(r"^#SBATCH --([\w-]+)(?:=(.*))?$", text, flags=re.M))
+
+
+DEVBOX = (6, 64)  # the titan-black's node: NVIDIA DIGITS DevBox, a 6-core Core i7-5930K and 64 GB
+DGX_1 = (40, 512)  # v100: DGX-1, dual 20-core Xeon E5-2698 v4, 512 GB
+DGX_H100 = (112, 2048)  # h100: DGX H100, dual 56-core Xeon Platinum 8480C, 2 TB
 
 
 @pytest.fixture(scope="module")
@@ -30,44 +35,87 @@ def titan(tmp_path_factory):
 
 @pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")
 def test_every_script_is_valid_bash(titan):
-    _, out, scripts = titan
-    for path in [*scripts, out / "submit.sh"]:
+    _, out, written = titan
+    for path in [*written.scripts, out / "submit.sh", out / "chain.sh"]:
         subprocess.run(["bash", "-n", str(path)], check=True)
 
 
 def test_scripts_train_in_the_precision_the_plan_was_costed_in(titan):
-    p, out, scripts = titan
+    p, out, written = titan
     copy = load_suite(str(out / "paper.toml"))
     assert p.precision == "fp32" and copy.suite.precision.value == "fp32"
     assert load_suite("paper").suite.precision.value != "fp32"  # the shipped suite says auto (bf16 on CUDA)
-    train = next(s for s in scripts if s.name == "06-D_256-seed0.sbatch").read_text()
+    train = next(s for s in written.scripts if s.name == "06-D_256-seed0.sbatch").read_text()
     assert "--precision fp32" in train
 
 
-def test_each_task_asks_for_cpus_memory_a_time_within_max_time_a_requeue_and_a_signal(titan):
-    p, _, scripts = titan
-    d = next(c for c in p.entries if c.plan.entry.id == "D/256")
-    lines = sbatch(next(s for s in scripts if s.name == "06-D_256-seed0.sbatch").read_text())
-    workers = math.ceil((64 / d.step.overlapped) / 100.0)  # each GPU's planned images/s at 100 a core
-    assert lines["cpus-per-task"] == str(4 * (workers + 1)) and re.fullmatch(r"\d+G", lines["mem"])
+def test_each_task_asks_for_the_nodes_share_of_cpus_and_memory_a_time_within_max_time_a_requeue_and_a_signal(titan):
+    """The paper's 4 GPUs a run fill a DevBox-like node of 6 cores: a core for each training process and none
+    left for loader workers, which the script and the plan's notes call loader-bound."""
+    p, _, written = titan
+    text = next(s for s in written.scripts if s.name == "06-D_256-seed0.sbatch").read_text()
+    lines = sbatch(text)
+    cpus, host = DEVBOX
+    workers = cpus * 4 // 4 // 4 - 1  # the node's share for 4 of its 4 GPUs, less a core for each process
+    assert workers == 0 and lines["cpus-per-task"] == str(4 * (workers + 1))
+    assert int(lines["mem"].removesuffix("G")) <= host
     assert lines["time"] == "2-00:00:00" and "requeue" in lines and lines["signal"] == "TERM@300"
-    assert lines["gres"] == "gpu:4" and lines["nodes"] == "1"
+    assert lines["gres"] == "gpu:4" and lines["nodes"] == "1" and lines["open-mode"] == "append"
+    assert "LOADER-BOUND" in text and "--workers 0" in text
+    assert [n for n in written.notes if n.startswith("loader-bound: titan-black's node has 6 CPUs for 4 GPUs")]
 
 
-def test_a_run_longer_than_max_time_is_chained_parts_that_resume_and_its_evaluation_waits_for_the_last(titan):
-    p, out, _ = titan
+def test_in_memory_data_asks_for_a_fixed_few_workers_within_a_dgx_1(tmp_path):
+    """quick on V100 once asked for 12,372 CPUs and 6,202 GB: its data is in memory, so loader workers buy
+    nothing; each GPU gets a process and IN_MEMORY_WORKERS, well within a DGX-1's 40 cores and 512 GB."""
+    p = plan.plan("quick", "v100", 8)
+    written = slurm.write_slurm(p, tmp_path, (suites_dir() / "quick.toml").read_text())
+    cpus, host = DGX_1
+    for script in written.scripts:
+        lines = sbatch(script.read_text())
+        gpus = int(lines["gres"].removeprefix("gpu:"))
+        asked = int(lines["cpus-per-task"])
+        assert asked == gpus * (slurm.IN_MEMORY_WORKERS + 1) and asked <= cpus * gpus // 8
+        assert int(lines["mem"].removesuffix("G")) <= host * gpus / 8
+    assert not [n for n in written.notes if "loader-bound" in n]
+
+
+def test_jpeg_loaders_on_h100_are_capped_at_the_jobs_share_of_a_dgx_h100_and_called_loader_bound(tmp_path):
+    """paper on 8 H100 once asked for 184 CPUs a 4-GPU job; a DGX H100 has 112 cores for 8 GPUs: 56 for 4."""
+    p = plan.plan("paper", "h100", 8)
+    written = slurm.write_slurm(p, tmp_path, PAPER, rate=125.0)
+    cpus, host = DGX_H100
+    g = p.per_run
+    share = cpus * g // 8
     d = next(c for c in p.entries if c.plan.entry.id == "D/256")
-    parts = math.ceil(1.5 * d.train_s / 3600 / 48)
-    submit = (out / "submit.sh").read_text().splitlines()
-    mine = [line for line in submit if "06-D_256-seed0" in line]
-    assert len(mine) == parts + 1 and parts > 1
-    assert "--dependency=afterok:$job_A_256_0 " in mine[0]  # D starts from A
-    assert all("--dependency=afterany:$job_D_256_0 " in line for line in mine[1:-1])
-    assert "--dependency=afterok:$job_D_256_0 " in mine[-1] and mine[-1].split('"')[1].endswith(".eval.sbatch")
-    script = (out / "06-D_256-seed0.sbatch").read_text()
-    assert "archspec train --resume bench/paper/runs/D_256/seed0" in script  # once a checkpoint is there
-    evaluate = (out / "06-D_256-seed0.eval.sbatch").read_text()
-    assert f"archspec bench --suite {out / 'paper.toml'} --evaluate D/256@0 --gpus 4" in evaluate
+    wanted = math.ceil(256 / g / d.step.overlapped / 125.0)
+    assert wanted > share // g - 1  # the cap bites
+    lines = sbatch((tmp_path / "06-D_256-seed0.sbatch").read_text())
+    assert lines["cpus-per-task"] == str(g * (share // g)) and int(lines["mem"].removesuffix("G")) <= host * g / 8
+    assert f"--workers {share // g - 1} " in (tmp_path / "06-D_256-seed0.sbatch").read_text()
+    assert [n for n in written.notes if n.startswith("loader-bound: h100's node has 112 CPUs for 8 GPUs")]
+
+
+def test_every_script_and_the_report_command_carry_the_same_data(tmp_path):
+    """bench keys its evaluation cache by --data as given: a plan without --data writes the suite's into every
+    script and into the command that reports afterwards, so that command reuses the evaluations."""
+    p = plan.plan("paper", "h100", 8)
+    slurm.write_slurm(p, tmp_path, PAPER)
+    for script in tmp_path.glob("*.sbatch"):
+        assert " --data /data/imagenet " in script.read_text().replace("\n", " ")
+    report = f"archspec bench --suite {tmp_path / 'paper.toml'} --data /data/imagenet"
+    assert report in (tmp_path / "submit.sh").read_text() and report in (tmp_path / "README.md").read_text()
+
+
+def test_an_evaluation_longer_than_max_time_is_capped_at_it_and_said(tmp_path):
+    p = plan.plan("paper", "titan-black", 4)
+    written = slurm.write_slurm(p, tmp_path, PAPER, max_time_h=12)
+    over = [c for c in p.entries if 1.5 * c.eval_s / 3600 > 12]  # 4 GPUs a run on a 4-GPU node evaluate on 4
+    assert over
+    for i, c in enumerate(p.entries, 1):
+        text = (tmp_path / f"{i:02d}-{safe(c.plan.entry.id)}-seed0.eval.sbatch").read_text()
+        assert (sbatch(text)["time"] == "0-12:00:00") == (c in over) and ("CAPPED" in text) == (c in over)
+    assert [n for n in written.notes if n.startswith("evaluations over --max-time 12 h")]
 
 
 def test_the_evaluation_entry_point_refuses_an_unknown_entry_in_one_line():
