@@ -356,7 +356,7 @@ def bench(
     slurm: Annotated[Path | None, typer.Option("--slurm", help="--plan: write sbatch scripts here.")] = None,
     gantt: Annotated[Path | None, typer.Option("--gantt", help="--plan: write the schedule as a PNG.")] = None,
     max_time: Annotated[
-        float, typer.Option("--max-time", help="--plan --slurm: hours a job may run; longer runs are chained.")
+        float, typer.Option("--max-time", help="--plan --slurm: hours a job may run; longer runs go on in parts.")
     ] = 48.0,
     evaluate: Annotated[
         str | None, typer.Option("--evaluate", help="Evaluate one trained run, ENTRY@SEED, into bench's cache.")

@@ -1,13 +1,17 @@
-"""Slurm scripts for a plan: per (entry, seed) a training script, chained in parts no longer than `--max-time`
-that resume from the step checkpoint, and an evaluation script after it; submit.sh submits them in order.
+"""Slurm scripts for a plan: per (entry, seed) a training script, run in parts no longer than `--max-time` that
+resume from the step checkpoint, and an evaluation script; submit.sh submits them in order, chain.sh (sourced by
+every script) holds how a part goes on and how a job waits for a run.
 
 - Precision: the scripts train the suite as planned: `<suite>.toml` beside them is the suite with the precision
-  the plan was costed in, and `archspec bench --suite DIR/<suite>.toml` afterwards reuses the runs.
+  the plan was costed in.
+- Data: every script gets the same `--data` (the suite's where the plan had none): bench keys its evaluation cache
+  by it, so `archspec bench --suite DIR/<suite>.toml --data D` afterwards reuses the runs and evaluations.
 - CPUs and memory per task from the data loader's images/s per core (`loader.py`): enough loader workers for
-  each GPU's planned images/s.
+  each GPU's planned images/s, within the job's share of a node (devices.toml's cpus_per_node, host_memory_gib).
 - A part ends 300 s before its time limit with SIGTERM (`--signal=TERM@300`), which `archspec train` turns into
-  a checkpoint (train.py: `_sigterm_as_interrupt`); the next part (afterany) resumes from it; `--requeue` lets
-  Slurm restart a preempted part, which resumes the same way.
+  a checkpoint (train.py: `_sigterm_as_interrupt`); a part that stops with a newer checkpoint queues the next
+  after itself (afterany), which resumes from it; `--requeue` lets Slurm restart a preempted part, which resumes
+  the same way. A job that needs a run waits for the run's marker (state/NAME.done), not a job fixed in advance.
 """
 
 from __future__ import annotations

@@ -122,8 +122,8 @@ def test_schedule_runs_the_longest_path_first_and_marks_it():
 
 def test_paper_check_d_on_four_titan_blacks():
     """Sec. 3.3: 3.75x on 4 GPUs, 2-3 weeks a net. At MFU 0.3 the model gives D/256 16.7 days on 4 Titan
-    Blacks; MFU 0.24-0.36 spans 2-3 weeks. Its speed-up (ring all-reduce over PCIe 3.0) is 3.9x: higher than
-    the paper's, whose Caffe did not overlap or ring its gradient exchange (docs/plan.md)."""
+    Blacks; at 0.24 20.9 days, at 0.36 13.9 (docs/plan.md's table). Its speed-up (ring all-reduce over PCIe
+    3.0) is 3.9x: higher than the paper's, whose Caffe did not overlap or ring its gradient exchange."""
     p = plan.plan("paper", "titan-black", 4, mfu=0.3, per_run=4)
     d = next(c for c in p.entries if c.plan.entry.id == "D/256")
     assert 14 * 86400 < d.train_s < 21 * 86400

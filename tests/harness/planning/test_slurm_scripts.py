@@ -125,6 +125,14 @@ def test_the_evaluation_entry_point_refuses_an_unknown_entry_in_one_line():
         slurm.evaluate_entry("paper", "Z/1@0", None, 1, None)
 
 
+def test_evaluating_a_run_that_has_not_finished_is_refused_in_one_line(tmp_path):
+    from archspec.errors import ArchspecError
+
+    with pytest.raises(ArchspecError, match=r"^--evaluate A/256@0: .*A_256/seed0 has not finished training; expected"):
+        slurm.evaluate_entry("paper", "A/256@0", str(tmp_path), 1, None)
+    assert not (tmp_path / "evals").exists()
+
+
 def test_planned_suite_replaces_a_precision_line_and_keeps_the_rest():
     text = '# c\n[suite]\nname = "s"\nprecision = "auto"\n\n[[train]]\nid = "A"\nprecision = "x"\n'
     out = slurm.planned_suite(text, "fp32")
@@ -139,3 +147,104 @@ def test_loader_rate_is_images_over_the_seconds_the_harness_loader_took(tmp_path
     (tmp_path / "notes.txt").write_text("not an image")
     ticks = iter([10.0, 12.0])
     assert loader_rate(tmp_path, crop=224, scale=(256, 256), clock=lambda: next(ticks)) == 5 / 2
+
+
+# ---------------------------------------------------------------- the scripts run, with Slurm stubbed
+
+STUBS = {  # each logs its arguments to $LOG/<name>
+    "sbatch": 'echo "$*" >> "$LOG/sbatch"; echo "900;cluster"',
+    "squeue": 'echo "$*" >> "$LOG/squeue"; echo "$QUEUED"',
+    "scontrol": "echo node7",
+    "srun": 'echo "$*" >> "$LOG/srun"\n'
+    '[ -z "$SAVE" ] || { mkdir -p "$RUN"; touch -d "$SAVE" "$RUN/checkpoint.pt"; }\n'
+    'exit "$STATUS"',
+    "archspec": 'echo "$*" >> "$LOG/archspec"',
+}
+
+
+@pytest.fixture
+def cluster(titan, tmp_path):
+    """Runs a script of the titan plan in a fresh folder with sbatch, squeue, scontrol, srun and archspec stubbed
+    (srun: exits $STATUS, after stamping the run's checkpoint with $SAVE when set), as job 500 of one node."""
+    _, out, _ = titan
+    bin_ = tmp_path / "bin"
+    bin_.mkdir()
+    for name, body in STUBS.items():
+        (bin_ / name).write_text(f"#!/bin/bash\n{body}\n")
+        (bin_ / name).chmod(0o755)
+    (out / "state").mkdir(exist_ok=True)
+    for old in (out / "state").iterdir():
+        old.unlink()
+    work = tmp_path / "work"
+    work.mkdir()
+    env = {"PATH": f"{bin_}:/usr/bin:/bin", "LOG": str(tmp_path), "SLURM_JOB_ID": "500", "SLURM_NNODES": "1"}
+    env |= {"SLURM_JOB_NODELIST": "node7", "SLURM_CPUS_PER_TASK": "4", "RUN": "bench/paper/runs/D_256/seed0"}
+
+    def run(script: str, status: int = 0, save: str = "", queued: str = ""):
+        extra = {"STATUS": str(status), "SAVE": save, "QUEUED": queued}
+        done = subprocess.run(["bash", str(out / script)], cwd=work, env=env | extra, capture_output=True, text=True)
+        logs = {n: (tmp_path / n).read_text() if (tmp_path / n).exists() else "" for n in STUBS}
+        for n in STUBS:
+            (tmp_path / n).unlink(missing_ok=True)
+        return done, logs
+
+    return out / "state", work, run
+
+
+@pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")
+def test_a_part_that_stops_with_a_newer_checkpoint_queues_the_next_part_after_itself(cluster):
+    state, work, run = cluster
+    (state / "01-A_256-seed0.done").touch()  # D starts from A, finished
+    done, logs = run("06-D_256-seed0.sbatch", status=1, save="2030-01-01 00:00")  # SIGTERM at the limit
+    assert done.returncode == 0, done.stderr
+    assert "archspec train D " in logs["srun"] and "--rdzv-endpoint node7:20500 " in logs["srun"]  # 20000 + 500
+    assert logs["srun"].startswith("--cpus-per-task=4 torchrun")
+    assert logs["sbatch"].split() == [
+        "--parsable",
+        "--dependency=afterany:500",
+        f"{state.parent}/06-D_256-seed0.sbatch",
+    ]
+    assert (state / "06-D_256-seed0.job").read_text().strip() == "900" and not (state / "06-D_256-seed0.done").exists()
+    # the next part resumes from the checkpoint; it stops again with a newer one, and again goes on
+    done, logs = run("06-D_256-seed0.sbatch", status=1, save="2030-01-02 00:00")
+    assert "archspec train --resume bench/paper/runs/D_256/seed0 --gpus 4 --workers 0" in logs["srun"]
+    assert "--dependency=afterany:500" in logs["sbatch"] and done.returncode == 0
+    # a part that finishes marks the run done and queues nothing
+    done, logs = run("06-D_256-seed0.sbatch", status=0)
+    assert done.returncode == 0 and (state / "06-D_256-seed0.done").exists() and not logs["sbatch"]
+
+
+@pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")
+def test_a_part_that_stops_with_no_newer_checkpoint_fails_and_queues_nothing(cluster):
+    state, _, run = cluster
+    (state / "01-A_256-seed0.done").touch()
+    done, logs = run("06-D_256-seed0.sbatch", status=3)
+    assert done.returncode == 3 and "no newer checkpoint" in done.stderr and not logs["sbatch"]
+    assert not (state / "06-D_256-seed0.done").exists()
+
+
+@pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")
+def test_an_evaluation_waits_for_its_runs_marker_not_for_a_fixed_job(cluster):
+    """Its training's latest part (job 700) still queued: it queues itself after that part and ends; that part
+    gone with the run unfinished: it fails in one line; the run marked done: it evaluates."""
+    state, _, run = cluster
+    (state / "06-D_256-seed0.job").write_text("700\n")
+    done, logs = run("06-D_256-seed0.eval.sbatch", queued="PENDING")
+    assert done.returncode == 0 and not logs["archspec"] and "-j 700" in logs["squeue"]
+    assert logs["sbatch"].split() == [
+        "--parsable",
+        "--dependency=afterany:700",
+        f"{state.parent}/06-D_256-seed0.eval.sbatch",
+    ]
+    done, logs = run("06-D_256-seed0.eval.sbatch", queued="FAILED")
+    assert done.returncode == 1 and not logs["archspec"] and not logs["sbatch"]
+    assert done.stderr.strip().splitlines() == [
+        "06-D_256-seed0.eval: 06-D_256-seed0's last job 700 ended before its run finished (see its log); not run"
+    ]
+    (state / "06-D_256-seed0.done").touch()
+    done, logs = run("06-D_256-seed0.eval.sbatch")
+    assert (
+        done.returncode == 0
+        and logs["archspec"].startswith("bench --suite ")
+        and "--evaluate D/256@0" in logs["archspec"]
+    )
