@@ -96,6 +96,16 @@ def test_jpeg_loaders_on_h100_are_capped_at_the_jobs_share_of_a_dgx_h100_and_cal
     assert [n for n in written.notes if n.startswith("loader-bound: h100's node has 112 CPUs for 8 GPUs")]
 
 
+def test_memory_is_capped_at_the_jobs_share_of_a_nodes_host_memory():
+    """A node of 8 GPUs and 10 GiB: a 4-GPU job of D (4 GiB a process before its workers) gets 5 GiB, and says so."""
+    p = plan.plan("paper", "h100", 8, per_run=4)
+    d = next(c for c in p.entries if c.plan.entry.id == "D/256")
+    small = p.device.model_copy(update={"host_memory_gib": 10})
+    res = slurm.resources(d, small, 4, 224, 125.0, in_memory=False)
+    assert res.mem_gib == 5 and res.mem_capped
+    assert not slurm.resources(d, p.device, 4, 224, 125.0, in_memory=False).mem_capped
+
+
 def test_every_script_and_the_report_command_carry_the_same_data(tmp_path):
     """bench keys its evaluation cache by --data as given: a plan without --data writes the suite's into every
     script and into the command that reports afterwards, so that command reuses the evaluations."""
