@@ -347,13 +347,16 @@ def bench(
         int | None, typer.Option("--devices", min=1, help="--plan: devices in all (default 8; cpu: its cores).")
     ] = None,
     per_run: Annotated[
-        int | None, typer.Option("--per-run", min=1, help="--plan: devices per training (default: fastest).")
+        int | None,
+        typer.Option(
+            "--per-run", min=1, help="--plan: devices per training (default: the fastest that fits in memory)."
+        ),
     ] = None,
     mfu: Annotated[float | None, typer.Option("--mfu", help="--plan: model-FLOPs utilisation (default 0.4).")] = None,
     slurm: Annotated[Path | None, typer.Option("--slurm", help="--plan: write sbatch scripts here.")] = None,
     gantt: Annotated[Path | None, typer.Option("--gantt", help="--plan: write the schedule as a PNG.")] = None,
     max_time: Annotated[
-        float, typer.Option("--max-time", help="--plan --slurm: hours a job may run; longer runs are chained.")
+        float, typer.Option("--max-time", help="--plan --slurm: hours a job may run; longer runs go on in parts.")
     ] = 48.0,
     evaluate: Annotated[
         str | None, typer.Option("--evaluate", help="Evaluate one trained run, ENTRY@SEED, into bench's cache.")
@@ -373,7 +376,7 @@ def bench(
         _show_plan(plan_suite(suite, device, devices, mfu, per_run, data, slurm, gantt, max_time), fmt)
         return
     if evaluate:  # what the evaluation scripts of --plan --slurm run
-        from .harness.planning import evaluate_entry
+        from .harness.bench.run import evaluate_entry
         from .harness.training.distributed import processes
 
         stdout.print(evaluate_entry(suite, evaluate, out, processes(gpus, nproc), data), markup=False)
@@ -422,8 +425,9 @@ def _show_plan(report: dict, fmt: Format) -> None:
         for child in after:
             nodes[child] = nodes[id_].add(child)
     stdout.print(tree)
-    for title, rows in screen_tables(report):
-        show(stdout, rows, "table", title=title, headers=HEADERS)
+    for title, rows in screen_tables(report):  # the title on its own line: rich would centre and pad it
+        stdout.print(title, markup=False)
+        show(stdout, rows, "table", headers=HEADERS)
     for line in report["notes"] + report.get("written", []):
         stdout.print(textwrap.fill(line, 100, subsequent_indent="  "), markup=False, soft_wrap=True)
 

@@ -192,6 +192,23 @@ def _read_eval(path: Path, key: dict) -> Evaluation | None:
         return None
 
 
+def evaluate_entry(suite_file: str, which: str, out: str | None, devices: int, data: str | None) -> str:
+    """What an evaluation script runs (`bench --evaluate ID@SEED`): bench's evaluation of one finished run, into
+    bench's cache, so that `archspec bench` afterwards reuses it."""
+    suite = load_suite(suite_file)
+    id_, at, seed = which.rpartition("@")
+    entry = next((e for e in suite.train if e.id == id_), None)
+    if not at or entry is None or not seed.isdigit():
+        ids = ", ".join(e.id for e in suite.train)
+        raise ArchspecError(f"--evaluate {which!r}: expected ENTRY@SEED with an entry of the suite ({ids})")
+    root = Path(out) if out else Path("bench") / suite.suite.name
+    cfg = entry_config(suite, entry, root, int(seed), devices, data)
+    if not _finished(cfg):
+        raise ArchspecError(f"--evaluate {which}: {cfg.out} has not finished training; expected a finished run")
+    evaluate_run(root, suite, entry, int(seed), devices, data)
+    return f"evaluated {id_} seed {seed} into {root / 'evals'}"
+
+
 def _cache_meta(root: Path, id_: str, seed: int) -> dict:
     """A cache file's metadata; {} where there is none or it cannot be read (`_read_eval` says so)."""
     path = _eval_cache(root, id_, seed)

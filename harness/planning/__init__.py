@@ -17,9 +17,9 @@ from . import slurm as slurm_scripts
 from .devices import DEVICES_FILE
 from .loader import DEFAULT_RATE, loader_rate
 from .plan import report
-from .slurm import MAX_TIME_H, evaluate_entry
+from .slurm import MAX_TIME_H
 
-__all__ = ["evaluate_entry", "plan_suite"]
+__all__ = ["plan_suite"]
 
 
 def plan_suite(
@@ -48,7 +48,9 @@ def plan_suite(
         text = suite_path(suite).read_text(encoding="utf-8")
         scripts = slurm_scripts.write_slurm(p, slurm, text, data, max_time_h, rate)
         written.append(f"loaders sized at {rate:.0f} images/s a core ({where})")
-        written.append(f"wrote {len(scripts)} sbatch scripts to {slurm}: submit with bash {Path(slurm) / 'submit.sh'}")
+        written += scripts.notes
+        submit = Path(slurm) / "submit.sh"
+        written.append(f"wrote {len(scripts.scripts)} sbatch scripts to {slurm}: submit with bash {submit}")
     if gantt_png is not None:
         written.append(f"wrote {gantt_chart.gantt(p, gantt_png)}")
     return out | {"written": written}

@@ -16,7 +16,8 @@ from archspec.ir import Node
 
 DEVICES_FILE = Path(__file__).with_name("devices.toml")
 GIB = 2**30
-FIGURES = ("peak_tflops", "memory_gib", "link_gbs", "node", "network_gbs")  # each cites its source
+# each cites its source
+FIGURES = ("peak_tflops", "memory_gib", "link_gbs", "node", "network_gbs", "cpus_per_node", "host_memory_gib")
 MEASURED = "cpu"  # --device cpu: this machine, measured when the plan is made
 
 
@@ -28,6 +29,8 @@ class Device(Node):
     link_gbs: PositiveFloat
     node: PositiveInt
     network_gbs: PositiveFloat
+    cpus_per_node: PositiveInt  # a node's CPU cores: the Slurm scripts' loader workers are capped at a job's share
+    host_memory_gib: PositiveFloat  # a node's host memory, likewise
     sources: dict[str, str]
 
     @model_validator(mode="after")

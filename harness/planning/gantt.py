@@ -1,5 +1,5 @@
 """The plan's schedule as a picture: one labelled row per training and evaluation, coloured by its device lane,
-on a time axis in the unit that suits the span (minutes, hours or days)."""
+on a time axis in the unit that suits the span (seconds, minutes, hours or days)."""
 
 from __future__ import annotations
 
@@ -11,11 +11,13 @@ from .schedule import lane_devices
 if TYPE_CHECKING:
     from .plan import Plan
 
-UNITS = ((2 * 86400, 86400, "days"), (2 * 3600, 3600, "hours"), (0, 60, "minutes"))  # (span from, seconds, name)
+# (span from, seconds, name)
+UNITS = ((2 * 86400, 86400, "days"), (2 * 3600, 3600, "hours"), (2 * 60, 60, "minutes"), (0, 1, "seconds"))
 
 
 def time_unit(span_s: float) -> tuple[float, str]:
-    """(seconds a unit, its name): days for a span of two days or more, hours from two hours, else minutes."""
+    """(seconds a unit, its name): days for a span of two days or more, hours from two hours, minutes from two
+    minutes, else seconds."""
     return next((sec, name) for start, sec, name in UNITS if span_s >= start)
 
 
@@ -49,7 +51,7 @@ def gantt(p: Plan, path: str | Path) -> Path:
     ax.set_xlabel(unit_name)
     ax.set_title(
         f"{p.suite.suite.name}: {p.devices} x {p.device_name}, {p.per_run} per run, MFU {p.mfu:g}: "
-        f"{p.makespan_s / unit:.1f} {unit_name} (critical path, red: {p.critical_s / unit:.1f}); "
+        f"{p.makespan_s / unit:.3g} {unit_name} (critical path, red: {p.critical_s / unit:.3g}); "
         "colour: device lane; pale: evaluation",
         fontsize=9,
     )

@@ -30,22 +30,26 @@ def this_machine() -> Device:
     peak = {"fp32": rates["fp32"] / 1e3}
     if cpu_bf16_units():  # emulated bf16 is never planned: auto trains such a CPU in fp32
         peak["bf16"] = rates["bf16"] / 1e3
-    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30 / n
+    host = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     gloo = devices()["cpu-2c"]
     measured = f"harness.training.peak: torch.mm on one thread, measured now ({cpu_model()})"
     return Device(
         title=f"this machine: {n} cores of {cpu_model()}, one core a device",
         kind="core",
         peak_tflops=peak,
-        memory_gib=memory,
+        memory_gib=host / n,
         link_gbs=gloo.link_gbs,
         node=n,
         network_gbs=gloo.network_gbs,
+        cpus_per_node=n,
+        host_memory_gib=host,
         sources={
             "peak_tflops": measured,
             "memory_gib": "os.sysconf: physical memory / cores",
             "link_gbs": f"{DEVICES_FILE.name}'s cpu-2c: {gloo.sources['link_gbs']}",
             "node": "os.sched_getaffinity: the cores this process may use",
             "network_gbs": "one machine",
+            "cpus_per_node": "os.sched_getaffinity: the cores this process may use",
+            "host_memory_gib": "os.sysconf: physical memory",
         },
     )

@@ -13,7 +13,7 @@ from archspec.errors import ArchspecError
 from archspec.views import BOTH, CENTRE, DENSE, METHODS, MULTI_CROP, SCALED
 
 from ..suite import Suite, load_suite, seeds_of
-from .cost import DEFAULT_MFU, Costed, cost_entries, entry_plans, eval_flops, train_precision
+from .cost import DEFAULT_MFU, Costed, cost_entries, entry_plans, eval_flops, memory, train_precision
 from .devices import DEVICES_FILE, GIB, MEASURED, Device, device
 from .machine import this_machine
 from .schedule import Slot, lane_devices, schedule, tasks
@@ -215,14 +215,15 @@ def plan(
         notes.append(f"{device_name} has no bf16 units: the suite is planned in fp32")
     if per_run and devices_total % per_run:
         raise ArchspecError(f"--per-run {per_run}: does not divide --devices {devices_total}; expected a divisor")
-    options = [per_run] if per_run else [g for g in (2**k for k in range(12)) if g <= devices_total]
-    options = [g for g in options if devices_total % g == 0 and suite.suite.batch % g == 0] or options[:1]
-    tried = {g: _split(plans, suite, dev, g, mfu, devices_total) for g in options}
+    splits = [g for g in (2**k for k in range(12)) if g <= devices_total]
+    splits = [g for g in splits if devices_total % g == 0 and suite.suite.batch % g == 0] or splits[:1]
+    tried = {g: _split(plans, suite, dev, g, mfu, devices_total) for g in ([per_run] if per_run else splits)}
     g = _choose(tried, dev.memory_gib * GIB, PAPERS.get(suite.suite.name), per_run)
     entries, slots, critical = tried[g][1:]
     notes += _impossible_speedups(entries, g, device_name)
     p = Plan(suite, device_name, dev, devices_total, g, mfu, dev.peak(prec)[1], entries, slots, critical, notes, [])
-    p.header = _header(p, tried, calibrated or MFU_CALIBRATION[None])
+    least = min((max(memory(e.cost, e.batch, s, bf16)["total"] for e in plans), s) for s in {*splits, g})
+    p.header = _header(p, least, per_run is not None, calibrated or MFU_CALIBRATION[None])
     return p
 
 
@@ -254,9 +255,10 @@ def _choose(tried: dict, capacity: float, paper: PaperSetup | None, per_run: int
     return paper.per_run if paper and paper.per_run in tried else fastest
 
 
-def _header(p: Plan, tried: dict, mfu_source: str) -> list[str]:
+def _header(p: Plan, least: tuple[int, int], asked: bool, mfu_source: str) -> list[str]:
     """What the tables' figures are: predicted (from the IR and devices.toml's cited figures) or calibrated (the
-    MFU), the line saying that nothing fits where nothing does, and the paper's speed-up against the model's."""
+    MFU), the line saying that nothing fits where nothing does (`least`: the smallest peak memory of any split,
+    and that split), and the paper's speed-up against the model's."""
     peak = p.device.peak_tflops[p.precision] * 1e3
     where = (
         f"measured now: this machine's peak, {peak:.1f} GFLOP/s a core ({p.device.sources['peak_tflops']})"
@@ -264,29 +266,33 @@ def _header(p: Plan, tried: dict, mfu_source: str) -> list[str]:
         else f"from devices.toml's cited figures: {p.device_name}'s peak ({p.precision}), memory and link"
     )
     lines = [
-        f"predicted from the IR (exact): FLOPs, parameters, memory per device; {where}",
+        "predicted from the IR: FLOPs and parameters (exact); memory per device (predicted, activations and state; "
+        f"workspaces excluded); {where}",
         f"calibrated: every time is FLOPs / (peak x MFU {p.mfu:g}), so times scale as 1 / MFU; MFU {p.mfu:g} is "
         f"{mfu_source}",
     ]
     worst = max(p.entries, key=lambda c: c.memory["total"])
     if not p.fits(worst):
-        lines.append(_nothing_fits(p, worst, tried))
+        lines.append(_nothing_fits(p, worst, least, asked))
     if p.paper and p.per_run == p.paper.per_run:
         lines.append(_paper_speedup(p))
     return lines
 
 
-def _nothing_fits(p: Plan, worst: Costed, tried: dict) -> str:
-    smallest = min(tried, key=lambda g: _peak_memory(tried[g][1]))
-    least = _peak_memory(tried[smallest][1]) / GIB
-    why = f"the paper's own split ({p.paper.source})" if p.paper and p.per_run == p.paper.per_run else "the fastest"
+def _nothing_fits(p: Plan, worst: Costed, least: tuple[int, int], asked: bool) -> str:
+    if asked:
+        why = f"--per-run {p.per_run} (asked for)"
+    elif p.paper and p.per_run == p.paper.per_run:
+        why = f"the paper's own split ({p.paper.source})"
+    else:
+        why = "the fastest split"
     return (
         f"NOTHING FITS in {p.device.memory_gib:g} GiB a {p.device_name}: {worst.plan.entry.id} needs "
         f"{worst.memory['total'] / GIB:.1f} GiB a device at {p.per_run} per run ({worst.plan.batch // p.per_run} "
-        f"images each); the smallest memory that would fit is {least:.1f} GiB (at {smallest} per run); what changes "
-        "it: the images per device (--per-run, or the suite's batch), the precision (the suite's precision: bf16 "
-        "halves the activations, on a device with bf16 units), activation checkpointing (not in the harness); "
-        f"planned at {why}"
+        f"images each); the smallest memory that would fit is {least[0] / GIB:.1f} GiB (at {least[1]} per run); "
+        "what changes it: the images per device (--per-run, or the suite's batch), the precision (the suite's "
+        "precision: bf16 halves the activations, on a device with bf16 units), activation checkpointing (not in "
+        f"the harness); planned at {why}"
     )
 
 
@@ -299,11 +305,15 @@ def _paper_speedup(p: Plan) -> str:
     need = ", ".join(f"{pat} {x / 1e9:.2f} GB/s" if x else f"{pat}: no link suffices" for pat, x in links.items())
     return (
         f"speed-up of {c.plan.entry.id} on {p.per_run} x {p.device_name} over one, every term included (held-out "
-        f"pass on one device {c.holdout_s / 60:.0f} min an epoch): ring overlapped {one / c.train():.2f}x, ring after "
+        f"pass on one device {_duration(c.holdout_s)} an epoch): ring overlapped {one / c.train():.2f}x, ring after "
         f"backward {one / c.train(overlap=False):.2f}x, reduce-to-one after backward "
         f"{one / c.train('reduce-to-one', overlap=False):.2f}x; the paper's {paper.speedup}x needs an effective link "
         f"(all-reduce after backward) of {need}, against {p.device.link_gbs:g} GB/s"
     )
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 60 else f"{seconds / 60:.0f} min"
 
 
 def _impossible_speedups(entries: list[Costed], n: int, device_name: str) -> list[str]:

@@ -25,6 +25,7 @@ def run_cli(*args: str) -> str:
 def test_piped_tables_fit_100_columns_with_no_padded_lines(args):
     lines = run_cli(*args).splitlines()
     assert max(len(line) for line in lines) <= 100
+    assert [line for line in lines if line != line.rstrip()] == []  # titles included: none padded
     assert any("NOTHING FITS" in line for line in lines) == ("titan-black" in args)
 
 
@@ -45,7 +46,20 @@ def test_the_gantt_chart_names_every_bar_on_a_readable_unit(tmp_path, monkeypatc
     assert ax.get_xlabel() == "days" and len(ax.patches) == len(p.slots)
     plt.close(figures[0].number)
     assert gantt.time_unit(3 * 86400) == (86400, "days") and gantt.time_unit(5 * 3600) == (3600, "hours")
-    assert gantt.time_unit(600) == (60, "minutes")
+    assert gantt.time_unit(600) == (60, "minutes") and gantt.time_unit(90) == (1, "seconds")
+
+
+def test_a_suite_planned_in_seconds_is_drawn_in_seconds(tmp_path, monkeypatch):
+    import matplotlib.pyplot as plt
+
+    figures = []
+    monkeypatch.setattr(plt, "close", figures.append)
+    p = plan.plan("quick", "h100", 8)
+    assert p.makespan_s < 120
+    gantt.gantt(p, tmp_path / "g.png")
+    ax = figures[0].axes[0]
+    assert ax.get_xlabel() == "seconds" and f"{p.makespan_s:.3g} seconds" in ax.get_title()
+    plt.close(figures[0].number)
 
 
 def test_the_cpu_plan_predicts_wall_time_from_the_measured_peak_and_the_suites_flops(monkeypatch):

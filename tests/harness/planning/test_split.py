@@ -31,6 +31,17 @@ def test_when_nothing_fits_one_line_names_the_smallest_memory_and_the_options():
     assert not [line for line in plan.plan("paper", "h100", 8).header if line.startswith("NOTHING FITS")]
 
 
+def test_with_per_run_nothing_fits_names_the_least_memory_over_every_split_and_the_split_asked_for():
+    p = plan.plan("paper", "titan-black", 4, per_run=2)
+    line = next(line for line in p.header if line.startswith("NOTHING FITS"))
+    peaks = {
+        g: max(c.memory["total"] for c in plan.plan("paper", "titan-black", 4, per_run=g).entries) for g in (1, 2, 4)
+    }
+    least = min(peaks, key=peaks.get)
+    assert least != 2 and f"is {peaks[least] / GIB:.1f} GiB (at {least} per run)" in line
+    assert line.endswith("planned at --per-run 2 (asked for)")
+
+
 def test_a_split_that_fits_wins_over_a_faster_one_that_does_not(monkeypatch):
     """On 8 H100 the paper suite is fastest at 4 a run; with memory between the peaks at 4 and at 8 a run, only 8
     fits, and the plan takes it though two runs side by side would end sooner."""
@@ -80,5 +91,16 @@ def test_the_link_the_model_needs_for_375x_gives_375x(monkeypatch, pattern):
 
 def test_the_header_says_what_is_predicted_and_what_is_calibrated():
     p = plan.plan("quick", "h100", 8, mfu=0.3)
-    assert p.header[0].startswith("predicted from the IR")
+    assert p.header[0].startswith("predicted from the IR: FLOPs and parameters (exact); memory per device")
+    assert "workspaces excluded" in p.header[0] and "memory per device (predicted" in p.header[0]
     assert "calibrated" in p.header[1] and "MFU 0.3" in p.header[1] and "an assumption" in p.header[1]
+
+
+def test_a_held_out_pass_under_a_minute_is_given_in_seconds():
+    """D/256's held-out pass on one H100 at MFU 0.4: 25,623 images x D's forward FLOPs / (989.4 TFLOPS x 0.4)."""
+    p = plan.plan("paper", "h100", 8, per_run=4)
+    d = next(c for c in p.entries if c.plan.entry.id == "D/256")
+    seconds = 25_623 * 2 * 15_470_264_320 / (989.4e12 * 0.4)
+    assert d.holdout_s == pytest.approx(seconds, rel=1e-3) and seconds < 60
+    line = next(x for x in p.header if x.startswith("speed-up of D/256"))
+    assert f"held-out pass on one device {seconds:.0f} s an epoch" in line
