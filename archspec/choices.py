@@ -45,4 +45,11 @@ class Precision(_Choice):
     bf16 = "bf16"
 
 
+class Weights(_Choice):
+    """Which weights of a run: its final ones (the paper's end point), or the best on its held-out split."""
+
+    final = "final"
+    best = "best"
+
+
 BACKEND_HELP = f"{' | '.join(Backend)} (auto: triton on CUDA, torch elsewhere)."  # `compile` and `train`

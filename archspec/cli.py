@@ -18,9 +18,12 @@ from typing import Annotated
 import typer
 from pydantic import ValidationError
 
-from .choices import BACKEND_HELP, Backend, Precision
+from .choices import BACKEND_HELP, Backend, Precision, Weights
 from .errors import ArchspecError, Interrupted
 from .formats import Format, console, show
+from .harness.planning.cost import DEFAULT_MFU
+from .harness.planning.plan import DEFAULT_DEVICE, DEFAULT_DEVICES
+from .harness.planning.slurm import MAX_TIME_H
 from .harness.training.config import OPTIONS, option_field, option_name
 from .table import TableFormat
 
@@ -40,6 +43,7 @@ err = console(stderr=True)
 Classes = Annotated[int | None, typer.Option("--classes", min=1, help="Number of classes (the last FC's width).")]
 Input = Annotated[str | None, typer.Option("--input", help="Input HxWxC, e.g. 32x32x1 (default: the spec's).")]
 Fmt = Annotated[Format, typer.Option("--format", "-f", help="Output format.")]
+WeightsOption = Annotated[Weights, typer.Option("--weights", help=Weights.__doc__)]
 Plugin = Annotated[
     list[str] | None,
     typer.Option(
@@ -261,7 +265,7 @@ def train(
 def export_(
     run: Annotated[str, typer.Argument(help="A run folder (archspec train).")],
     output: Annotated[Path, typer.Option("--output", "-o", help="The file to write: FILE.onnx (ONNX), else .pt2.")],
-    weights: Annotated[str, typer.Option("--weights", help="final | best (selected on the held-out split).")] = "final",
+    weights: WeightsOption = Weights.final,
     opset: Opset = None,
     plugin: Plugin = None,
 ) -> None:
@@ -270,8 +274,6 @@ def export_(
     from .compiler.export import usage
     from .harness.evaluation.export_run import export_run
 
-    if weights not in ("final", "best"):
-        raise ArchspecError(f"--weights {weights!r}: expected final or best")
     path = export_run(run, output, weights, opset)
     run_with, metadata = usage(path)
     stdout.print(
@@ -289,9 +291,7 @@ def eval_(
     spec: Annotated[str | None, typer.Option("--spec", help="Network of a torchvision weights file.")] = None,
     scales: Annotated[str | None, typer.Option("--scales", help="Multi-scale Q set, e.g. 256,384,512.")] = None,
     limit: Annotated[int | None, typer.Option("--limit", min=1, help="Evaluate the first N images.")] = None,
-    weights: Annotated[
-        str, typer.Option("--weights", help="final (the paper's end point) | best (selected on the held-out split).")
-    ] = "final",
+    weights: WeightsOption = Weights.final,
     gpus: Annotated[int, typer.Option("--gpus", min=1, help="Shard over N GPU processes.")] = 1,
     nproc: Annotated[int, typer.Option("--nproc", min=1, help="Shard over N CPU processes.")] = 1,
     precision: Annotated[
@@ -305,8 +305,6 @@ def eval_(
     _plugins(plugin)
     from .harness.evaluation.evaluate import EvalJob, evaluate_checkpoints, parse_scales
 
-    if weights not in ("final", "best"):
-        raise ArchspecError(f"--weights {weights!r}: expected final or best")
     if precision not in (Precision.fp32, Precision.bf16):
         raise ArchspecError(f"--precision {precision!r}: expected fp32 or bf16")
     job = EvalJob(
@@ -342,9 +340,10 @@ def bench(
     plan: Annotated[bool, typer.Option("--plan", help="Train nothing: the suite's cost, from the IR alone.")] = False,
     device: Annotated[
         str, typer.Option("--device", help="--plan: a device of harness/planning/devices.toml, or cpu (this one).")
-    ] = "h100",
+    ] = DEFAULT_DEVICE,
     devices: Annotated[
-        int | None, typer.Option("--devices", min=1, help="--plan: devices in all (default 8; cpu: its cores).")
+        int | None,
+        typer.Option("--devices", min=1, help=f"--plan: devices in all (default {DEFAULT_DEVICES}; cpu: its cores)."),
     ] = None,
     per_run: Annotated[
         int | None,
@@ -352,12 +351,14 @@ def bench(
             "--per-run", min=1, help="--plan: devices per training (default: the fastest that fits in memory)."
         ),
     ] = None,
-    mfu: Annotated[float | None, typer.Option("--mfu", help="--plan: model-FLOPs utilisation (default 0.4).")] = None,
+    mfu: Annotated[
+        float | None, typer.Option("--mfu", help=f"--plan: model-FLOPs utilisation (default {DEFAULT_MFU}).")
+    ] = None,
     slurm: Annotated[Path | None, typer.Option("--slurm", help="--plan: write sbatch scripts here.")] = None,
     gantt: Annotated[Path | None, typer.Option("--gantt", help="--plan: write the schedule as a PNG.")] = None,
     max_time: Annotated[
         float, typer.Option("--max-time", help="--plan --slurm: hours a job may run; longer runs go on in parts.")
-    ] = 48.0,
+    ] = MAX_TIME_H,
     evaluate: Annotated[
         str | None, typer.Option("--evaluate", help="Evaluate one trained run, ENTRY@SEED, into bench's cache.")
     ] = None,

@@ -24,7 +24,7 @@ __all__ = ["plan_suite"]
 
 def plan_suite(
     suite: str,
-    device_name: str = "h100",
+    device_name: str = plan.DEFAULT_DEVICE,
     devices_total: int | None = None,
     mfu: float | None = None,
     per_run: int | None = None,

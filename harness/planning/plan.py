@@ -187,9 +187,12 @@ class Plan:
         }
 
 
+DEFAULT_DEVICE, DEFAULT_DEVICES = "h100", 8  # --device and --devices (--device cpu: this machine's cores)
+
+
 def plan(
     suite_path: str,
-    device_name: str = "h100",
+    device_name: str = DEFAULT_DEVICE,
     devices_total: int | None = None,
     mfu: float | None = None,
     per_run: int | None = None,
@@ -203,7 +206,7 @@ def plan(
     if not 0 < mfu <= 1:
         raise ArchspecError(f"--mfu {mfu}: expected a fraction of the peak in (0, 1]")
     dev = this_machine() if device_name == MEASURED else device(device_name)
-    devices_total = devices_total or (dev.node if dev.kind == "core" else 8)
+    devices_total = devices_total or (dev.node if dev.kind == "core" else DEFAULT_DEVICES)
     if devices_total < 1:
         raise ArchspecError(f"--devices {devices_total}: expected at least 1")
     suite = load_suite(suite_path)
