@@ -1,8 +1,9 @@
 """The bench report: a header that says exactly what produced it, the tables beside the paper's numbers,
 the claims with their paired tests, and the same as CSV, JSON and one PNG per table.
 
-Every error carries its 95% interval (bootstrap over the scored images, of the mean over seeds) and the
-spread between seeds; rows that cannot stand for the paper's method at this scale say so.
+Every error carries its 95% interval (`stats.error_rate`: of the mean over the scored images and seeds) and the
+spread between seeds; rows that cannot stand for the paper's method at this scale say so, and so do rows whose
+seeds are bimodal or whose runs failed to train.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from archspec.provenance import code_version
 from archspec.views import PAPER_CROP
 
 from ..bench.suite import ScaleMap, Settings, Suite, seeds_of, suite_hash, suite_path
-from .claims import CLAIM_RULE
+from .claims import claim_rule
 from .record import OUTCOMES, BenchRecord, previous, save_outcomes, save_report_json
 
 PAPER_SPEEDUP_4GPU = 3.75
@@ -284,6 +285,7 @@ def _display(row: dict) -> dict:
         "paper top-5": row["paper_top5"],
         "dense windows": _windows(row),
         "comparable": row["comparable"],
+        "seed outcomes": row.get("seed outcomes", ""),
     }
 
 
@@ -374,7 +376,7 @@ def markdown(record: BenchRecord) -> str:
     lines += [
         "## The paper's claims at this scale",
         "",
-        CLAIM_RULE,
+        claim_rule(len(seeds_of(suite))),
         "",
         dumps([{k: c.get(k) for k in CLAIM_COLUMNS} for c in record.claims], "markdown"),
         "",
@@ -528,7 +530,7 @@ def write(record: BenchRecord) -> None:
         _frame(record.per_configuration).to_csv(tmp, index=False)
     keys = ("status", "tables", "claims", "per_configuration", "throughput", "scaling")
     doc = {k: getattr(record, k) for k in keys}
-    doc |= {"header": header(record), "claim_rule": CLAIM_RULE, "complete": record.complete}
+    doc |= {"header": header(record), "claim_rule": claim_rule(len(seeds_of(suite))), "complete": record.complete}
     doc["lowest_single_nets"] = lowest_single_nets(record.tables)
     save_report_json(root, doc)
     with atomic_path(root / "report.md") as tmp:

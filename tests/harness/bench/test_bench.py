@@ -461,7 +461,7 @@ def test_a_claim_is_decided_by_every_configuration_and_holm_adjusts_across_claim
     strong, weak, both, null = adjust([strong, weak, overall, null])  # weak is 3rd of 4: 0.05 / 2 to beat
     assert strong["verdict"].startswith("holds") and strong["raw verdict"] == ""
     assert weak["verdict"].startswith("inconclusive") and weak["raw verdict"].startswith("holds")
-    assert weak["holm p"] == pytest.approx(2 * weak["p"]) and both["verdict"].startswith("contradicted")
+    assert weak["holm p"] == pytest.approx(2 * weak["p"], abs=1e-4) and both["verdict"].startswith("contradicted")
 
 
 def test_the_lowest_single_net_row_skips_ensembles_and_rows_that_are_not_comparable():
