@@ -23,8 +23,8 @@ from ..bench.suite import Suite
 from ..training.config import SMALL_SOURCES
 from .claims import Outcome
 
-REPORT_JSON_BYTES = 64 << 20
-SMALL_CLASSES = 10  # every small source (Fashion-MNIST, MNIST, the embedded subset, a suite's synthetic data)  # tables, claims and a header: far below this
+REPORT_JSON_BYTES = 64 << 20  # tables, claims and a header: far below this
+SMALL_CLASSES = 10  # every small source (Fashion-MNIST, MNIST, the embedded subset, a suite's synthetic data)
 
 
 class RunRecord(BaseModel):

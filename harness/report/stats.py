@@ -4,8 +4,9 @@
   reports for a single model.
 - `interval`: the mean of a (seeds, images) table of per-image values (0/1 mistakes of one row, or the
   difference of two rows' mistakes on the same images and seeds) with its 95% interval; `paired` is the
-  interval of such a difference, and `error_rate` that of one row's error, clipped to [0, 100]. `verdict` turns it into `holds`, `contradicted` or `inconclusive`, and
-  `p_below` / `p_above` give the one-sided p-values the verdict amounts to.
+  interval of such a difference, and `error_rate` that of one row's error, clipped to [0, 100]. `verdict` turns
+  it into `holds`, `contradicted` or `inconclusive`, and `p_below` / `p_above` give the one-sided p-values the
+  verdict amounts to.
 - `t_test` decides a configuration by that interval; `seed_test`, the exact sign-flip test over seeds, decides it
   where a row's seeds are `bimodal` or a run failed to train, which the t interval misreads (with 3 seeds of
   two groups it covers about 68%, not 95%).

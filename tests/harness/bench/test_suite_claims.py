@@ -4,8 +4,8 @@ pair exactly the rows that measure them wherever the suite has those rows, no fe
 sentence) and no more (a claim stretched past it)."""
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import pytest
 
@@ -73,7 +73,9 @@ WORDING = {
     "multi-scale testing helps": Wording(
         "scale jittering at test time (several Q) is better than the same model at one scale", "lower", multi_scale
     ),
-    "multi-crop is": Wording("multi-crop is slightly better than dense", "lower", per_net("DE", "X multi-crop | X dense")),
+    "multi-crop is": Wording(
+        "multi-crop is slightly better than dense", "lower", per_net("DE", "X multi-crop | X dense")
+    ),
     "multi-crop & dense is best": Wording(
         "complementary: their combination beats each.",
         "lower",
