@@ -170,6 +170,7 @@ def decide(claim: Claim, outcomes: dict[str, Outcome], rows: dict[str, dict]) ->
     overall = {
         "claim": claim.text,
         "kind": f"{claim.kind} ({side})",
+        "bound": stats.bound(claim.kind, claim.margin),
         "configurations": len(claim.pairs),
         "used": len(tests),
     }

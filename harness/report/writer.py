@@ -18,10 +18,14 @@ from archspec.provenance import code_version
 from archspec.views import PAPER_CROP
 
 from ..bench.suite import ScaleMap, Settings, Suite, seeds_of, suite_hash, suite_path
+from . import forest
 from .claims import claim_rule
 from .record import OUTCOMES, BenchRecord, previous, save_outcomes, save_report_json
 
 PAPER_SPEEDUP_4GPU = 3.75
+FOREST_TITLE = (
+    "each claim configuration, our top-1 difference with its 95% interval, coloured by the verdict after Holm"
+)
 
 PAPER = Settings(name="paper")  # Settings' defaults are the paper's Section 3.1 recipe
 RECIPE_KEYS = (
@@ -387,6 +391,11 @@ def markdown(record: BenchRecord) -> str:
         dumps(record.per_configuration, "markdown"),
         "",
     ]
+    if record.suite.claim:
+        lines += [
+            f"![every claim configuration: our difference, its interval, the paper's, the verdict]({forest.NAME})",
+            "",
+        ]
     lines += [
         "## Cost and throughput",
         "",
@@ -528,6 +537,8 @@ def write(record: BenchRecord) -> None:
         save_outcomes(root / OUTCOMES, record.outcomes, seeds_of(suite))
     with atomic_path(root / "claims.csv") as tmp:
         _frame(record.per_configuration).to_csv(tmp, index=False)
+    if suite.claim:
+        forest.plot(root / forest.NAME, record.claims, record.per_configuration, f"{suite.suite.name}: {FOREST_TITLE}")
     keys = ("status", "tables", "claims", "per_configuration", "throughput", "scaling")
     doc = {k: getattr(record, k) for k in keys}
     doc |= {"header": header(record), "claim_rule": claim_rule(len(seeds_of(suite))), "complete": record.complete}
