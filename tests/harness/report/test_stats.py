@@ -183,6 +183,7 @@ def test_the_seed_test_is_the_exact_sign_flip_test():
     assert margin.verdict == "contradicted" and margin.p_contra == pytest.approx(1 / 64)
     below = stats.seed_test(np.array([0.6, 0.7, 0.8, 0.9, 1.0, 0.55]), "no_worse", margin=1.5)
     assert below.verdict == "holds"
+    assert stats.seed_test(np.array([-50.0]), "lower") == stats.ConfigTest("inconclusive", 1.0, 1.0)  # one seed
 
 
 def test_holm_rejects_in_order_and_stops_at_the_first_failure():
