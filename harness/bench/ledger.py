@@ -126,13 +126,21 @@ def summary(root: Path, suite_sha: str) -> str:
     for commit in scored.values():
         by[commit] = by.get(commit, 0) + 1
     commits = ", ".join(f"{c} ({n}x)" if n > 1 else c for c, n in by.items()) or "none"
-    others = len(_invocations([r for r in ledger.looks if r.suite_sha256 != suite_sha]))
+    other = [r for r in ledger.looks if r.suite_sha256 != suite_sha]
+    others, looked = len(_invocations(other)), _invocations([r for r in other if r.evaluated])
+    earlier = (
+        f", {len(looked)} of which evaluated the scored split ({sum(len(r.evaluated) for r in other)} run evaluations)"
+    )
     reports, damaged = sum(r.report for r in lines), list(ledger.damaged)
     return (
         f"the scored split was evaluated {_times(len(scored), 'time')} for this version of the suite in this folder "
         f"(by commit {commits}; {sum(len(r.evaluated) for r in lines)} run evaluations in all), and "
         f"{_times(reports, 'report')} {'was' if reports == 1 else 'were'} written from it"
-        + (f"; {_times(others, 'more invocation')} in this folder by other versions of the suite" if others else "")
+        + (
+            f"; {_times(others, 'more invocation')} in this folder by other versions of the suite{earlier}"
+            if others
+            else ""
+        )
         + (
             f"; {_times(len(damaged), 'damaged line')} (line {', '.join(map(str, damaged))}), each possibly a look "
             "of unknown version"
