@@ -163,7 +163,7 @@ def decide(claim: Claim, outcomes: dict[str, Outcome], rows: dict[str, dict]) ->
         verdict = test.verdict + (ONE_SEED if p.seeds == 1 else "")
         per.append(
             entry
-            | {"diff": round(p.diff, 2), "lo": round(p.lo, 2), "hi": round(p.hi, 2), "verdict": verdict}
+            | {"diff": _points(p.diff), "lo": _points(p.lo), "hi": _points(p.hi), "verdict": verdict}
             | {"test": f"{SEED_TEST} ({odd})" if odd else T_TEST}
         )
     side = "below 0" if claim.kind == "lower" else f"below +{claim.margin}"
@@ -188,6 +188,11 @@ def decide(claim: Claim, outcomes: dict[str, Outcome], rows: dict[str, dict]) ->
         "per configuration": tally,
         "seeds": min(seeds),
     }, per
+
+
+def _points(x: float) -> float:
+    """Rounded to 2 decimals for the report, never -0.0."""
+    return round(x, 2) + 0.0
 
 
 def adjust(claims: list[dict]) -> list[dict]:
