@@ -78,6 +78,15 @@ def guarded(what: str):
     assert not left, f"{what} changed process-wide state that could not be restored: {left}"
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _state_home(tmp_path_factory):
+    """Benches and evaluations record their looks at a data set in the user's state directory: the tests' go to a
+    folder of their own, never the user's (a test that reads them sets XDG_STATE_HOME to its own tmp_path)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("XDG_STATE_HOME", str(tmp_path_factory.mktemp("state")))
+        yield
+
+
 @pytest.fixture(autouse=True)
 def _no_leaks():
     """Every test starts from the state the one before it found, however it ended (failed half-way

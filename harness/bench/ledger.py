@@ -1,7 +1,10 @@
-"""The ledger of looks at the scored split: `scored.jsonl` in a bench folder, one line per `bench` invocation
-that wrote a report from the scored images' outcomes (time, commit, suite hash, the runs it evaluated afresh
-and every entry and seed it reported). Each look at the test set is a chance to tune on it; the report states
-how many there were and by which code, so a reader can tell a confirmatory report from an exploratory one.
+"""The ledger of looks at the scored split: `scored.jsonl` in a bench folder, one line appended as each run is
+evaluated on the scored split (when it happens: a bench killed after its evaluations has them on record) and one
+when a report is written from the outcomes (time, commit, suite hash, the invocation, the runs evaluated afresh,
+every entry and seed). Each look at the test set is a chance to tune on it; the report states how many there
+were and by which code, so a reader can tell a confirmatory report from an exploratory one. Each evaluation is
+also appended to its data set's ledger in the user's state directory (`evaluation/looks.py`), which counts the
+looks of every folder and of `archspec eval`.
 
 A look is never lost: each evaluation cache carries a token of its own, and a line records the tokens of the
 evaluations it reports, so an evaluation whose look could not be recorded (a full disk, a killed process) is
@@ -12,7 +15,6 @@ a look nor appended to.
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from dataclasses import dataclass, field
@@ -20,8 +22,9 @@ from pathlib import Path
 
 from pydantic import BaseModel, ValidationError
 
-from archspec.errors import ArchspecError
-from archspec.files import read_bytes, regular
+from archspec.files import read_bytes
+
+from ..evaluation import looks
 
 NAME = "scored.jsonl"
 WHAT = "the ledger of looks at the scored split"
@@ -37,6 +40,8 @@ class Look(BaseModel):
     entries: list[str]
     seeds: list[int]
     evaluations: list[str] = []  # the tokens of those evaluations' caches (lines of older code have none)
+    invocation: str = ""  # the bench invocation that wrote it (lines of older code: each line its own)
+    report: bool = True  # written with a report; False: an evaluation's line, appended when it ended
 
 
 @dataclass
@@ -45,26 +50,25 @@ class Ledger:
     damaged: dict[int, str] = field(default_factory=dict)  # line number -> its text, for lines that are no look
 
 
-def _append_fd(path: Path) -> int:
-    """The ledger opened for appending (made if missing); one line where it cannot be (a folder in its place, a
-    read-only file or filesystem)."""
-    if path.exists() or path.is_symlink():
-        regular(path, WHAT)
-    try:
-        return os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
-    except OSError as e:
-        why = e.strerror
-        raise ArchspecError(f"{path}: cannot be appended to ({why}); expected a writable file ({WHAT})") from None
-
-
 def check(root: Path) -> None:
-    """Before anything is evaluated: the ledger can take this invocation's look."""
-    os.close(_append_fd(root / NAME))
+    """Before anything is evaluated: the ledger can take this invocation's looks."""
+    os.close(looks.open_append(root / NAME, WHAT))
 
 
-def record(root: Path, commit: str, suite_sha: str, evaluated: dict[tuple[str, int], str], entries: list[str], seeds):
-    """Append one line, whole or not at all (a single write on a file opened for appending: lines never
-    interleave). `evaluated`: (entry id, seed) -> the token of its evaluation, for every run evaluated afresh."""
+def record(
+    root: Path,
+    commit: str,
+    suite_sha: str,
+    evaluated: dict[tuple[str, int], str],
+    entries: list[str],
+    seeds,
+    invocation: str = "",
+    data: str | None = None,
+    report: bool = True,
+):
+    """Append one line, whole or not at all (`looks.append_line`). `evaluated`: (entry id, seed) -> the token of
+    its evaluation, for every run evaluated afresh; with `data`, they are appended to its data set's ledger too.
+    `report`: the line of a report written (False: of an evaluation as it ends)."""
     runs = sorted(evaluated)
     line = {
         "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -74,27 +78,14 @@ def record(root: Path, commit: str, suite_sha: str, evaluated: dict[tuple[str, i
         "entries": entries,
         "seeds": list(seeds),
         "evaluations": [evaluated[r] for r in runs],
+        "invocation": invocation,
+        "report": report,
     }
-    path = root / NAME
-    fd = _append_fd(path)
-    try:
-        size = os.fstat(fd).st_size
-        cut = size and os.pread(fd, 1, size - 1) != b"\n"  # a damaged last line stays a line of its own
-        data = (b"\n" if cut else b"") + (json.dumps(line) + "\n").encode()
-        try:
-            rest = memoryview(data)
-            while rest:  # after a short write (the disk filled up), the next one says why
-                rest = rest[os.write(fd, rest) :]
-            os.fsync(fd)
-        except OSError as e:
-            os.ftruncate(fd, size)  # never half a line
-            pending = f"{_times(len(runs), 'evaluation')} stay unrecorded, and the next bench here records them"
-            raise ArchspecError(
-                f"{path}: this look could not be recorded ({e.strerror}); expected free space and write permission "
-                f"({pending if runs else 'no evaluation was made'}; no report was written)"
-            ) from None
-    finally:
-        os.close(fd)
+    pending = f"{_times(len(runs), 'evaluation')} stay unrecorded, and the next bench here records them"
+    pending = f"{pending if runs else 'no evaluation was made'}; no report was written"
+    looks.append_line(root / NAME, line, WHAT, pending)
+    if runs and data is not None:
+        looks.record(data, "bench", str(root.resolve()), line["evaluated"], commit, evaluations=line["evaluations"])
 
 
 def read(root: Path) -> Ledger:
@@ -130,17 +121,26 @@ def summary(root: Path, suite_sha: str) -> str:
     reports were written from its outcomes in all; damaged lines are counted, as looks of unknown version."""
     ledger = read(root)
     lines = [r for r in ledger.looks if r.suite_sha256 == suite_sha]
-    scored = [r for r in lines if r.evaluated]
+    scored = _invocations([r for r in lines if r.evaluated])
     by: dict[str, int] = {}
-    for r in scored:
-        by[r.commit] = by.get(r.commit, 0) + 1
+    for commit in scored.values():
+        by[commit] = by.get(commit, 0) + 1
     commits = ", ".join(f"{c} ({n}x)" if n > 1 else c for c, n in by.items()) or "none"
-    others, damaged = len(ledger.looks) - len(lines), list(ledger.damaged)
+    other = [r for r in ledger.looks if r.suite_sha256 != suite_sha]
+    others, looked = len(_invocations(other)), _invocations([r for r in other if r.evaluated])
+    earlier = (
+        f", {len(looked)} of which evaluated the scored split ({sum(len(r.evaluated) for r in other)} run evaluations)"
+    )
+    reports, damaged = sum(r.report for r in lines), list(ledger.damaged)
     return (
         f"the scored split was evaluated {_times(len(scored), 'time')} for this version of the suite in this folder "
-        f"(by commit {commits}; {sum(len(r.evaluated) for r in scored)} run evaluations in all), and "
-        f"{_times(len(lines), 'report')} {'was' if len(lines) == 1 else 'were'} written from it"
-        + (f"; {_times(others, 'more look')} in this folder by other versions of the suite" if others else "")
+        f"(by commit {commits}; {sum(len(r.evaluated) for r in lines)} run evaluations in all), and "
+        f"{_times(reports, 'report')} {'was' if reports == 1 else 'were'} written from it"
+        + (
+            f"; {_times(others, 'more invocation')} in this folder by other versions of the suite{earlier}"
+            if others
+            else ""
+        )
         + (
             f"; {_times(len(damaged), 'damaged line')} (line {', '.join(map(str, damaged))}), each possibly a look "
             "of unknown version"
@@ -149,3 +149,8 @@ def summary(root: Path, suite_sha: str) -> str:
         )
         + f" (`{NAME}`)"
     )
+
+
+def _invocations(lines: list[Look]) -> dict[str, str]:
+    """The invocations these lines come from, with the commit of each (a line of older code is one of its own)."""
+    return {r.invocation or f"line {n}": r.commit for n, r in enumerate(lines)}

@@ -40,6 +40,7 @@ def outcome(row: Row, per_seed: list[list[Evaluation]]) -> Outcome | None:
         min(maps) if maps else None,
         min(views) if views else None,
         min(covers) if covers else None,
+        first.posterior.shape[-1],  # (N, classes)
     )
 
 

@@ -33,6 +33,7 @@ from archspec.infer import infer
 from archspec.provenance import commit
 from archspec.source import network
 
+from ..evaluation import looks
 from ..evaluation.evaluate import EvalJob, Evaluation, Part, code_hash, evaluate_sources
 from ..evaluation.protocol import DENSE_FIT
 from ..report import writer
@@ -368,10 +369,19 @@ def check_bench_folder(root: Path) -> None:
 
 
 def _train_and_evaluate(
-    suite: Suite, root: Path, devices: int, data: str | None, log, jobs: int, threads: int, finished=lambda: None
+    suite: Suite,
+    root: Path,
+    devices: int,
+    data: str | None,
+    log,
+    jobs: int,
+    threads: int,
+    finished=lambda: None,
+    looked=lambda task: None,
 ):
     """Train every (entry, seed) once what it starts from is trained, then evaluate each; at most `jobs` at a time;
-    `finished()` after each. Returns (status per run, failures, evaluations)."""
+    `finished()` after each, and `looked(task)` after each evaluation, before anything else runs. Returns (status
+    per run, failures, evaluations)."""
     tasks = [(entry.id, seed) for seed in seeds_of(suite) for entry in suite.train]  # seed-major
     by_id = {e.id: e for e in suite.train}
     status, failed, evals = {}, [], {}
@@ -408,6 +418,7 @@ def _train_and_evaluate(
             log(f"failed to evaluate {id_} seed {seed}: {r}")
         else:
             evals[task] = r
+            looked(task)
             log(f"evaluated {id_} seed {seed}")
         finished()
 
@@ -434,6 +445,8 @@ def _run_suite(
 ) -> BenchRecord:
     changed_from, earlier_s, earlier_jobs = _suite_record(root, path, log)
     ledger.check(root)  # before anything is evaluated: the ledger can take this look
+    source, invocation, sha = data or suite.suite.data, uuid.uuid4().hex, suite_hash(path)
+    entries = [e.id for e in suite.train]
     most_jobs = earlier_jobs if report_only else max(earlier_jobs, jobs)
     seeds = seeds_of(suite)
     if report_only:  # every input is read and checked before the look is recorded
@@ -448,11 +461,16 @@ def _run_suite(
         def clock() -> None:  # after each run and on the way out, so a cut-off invocation's time still counts
             _save_record(root, path, earlier_s + time.perf_counter() - started, most_jobs)
 
+        def looked(task) -> None:  # each evaluation on the scored split goes on record as it ends
+            fresh = ledger.unrecorded(root, {task: _cache_meta(root, *task).get("token")})
+            if fresh:
+                ledger.record(root, commit(), sha, fresh, entries, seeds, invocation, source, report=False)
+
         try:
-            status, failed, evals = _train_and_evaluate(suite, root, devices, data, log, jobs, threads, clock)
+            status, failed, evals = _train_and_evaluate(suite, root, devices, data, log, jobs, threads, clock, looked)
         finally:
             clock()
-        # evaluated afresh: by this invocation, or by an earlier one whose look could not be recorded
+        # evaluated afresh and not on record yet: by an earlier invocation whose look could not be recorded
         fresh = ledger.unrecorded(root, {t: _cache_meta(root, *t).get("token") for t in evals})
         outcomes, kept = outcomes_of(suite, evals, seeds), []
     tables, claims, per_config = score(suite, outcomes)
@@ -493,8 +511,8 @@ def _run_suite(
     )  # fails here, before the look counts
     if not report_only:  # a recomputation adds no wall time to the runs'
         _save_record(root, path, record.wall_s_total, most_jobs)
-    ledger.record(root, commit(), suite_hash(path), fresh, [e.id for e in suite.train], seeds)
-    record.facts.looks = ledger.summary(root, suite_hash(path))
+    ledger.record(root, commit(), sha, fresh, entries, seeds, invocation, source)
+    record.facts.looks = ledger.summary(root, sha) + (f"; {looks.summary(source)}" if record.facts.has_runs else "")
     writer.write(record)
     return record
 

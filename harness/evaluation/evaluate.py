@@ -40,6 +40,7 @@ from ..training import checkpoint
 from ..training.config import DataConfig, Launch
 from ..training.data import MAX_PIXELS, FolderData, TensorData, class_folders, load_small, open_rgb8
 from ..training.distributed import Context, autocast_dtype, launch, within_cores
+from . import looks
 from .protocol import combine, image_posteriors, view_budget, wrong
 
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
@@ -435,8 +436,12 @@ def evaluate_sources(job: EvalJob, devices: int = 1, cuda: bool | None = None) -
 
 
 def evaluate_checkpoints(job: EvalJob, devices: int = 1, cuda: bool | None = None) -> list[dict]:
-    """Rows (model, protocol, method, errors with 95% Wilson intervals, views) for every source and ensemble."""
-    return evaluate_sources(job, devices, cuda).rows()
+    """Rows (model, protocol, method, errors with 95% Wilson intervals, views) for every source and ensemble. An
+    evaluation on the scored split goes on its data set's record of looks as it ends (`looks.py`)."""
+    result = evaluate_sources(job, devices, cuda)
+    if job.split == "val":
+        looks.record_eval(job.sources, job.data, len(result.labels))
+    return result.rows()
 
 
 class _Eval:

@@ -17,6 +17,7 @@ from . import stats
 
 MIN_DENSE_MAP = 2  # a dense evaluation needs a class score map of at least 2x2 at the largest scale
 MIN_CROP_VIEWS = 2 * GRID**2  # the grid's crops and their flips, all distinct
+FAILED = 0.9  # a run whose top-1 error is at least this share of chance's (90% of 90% with 10 classes) failed
 
 
 @dataclass
@@ -30,6 +31,22 @@ class Outcome:
     dense_map: int | None
     crop_views: int | None
     dense_cover: float | None = None  # share of the image the dense windows cover (min over scales and seeds)
+    classes: int | None = None  # of the posteriors: chance's error is 100 (1 - 1 / classes); None: unknown
+
+    @property
+    def seed_outcomes(self) -> str:
+        """'' where the seeds' top-1 errors are alike; else what the t interval would misread: runs that failed to
+        train (error at least `FAILED` of chance's) or two groups of seeds (`stats.bimodal`), with the errors."""
+        errors = 100 * self.wrong1.mean(1)  # (seeds,)
+        listed = ", ".join(f"{e:.2f}" for e in errors)
+        if self.classes:
+            chance = 100 * (1 - 1 / self.classes)
+            if failed := int((errors >= FAILED * chance).sum()):
+                return f"{failed} of {len(errors)} runs failed to train (chance {chance:.0f}%): {listed}"
+        p = float(self.wrong1.mean())
+        if stats.bimodal(errors, floor=100 * np.sqrt(p * (1 - p) / self.wrong1.shape[1])):
+            return f"bimodal seeds: {listed}"
+        return ""
 
     @property
     def comparable(self) -> str:
@@ -45,8 +62,8 @@ class Outcome:
 
 
 def table_row(row: Row, o: Outcome | None) -> dict:
-    """A report row: mean error over seeds with its 95% interval (`stats.interval`), the spread between seeds, and
-    each seed's own error."""
+    """A report row: mean error over seeds with its 95% interval (`stats.error_rate`: inside [0, 100]), the spread
+    between seeds, and each seed's own error."""
     r = {"row": row.label, "ours": o.model if o else "missing", "protocol": row.protocol, "method": row.method}
     r["nets"] = len(row.train)  # several: an ensemble
     for k in ("1", "5"):
@@ -55,7 +72,7 @@ def table_row(row: Row, o: Outcome | None) -> dict:
             r[f"top{k}_per_seed"] = []
             continue
         w = o.wrong1 if k == "1" else o.wrong5
-        iv = stats.interval(w)
+        iv = stats.error_rate(w)
         per_seed = 100 * w.mean(1)
         r |= {
             f"top{k}_err": round(iv.diff, 2),
@@ -74,29 +91,48 @@ def table_row(row: Row, o: Outcome | None) -> dict:
         "dense_cover": o.dense_cover if o else None,
         "crop_views": o.crop_views if o else None,
         "comparable": o.comparable if o else "missing",
+        "seed outcomes": o.seed_outcomes if o else "",
     }
     return r
 
 
-CLAIM_RULE = (
-    "Each configuration is one pair of rows compared on the same test images and seeds: the per-image difference "
-    "in top-1 mistakes (first minus second), averaged over images and seeds, with a 95% interval that holds both "
-    "the test images' noise and training noise between seeds (`stats.interval`: Student's t over the per-seed "
-    "differences, plus the images' shared part estimated within seeds). A configuration of a `lower` claim holds "
-    "when its interval lies below 0 and is contradicted when it lies above 0; of a `no_worse` claim, the same "
-    "against +margin. A claim holds only if every usable configuration holds, is contradicted if any is, and is "
-    "otherwise inconclusive (raw verdict). Holm's method then keeps the family-wise error rate over all claims at "
-    "5%: each claim's p-value (the largest of its configurations' p-values for holding, or their number times the "
-    "smallest for contradicting it, two-sided) is compared with 0.05 / (m - k + 1) in increasing order, and a raw "
-    "verdict that does not survive becomes inconclusive; both are shown where they differ. Rows that are missing "
-    "or not comparable at this scale are left out of every verdict."
-)
+def claim_rule(seeds: int) -> str:
+    """The report's paragraph on how claims are decided, for its number of seeds: with one seed its intervals hold
+    the test images' noise only."""
+    noise = (
+        "that holds the test images' noise only: with 1 seed nothing of training noise is measured, so a verdict "
+        "says how these runs compare on these images, not how another training run would"
+        if seeds == 1
+        else "that holds both the test images' noise and training noise between seeds (`stats.interval`: Student's "
+        "t over the per-seed differences, plus the images' shared part estimated within seeds)"
+    )
+    return (
+        "Each configuration is one pair of rows compared on the same test images and seeds: the per-image difference "
+        f"in top-1 mistakes (first minus second), averaged over images and seeds, with a 95% interval {noise}. "
+        "A configuration of a `lower` claim holds when its interval lies below 0 and is contradicted when it lies "
+        "above 0; of a `no_worse` claim, the same against +margin. Where a row's seeds are bimodal (two groups of "
+        f"errors, a gap more than {stats.BIMODAL_GAP:g} times the spread within them: `stats.bimodal`) or one of its "
+        f"runs failed to train (top-1 error at least {FAILED:.0%} of chance's), the table says so in `seed outcomes`, "
+        "and the configurations using that row are decided by the exact sign-flip test over the seeds' mean "
+        "differences instead (`stats.seed_test`; with 5 seeds or fewer it cannot decide at 2.5% a side, so they "
+        "stay inconclusive); the `test` column says which test decided. A claim holds only if every usable "
+        "configuration holds, is contradicted if any is, and is otherwise inconclusive (raw verdict). Holm's method "
+        "then keeps the family-wise error rate over all claims at 5%: each claim's p-value (the largest of its "
+        "configurations' p-values for holding, or their number times the smallest for contradicting it, two-sided) "
+        "is compared with 0.05 / (m - k + 1) in increasing order, and a raw verdict that does not survive becomes "
+        "inconclusive; both are shown where they differ. Rows that are missing or not comparable at this scale are "
+        "left out of every verdict."
+    )
+
+
 ONE_SEED = " (1 seed: image noise only)"
+T_TEST = "t interval"
+SEED_TEST = "exact sign-flip test over seeds"
 
 
 def decide(claim: Claim, outcomes: dict[str, Outcome], rows: dict[str, dict]) -> tuple[dict, list[dict]]:
     """(overall row with its raw verdict and p-value, per-configuration rows) for one claim."""
-    per, tests = [], []
+    per, tests, seeds = [], [], []
     for first, second in claim.pairs:
         a, b = outcomes.get(first), outcomes.get(second)
         paper = None
@@ -104,7 +140,7 @@ def decide(claim: Claim, outcomes: dict[str, Outcome], rows: dict[str, dict]) ->
         if pa is not None and pb is not None:
             paper = round(pa - pb, 2)
         entry = {"claim": claim.text, "configuration": f"{first} vs {second}", "paper_diff": paper}
-        empty = {"diff": None, "lo": None, "hi": None}
+        empty = {"diff": None, "lo": None, "hi": None, "test": None}
         if a is None or b is None:
             per.append(entry | empty | {"verdict": "not measured"})
             continue
@@ -119,13 +155,24 @@ def decide(claim: Claim, outcomes: dict[str, Outcome], rows: dict[str, dict]) ->
             per.append(entry | empty | {"verdict": "not measured (seeds differ)"})
             continue
         p = stats.paired(a.wrong1, b.wrong1)
-        tests.append(p)
-        verdict = stats.verdict(p, claim.kind, claim.margin) + (ONE_SEED if p.seeds == 1 else "")
-        per.append(entry | {"diff": round(p.diff, 2), "lo": round(p.lo, 2), "hi": round(p.hi, 2), "verdict": verdict})
+        odd = "; ".join(f"{label}: {o.seed_outcomes}" for label, o in ((first, a), (second, b)) if o.seed_outcomes)
+        if odd:  # the t interval misreads these seeds: the exact test over seeds keeps its level
+            test = stats.seed_test(100 * (a.wrong1 - b.wrong1).mean(1), claim.kind, claim.margin)
+        else:
+            test = stats.t_test(p, claim.kind, claim.margin)
+        tests.append(test)
+        seeds.append(p.seeds)
+        verdict = test.verdict + (ONE_SEED if p.seeds == 1 else "")
+        per.append(
+            entry
+            | {"diff": _points(p.diff), "lo": _points(p.lo), "hi": _points(p.hi), "verdict": verdict}
+            | {"test": f"{SEED_TEST} ({odd})" if odd else T_TEST}
+        )
     side = "below 0" if claim.kind == "lower" else f"below +{claim.margin}"
     overall = {
         "claim": claim.text,
         "kind": f"{claim.kind} ({side})",
+        "bound": stats.bound(claim.kind, claim.margin),
         "configurations": len(claim.pairs),
         "used": len(tests),
     }
@@ -133,28 +180,39 @@ def decide(claim: Claim, outcomes: dict[str, Outcome], rows: dict[str, dict]) ->
         verdicts = {r["verdict"] for r in per}
         comparable = all(v.startswith("not comparable") for v in verdicts)
         return overall | {"verdict": "not comparable" if comparable else "not measured"}, per
-    test = stats.claim(tests, claim.kind, claim.margin)
+    test = stats.claim(tests)
     tally = ", ".join(
         f"{sum(r['verdict'].startswith(v) for r in per)} {v}" for v in ("holds", "contradicted", "inconclusive")
     )
     return overall | {
         "raw verdict": test.verdict,
-        "p": round(test.p, 4),
+        "p": test.p,  # unrounded: Holm's method runs on it, and `adjust` rounds it for display
         "per configuration": tally,
-        "seeds": min(t.seeds for t in tests),
+        "seeds": min(seeds),
     }, per
 
 
+def _points(x: float) -> float:
+    """Rounded to 2 decimals for the report, never -0.0."""
+    return round(x, 2) + 0.0
+
+
 def adjust(claims: list[dict]) -> list[dict]:
-    """Holm's method across the claims that were decided: the final `verdict` is the raw one where it survives
-    the family-wise adjustment and inconclusive where it does not (the raw verdict is kept beside it)."""
+    """Holm's method across the claims that were decided, on their unrounded p-values: the final `verdict` is the
+    raw one where it survives the family-wise adjustment and inconclusive where it does not (the raw verdict is
+    kept beside it). Both p-values are rounded to 4 decimals only afterwards, for display."""
     decided = [c for c in claims if "p" in c]
     adjusted, kept = stats.holm([c["p"] for c in decided])
     for c, p_holm, keep in zip(decided, adjusted, kept, strict=True):
         raw = c.pop("raw verdict")
         final = raw if keep or raw == "inconclusive" else "inconclusive"
         one = ONE_SEED if c.pop("seeds") == 1 else ""
-        c |= {"holm p": round(p_holm, 4), "verdict": final + one, "raw verdict": raw + one if final != raw else ""}
+        c |= {
+            "p": round(c["p"], 4),
+            "holm p": round(p_holm, 4),
+            "verdict": final + one,
+            "raw verdict": raw + one if final != raw else "",
+        }
     return claims
 
 

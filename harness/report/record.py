@@ -20,9 +20,11 @@ from archspec.errors import ArchspecError
 from archspec.files import read_record, regular
 
 from ..suite import Suite
+from ..training.config import SMALL_SOURCES
 from .claims import Outcome
 
 REPORT_JSON_BYTES = 64 << 20  # tables, claims and a header: far below this
+SMALL_CLASSES = 10  # every small source (Fashion-MNIST, MNIST, the embedded subset, a suite's synthetic data)
 
 
 class RunRecord(BaseModel):
@@ -141,6 +143,7 @@ def save_outcomes(path: Path, outcomes: dict[str, Outcome], seeds: list[int]) ->
         "dense_map": np.array([-1 if o.dense_map is None else o.dense_map for o in outs]),
         "crop_views": np.array([-1 if o.crop_views is None else o.crop_views for o in outs]),
         "dense_cover": np.array([np.nan if o.dense_cover is None else o.dense_cover for o in outs]),
+        "classes": np.array([-1 if o.classes is None else o.classes for o in outs]),
     }
     with atomic_path(path) as tmp:  # its name ends in .npz, so numpy keeps it
         np.savez_compressed(tmp, **arrays)
@@ -157,6 +160,7 @@ OUTCOME_ARRAYS = {
     "crop_views": ("iu", "R"),
     "dense_cover": ("f", "R"),
 }
+OPTIONAL = {"classes": ("iu", "R")}  # written since classes were recorded; older files lack it
 OUTCOMES_WHAT = "the per-image outcomes a bench report writes"
 
 
@@ -168,11 +172,13 @@ def _read_outcome_arrays(path: Path) -> dict[str, np.ndarray]:
         with np.load(path, allow_pickle=False) as z:
             if missing := [name for name in OUTCOME_ARRAYS if name not in z.files]:
                 raise ArchspecError(f"{path}: no array {missing[0]!r}; expected {OUTCOMES_WHAT}")
-            arrays = {name: z[name] for name in OUTCOME_ARRAYS}
+            arrays = {name: z[name] for name in OUTCOME_ARRAYS | OPTIONAL if name in z.files}
     except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as e:
         raise ArchspecError(f"{path}: not a readable .npz file ({str(e)[:80]}); expected {OUTCOMES_WHAT}") from None
     sizes: dict[str, int] = {}
-    for name, (kinds, dims) in OUTCOME_ARRAYS.items():
+    for name, (kinds, dims) in (OUTCOME_ARRAYS | OPTIONAL).items():
+        if name not in arrays:
+            continue
         a = arrays[name]
         want = tuple(sizes.setdefault(d, a.shape[i]) if i < a.ndim else -1 for i, d in enumerate(dims))
         if a.dtype.kind not in kinds or a.shape != want:
@@ -187,8 +193,11 @@ def _read_outcome_arrays(path: Path) -> dict[str, np.ndarray]:
 
 
 def load_outcomes(path: Path, suite: Suite) -> tuple[dict[str, Outcome], list[int]]:
-    """The outcomes `save_outcomes` wrote, for the suite's rows of the same labels, and their seeds."""
+    """The outcomes `save_outcomes` wrote, for the suite's rows of the same labels, and their seeds. A file written
+    before classes were recorded has none: a suite on a small set has 10, any other's stay unknown."""
     rows, z = {r.label: r for t in suite.table for r in t.rows}, _read_outcome_arrays(path)
+    known = SMALL_CLASSES if suite.suite.data in SMALL_SOURCES else -1
+    classes = z.get("classes", np.full(len(z["rows"]), known))
     out = {}
     for i, label in enumerate(z["rows"].tolist()):
         if label not in rows:
@@ -202,5 +211,6 @@ def load_outcomes(path: Path, suite: Suite) -> tuple[dict[str, Outcome], list[in
             None if dm < 0 else dm,
             None if cv < 0 else cv,
             None if np.isnan(dc) else dc,
+            None if classes[i] < 0 else int(classes[i]),
         )
     return out, z["seeds"].tolist()

@@ -1,8 +1,9 @@
 """The bench report: a header that says exactly what produced it, the tables beside the paper's numbers,
 the claims with their paired tests, and the same as CSV, JSON and one PNG per table.
 
-Every error carries its 95% interval (bootstrap over the scored images, of the mean over seeds) and the
-spread between seeds; rows that cannot stand for the paper's method at this scale say so.
+Every error carries its 95% interval (`stats.error_rate`: of the mean over the scored images and seeds) and the
+spread between seeds; rows that cannot stand for the paper's method at this scale say so, and so do rows whose
+seeds are bimodal or whose runs failed to train.
 """
 
 from __future__ import annotations
@@ -18,10 +19,14 @@ from archspec.views import PAPER_CROP
 
 from ..suite import ScaleMap, Settings, Suite, seeds_of, suite_hash, suite_path
 from ..training.config import ENTRY_OPTIONS, OPTIONS, SHARED, option_key
-from .claims import CLAIM_RULE
+from . import forest
+from .claims import claim_rule
 from .record import OUTCOMES, BenchRecord, previous, save_outcomes, save_report_json
 
 PAPER_SPEEDUP_4GPU = 3.75  # Sec. 3.3: 4 Titan Black GPUs over one
+FOREST_TITLE = (
+    "each claim configuration, our top-1 difference with its 95% interval, coloured by the verdict after Holm"
+)
 
 PAPER = Settings(name="paper")  # Settings' defaults are the paper's Section 3.1 recipe
 OWN_LINES = {
@@ -311,6 +316,7 @@ def _display(row: dict) -> dict:
         "paper top-5": row["paper_top5"],
         "dense windows": _windows(row),
         "comparable": row["comparable"],
+        "seed outcomes": row.get("seed outcomes", ""),
     }
 
 
@@ -401,7 +407,7 @@ def markdown(record: BenchRecord) -> str:
     lines += [
         "## The paper's claims at this scale",
         "",
-        CLAIM_RULE,
+        claim_rule(len(seeds_of(suite))),
         "",
         dumps([{k: c.get(k) for k in CLAIM_COLUMNS} for c in record.claims], "markdown"),
         "",
@@ -412,6 +418,11 @@ def markdown(record: BenchRecord) -> str:
         dumps(record.per_configuration, "markdown"),
         "",
     ]
+    if record.suite.claim:
+        lines += [
+            f"![every claim configuration: our difference, its interval, the paper's, the verdict]({forest.NAME})",
+            "",
+        ]
     lines += [
         "## Cost and throughput",
         "",
@@ -553,9 +564,11 @@ def write(record: BenchRecord) -> None:
         save_outcomes(root / OUTCOMES, record.outcomes, seeds_of(suite))
     with atomic_path(root / "claims.csv") as tmp:
         _frame(record.per_configuration).to_csv(tmp, index=False)
+    if suite.claim:
+        forest.plot(root / forest.NAME, record.claims, record.per_configuration, f"{suite.suite.name}: {FOREST_TITLE}")
     keys = ("status", "tables", "claims", "per_configuration", "throughput", "scaling")
     doc = {k: getattr(record, k) for k in keys}
-    doc |= {"header": header(record), "claim_rule": CLAIM_RULE, "complete": record.complete}
+    doc |= {"header": header(record), "claim_rule": claim_rule(len(seeds_of(suite))), "complete": record.complete}
     doc["lowest_single_nets"] = lowest_single_nets(record.tables)
     save_report_json(root, doc)
     with atomic_path(root / "report.md") as tmp:

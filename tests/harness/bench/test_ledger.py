@@ -2,14 +2,21 @@
 
 import json
 import os
+import shutil
+from pathlib import Path
 
 import pytest
 
 from archspec.errors import ArchspecError
 from archspec.harness.bench import ledger
+from archspec.harness.bench import run as bench
+from archspec.harness.bench.run import run_suite
+from archspec.harness.evaluation import looks
+from archspec.harness.evaluation.evaluate import EvalJob, evaluate_checkpoints
 
 from ...test_atomic import file_size_limit
 from ..conftest import as_a_user
+from .test_bench import SUITE
 
 LOOK = {
     "time": "2025-01-01T00:00:00+0000",
@@ -99,3 +106,56 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def test_each_evaluation_is_on_record_when_it_ends_in_the_folder_and_for_its_data_set(tmp_path, monkeypatch):
+    """A bench stopped after its evaluations (before any report) has every one on record, in its folder and in the
+    data set's ledger in the user's state directory; a second folder's bench adds its own, and its report counts
+    the looks of both folders from there; `archspec eval` on the scored split adds one line, on the held-out split
+    none."""
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    suite = tmp_path / "suite.toml"
+    suite.write_text(SUITE.replace('finetune = "T/16"\n', ""))
+    first, second = tmp_path / "first", tmp_path / "second"
+
+    def stopped(*args):
+        raise KeyboardInterrupt  # killed after the evaluations, before a report
+
+    monkeypatch.setattr(bench, "score", stopped)
+    with pytest.raises(KeyboardInterrupt):
+        run_suite(str(suite), str(first), log=lambda line: None)
+    monkeypatch.undo()
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    runs = [f"{i} seed {s}" for s in (0, 1) for i in ("T/16", "U/16")]
+    folder = ledger.read(first).looks
+    assert sorted(r for look in folder for r in look.evaluated) == sorted(runs)
+    assert all(len(look.evaluated) == 1 and not look.report for look in folder)
+    data, damaged = looks.read("synthetic")
+    assert sorted(r for look in data for r in look.runs) == sorted(runs) and damaged == 0
+    assert {look.folder for look in data} == {str(first.resolve())}
+    assert not (first / "report.md").exists()
+
+    shutil.copytree(first / "runs", second / "runs")  # the same runs in a new folder: evaluated afresh there
+    run_suite(str(suite), str(second), log=lambda line: None)
+    data, _ = looks.read("synthetic")
+    assert len(data) == 8 and {look.folder for look in data} == {str(first.resolve()), str(second.resolve())}
+    said = next(line for line in (second / "report.md").read_text().splitlines() if "Looks at the scored" in line)
+    assert "evaluated 1 time for this version" in said and "8 evaluations of it in all" in said
+    assert "8 run evaluations by bench in 2 folders and 0 by archspec eval" in said
+
+    run = str(first / "runs" / "T_16" / "seed0")
+    evaluate_checkpoints(EvalJob([run], limit=8, protocols=("single",), progress=False))
+    evaluate_checkpoints(EvalJob([run], limit=8, protocols=("single",), progress=False, split="holdout"))
+    data, _ = looks.read("synthetic")
+    assert len(data) == 9 and data[-1].by == "eval" and data[-1].runs == [str(Path(run).resolve())]
+    assert data[-1].images == 8 and looks.path_of("synthetic").parent == tmp_path / "state" / "archspec" / "looks"
+
+
+def test_the_state_directory_defaults_to_the_xdg_one_and_each_data_set_has_its_own_ledger(tmp_path, monkeypatch):
+    monkeypatch.delenv("XDG_STATE_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert looks.state_dir() == tmp_path / ".local" / "state" / "archspec" / "looks"
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "s"))
+    paths = {looks.path_of(d) for d in ("fashion-mnist", "mnist", "/data/imagenet", "/data_imagenet")}
+    assert len(paths) == 4 and all(p.parent == tmp_path / "s" / "archspec" / "looks" for p in paths)
+    assert looks.path_of("fashion-mnist").name.startswith("fashion-mnist-")

@@ -113,15 +113,77 @@ def interval_at(diff, se):
     return stats.Interval(diff, diff - 1.96 * se, diff + 1.96 * se, 0.0, se, 1, 10**9)  # effectively normal
 
 
+def t_claim(*intervals):
+    return stats.claim([stats.t_test(i, "lower") for i in intervals])
+
+
 def test_a_claim_holds_only_if_every_configuration_holds_and_is_contradicted_if_any_is():
     holds, unsure, against = interval_at(-1.0, 0.2), interval_at(-0.1, 0.2), interval_at(1.0, 0.2)
-    assert stats.claim([holds, holds], "lower").verdict == "holds"
-    assert stats.claim([holds, unsure], "lower").verdict == "inconclusive"
-    assert stats.claim([holds, against], "lower").verdict == "contradicted"  # a large effect does not outvote it
-    both = stats.claim([holds, interval_at(-0.5, 0.2)], "lower")
+    assert t_claim(holds, holds).verdict == "holds"
+    assert t_claim(holds, unsure).verdict == "inconclusive"
+    assert t_claim(holds, against).verdict == "contradicted"  # a large effect does not outvote it
+    both = t_claim(holds, interval_at(-0.5, 0.2))
     assert both.p == pytest.approx(2 * student_t.cdf(-0.5 / 0.2, 10**9 - 1), rel=1e-3)  # the weaker one decides
-    one = stats.claim([against, interval_at(0.0, 0.2)], "lower")
+    one = t_claim(against, interval_at(0.0, 0.2))
     assert one.p == pytest.approx(2 * 2 * student_t.sf(1.0 / 0.2, 10**9 - 1), rel=1e-3)  # x2: either may contradict
+
+
+def test_an_error_rate_interval_stays_inside_0_and_100():
+    """The quick report's B top-5 row: 3 mistakes in 1,000 images, one seed. The symmetric interval is
+    0.3 -+ t_999 x 100 sqrt(0.003 x 0.997 / 999), whose lower end, -0.04, no error rate can have; clipped to 0."""
+    few = np.zeros((1, 1000))
+    few[0, :3] = 1
+    half = student_t.ppf(0.975, 999) * 100 * math.sqrt(0.003 * 0.997 / 999)
+    assert round(stats.interval(few).lo, 2) == -0.04 and round(0.3 - half, 2) == -0.04
+    iv = stats.error_rate(few)
+    assert (iv.diff, iv.lo) == (pytest.approx(0.3), 0.0) and iv.hi == pytest.approx(0.3 + half)
+    for wrong, at in ((np.zeros((3, 500)), 0.0), (np.ones((3, 500)), 100.0)):  # all right, all wrong: no noise
+        iv = stats.error_rate(wrong)
+        assert (iv.diff, iv.lo, iv.hi) == (at, at, at)
+    nearly = np.ones((1, 1000))
+    nearly[0, :3] = 0
+    assert stats.error_rate(nearly).hi == 100.0 and stats.interval(nearly).hi > 100
+
+
+@pytest.mark.parametrize(
+    "errors, bimodal",
+    [
+        ([33.40, 33.73, 22.36], True),  # the referee's plain-34: gap 11.04 against a spread of 0.46 (the floor)
+        ([10.1, 10.3, 12.0], False),  # gap 1.7, spread 0.46: 3.7 times, under 6
+        ([10.1, 10.3, 13.3], True),  # gap 3.0: 6.7 times the floor (the groups' own spread is 0.14)
+        ([10.0, 10.2, 10.4, 10.6, 10.8], False),  # evenly spread
+        ([10.0, 10.1, 10.2, 20.0, 20.1], True),
+        ([10.0, 20.0], False),  # two seeds: no groups to tell apart
+    ],
+)
+def test_bimodal_seeds_are_a_gap_many_times_the_spread_within_the_groups(errors, bimodal):
+    floor = 0.45
+    assert stats.bimodal(np.array(errors), floor=floor) is bimodal
+
+
+def test_the_bimodal_rule_seldom_fires_on_normal_seeds():
+    """Its docstring's false-alarm rates: seeds drawn from one normal, floor at half their sd."""
+    rng = np.random.default_rng(0)
+    for seeds, most in ((3, 0.02), (5, 0.005)):
+        fired = np.mean([stats.bimodal(rng.normal(0, 1, seeds), floor=0.5) for _ in range(4000)])
+        assert fired < most
+
+
+def test_the_seed_test_is_the_exact_sign_flip_test():
+    """5 seeds all below 0: 1 of 32 sign patterns is as low, p = 1/32, above 2.5%: it cannot decide; 6 seeds can
+    (1/64). The bound moves with the margin of a no_worse claim."""
+    five = stats.seed_test(np.array([-1.0, -2.0, -0.5, -3.0, -1.5]), "lower")
+    assert five.p_holds == pytest.approx(1 / 32) and five.p_contra == pytest.approx(1.0)
+    assert five.verdict == "inconclusive"
+    six = stats.seed_test(np.array([-1.0, -2.0, -0.5, -3.0, -1.5, -0.1]), "lower")
+    assert six.p_holds == pytest.approx(1 / 64) and six.verdict == "holds"
+    mixed = stats.seed_test(np.array([-1.0, 2.0, -3.0, -4.0, -5.0]), "lower")
+    assert mixed.p_holds == pytest.approx(3 / 32)  # sums as low as -11: this one, -13 (1 flipped too), -15
+    margin = stats.seed_test(np.array([0.6, 0.7, 0.8, 0.9, 1.0, 0.55]), "no_worse", margin=0.5)
+    assert margin.verdict == "contradicted" and margin.p_contra == pytest.approx(1 / 64)
+    below = stats.seed_test(np.array([0.6, 0.7, 0.8, 0.9, 1.0, 0.55]), "no_worse", margin=1.5)
+    assert below.verdict == "holds"
+    assert stats.seed_test(np.array([-50.0]), "lower") == stats.ConfigTest("inconclusive", 1.0, 1.0)  # one seed
 
 
 def test_holm_rejects_in_order_and_stops_at_the_first_failure():
