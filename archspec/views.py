@@ -171,7 +171,7 @@ def _centre(height: int, width: int, geo: Geometry, fit: str) -> list[Pass]:
     return [Pass(geo.crop, geo.crop, 1, dense=False)]
 
 
-PART_PASSES = {"dense": _dense, "multi-crop": _crops, "centre": _centre}
+PART_PASSES = {"dense": _dense, "multi-crop": _crops, "centre": _centre}  # each method's parts, by name
 
 DENSE = Method("dense", "dense", ("dense",))
 MULTI_CROP = Method("multi-crop", "crops", ("multi-crop",))
@@ -179,6 +179,32 @@ BOTH = Method("multi-crop & dense", "both", ("dense", "multi-crop"))
 CENTRE = Method("centre", "centre", ("centre",))
 METHODS: dict[str, Method] = {m.name: m for m in (DENSE, MULTI_CROP, BOTH, CENTRE)}
 SCALED = (DENSE, MULTI_CROP, BOTH)  # the methods run at each test scale Q (the centre crop has its own scale)
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """One test protocol (Sec. 3.2, Tables 3 and 4): `name` as suite files write it, the test scales Q it runs a
+    net trained at S = [Smin, Smax] on (`scales`), and whether the model-zoo centre crop runs beside it."""
+
+    name: str
+    centre: bool
+
+    def scales(self, train_scales: tuple[int, int], crop: int) -> list[int]:
+        """single: Q = S for fixed S, (Smin+Smax)/2 for jittered S. multi: {S-32, S, S+32} for fixed S (32 scaled
+        by crop/224 around the run's own S, so Q/S keeps the paper's ratio; never below the crop); {Smin,
+        (Smin+Smax)/2, Smax} for jittered S."""
+        lo, hi = train_scales
+        if self is SINGLE:
+            return [(lo + hi) // 2]
+        if lo != hi:
+            return [lo, (lo + hi) // 2, hi]
+        step = 32 * crop / PAPER_CROP
+        return sorted({max(crop, round(lo - step)), lo, round(lo + step)})
+
+
+SINGLE = Protocol("single", centre=True)
+MULTI = Protocol("multi", centre=False)
+PROTOCOLS: dict[str, Protocol] = {p.name: p for p in (SINGLE, MULTI)}
 
 
 def method(name: str) -> Method:

@@ -26,7 +26,7 @@ from archspec.files import read_bytes, read_text
 from archspec.ir import Node
 from archspec.passes import Overrides
 from archspec.source import resolve
-from archspec.views import DENSE, METHODS, PAPER_CROP, SCALED
+from archspec.views import DENSE, METHODS, MULTI, PAPER_CROP, PROTOCOLS, SCALED, SINGLE
 
 from .training.config import (
     ENTRY_OPTIONS,
@@ -82,7 +82,7 @@ Method = Literal[tuple(METHODS)]  # archspec.views: one definition per method
 class Row(Strict):
     label: str  # the paper's row, e.g. "D 256 256" or "D+E multi-crop & dense"
     train: list[str] = Field(min_length=1)  # suite ids; several: an ensemble
-    protocol: Literal["single", "multi"]
+    protocol: Literal[tuple(PROTOCOLS)]  # archspec.views: one definition per protocol
     method: Method = "dense"
     paper_top1: float | None = None
     paper_top5: float | None = None
@@ -252,23 +252,6 @@ def load_suite(path: str | Path) -> Suite:
     return suite
 
 
-def paper_scales(train_scales: tuple[int, int], crop: int) -> list[int]:
-    """Sec. 3.2 multi-scale test, the one mapping of test scales: {S-32, S, S+32} for fixed S (32 scaled by
-    crop/224 around the run's own S, so Q/S keeps the paper's ratio; never below the crop);
-    {Smin, (Smin+Smax)/2, Smax} for jittered S."""
-    lo, hi = train_scales
-    if lo != hi:
-        return [lo, (lo + hi) // 2, hi]
-    step = 32 * crop / PAPER_CROP
-    return sorted({max(crop, round(lo - step)), lo, round(lo + step)})
-
-
-def single_scale(train_scales: tuple[int, int]) -> list[int]:
-    """Sec. 3.2 single test scale: Q = S for fixed S, (Smin+Smax)/2 for jittered S."""
-    lo, hi = train_scales
-    return [(lo + hi) // 2]
-
-
 class ScaleMap:
     """The paper's scales at another crop, by the paper's ratio: ours = round(paper x crop / 224)."""
 
@@ -290,9 +273,9 @@ class ScaleMap:
         return ours
 
     def test_scales(self, scale: str) -> tuple[list[int], list[int]]:
-        """(paper's multi-scale Q set, ours) for a training scale: `paper_scales` of the paper's S at crop 224
+        """(paper's multi-scale Q set, ours) for a training scale: `MULTI.scales` of the paper's S at crop 224
         and of our S at our crop, so that `bench` and `eval` of a run use the same Q."""
-        return paper_scales(parse_scale(scale), PAPER_CROP), paper_scales(self.train(scale), self.crop)
+        return MULTI.scales(parse_scale(scale), PAPER_CROP), MULTI.scales(self.train(scale), self.crop)
 
     def describe(self, entries: list[Entry]) -> str:
         """One line: every training scale and Q set of the suite, the paper's -> ours."""
@@ -357,7 +340,7 @@ def needs(suite: Suite, id_: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """The protocols and methods the suite's rows need from this entry: multi-crop is 150 views an image, so
     it is computed only where a row asks for it (the centre crop comes with the single scale)."""
     rows = [r for t in suite.table for r in t.rows if id_ in r.train]
-    protocols = tuple(p for p in ("single", "multi") if any(r.protocol == p for r in rows)) or ("single",)
+    protocols = tuple(p for p in PROTOCOLS if any(r.protocol == p for r in rows)) or (SINGLE.name,)
     wanted = {r.method for r in rows}
     return protocols, tuple(m.name for m in SCALED if m.name in wanted) or (DENSE.name,)
 

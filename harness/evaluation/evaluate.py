@@ -32,10 +32,9 @@ from archspec.compiler.weights import load_pretrained
 from archspec.errors import ArchspecError
 from archspec.files import folder
 from archspec.infer import infer
-from archspec.views import CENTRE, DENSE_FIT, METHODS, PAPER_CROP, RATIO, SCALED
+from archspec.views import CENTRE, DENSE_FIT, METHODS, MULTI, PAPER_CROP, PROTOCOLS, RATIO, SCALED, SINGLE
 
 from ..report.stats import wilson
-from ..suite import paper_scales, single_scale
 from ..training import checkpoint
 from ..training.config import DataConfig, Launch
 from ..training.data import MAX_PIXELS, FolderData, TensorData, class_folders, load_small, open_rgb8
@@ -197,7 +196,7 @@ class EvalJob:
     methods: tuple[str, ...] = tuple(m.name for m in SCALED)
     limit: int | None = None
     weights: str = "final"  # a run's final weights, or "best" (selected on its held-out split)
-    protocols: tuple[str, ...] = ("single", "multi")
+    protocols: tuple[str, ...] = tuple(PROTOCOLS)
     threads: int | None = None  # torch CPU threads (default: torch's own)
     progress: bool = True
     precision: Precision = Precision.fp32  # bf16: convs and matmuls under autocast (posteriors in fp32)
@@ -260,7 +259,7 @@ class Evaluation:
 def ensemble(parts: list[Part]) -> list[Part]:
     """An ensemble (the paper's "fusion", Sec. 4.4): per protocol and method, every source's posteriors averaged."""
     out = []
-    for name in ("single", "multi"):
+    for name in PROTOCOLS:
         for method in (m.name for m in SCALED):
             same = [p for p in parts if p.protocol == name and p.method == method]
             if len(same) > 1:
@@ -317,8 +316,8 @@ def _run(job: EvalJob, ctx: Context) -> Evaluation:
         raise ArchspecError(f"{job.sources}: the checkpoints were trained on different classes; expected the same")
     plans = []  # (source, protocol name, scales)
     for s in sources:
-        multi = job.scales or paper_scales(s.train_scales, s.crop)
-        both = ((s, "single", single_scale(s.train_scales)), (s, "multi", multi))
+        multi = job.scales or MULTI.scales(s.train_scales, s.crop)
+        both = ((s, SINGLE.name, SINGLE.scales(s.train_scales, s.crop)), (s, MULTI.name, multi))
         plans += [plan for plan in both if plan[1] in job.protocols]
     for s in sources:  # a huge --scales is refused before an image is rescaled
         scales = [q for src, _, qs in plans if src is s for q in qs]
@@ -365,7 +364,7 @@ def _run(job: EvalJob, ctx: Context) -> Evaluation:
                     s.normalise,
                     job.methods,
                     job.dense_fit,
-                    centre=any(name == "single" for _, name, _ in mine),
+                    centre=any(PROTOCOLS[name].centre for _, name, _ in mine),
                     budget=budget,
                 )
                 for q, seen in got.views.items():
@@ -374,7 +373,7 @@ def _run(job: EvalJob, ctx: Context) -> Evaluation:
                         fewest[key] = min(fewest[key], v)
                 for k, name, scales in mine:
                     out = combine({q: got.scales[q] for q in scales}, scales, job.methods)
-                    if name == "single":
+                    if PROTOCOLS[name].centre:
                         out[CENTRE.name] = got.centre
                     for method, p in out.items():
                         probs.setdefault((k, method), []).append(p.cpu())

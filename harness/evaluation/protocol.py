@@ -270,7 +270,7 @@ def combine(per_scale: dict[int, dict[str, torch.Tensor]], scales: list[int], me
         if m in per_scale[scales[0]]
     }
     if BOTH.name in methods:
-        out[BOTH.name] = (out[DENSE.name] + out[MULTI_CROP.name]) / 2
+        out[BOTH.name] = sum(out[part] for part in BOTH.parts) / len(BOTH.parts)
     return {m: p for m, p in out.items() if m in methods}
 
 

@@ -27,7 +27,7 @@ from archspec.choices import Precision
 from archspec.errors import ArchspecError
 from archspec.infer import NetworkStats, infer
 from archspec.ir import FC, Network, Shape
-from archspec.views import CENTRE, DENSE_FIT, METHODS, PART_PASSES, Pass, geometry
+from archspec.views import CENTRE, DENSE_FIT, METHODS, PART_PASSES, SINGLE, Pass, geometry
 
 from ..suite import Entry, ScaleMap, Suite, entry_config, needs
 from ..training.config import DataConfig
@@ -160,12 +160,12 @@ class EntryPlan:
         each scale of each protocol however many methods use it, and the centre crop with the single scale."""
         methods = tuple(METHODS[m] for m in self.methods)
         per = sum(eval_flops(self.net, methods, q) for p in self.protocols for q in self.q(p))
-        centre = eval_flops(self.net, (CENTRE,), self.q_single[0]) if "single" in self.protocols else 0
+        centre = eval_flops(self.net, (CENTRE,), self.q_single[0]) if SINGLE.name in self.protocols else 0
         return self.scored_images * (per + centre)
 
     def q(self, protocol: str) -> list[int]:
         """The protocol's test scales."""
-        return self.q_single if protocol == "single" else self.q_multi
+        return self.q_single if protocol == SINGLE.name else self.q_multi
 
 
 def entry_plans(suite: Suite, data: str | None = None, act: int = 4, mask: int = 1) -> list[EntryPlan]:

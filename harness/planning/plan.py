@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from archspec.choices import Precision
 from archspec.errors import ArchspecError
-from archspec.views import BOTH, CENTRE, DENSE, METHODS, MULTI_CROP, SCALED
+from archspec.views import BOTH, CENTRE, DENSE, METHODS, MULTI, MULTI_CROP, PROTOCOLS, SCALED, SINGLE
 
 from ..suite import Suite, load_suite, seeds_of
 from .cost import DEFAULT_MFU, Costed, cost_entries, entry_plans, eval_flops, memory, train_precision
@@ -124,12 +124,12 @@ class Plan:
                 {
                     "entry": e.entry.id,
                     "q_single": e.q_single[0],
-                    "dense_single_gflops": round(e.eval_flops_per_image("single", DENSE.name) / 1e9, 3),
+                    "dense_single_gflops": round(e.eval_flops_per_image(SINGLE.name, DENSE.name) / 1e9, 3),
                     "q_multi": ",".join(map(str, e.q_multi)),
                     "dense_at_each_q_gflops": dense,
-                    "dense_multi_gflops": round(e.eval_flops_per_image("multi", DENSE.name) / 1e9, 3),
-                    "crops_150_gflops": round(e.eval_flops_per_image("multi", MULTI_CROP.name) / 1e9, 3),
-                    "both_gflops": round(e.eval_flops_per_image("multi", BOTH.name) / 1e9, 3),
+                    "dense_multi_gflops": round(e.eval_flops_per_image(MULTI.name, DENSE.name) / 1e9, 3),
+                    "crops_150_gflops": round(e.eval_flops_per_image(MULTI.name, MULTI_CROP.name) / 1e9, 3),
+                    "both_gflops": round(e.eval_flops_per_image(MULTI.name, BOTH.name) / 1e9, 3),
                     "scored_images": e.scored_images,
                     "suite_needs": f"{','.join(e.protocols)}: {','.join(METHODS[m].short for m in e.methods)}",
                 }
@@ -145,9 +145,9 @@ class Plan:
             out[e.entry.id] = {
                 protocol: {"test_scales": e.q(protocol)}
                 | {m.name: e.eval_flops_per_image(protocol, m.name) for m in SCALED}
-                for protocol in ("single", "multi")
+                for protocol in PROTOCOLS
             }
-            out[e.entry.id]["single"][CENTRE.name] = eval_flops(e.net, (CENTRE,), e.q_single[0])
+            out[e.entry.id][SINGLE.name][CENTRE.name] = eval_flops(e.net, (CENTRE,), e.q_single[0])
         return out
 
     def memory_rows(self) -> list[dict]:

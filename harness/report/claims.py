@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from archspec.views import GRID
+from archspec.views import GRID, MULTI
 
 from ..suite import Claim, Row, Suite, safe
 from . import stats
@@ -52,7 +52,7 @@ class Outcome:
     def comparable(self) -> str:
         """'yes', or why this row cannot stand for the paper's method at this scale."""
         why = []
-        if self.row.protocol == "multi" and self.dense_map is not None and self.dense_map < MIN_DENSE_MAP:
+        if self.row.protocol == MULTI.name and self.dense_map is not None and self.dense_map < MIN_DENSE_MAP:
             why.append(f"dense map {self.dense_map}x{self.dense_map} at the largest Q")
         if self.dense_cover is not None and self.dense_cover < 1:
             why.append(f"dense windows cover {100 * self.dense_cover:.0f}% of the image")

@@ -25,7 +25,7 @@ from archspec.errors import ArchspecError
 from archspec.ir import Node
 from archspec.passes import Overrides
 from archspec.source import network
-from archspec.views import PAPER_CROP, RATIO
+from archspec.views import PAPER_CROP, RATIO, SINGLE
 
 SMALL_SOURCES = ("embedded", "fashion-mnist", "mnist", "synthetic")
 
@@ -106,8 +106,7 @@ class DataConfig(Node):
     @property
     def test_scale(self) -> int:
         """The paper's single test scale: Q = S, or (Smin + Smax) / 2 for jittered S."""
-        lo, hi = self.scales
-        return (lo + hi) // 2
+        return SINGLE.scales(self.scales, self.crop_size)[0]
 
     @model_validator(mode="after")
     def _pad_small(self) -> DataConfig:

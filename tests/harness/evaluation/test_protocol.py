@@ -17,8 +17,7 @@ from archspec.harness.evaluation.protocol import (
     scale_posteriors,
     wrong,
 )
-from archspec.harness.suite import paper_scales
-from archspec.views import dense_windows, grid_offsets, window_starts
+from archspec.views import MULTI, dense_windows, grid_offsets, window_starts
 
 SPEC = "input 16x16x3 conv3-6 maxpool conv3-8 maxpool FC-12 FC-5 soft-max"
 
@@ -103,11 +102,11 @@ def test_views_say_when_dense_and_multicrop_collapse(model):
 
 
 def test_paper_test_scales():
-    assert paper_scales((256, 256), 224) == [224, 256, 288]
-    assert paper_scales((384, 384), 224) == [352, 384, 416]
-    assert paper_scales((256, 512), 224) == [256, 384, 512]
-    assert paper_scales((36, 36), 32) == [32, 36, 41]  # 32 scaled by crop/224, never below the crop
-    assert paper_scales((37, 37), 32) == [32, 37, 42] and paper_scales((55, 55), 32) == [50, 55, 60]
+    assert MULTI.scales((256, 256), 224) == [224, 256, 288]
+    assert MULTI.scales((384, 384), 224) == [352, 384, 416]
+    assert MULTI.scales((256, 512), 224) == [256, 384, 512]
+    assert MULTI.scales((36, 36), 32) == [32, 36, 41]  # 32 scaled by crop/224, never below the crop
+    assert MULTI.scales((37, 37), 32) == [32, 37, 42] and MULTI.scales((55, 55), 32) == [50, 55, 60]
 
 
 def test_rescale_keeps_the_aspect_ratio():
