@@ -25,6 +25,7 @@ from .harness.planning.cost import DEFAULT_MFU
 from .harness.planning.plan import DEFAULT_DEVICE, DEFAULT_DEVICES
 from .harness.planning.slurm import MAX_TIME_H
 from .harness.training.config import OPTIONS, option_field, option_name
+from .passes import Overrides
 from .table import TableFormat
 
 KEYWORD = inspect.Parameter.KEYWORD_ONLY
@@ -40,7 +41,6 @@ app = typer.Typer(
 stdout = console()
 err = console(stderr=True)
 
-Classes = Annotated[int | None, typer.Option("--classes", min=1, help="Number of classes (the last FC's width).")]
 Input = Annotated[str | None, typer.Option("--input", help="Input HxWxC, e.g. 32x32x1 (default: the spec's).")]
 Fmt = Annotated[Format, typer.Option("--format", "-f", help="Output format.")]
 WeightsOption = Annotated[Weights, typer.Option("--weights", help=Weights.__doc__)]
@@ -55,9 +55,10 @@ Plugin = Annotated[
 Opset = Annotated[int | None, typer.Option("--opset", min=1, help="ONNX opset of a .onnx output (default 17).")]
 
 
-def _shared(flag: str):
-    """A `config.SHARED` option as other commands take it: the type, bounds and help of the field it sets."""
-    field = option_field(flag)
+def _shared(flag: str, field=None):
+    """A `config.SHARED` option as other commands take it (or the option of another model field): the type, bounds
+    and help of the field it sets."""
+    field = field or option_field(flag)
     low = next((m.ge for m in field.metadata if hasattr(m, "ge")), None)
     high = next((m.le for m in field.metadata if hasattr(m, "le")), None)
     return Annotated[field.annotation, typer.Option(flag, help=field.description, min=low, max=high)]
@@ -65,6 +66,7 @@ def _shared(flag: str):
 
 Width = _shared("--width")  # gt=0 is the field's own check, in one line
 BN = _shared("--bn")
+Classes = _shared("--classes", Overrides.model_fields["num_classes"])
 Threads = _shared("--threads")
 
 

@@ -66,7 +66,9 @@ def parse_shape(text: str) -> Shape:
 class Overrides(Node):
     """What a user may change on any spec without editing it."""
 
-    num_classes: int | None = Field(default=None, ge=1, le=1_000_000)
+    num_classes: int | None = Field(
+        default=None, ge=1, le=1_000_000, description="Number of classes (the last FC's width)."
+    )
     input: Shape | None = None
     width: float | None = Field(
         default=None, gt=0, le=64, description="Channel-width multiplier for convs and hidden FCs."

@@ -211,8 +211,8 @@ class TrainConfig(Node):
     recipe: Recipe = Recipe()
     out: str = "runs/run"
     backend: Backend = Field(default=Backend.auto, description=BACKEND_HELP)
-    devices: int = Field(default=1, ge=1, description="processes: GPUs on CUDA, CPU processes (gloo) otherwise")
-    cuda: bool | None = Field(default=None, description="None: use CUDA when available")
+    devices: int = Launch.model_fields["devices"]
+    cuda: bool | None = Launch.model_fields["cuda"]
     progress: bool = True
     resume: bool = False
     threads: int | None = Field(
