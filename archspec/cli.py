@@ -24,7 +24,7 @@ from .formats import Format, console, show
 from .harness.planning.cost import DEFAULT_MFU
 from .harness.planning.plan import DEFAULT_DEVICE, DEFAULT_DEVICES
 from .harness.planning.slurm import MAX_TIME_H
-from .harness.training.config import OPTIONS, option_field, option_name
+from .harness.training.config import OPTIONS, TrainConfig, every_text, option_field, option_name
 from .passes import Overrides
 from .table import TableFormat
 
@@ -232,7 +232,7 @@ def train(
     nproc: Annotated[int, typer.Option("--nproc", min=1, help="Data-parallel CPU processes (gloo).")] = 1,
     checkpoint_every: Annotated[
         str, typer.Option("--checkpoint-every", help="Step checkpoints: every N steps (500) or minutes (10m).")
-    ] = "10m",
+    ] = every_text(TrainConfig.model_fields["checkpoint_minutes"].default, None),  # the field's: 10m
     threads: Threads = None,
     width: Width = None,
     bn: BN = False,
