@@ -297,8 +297,8 @@ def eval_(
     gpus: Annotated[int, typer.Option("--gpus", min=1, help="Shard over N GPU processes.")] = 1,
     nproc: Annotated[int, typer.Option("--nproc", min=1, help="Shard over N CPU processes.")] = 1,
     precision: Annotated[
-        str, typer.Option(help="fp32 | bf16 (convs and matmuls under autocast; posteriors in fp32).")
-    ] = Precision.fp32.value,
+        Precision, typer.Option("--precision", help=option_field("--precision").description)
+    ] = Precision.fp32,
     threads: Threads = None,
     fmt: Fmt = Format.table,
     plugin: Plugin = None,
@@ -307,8 +307,6 @@ def eval_(
     _plugins(plugin)
     from .harness.evaluation.evaluate import EvalJob, evaluate_checkpoints, parse_scales
 
-    if precision not in (Precision.fp32, Precision.bf16):
-        raise ArchspecError(f"--precision {precision!r}: expected fp32 or bf16")
     job = EvalJob(
         checkpoints,
         spec=spec,
@@ -317,7 +315,7 @@ def eval_(
         limit=limit,
         weights=weights,
         threads=threads,
-        precision=Precision(precision),
+        precision=precision,
     )
     from .harness.training.distributed import processes
 
