@@ -59,7 +59,7 @@ class Settings(Training, Strict):
     width: float | None = Overrides.model_fields["width"]
     batch_norm: bool = Overrides.model_fields["batch_norm"]
     eval_limit: int | None = Field(default=None, ge=1)
-    seed: int = Field(default=0, ge=0)
+    seed: int = Recipe.model_fields["seed"]
     seeds: int = Field(default=1, ge=1, le=100, description="each training entry runs this many times")
 
 

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from archspec.errors import ArchspecError
+from archspec.views import PAPER_CROP
 
 # Measured on this project's test machine (AMD EPYC, 1 core, shared) by `loader_rate` on 64 JPEGs of 500 x 375 (82 kB),
 # ILSVRC-2012's typical size, crop 224 from S = 256 (docs/plan.md); used where no --data folder is given.
@@ -18,8 +19,8 @@ IMAGES_TRIED = 64  # images decoded at most, each once after a warm-up on the fi
 
 def loader_rate(
     folder: str | Path,
-    crop: int = 224,
-    scale: tuple[int, int] = (256, 256),
+    crop: int = PAPER_CROP,
+    scale: tuple[int, int] | None = None,  # None: the paper's S = 256 at this crop (DataConfig's default)
     images: int = IMAGES_TRIED,
     clock: Callable[[], float] = time.perf_counter,
 ) -> float:

@@ -18,7 +18,7 @@ from archspec.provenance import code_version
 from archspec.views import PAPER_CROP
 
 from ..suite import ScaleMap, Settings, Suite, seeds_of, suite_hash, suite_path
-from ..training.config import ENTRY_OPTIONS, OPTIONS, SHARED, option_key
+from ..training.config import ENTRY_OPTIONS, OPTIONS, SHARED, Recipe, option_key
 from . import forest
 from .claims import claim_rule
 from .record import OUTCOMES, BenchRecord, previous, save_outcomes, save_report_json
@@ -129,7 +129,10 @@ def _recipe_lines(suite: Suite, data: str | None = None) -> list[str]:
         if ours != paper:
             lines.append(f"{key} {ours} (paper: {paper})")
     held = f"{100 * s.holdout:g}% of the training set held out (paper: its validation set)"
-    paper_rule = "paper: / 10 three times, each when the validation error stopped improving, over 74 epochs"
+    paper_rule = (
+        f"paper: / 10 {Recipe().lr_decays} times, each when the validation error stopped improving, over "
+        f"{PAPER.epochs} epochs"
+    )
     if s.schedule is Schedule.steps:
         lines.append(
             f"lr / 10 after epoch {', '.join(map(str, s.lr_steps))} ({paper_rule}); reported errors use the final "
