@@ -15,7 +15,7 @@ from archspec.views import CENTRE, SCALED
 CASES = [  # (net, classes, input, Q): ImageNet's crop 224 at the paper's Q, and the small suite's crop 32
     *((net, 10, "224x224x3", q) for net in ("D", "resnet18", "googlenet") for q in (256, 384, 512)),
     *(("D", 10, "32x32x1", q) for q in (37, 55)),
-    ("resnet18", 10, "32x32x1", 55),
+    *((net, 10, "32x32x1", 55) for net in ("resnet18", "googlenet")),
 ]
 
 
