@@ -26,7 +26,7 @@ from archspec.files import read_bytes, read_text
 from archspec.ir import Node
 from archspec.passes import Overrides
 from archspec.source import resolve
-from archspec.views import DENSE, METHODS, MULTI, PAPER_CROP, PROTOCOLS, SCALED, SINGLE
+from archspec.views import DENSE, METHODS, MULTI, MULTI_CROP, PAPER_CROP, PROTOCOLS, SCALED, SINGLE
 
 from .training.config import (
     ENTRY_OPTIONS,
@@ -59,6 +59,12 @@ class Settings(Training, Strict):
     width: float | None = Overrides.model_fields["width"]
     batch_norm: bool = Overrides.model_fields["batch_norm"]
     eval_limit: int | None = Field(default=None, ge=1)
+    multi_crop_images: int | None = Field(
+        default=None,
+        ge=1,
+        description="multi-crop rows (150 views an image) scored on the first N scored images, in the split's own "
+        "order; dense and centre rows on all of them; a claim pairs two rows on the images both scored",
+    )
     seed: int = Recipe.model_fields["seed"]
     seeds: int = Field(default=1, ge=1, le=100, description="each training entry runs this many times")
 
@@ -336,13 +342,29 @@ def entry_config(suite: Suite, entry: Entry, root: Path, seed: int, devices: int
     )
 
 
-def needs(suite: Suite, id_: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+def needs(suite: Suite, id_: str, crops: bool | None = None) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """The protocols and methods the suite's rows need from this entry: multi-crop is 150 views an image, so
-    it is computed only where a row asks for it (the centre crop comes with the single scale)."""
+    it is computed only where a row asks for it (the centre crop comes with the single scale). `crops`: only the
+    rows whose method uses multi-crop views (True) or only the others (False), which a suite with
+    `multi_crop_images` evaluates on different images."""
     rows = [r for t in suite.table for r in t.rows if id_ in r.train]
+    if crops is not None:
+        rows = [r for r in rows if uses_crops(r.method) == crops]
     protocols = tuple(p for p in PROTOCOLS if any(r.protocol == p for r in rows)) or (SINGLE.name,)
     wanted = {r.method for r in rows}
     return protocols, tuple(m.name for m in SCALED if m.name in wanted) or (DENSE.name,)
+
+
+def uses_crops(method: str) -> bool:
+    """Whether the method averages multi-crop views (150 an image)."""
+    return MULTI_CROP.name in METHODS[method].parts
+
+
+def split_crops(suite: Suite, id_: str) -> bool:
+    """Whether this entry's multi-crop rows are scored on fewer images than its others (`multi_crop_images`)."""
+    s = suite.suite
+    some = s.multi_crop_images is not None and (s.eval_limit is None or s.multi_crop_images < s.eval_limit)
+    return some and any(uses_crops(m) for m in needs(suite, id_)[1])
 
 
 def eval_precision(suite: Suite) -> Precision:

@@ -26,7 +26,8 @@ def outcome(row: Row, per_seed: list[list[Evaluation]]) -> Outcome | None:
     parts = [_part(evs, row) for evs in per_seed]
     if not parts or any(p is None for p in parts):
         return None
-    w1, w5 = zip(*(wrong(p.posterior, evs[0].labels) for p, evs in zip(parts, per_seed, strict=True)), strict=True)
+    pairs = zip(parts, per_seed, strict=True)  # a part may score a prefix of the labels (multi_crop_images)
+    w1, w5 = zip(*(wrong(p.posterior, evs[0].labels[: len(p.posterior)]) for p, evs in pairs), strict=True)
     first = parts[0]
     model = first.label if len(row.train) > 1 else METHODS[row.method].row(first.label, first.test_scales)
     maps = [p.dense_map for p in parts if p.dense_map is not None]

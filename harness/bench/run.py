@@ -19,6 +19,7 @@ import shutil
 import time
 import uuid
 import warnings
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -50,8 +51,10 @@ from ..suite import (
     run_dir,
     safe,
     seeds_of,
+    split_crops,
     suite_hash,
     suite_path,
+    uses_crops,
 )
 from ..training import metrics
 from ..training.checkpoint import RUN_JSON_BYTES, locked, machine, read_run, safetensors_bytes
@@ -132,6 +135,7 @@ def evaluate_run(root: Path, suite: Suite, entry: Entry, seed: int, devices: int
         "scales": q,
         "protocols": list(protocols),
         "limit": suite.suite.eval_limit,
+        "multi_crop_images": suite.suite.multi_crop_images,
         "data": data,
         "precision": "bf16" if autocast_dtype(eval_precision(suite), default_device()) else "fp32",  # what runs here
         "dense_fit": DENSE_FIT,
@@ -153,9 +157,21 @@ def evaluate_run(root: Path, suite: Suite, entry: Entry, seed: int, devices: int
         precision=eval_precision(suite),
     )
     start = time.perf_counter()
-    result = evaluate_sources(job, devices=devices)
+    if split_crops(suite, entry.id):  # the multi-crop rows on the first multi_crop_images, the others on all
+        rest = evaluate_sources(replace(job, **_needs(suite, entry.id, False)), devices=devices)
+        limit = suite.suite.multi_crop_images
+        crops = evaluate_sources(replace(job, **_needs(suite, entry.id, True), limit=limit), devices=devices)
+        mine = [p for p in crops.parts if uses_crops(p.method)]  # covering the first `limit` labels
+        result = Evaluation(rest.labels, rest.parts + mine)
+    else:
+        result = evaluate_sources(job, devices=devices)
     _write_eval(cache, key, result, len(result.labels) / (time.perf_counter() - start))
     return result
+
+
+def _needs(suite: Suite, id_: str, crops: bool) -> dict:
+    protocols, methods = needs(suite, id_, crops)
+    return {"protocols": protocols, "methods": methods}
 
 
 def _eval_cache(root: Path, id_: str, seed: int) -> Path:
@@ -185,8 +201,8 @@ def _read_eval(path: Path, key: dict) -> Evaluation | None:
                 return None
             labels = f.get_tensor("labels")  # (N,)
             parts = [Part(**p, posterior=f.get_tensor(f"p{i}")) for i, p in enumerate(json.loads(meta["parts"]))]
-        if labels.dim() != 1 or any(p.posterior.shape[:1] != labels.shape for p in parts):
-            raise ValueError("posteriors and labels of different lengths")
+        if labels.dim() != 1 or any(not 0 < len(p.posterior) <= len(labels) for p in parts):
+            raise ValueError("more posteriors than labels, or none")
         return Evaluation(labels, parts)
     except CACHE_DAMAGE as e:
         warnings.warn(f"{path}: a damaged evaluation cache ({str(e)[:80]}); evaluating the run again", stacklevel=2)

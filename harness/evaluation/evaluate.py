@@ -282,9 +282,10 @@ def ensemble(parts: list[Part]) -> list[Part]:
 
 
 def _row(model, protocol, method, test_scales, posterior, labels, dense_map, crop_views, dense_cover) -> dict:
-    """Errors with 95% Wilson intervals over the scored images."""
-    n = len(labels)
-    wrong1, wrong5 = wrong(posterior, labels)
+    """Errors with 95% Wilson intervals over the scored images: the first len(posterior) of them (a suite's
+    multi-crop rows may score a prefix, `Settings.multi_crop_images`)."""
+    n = len(posterior)
+    wrong1, wrong5 = wrong(posterior, labels[:n])
     top1, top5 = int(wrong1.sum()), int(wrong5.sum())
     (lo1, hi1), (lo5, hi5) = wilson(top1, n), wilson(top5, n)
     return {

@@ -29,7 +29,7 @@ from archspec.infer import NetworkStats, infer
 from archspec.ir import FC, Network, Shape
 from archspec.views import CENTRE, DENSE_FIT, METHODS, PART_PASSES, SINGLE, Pass, geometry
 
-from ..suite import Entry, ScaleMap, Suite, entry_config, needs
+from ..suite import Entry, ScaleMap, Suite, entry_config, needs, split_crops
 from ..training.config import DataConfig
 from .devices import Device
 
@@ -133,6 +133,7 @@ class EntryPlan:
     images_per_epoch: int
     holdout_images: int
     scored_images: int
+    passes: list[tuple[int, tuple[str, ...], tuple[str, ...]]]  # bench's evaluations: (images, protocols, methods)
     cost: NetCost
     q_single: list[int]
     q_multi: list[int]
@@ -157,11 +158,14 @@ class EntryPlan:
     @property
     def eval_flops(self) -> int:
         """What the suite's rows need from this entry, per seed: each part (dense, multi-crop) computed once at
-        each scale of each protocol however many methods use it, and the centre crop with the single scale."""
-        methods = tuple(METHODS[m] for m in self.methods)
-        per = sum(eval_flops(self.net, methods, q) for p in self.protocols for q in self.q(p))
-        centre = eval_flops(self.net, (CENTRE,), self.q_single[0]) if SINGLE.name in self.protocols else 0
-        return self.scored_images * (per + centre)
+        each scale of each protocol however many methods use it, and the centre crop with the single scale; in
+        each of bench's passes (two with `multi_crop_images`: the multi-crop rows on fewer images)."""
+        return sum(n * self._per_image(protocols, methods) for n, protocols, methods in self.passes)
+
+    def _per_image(self, protocols: tuple[str, ...], methods: tuple[str, ...]) -> int:
+        ms = tuple(METHODS[m] for m in methods)
+        per = sum(eval_flops(self.net, ms, q) for p in protocols for q in self.q(p))
+        return per + (eval_flops(self.net, (CENTRE,), self.q_single[0]) if SINGLE.name in protocols else 0)
 
     def q(self, protocol: str) -> list[int]:
         """The protocol's test scales."""
@@ -181,6 +185,10 @@ def entry_plans(suite: Suite, data: str | None = None, act: int = 4, mask: int =
         q_multi = ScaleMap(crop).test_scales(entry.scale)[1]
         q_single = [cfg.data.test_scale]
         protocols, methods = needs(suite, entry.id)
+        scored = min(n_scored, s.eval_limit or n_scored)
+        passes = [(scored, protocols, methods)]
+        if split_crops(suite, entry.id):  # as bench evaluates it
+            passes = [(scored, *needs(suite, entry.id, False)), (s.multi_crop_images, *needs(suite, entry.id, True))]
         plans.append(
             EntryPlan(
                 entry=entry,
@@ -188,7 +196,8 @@ def entry_plans(suite: Suite, data: str | None = None, act: int = 4, mask: int =
                 batch=s.batch,
                 images_per_epoch=steps * s.batch,
                 holdout_images=held,
-                scored_images=min(n_scored, s.eval_limit or n_scored),
+                scored_images=scored,
+                passes=passes,
                 cost=net_cost(net, act, mask),
                 q_single=q_single,
                 q_multi=q_multi,

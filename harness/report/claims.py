@@ -140,7 +140,7 @@ def decide(claim: Claim, outcomes: dict[str, Outcome], rows: dict[str, dict]) ->
         if pa is not None and pb is not None:
             paper = round(pa - pb, 2)
         entry = {"claim": claim.text, "configuration": f"{first} vs {second}", "paper_diff": paper}
-        empty = {"diff": None, "lo": None, "hi": None, "test": None}
+        empty = {"diff": None, "lo": None, "hi": None, "test": None, "images": None}
         if a is None or b is None:
             per.append(entry | empty | {"verdict": "not measured"})
             continue
@@ -151,13 +151,15 @@ def decide(claim: Claim, outcomes: dict[str, Outcome], rows: dict[str, dict]) ->
             crops = f"crop {rows[first]['crop']} vs {rows[second]['crop']}"
             per.append(entry | empty | {"verdict": f"not comparable ({crops})"})
             continue
-        if a.wrong1.shape != b.wrong1.shape:
+        if len(a.wrong1) != len(b.wrong1):
             per.append(entry | empty | {"verdict": "not measured (seeds differ)"})
             continue
-        p = stats.paired(a.wrong1, b.wrong1)
+        n = min(a.wrong1.shape[1], b.wrong1.shape[1])  # the images both scored: a prefix (multi_crop_images)
+        wa, wb = a.wrong1[:, :n], b.wrong1[:, :n]
+        p = stats.paired(wa, wb)
         odd = "; ".join(f"{label}: {o.seed_outcomes}" for label, o in ((first, a), (second, b)) if o.seed_outcomes)
         if odd:  # the t interval misreads these seeds: the exact test over seeds keeps its level
-            test = stats.seed_test(100 * (a.wrong1 - b.wrong1).mean(1), claim.kind, claim.margin)
+            test = stats.seed_test(100 * (wa - wb).mean(1), claim.kind, claim.margin)
         else:
             test = stats.t_test(p, claim.kind, claim.margin)
         tests.append(test)
@@ -165,7 +167,7 @@ def decide(claim: Claim, outcomes: dict[str, Outcome], rows: dict[str, dict]) ->
         verdict = test.verdict + (ONE_SEED if p.seeds == 1 else "")
         per.append(
             entry
-            | {"diff": _points(p.diff), "lo": _points(p.lo), "hi": _points(p.hi), "verdict": verdict}
+            | {"diff": _points(p.diff), "lo": _points(p.lo), "hi": _points(p.hi), "verdict": verdict, "images": n}
             | {"test": f"{SEED_TEST} ({odd})" if odd else T_TEST}
         )
     side = "below 0" if claim.kind == "lower" else f"below +{claim.margin}"

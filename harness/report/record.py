@@ -134,12 +134,18 @@ def save_outcomes(path: Path, outcomes: dict[str, Outcome], seeds: list[int]) ->
     """Every row's per-image mistakes, one byte per image, row and seed (compressed): what every interval and
     test of the report is computed from, so `bench --report-only` recomputes them without the runs."""
     outs = list(outcomes.values())
+    n = max(o.wrong1.shape[1] for o in outs)
+
+    def padded(w: np.ndarray) -> np.ndarray:  # a row scored on a prefix of the images: 0 after it, `images` says
+        return np.pad(w, ((0, 0), (0, n - w.shape[1])))
+
     arrays = {
         "rows": np.array(list(outcomes)),
         "models": np.array([o.model for o in outs]),
         "seeds": np.array(seeds),
-        "top1": np.stack([o.wrong1 for o in outs]).astype(np.uint8),  # (rows, seeds, images)
-        "top5": np.stack([o.wrong5 for o in outs]).astype(np.uint8),
+        "top1": np.stack([padded(o.wrong1) for o in outs]).astype(np.uint8),  # (rows, seeds, images)
+        "top5": np.stack([padded(o.wrong5) for o in outs]).astype(np.uint8),
+        "images": np.array([o.wrong1.shape[1] for o in outs]),
         "dense_map": np.array([-1 if o.dense_map is None else o.dense_map for o in outs]),
         "crop_views": np.array([-1 if o.crop_views is None else o.crop_views for o in outs]),
         "dense_cover": np.array([np.nan if o.dense_cover is None else o.dense_cover for o in outs]),
@@ -160,7 +166,9 @@ OUTCOME_ARRAYS = {
     "crop_views": ("iu", "R"),
     "dense_cover": ("f", "R"),
 }
-OPTIONAL = {"classes": ("iu", "R")}  # written since classes were recorded; older files lack it
+# written since classes, and rows scored on a prefix of the images (`multi_crop_images`), were recorded; older files
+# lack them
+OPTIONAL = {"classes": ("iu", "R"), "images": ("iu", "R")}
 OUTCOMES_WHAT = "the per-image outcomes a bench report writes"
 
 
@@ -189,6 +197,9 @@ def _read_outcome_arrays(path: Path) -> dict[str, np.ndarray]:
     for name in ("top1", "top5"):
         if ((arrays[name] != 0) & (arrays[name] != 1)).any():
             raise ArchspecError(f"{path}: array {name!r} holds values other than 0 and 1; expected mistakes as 0/1")
+    n = arrays["top1"].shape[2]
+    if "images" in arrays and ((arrays["images"] < 1) | (arrays["images"] > n)).any():
+        raise ArchspecError(f"{path}: array 'images' holds counts outside 1..{n}; expected each row's scored images")
     return arrays
 
 
@@ -198,6 +209,7 @@ def load_outcomes(path: Path, suite: Suite) -> tuple[dict[str, Outcome], list[in
     rows, z = {r.label: r for t in suite.table for r in t.rows}, _read_outcome_arrays(path)
     known = SMALL_CLASSES if suite.suite.data in SMALL_SOURCES else -1
     classes = z.get("classes", np.full(len(z["rows"]), known))
+    images = z.get("images", np.full(len(z["rows"]), z["top1"].shape[2]))
     out = {}
     for i, label in enumerate(z["rows"].tolist()):
         if label not in rows:
@@ -206,8 +218,8 @@ def load_outcomes(path: Path, suite: Suite) -> tuple[dict[str, Outcome], list[in
         out[label] = Outcome(
             rows[label],
             str(z["models"][i]),
-            z["top1"][i].astype(np.float64),
-            z["top5"][i].astype(np.float64),
+            z["top1"][i, :, : images[i]].astype(np.float64),
+            z["top5"][i, :, : images[i]].astype(np.float64),
             None if dm < 0 else dm,
             None if cv < 0 else cv,
             None if np.isnan(dc) else dc,

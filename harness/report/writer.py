@@ -104,13 +104,15 @@ def _data_line(record: BenchRecord) -> str:
     source, d = record.data or record.suite.suite.data, record.facts.data
     if d is None:  # an incomplete bench: say what is known
         return f"{source} (no finished run yet)"
-    tested = next((r["images"] for t in record.tables for r in t["rows"] if r["images"]), 0)
+    tested = max((r["images"] for t in record.tables for r in t["rows"]), default=0)
+    crops = record.suite.suite.multi_crop_images
+    some = f" (multi-crop rows: the first {crops:,} of them, in the test set's own order)" if crops else ""
     plateau = record.suite.suite.schedule is Schedule.plateau
     watch = "the lr plateau rule watches these" if plateau else "watched during training; the final weights are scored"
     return (
         (f"{source}: {d.trained:,} training images" if d.trained else f"{source}: training images")
         + f", {d.held:,} held out from them ({100 * d.fraction:g}% of each class, fixed seed; "
-        f"{watch}), {tested:,} scored test images; crop {d.crop}"
+        f"{watch}), {tested:,} scored test images{some}; crop {d.crop}"
         + (f"; every image padded with {d.pad} background pixels a side first" if d.pad else "")
     )
 

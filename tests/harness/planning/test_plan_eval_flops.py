@@ -36,3 +36,24 @@ def test_plan_eval_flops_equal_what_the_protocol_runs(name, classes, size, q):
             ran = counted(lambda m=method: scale_posteriors(model, dense, x01, q, crop, lambda x: x, (m.name,)))
             assert cost_model.eval_flops(net, (method,), q) == ran, method.name
         assert cost_model.eval_flops(net, (CENTRE,), q) == counted(lambda: centre_posterior(model, x01, crop))
+
+
+def test_with_multi_crop_images_the_crop_rows_are_costed_on_those_images_only(tmp_path):
+    """Bench's two passes for the tiny suite's T/16: its dense rows (single and multi scale, and the centre crop
+    with the single scale) on all 60 scored images; its multi-crop & dense row (multi scale only) on the first 40."""
+    from archspec.harness.suite import load_suite
+    from archspec.views import BOTH, DENSE
+
+    from ..bench.test_bench import SUITE, write
+
+    text = SUITE.replace("eval_limit = 60", "eval_limit = 60\nmulti_crop_images = 40")
+    plan = next(p for p in cost_model.entry_plans(load_suite(write(tmp_path, text))) if p.entry.id == "T/16")
+
+    def at(method, qs):
+        return sum(cost_model.eval_flops(plan.net, (method,), q) for q in qs)
+
+    centre = cost_model.eval_flops(plan.net, (CENTRE,), plan.q_single[0])
+    dense = at(DENSE, plan.q_single) + at(DENSE, plan.q_multi) + centre
+    assert plan.eval_flops == 60 * dense + 40 * at(BOTH, plan.q_multi)
+    whole = cost_model.entry_plans(load_suite(write(tmp_path, SUITE)))[0]  # one pass: every method on all 60
+    assert whole.eval_flops == 60 * (at(BOTH, whole.q_single) + at(BOTH, whole.q_multi) + centre)  # dense in both

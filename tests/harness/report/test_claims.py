@@ -106,3 +106,20 @@ def test_a_configuration_with_bimodal_seeds_is_decided_by_the_exact_test_over_se
         Claim(text="c", pairs=[("plain-18", "x")]), outcomes | {"x": alike}, rows | {"x": rows["plain-18"]}
     )
     assert plain["test"] == "t interval" and plain["verdict"] == "holds"
+
+
+def test_a_row_scored_on_fewer_images_is_paired_on_the_images_both_scored():
+    """A multi-crop row scored on the first 600 of 1,000 images (`multi_crop_images`) against a dense row on all
+    1,000: the configuration is the paired difference over the first 600, as if both had scored only those."""
+    rng = np.random.default_rng(2)
+    dense = seeds_at([12.0, 12.5, 11.8], n=1000, rng=rng)
+    crops = seeds_at([10.0, 10.4, 10.1], n=1000, rng=rng)[:, :600]
+    outcomes = {"crops": outcome_of("crops", crops), "dense": outcome_of("dense", dense)}
+    rows = {k: {"paper_top1": None} for k in outcomes}
+    _, (per,) = decide(Claim(text="c", pairs=[("crops", "dense")]), outcomes, rows)
+    expected = stats.paired(crops, dense[:, :600])
+    assert per["images"] == 600
+    assert (per["diff"], per["lo"], per["hi"]) == tuple(
+        round(x, 2) + 0.0 for x in (expected.diff, expected.lo, expected.hi)
+    )
+    assert table_row(outcomes["crops"].row, outcomes["crops"])["images"] == 600

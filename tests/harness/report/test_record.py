@@ -65,3 +65,18 @@ def test_a_damaged_outcomes_file_is_one_line_naming_it(tmp_path, damage, message
     with pytest.raises(ArchspecError, match=message) as e:
         load_outcomes(path, suite)
     assert str(path) in str(e.value) and "\n" not in str(e.value)
+
+
+def test_a_row_scored_on_a_prefix_of_the_images_reads_back_at_its_own_length(tmp_path):
+    """`multi_crop_images`: one row on the first 3 of 5 images keeps its length through outcomes.npz; a count
+    outside 1..N is refused in one line."""
+    suite, outcomes, path = saved(tmp_path)
+    short = outcomes["T multi"]
+    outcomes["T multi"] = Outcome(short.row, short.model, short.wrong1[:, :3], short.wrong5[:, :3], None, 50, 0.5)
+    save_outcomes(path, outcomes, [0, 1])
+    back, _ = load_outcomes(path, suite)
+    assert back["T multi"].wrong1.shape == (2, 3) and back["T single"].wrong1.shape == (2, 5)
+    np.testing.assert_array_equal(back["T multi"].wrong5, short.wrong5[:, :3])
+    resave(path, images=np.array([5, 6, 5]))
+    with pytest.raises(ArchspecError, match=r"array 'images' holds counts outside 1\.\.5"):
+        load_outcomes(path, suite)
