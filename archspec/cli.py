@@ -352,7 +352,10 @@ def bench(
         ),
     ] = None,
     mfu: Annotated[
-        float | None, typer.Option("--mfu", help=f"--plan: model-FLOPs utilisation (default {DEFAULT_MFU}).")
+        float | None,
+        typer.Option(
+            "--mfu", help=f"--plan: model-FLOPs utilisation (default {DEFAULT_MFU}; measured per net for --device cpu)."
+        ),
     ] = None,
     slurm: Annotated[Path | None, typer.Option("--slurm", help="--plan: write sbatch scripts here.")] = None,
     gantt: Annotated[Path | None, typer.Option("--gantt", help="--plan: write the schedule as a PNG.")] = None,

@@ -317,20 +317,48 @@ def memory(cost: NetCost, batch: int, n: int, bf16: bool) -> dict[str, int]:
     return parts | {"total": sum(parts.values())}
 
 
-def cost_entries(plans: list[EntryPlan], suite: Suite, dev: Device, n: int, mfu: float) -> list[Costed]:
+def net_key(plan: EntryPlan) -> str:
+    """What makes two entries the same net to time: the IR (with its input) and the batch."""
+    return f"{plan.net.model_dump_json()}|{plan.batch}"
+
+
+@dataclass(frozen=True)
+class Mfu:
+    """The share of the device's peak the nets reach: one figure for every net (assumed, or --mfu), or measured
+    per net on this machine (`calibrate.measure`), in a training step and in evaluation."""
+
+    default: float
+    train: dict[str, float] = field(default_factory=dict)  # net_key -> share
+    eval: dict[str, float] = field(default_factory=dict)
+    measured: bool = False
+
+    def of(self, plan: EntryPlan) -> tuple[float, float]:
+        """(training, evaluation) share for this entry's net."""
+        key = net_key(plan)
+        return self.train.get(key, self.default), self.eval.get(key, self.default)
+
+    def __str__(self) -> str:
+        if not self.measured:
+            return f"{self.default:g}"
+        t, e = self.train.values(), self.eval.values()
+        return f"measured: training {min(t):.2f}-{max(t):.2f}, evaluation {min(e):.2f}-{max(e):.2f}"
+
+
+def cost_entries(plans: list[EntryPlan], suite: Suite, dev: Device, n: int, mfu: Mfu) -> list[Costed]:
     prec = train_precision(suite, dev)  # a suite evaluates at its training precision (`eval_precision`)
-    peak1 = dev.peak(prec)[0] * mfu
-    eval_rate = peak1 * (n if dev.additive else 1)
     out = []
     for e in plans:
         if e.batch % n:
             raise ArchspecError(f"batch {e.batch} does not split over {n} devices per run; expected a divisor")
+        train, evaluate = mfu.of(e)
+        peak1 = dev.peak(prec)[0] * evaluate  # the held-out pass: one process, inference
+        eval_rate = peak1 * (n if dev.additive else 1)
         out.append(
             Costed(
                 plan=e,
                 devices=n,
-                step=step_time(e.cost, e.batch, n, dev, prec, mfu),
-                one=step_time(e.cost, e.batch, 1, dev, prec, mfu),
+                step=step_time(e.cost, e.batch, n, dev, prec, train),
+                one=step_time(e.cost, e.batch, 1, dev, prec, train),
                 holdout_s=e.holdout_images * e.cost.fwd_flops / peak1,
                 eval_s=e.eval_flops / eval_rate,
                 memory=memory(e.cost, e.batch, n, prec is Precision.bf16),

@@ -50,7 +50,7 @@ def gantt(p: Plan, path: str | Path) -> Path:
     ax.set_xlim(0, 1.15 * p.makespan_s / unit)  # room for the device labels after the last bar
     ax.set_xlabel(unit_name)
     ax.set_title(
-        f"{p.suite.suite.name}: {p.devices} x {p.device_name}, {p.per_run} per run, MFU {p.mfu:g}: "
+        f"{p.suite.suite.name}: {p.devices} x {p.device_name}, {p.per_run} per run, MFU {p.mfu}: "
         f"{p.makespan_s / unit:.3g} {unit_name} (critical path, red: {p.critical_s / unit:.3g}); "
         "colour: device lane; pale: evaluation",
         fontsize=9,

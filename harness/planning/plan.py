@@ -13,7 +13,7 @@ from archspec.errors import ArchspecError
 from archspec.views import BOTH, CENTRE, DENSE, METHODS, MULTI, MULTI_CROP, PROTOCOLS, SCALED, SINGLE
 
 from ..suite import Suite, load_suite, seeds_of
-from .cost import DEFAULT_MFU, Costed, cost_entries, entry_plans, eval_flops, memory, train_precision
+from .cost import DEFAULT_MFU, Costed, Mfu, cost_entries, entry_plans, eval_flops, memory, train_precision
 from .devices import DEVICES_FILE, GIB, MEASURED, Device, device
 from .machine import this_machine
 from .schedule import Slot, lane_devices, schedule, tasks
@@ -32,10 +32,6 @@ class PaperSetup:
 PAPERS = {
     "paper": PaperSetup(4, 3.75, "D/256", "Simonyan & Zisserman, Sec. 3.3: 4 Titan Black GPUs a net, 3.75x over one")
 }
-MFU_CALIBRATION = {
-    None: "an assumption (--mfu sets it)",
-    "cpu": "calibrated: torch's nets at 37-62% of its GEMM peak per core (issue 35, AMD EPYC, fp32, 1 thread)",
-}
 
 # ---------------------------------------------------------------- the plan
 
@@ -52,7 +48,7 @@ class Plan:
     device: Device
     devices: int
     per_run: int
-    mfu: float
+    mfu: Mfu
     precision: str
     entries: list[Costed]
     slots: list[Slot]
@@ -174,7 +170,7 @@ class Plan:
             "device": self.device_name,
             "devices": self.devices,
             "per_run": self.per_run,
-            "mfu": self.mfu,
+            "mfu": str(self.mfu),
             "precision": self.precision,
             "trainings": len(c) * seeds,
             "train_pflops": round(seeds * sum(x.plan.train_flops for x in c) / 1e15, 3),
@@ -201,9 +197,7 @@ def plan(
     """The suite's cost on `devices_total` devices of a kind (default: 8; --device cpu: this machine's cores),
     `per_run` per training (None: among powers of two, the fastest split whose memory fits; where none fits, the
     paper's own split for a suite named after a paper, else the fastest)."""
-    calibrated = MFU_CALIBRATION.get(device_name) if mfu is None else None
-    mfu = (CPU_MFU if device_name == "cpu" else DEFAULT_MFU) if mfu is None else mfu
-    if not 0 < mfu <= 1:
+    if mfu is not None and not 0 < mfu <= 1:
         raise ArchspecError(f"--mfu {mfu}: expected a fraction of the peak in (0, 1]")
     dev = this_machine() if device_name == MEASURED else device(device_name)
     devices_total = devices_total or (dev.node if dev.kind == "core" else DEFAULT_DEVICES)
@@ -213,6 +207,14 @@ def plan(
     prec = train_precision(suite, dev)
     bf16 = prec is Precision.bf16
     plans = entry_plans(suite, data, act=2 if bf16 else 4, mask=1 if dev.kind == "gpu" else 4)
+    if mfu is not None:
+        share, mfu_source = Mfu(mfu), "an assumption (given: --mfu)"
+    elif device_name == MEASURED:  # this machine: each net timed for a moment, as a --jobs worker runs it
+        from . import calibrate  # torch: only where this machine is measured; a GPU plan needs none
+
+        share, mfu_source = calibrate.measure(plans, prec, dev.peak(prec)[0], calibrate.time_net), MEASURED_MFU
+    else:
+        share, mfu_source = Mfu(DEFAULT_MFU), "an assumption (--mfu sets it)"
     notes = []
     if suite.suite.precision is not Precision.fp32 and dev.kind == "gpu" and not bf16:
         notes.append(f"{device_name} has no bf16 units: the suite is planned in fp32")
@@ -220,20 +222,23 @@ def plan(
         raise ArchspecError(f"--per-run {per_run}: does not divide --devices {devices_total}; expected a divisor")
     splits = [g for g in (2**k for k in range(12)) if g <= devices_total]
     splits = [g for g in splits if devices_total % g == 0 and suite.suite.batch % g == 0] or splits[:1]
-    tried = {g: _split(plans, suite, dev, g, mfu, devices_total) for g in ([per_run] if per_run else splits)}
+    tried = {g: _split(plans, suite, dev, g, share, devices_total) for g in ([per_run] if per_run else splits)}
     g = _choose(tried, dev.memory_gib * GIB, PAPERS.get(suite.suite.name), per_run)
     entries, slots, critical = tried[g][1:]
     notes += _impossible_speedups(entries, g, device_name)
-    p = Plan(suite, device_name, dev, devices_total, g, mfu, dev.peak(prec)[1], entries, slots, critical, notes, [])
+    p = Plan(suite, device_name, dev, devices_total, g, share, dev.peak(prec)[1], entries, slots, critical, notes, [])
     least = min((max(memory(e.cost, e.batch, s, bf16)["total"] for e in plans), s) for s in {*splits, g})
-    p.header = _header(p, least, per_run is not None, calibrated or MFU_CALIBRATION[None])
+    p.header = _header(p, least, per_run is not None, mfu_source)
     return p
 
 
-CPU_MFU = 0.5  # of the measured GEMM peak: issue 35's nets ran at 37-62% of it (MFU_CALIBRATION)
+MEASURED_MFU = (
+    "measured now on the suite's own nets (harness/planning/calibrate.py: a training step and a forward pass of "
+    "each, one thread, channels-last); data loading and the other jobs' pull on memory are not in it"
+)
 
 
-def _split(plans, suite: Suite, dev: Device, g: int, mfu: float, devices_total: int):
+def _split(plans, suite: Suite, dev: Device, g: int, mfu: Mfu, devices_total: int):
     """(wall seconds, entries, slots, critical path) of `g` devices per run."""
     entries = cost_entries(plans, suite, dev, g, mfu)
     durations, deps = tasks(entries, seeds_of(suite))
@@ -271,8 +276,7 @@ def _header(p: Plan, least: tuple[int, int], asked: bool, mfu_source: str) -> li
     lines = [
         "predicted from the IR: FLOPs and parameters (exact); memory per device (predicted, activations and state; "
         f"workspaces excluded); {where}",
-        f"calibrated: every time is FLOPs / (peak x MFU {p.mfu:g}), so times scale as 1 / MFU; MFU {p.mfu:g} is "
-        f"{mfu_source}",
+        f"calibrated: every time is FLOPs / (peak x MFU), so times scale as 1 / MFU; MFU {p.mfu} is {mfu_source}",
     ]
     worst = max(p.entries, key=lambda c: c.memory["total"])
     if not p.fits(worst):

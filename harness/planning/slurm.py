@@ -194,7 +194,7 @@ class _Jobs:
             "#SBATCH --requeue",
             f"#SBATCH --signal={SIGNAL}",
             f"# {entry.id} seed {seed}: {c.plan.epochs} epochs on {g} x {p.device_name} in {p.precision}, planned "
-            f"{c.train_s / 3600:.1f} h (MFU {p.mfu:g}); parts of at most {self.max_time_h:g} h (about "
+            f"{c.train_s / 3600:.1f} h (MFU {p.mfu}); parts of at most {self.max_time_h:g} h (about "
             f"{math.ceil(hours / self.max_time_h)} with a {MARGIN - 1:.0%} margin): a part that ends with the run "
             "unfinished queues the next, however many it takes",
             "# " + self._loaders(entry, res),

@@ -63,16 +63,17 @@ def test_a_suite_planned_in_seconds_is_drawn_in_seconds(tmp_path, monkeypatch):
 
 
 def test_the_cpu_plan_predicts_wall_time_from_the_measured_peak_and_the_suites_flops(monkeypatch):
-    """A stubbed peak of 50 GFLOP/s a core: every training's time is its FLOPs over 50e9 x MFU (one core a run)."""
+    """A stubbed peak of 50 GFLOP/s a core and --mfu 0.5: every training's time is its FLOPs over 50e9 x 0.5 (one
+    core a run)."""
     monkeypatch.setattr(machine, "gemm_gflops", lambda: {"fp32": 50.0, "bf16": 1.0})
     monkeypatch.setattr("archspec.harness.training.distributed.cores", lambda: 2)
     monkeypatch.setattr("archspec.harness.training.distributed.cpu_bf16_units", lambda: [])
     machine.this_machine.cache_clear()
     try:
-        p = plan.plan("small", "cpu")
+        p = plan.plan("small", "cpu", mfu=0.5)
     finally:
         machine.this_machine.cache_clear()
-    assert p.devices == 2 and p.per_run == 1 and p.precision == "fp32" and p.mfu == 0.5
+    assert p.devices == 2 and p.per_run == 1 and p.precision == "fp32" and str(p.mfu) == "0.5"
     for c in p.entries:
         e = c.plan
         want = e.epochs * (e.images_per_epoch * e.cost.train_flops + e.holdout_images * e.cost.fwd_flops) / 25e9
