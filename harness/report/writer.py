@@ -334,10 +334,14 @@ def _windows(row: dict) -> str:
 
 
 def display_rows(table: dict) -> list[dict]:
-    """The rows for reading; a table whose rows differ in crop names each row's (a claim pairs like crops only)."""
-    if len({r.get("crop") for r in table["rows"]}) > 1:
-        return [{"row": r["row"], "crop": r["crop"]} | _display(r) for r in table["rows"]]
-    return [_display(r) for r in table["rows"]]
+    """The rows for reading; a table whose rows differ in crop (a claim pairs like crops only) or in scored images
+    (`multi_crop_images`: errors on different images; a claim pairs rows on the images both scored) names each
+    row's."""
+    rows = table["rows"]
+    differ = {
+        name: key for name, key in (("crop", "crop"), ("test images", "images")) if len({r.get(key) for r in rows}) > 1
+    }
+    return [{"row": r["row"]} | {name: r.get(key) for name, key in differ.items()} | _display(r) for r in rows]
 
 
 def _single_net_rows(tables: list[dict]) -> list[dict]:

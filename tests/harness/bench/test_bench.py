@@ -720,4 +720,9 @@ def test_multi_crop_rows_score_the_first_images_and_claims_pair_on_those(tmp_pat
         assert len(got.posterior) == (40 if method != "dense" else 60)
         # the same images in other batches: oneDNN may block the sums differently (1.7e-5 seen on AVX-512)
         torch.testing.assert_close(got.posterior, want.posterior[: len(got.posterior)], rtol=1e-3, atol=1e-4)
-    assert "the first 40 of them" in (tmp_path / "out" / "report.md").read_text()
+    report = (tmp_path / "out" / "report.md").read_text()
+    assert "the first 40 of them" in report
+    cells = [
+        line.split("|")[1:3] for line in report.splitlines() if line.startswith(("| T single", "| T multi", "| T+U"))
+    ]
+    assert [(r.strip(), int(n)) for r, n in cells] == [("T single", 60), ("T multi", 40), ("T+U", 60)]  # test images
