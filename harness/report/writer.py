@@ -345,13 +345,16 @@ def display_rows(table: dict) -> list[dict]:
 
 
 def _single_net_rows(tables: list[dict]) -> list[dict]:
-    """Comparable rows of one net (no ensemble) that were measured, each with its table's name."""
-    return [
+    """Comparable rows of one net (no ensemble) that were measured, each with its table's name; of those, the rows
+    scored on every scored image (rows on fewer, `multi_crop_images`, saw other images and are not ranked)."""
+    rows = [
         {"table": t["name"], **r}
         for t in tables
         for r in t["rows"]
         if r["top1_err"] is not None and r["comparable"] == "yes" and r["nets"] == 1
     ]
+    most = max((r.get("images") or 0 for r in rows), default=0)
+    return [r for r in rows if (r.get("images") or 0) == most]
 
 
 def lowest_single_nets(tables: list[dict]) -> list[dict]:
