@@ -21,8 +21,10 @@ from torch import nn
 
 from archspec.choices import Precision
 from archspec.compiler import build
+from archspec.compiler.memory_format import channels_last
 
 from ..training.init import initialise
+from ..training.train import train_step
 from .cost import EntryPlan, Mfu, net_key
 
 BUDGET_S = 0.25  # seconds a timed step should take at MEASURE_GUESS of the peak: the batch is cut to fit it
@@ -59,44 +61,42 @@ def measure(
 
 
 def time_net(plan: EntryPlan, precision: Precision, train_batch: int, eval_batch: int) -> Timing:
-    """The fastest of STEPS training steps of `train_batch` random images, and of STEPS forward passes of
-    `eval_batch`, on one torch thread (the caller's count restored)."""
+    """The fastest of STEPS training steps of `train_batch` random images (the harness's own `train_step`), and of
+    STEPS forward passes of `eval_batch`, on one torch thread (the caller's count restored)."""
     before = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
         torch.manual_seed(0)
-        model = build(plan.net, "torch").to(memory_format=torch.channels_last)
+        model = build(plan.net, "torch")
         initialise(model, "torchvision")
-        i = plan.net.input
-        train_s = _fastest(_train_step(model, train_batch, i, precision))
-        eval_s = _fastest(_forward(model, eval_batch, i, precision))
+        model = channels_last(model, "cpu")  # as training and evaluation place it
+        amp = torch.bfloat16 if precision is Precision.bf16 else None
+        train_s = _fastest(_train_step(model, train_batch, plan.net.input, amp))
+        eval_s = _fastest(_forward(model, eval_batch, plan.net.input, amp))
     finally:
         torch.set_num_threads(before)
     return Timing(train_batch, train_s, eval_batch, eval_s)
 
 
-def _train_step(model: nn.Module, batch: int, i, precision: Precision) -> Callable[[], None]:
-    x = torch.randn(batch, i.channels, i.height, i.width).contiguous(memory_format=torch.channels_last)  # (B, C, H, W)
-    y = torch.randint(0, 2, (batch,))  # (B,)
+def _images(batch: int, i) -> torch.Tensor:
+    return torch.randn(batch, i.channels, i.height, i.width).contiguous(
+        memory_format=torch.channels_last
+    )  # (B, C, H, W)
+
+
+def _train_step(model: nn.Module, batch: int, i, amp: torch.dtype | None) -> Callable[[], None]:
+    x, y = _images(batch, i), torch.randint(0, 2, (batch,))  # (B, C, H, W), (B,)
     opt = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
     model.train()
-
-    def step() -> None:
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision is Precision.bf16):
-            loss = nn.functional.cross_entropy(model(x).float(), y)  # model(x): (B, classes)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-
-    return step
+    return lambda: train_step(model, opt, x, y, amp)
 
 
-def _forward(model: nn.Module, batch: int, i, precision: Precision) -> Callable[[], None]:
-    x = torch.randn(batch, i.channels, i.height, i.width).contiguous(memory_format=torch.channels_last)  # (B, C, H, W)
+def _forward(model: nn.Module, batch: int, i, amp: torch.dtype | None) -> Callable[[], None]:
+    x = _images(batch, i)
 
     def forward() -> None:
         model.eval()
-        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision is Precision.bf16):
+        with torch.inference_mode(), torch.autocast("cpu", dtype=amp or torch.float32, enabled=amp is not None):
             model(x)  # (B, classes)
 
     return forward
