@@ -4,13 +4,13 @@ epoch, with its training time. Nothing here evaluates the scored test images: re
 numbers, and the suite's confirmatory run uses other seeds.
 
     python suites/explore.py SUITE [--seed 0] [--jobs 2] [--out DIR] [--only ID]... [--set KEY=VALUE]...
-                               [--lr LR]... [--family NAME=ID,ID...]...
+                               [--lr LR]... [--family NAME=ID]...
 
 `--set` overrides a `[suite]` key for this exploration only (e.g. --set width=0.25), to compare a choice.
 `--lr` (repeated: a grid) trains every entry once at each learning rate, its own lr included, in a folder per lr
-(`OUT/lr0.1`), and prints one row per entry and lr; each `--family` then gets the lr whose mean held-out top-1 error
-over its entries is lowest (the rule suites/successors-recipe.md fixes before the grid runs), each family with the
-same grid and so the same number of looks.
+(`OUT/lr0.1`), and prints one row per entry and lr; each family (`--family NAME=ID`, once per entry) then gets the
+lr whose mean held-out top-1 error over its entries is lowest (the rule suites/successors-recipe.md fixes before
+the grid runs): every family the same grid, so the same number of looks.
 """
 
 from __future__ import annotations
@@ -84,11 +84,15 @@ def family_choice(rows: list[dict], families: dict[str, list[str]]) -> list[dict
     return out
 
 
-def parse_family(text: str) -> tuple[str, list[str]]:
-    name, _, ids = text.partition("=")
-    if not name or not ids:
-        raise SystemExit(f"--family {text!r}: expected NAME=ID,ID,...")
-    return name, [i.strip() for i in ids.split(",")]
+def families_of(given: list[str], suite: Suite) -> dict[str, list[str]]:
+    """`--family NAME=ID`, repeated: each adds one entry to its family (ids may hold commas: "A, crop 64")."""
+    out: dict[str, list[str]] = {}
+    for text in given:
+        name, _, id_ = text.partition("=")
+        if not name or id_ not in {e.id for e in suite.train}:
+            raise SystemExit(f"--family {text!r}: expected NAME=ID with ID an entry of {suite.suite.name}")
+        out.setdefault(name, []).append(id_)
+    return out
 
 
 def main() -> None:
@@ -102,12 +106,10 @@ def main() -> None:
     ap.add_argument("--only", action="append", default=[])
     ap.add_argument("--set", action="append", default=[], help="KEY=VALUE (TOML value) for [suite]")
     ap.add_argument("--lr", action="append", type=float, default=[], help="a learning rate of the grid (repeat)")
-    ap.add_argument("--family", action="append", default=[], help="NAME=ID,ID,...: entries that share one lr")
+    ap.add_argument("--family", action="append", default=[], help="NAME=ID: ID shares its lr with NAME (repeat)")
     a = ap.parse_args()
     suite = load_suite(a.suite)
-    families = dict(map(parse_family, a.family))
-    if missing := [i for ids in families.values() for i in ids if i not in {e.id for e in suite.train}]:
-        raise SystemExit(f"--family: no entry {missing[0]!r} in {a.suite}")
+    families = families_of(a.family, suite)
     if a.set:
         extra = tomllib.loads("\n".join(a.set))
         suite = suite.model_copy(update={"suite": suite.suite.model_copy(update=extra)})

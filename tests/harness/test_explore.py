@@ -4,6 +4,8 @@ family's lr chosen by one rule from the held-out rows (nothing here trains)."""
 import importlib.util
 from pathlib import Path
 
+import pytest
+
 from archspec.harness.suite import entry_config, load_suite
 
 from ..conftest import ROOT
@@ -42,3 +44,12 @@ def test_each_family_gets_the_lr_of_its_lowest_mean_held_out_error_and_only_over
     chosen = {r["family"]: r["lr"] for r in out if r["chosen"]}
     assert chosen == {"ab": 0.05, "c": 0.05}  # ab: 11.0 < 11.5, and b never ran at 0.2; c: a tie, the smaller lr
     assert [r["lr"] for r in out if r["family"] == "ab"] == [0.05, 0.1]
+
+
+def test_a_family_is_given_one_entry_at_a_time_so_ids_may_hold_commas():
+    explore = explore_module()
+    suite = load_suite("successors")
+    given = ["VGG=D", "VGG=A, crop 64", "AlexNet=AlexNet, crop 64"]
+    assert explore.families_of(given, suite) == {"VGG": ["D", "A, crop 64"], "AlexNet": ["AlexNet, crop 64"]}
+    with pytest.raises(SystemExit, match="expected NAME=ID with ID an entry of successors"):
+        explore.families_of(["VGG=D,E"], suite)
