@@ -78,7 +78,7 @@ class EntryBase(Strict):
 
 
 # `[[train]]`: a net to train, and its own settings over the suite's (`config.ENTRY_OPTIONS`, with the options'
-# bounds and help; lr steps default to the suite's inside the entry's epochs, a crop to the suite's)
+# bounds and help; lr steps default to the suite's inside the entry's epochs, a crop and a width to the suite's)
 Entry = create_model("Entry", __base__=EntryBase, **unset_fields(ENTRY_OPTIONS))
 
 
@@ -333,7 +333,10 @@ def entry_config(suite: Suite, entry: Entry, root: Path, seed: int, devices: int
     return TrainConfig(
         spec=entry.spec,
         name=entry.id,
-        model=Overrides(width=s.width, batch_norm=s.batch_norm if entry.batch_norm is None else entry.batch_norm),
+        model=Overrides(
+            width=s.width if entry.width is None else entry.width,
+            batch_norm=s.batch_norm if entry.batch_norm is None else entry.batch_norm,
+        ),
         data=dc,
         recipe=Recipe(**recipe),
         out=str(run_dir(root, entry.id, seed)),

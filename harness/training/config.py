@@ -289,7 +289,7 @@ MACHINE_DEFAULTS = {"--workers"}  # defaults that follow the machine (its cores)
 # options that other commands share, so written with the CLI's other options: the fields they set
 SHARED = {"--out": "out", "--threads": "threads", "--width": "model.width", "--bn": "model.batch_norm"}
 # what a suite's `[[train]]` entry may set for its own net over the suite's recipe: its fields, bounds and help
-ENTRY_OPTIONS = ("--epochs", "--lr", "--init", "--init-std", "--lr-steps", "--crop", "--bn")
+ENTRY_OPTIONS = ("--epochs", "--lr", "--init", "--init-std", "--lr-steps", "--crop", "--width", "--bn")
 # what `archspec train --resume` may change: how long the run goes on, and where and how it runs (the CLI's launch
 # options); every other option would change the recipe mid-run
 RESUME_OPTIONS = ("--epochs", "--gpus", "--nproc", "--workers", "--threads", "--checkpoint-every")

@@ -95,14 +95,25 @@ WORDING = {
         "lower",
         lambda: [("VGG-11 (A), crop 64", "AlexNet, crop 64")],
     ),
-    "plain-34 is worse than plain-18": Wording(
-        "So a deeper plain net is worse", "lower", lambda: [("plain-18", "plain-34")]
+    # the ResNet paper's CIFAR nets (Sec. 4.2), where its depth claims are decided (issue 38): Fig. 6 in one
+    # sentence; deeper plain nets against the shallowest, plain-20, as the issue words it (plain-56 vs plain-20)
+    "plain-56 is worse than plain-20": Wording(
+        "deeper plain nets (20, 32, 44, 56 layers) have higher training and test error (degradation)",
+        "lower",
+        lambda: [("plain-20", f"plain-{n}") for n in (32, 44, 56)],
     ),
-    "ResNet-34 beats plain-34": Wording(
-        "plain-34 28.54, ResNet-18 27.88, ResNet-34 25.03", "lower", lambda: [("ResNet-34", "plain-34")]
+    # the same figure's two panels at the depth both have at their deepest; paper.md quotes no plain-56 figure
+    "ResNet-56 beats plain-56": Wording(
+        "deeper plain nets (20, 32, 44, 56 layers) have higher training and test error (degradation); deeper "
+        "residual nets have lower error, up to 110 layers.",
+        "lower",
+        lambda: [("ResNet-56", "plain-56")],
     ),
-    "ResNet-34 beats ResNet-18": Wording(
-        "while with shortcuts the deeper net is better", "lower", lambda: [("ResNet-34", "ResNet-18")]
+    # Table 6: 110 layers at 6.61 (mean of 5 runs) against 56 at 6.97, a third of a point: no worse, not lower
+    "ResNet-110 is no worse than ResNet-56": Wording(
+        "ResNet-56 6.97 (0.85M); ResNet-110 6.43, best of 5 runs, mean 6.61 +- 0.16 (1.7M)",
+        "no_worse",
+        lambda: [("ResNet-110", "ResNet-56")],
     ),
 }
 
@@ -127,6 +138,35 @@ def test_every_claim_pairs_every_configuration_its_sentence_names_and_no_other(n
         assert named, f"{name}: {claim.text!r} measures none of its sentence's configurations"
         assert sorted(claim.pairs) == sorted(named), f"{name}: {claim.text!r}"
         assert claim.kind == wording.kind, f"{name}: {claim.text!r}"
+
+
+def test_the_successors_depth_claims_are_decided_on_the_cifar_nets_only():
+    """Issue 38: at crop 32 the ImageNet stems leave ResNet-18/34 and plain-18/34 on 2x2 and 1x1 maps, so the depth
+    claims pair only the ResNet paper's CIFAR nets (specs plain20/56, resnet56/110), each at one common width."""
+    suite = load_suite("successors")
+    by_label = {r.label: r for t in suite.table for r in t.rows}
+    by_id = {e.id: e for e in suite.train}
+    cifar = {"plain20", "plain56", "resnet56", "resnet110"}
+    depth = [c for c in suite.claim if "plain" in c.text or "ResNet" in c.text]
+    assert [c.text.split(" (")[0] for c in depth] == [
+        "plain-56 is worse than plain-20",
+        "ResNet-56 beats plain-56",
+        "ResNet-110 is no worse than ResNet-56",
+    ]
+    entries = [by_id[t] for c in depth for pair in c.pairs for label in pair for t in by_label[label].train]
+    assert {e.spec for e in entries} == cifar and len({e.width for e in entries}) == 1
+    assert all(suite.crop_of(e) == 32 for e in entries)
+    imagenet_stems = {e.id for e in suite.train if e.spec in {"resnet18", "resnet34", "resnet50", "plain18", "plain34"}}
+    assert len(imagenet_stems) == 5  # they stay, for the cost table
+    assert not {t for c in suite.claim for p in c.pairs for label in p for t in by_label[label].train} & imagenet_stems
+
+
+def test_the_successors_vgg_alexnet_claim_has_batch_norm_on_both_sides():
+    suite = load_suite("successors")
+    by_label = {r.label: r for t in suite.table for r in t.rows}
+    (claim,) = [c for c in suite.claim if c.text.startswith("VGG beats AlexNet")]
+    entries = [e for e in suite.train for label in claim.pairs[0] if e.id in by_label[label].train]
+    assert [e.spec for e in entries] == ["A", "alexnet"] and all(e.batch_norm for e in entries)
 
 
 def test_the_small_suites_jittering_claim_holds_both_fixed_scales():

@@ -298,7 +298,7 @@ def test_a_suite_without_trainings_is_one_line_not_a_traceback(tmp_path):
 
 
 def test_an_entry_with_its_own_batch_norm_is_planned_with_it():
-    """successors: the suite trains without batch norm, its D and E entries with it; the planned nets carry it
+    """successors: the suite trains without batch norm, its VGG and AlexNet entries with it; the planned nets carry it
     (counted against the facade's own build), as bench trains them."""
     suite = load_suite("successors")
     _, _, channels, classes = cost_model.SETS[suite.suite.data]
@@ -308,7 +308,7 @@ def test_an_entry_with_its_own_batch_norm_is_planned_with_it():
     for entry in own:
         crop = suite.crop_of(entry)
         want = archspec.network(
-            entry.spec, num_classes=classes, input=f"{crop}x{crop}x{channels}", width=suite.suite.width,
+            entry.spec, num_classes=classes, input=f"{crop}x{crop}x{channels}", width=entry.width or suite.suite.width,
             batch_norm=entry.batch_norm,
         )  # fmt: skip
         assert archspec.infer(planned[entry.id].net).params == archspec.infer(want).params, entry.id

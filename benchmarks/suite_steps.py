@@ -1,0 +1,69 @@
+"""The training step of every entry of a suite on one core: one SGD step (batch and crop as the suite trains the
+entry, its own width and batch norm, 1 torch thread as in a `--jobs 2` worker, channels-last, the harness's own
+`train_step`) in fp32 and in bf16 autocast where this CPU has bf16 units, timed by the planner's own
+`calibrate.time_net`, which `bench --plan --device cpu` uses for its per-net shares of the peak; thin nets (a few
+channels on large maps) reach far less of it than wide ones. Writes
+benchmarks/results/suite-steps-<suite>-<CPU model>.json and prints a table.
+
+    .venv/bin/python benchmarks/suite_steps.py SUITE [--only ID]...   (seconds per entry: a few steps)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+from pathlib import Path
+
+import torch
+
+from archspec import infer
+from archspec.choices import Precision
+from archspec.harness.planning import calibrate, cost
+from archspec.harness.suite import entry_config, load_suite
+from archspec.harness.training.checkpoint import cpu_model
+from archspec.harness.training.distributed import cpu_bf16_units
+from archspec.provenance import commit
+
+OUT = Path(__file__).resolve().parent / "results"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("suite")
+    ap.add_argument("--only", action="append", default=[])
+    a = ap.parse_args()
+    suite = load_suite(a.suite)
+    torch.set_num_threads(1)
+    precisions = ["fp32"] + (["bf16"] if cpu_bf16_units() else [])
+    plans = {p.entry.id: p for p in cost.entry_plans(suite)}
+    rows = []
+    for entry in suite.train:
+        if a.only and entry.id not in a.only:
+            continue
+        cfg = entry_config(suite, entry, Path("unused"), 0, 1, None)
+        net = plans[entry.id].net  # as bench trains it: the data's classes and channels, the entry's crop and width
+        flops = plans[entry.id].cost.train_flops  # per image
+        row = {"entry": entry.id, "width": cfg.model.width, "macs_m": round(infer(net).macs / 1e6, 2)}
+        for name in precisions:
+            s = calibrate.time_net(plans[entry.id], Precision(name), cfg.recipe.batch, 1).train_s
+            row[f"{name} ms/step"] = round(1e3 * s, 1)
+            row[f"{name} images/s"] = round(cfg.recipe.batch / s)
+            row[f"{name} GFLOP/s"] = round(flops * cfg.recipe.batch / s / 1e9, 1)
+        rows.append(row)
+        print(row, flush=True)
+    result = {
+        "what": f"one SGD step per entry of {suite.suite.name}, batch {suite.suite.batch}, 1 thread, channels-last, "
+        f"fastest of {calibrate.STEPS} after 1 warm-up (the planner's calibrate.time_net); GFLOP/s: the planner's "
+        "training FLOPs per image x batch / step",
+        "rows": rows,
+        "machine": {"cpu": cpu_model(), "bf16_units": cpu_bf16_units()},
+        "torch": torch.__version__,
+        "commit": commit(),
+    }
+    slug = re.sub(r"[^a-z0-9]+", "-", cpu_model().lower()).strip("-")
+    (OUT / f"suite-steps-{suite.suite.name}-{slug}.json").write_text(json.dumps(result, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
