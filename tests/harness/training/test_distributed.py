@@ -64,7 +64,7 @@ TINY_RESNET = "input 16x16x3 conv3-4 bn [conv3-4 bn; conv3-4 bn] ×2 [conv3-8/2 
 def test_nproc_2_trains_a_batch_norm_net_like_one_process(tmp_path, spec, options):
     """Weights and running statistics after 3 SGD steps (momentum, weight decay) at global batch 16."""
     train = ["train", spec, "--bn", "--data", "synthetic", "--batch", "16", "--epochs", "1", "--max-steps", "3",
-             "--lr", "0.05", "--init", "torchvision", "--dropout", "0", *options]  # fmt: skip
+             "--lr", "0.05", "--init", "torchvision", "--dropout", "0", "--precision", "fp32", *options]  # fmt: skip
     runs = [start("-m", "archspec.cli", *train, *more, "--out", str(tmp_path / n)) for n, more in RUNS]
     for code, _, err in map(finish, runs):
         assert code == 0, err[-3000:]

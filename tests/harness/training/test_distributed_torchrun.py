@@ -21,7 +21,7 @@ TINY_BN = "input 16x16x3 conv3-4 maxpool conv3-8 maxpool FC-16 FC-4 soft-max"
 TRAIN = [
     "train", TINY_BN, "--bn", "--data", "synthetic", "--crop", "16", "--scale", "18", "--batch", "16",
     "--epochs", "1", "--max-steps", "6", "--lr", "0.05", "--init", "torchvision", "--dropout", "0",
-    "--threads", "1",
+    "--precision", "fp32", "--threads", "1",  # fp32 on any CPU: auto is bf16 where the CPU has bf16 units
 ]  # fmt: skip
 
 
