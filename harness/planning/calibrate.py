@@ -47,14 +47,13 @@ def measure(
     plans: list[EntryPlan], precision: Precision, peak: float, timer: Callable[[EntryPlan, Precision, int, int], Timing]
 ) -> Mfu:
     """Each distinct net's share of `peak` (FLOP/s of one core at `precision`), training and evaluation."""
-    train, evaluate, timed = {}, {}, {}
+    train, evaluate = {}, {}
     for p in plans:
         key = net_key(p)
-        if key in timed:
+        if key in train:  # the same net as an earlier entry's: timed once
             continue
         per = max(1, int(BUDGET_S * peak * MEASURE_GUESS / p.cost.train_flops))
         t = timer(p, precision, min(p.batch, per), min(EVAL_BATCH, 3 * per))
-        timed[key] = t
         train[key] = min(1.0, p.cost.train_flops * t.train_images / t.train_s / peak)
         evaluate[key] = min(1.0, p.cost.fwd_flops * t.eval_images / t.eval_s / peak)
     return Mfu(default=min(train.values()), train=train, eval=evaluate, measured=True)
