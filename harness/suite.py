@@ -363,11 +363,14 @@ def uses_crops(method: str) -> bool:
     return MULTI_CROP.name in METHODS[method].parts
 
 
-def split_crops(suite: Suite, id_: str) -> bool:
-    """Whether this entry's multi-crop rows are scored on fewer images than its others (`multi_crop_images`)."""
+def eval_passes(suite: Suite, id_: str) -> list[tuple[int | None, tuple[str, ...], tuple[str, ...]]]:
+    """bench's evaluations of this entry, as (images, protocols, methods), images None for every scored image: one,
+    or two where its multi-crop rows score only the first `multi_crop_images` (the others all of them)."""
     s = suite.suite
     some = s.multi_crop_images is not None and (s.eval_limit is None or s.multi_crop_images < s.eval_limit)
-    return some and any(uses_crops(m) for m in needs(suite, id_)[1])
+    if some and any(uses_crops(m) for m in needs(suite, id_)[1]):
+        return [(None, *needs(suite, id_, False)), (s.multi_crop_images, *needs(suite, id_, True))]
+    return [(None, *needs(suite, id_))]
 
 
 def eval_precision(suite: Suite) -> Precision:

@@ -45,13 +45,13 @@ from ..suite import (
     ScaleMap,
     Suite,
     entry_config,
+    eval_passes,
     eval_precision,
     load_suite,
     needs,
     run_dir,
     safe,
     seeds_of,
-    split_crops,
     suite_hash,
     suite_path,
     uses_crops,
@@ -157,21 +157,14 @@ def evaluate_run(root: Path, suite: Suite, entry: Entry, seed: int, devices: int
         precision=eval_precision(suite),
     )
     start = time.perf_counter()
-    if split_crops(suite, entry.id):  # the multi-crop rows on the first multi_crop_images, the others on all
-        rest = evaluate_sources(replace(job, **_needs(suite, entry.id, False)), devices=devices)
-        limit = suite.suite.multi_crop_images
-        crops = evaluate_sources(replace(job, **_needs(suite, entry.id, True), limit=limit), devices=devices)
-        mine = [p for p in crops.parts if uses_crops(p.method)]  # covering the first `limit` labels
-        result = Evaluation(rest.labels, rest.parts + mine)
-    else:
-        result = evaluate_sources(job, devices=devices)
+    passes = eval_passes(suite, entry.id)  # a second (multi_crop_images): multi-crop parts on the first n labels
+    runs = [
+        evaluate_sources(replace(job, protocols=p, methods=m, limit=n or job.limit), devices=devices)
+        for n, p, m in passes
+    ]
+    result = Evaluation(runs[0].labels, runs[0].parts + [p for r in runs[1:] for p in r.parts if uses_crops(p.method)])
     _write_eval(cache, key, result, len(result.labels) / (time.perf_counter() - start))
     return result
-
-
-def _needs(suite: Suite, id_: str, crops: bool) -> dict:
-    protocols, methods = needs(suite, id_, crops)
-    return {"protocols": protocols, "methods": methods}
 
 
 def _eval_cache(root: Path, id_: str, seed: int) -> Path:

@@ -29,7 +29,7 @@ from archspec.infer import NetworkStats, infer
 from archspec.ir import FC, Network, Shape
 from archspec.views import CENTRE, DENSE_FIT, METHODS, PART_PASSES, SINGLE, Pass, geometry
 
-from ..suite import Entry, ScaleMap, Suite, entry_config, needs, split_crops
+from ..suite import Entry, ScaleMap, Suite, entry_config, eval_passes, needs
 from ..training.config import DataConfig
 from .devices import Device
 
@@ -186,9 +186,7 @@ def entry_plans(suite: Suite, data: str | None = None, act: int = 4, mask: int =
         q_single = [cfg.data.test_scale]
         protocols, methods = needs(suite, entry.id)
         scored = min(n_scored, s.eval_limit or n_scored)
-        passes = [(scored, protocols, methods)]
-        if split_crops(suite, entry.id):  # as bench evaluates it
-            passes = [(scored, *needs(suite, entry.id, False)), (s.multi_crop_images, *needs(suite, entry.id, True))]
+        passes = [(n or scored, p, m) for n, p, m in eval_passes(suite, entry.id)]  # as bench evaluates it
         plans.append(
             EntryPlan(
                 entry=entry,
