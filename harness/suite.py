@@ -347,15 +347,16 @@ def entry_config(suite: Suite, entry: Entry, root: Path, seed: int, devices: int
 
 def needs(suite: Suite, id_: str, crops: bool | None = None) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """The protocols and methods the suite's rows need from this entry: multi-crop is 150 views an image, so
-    it is computed only where a row asks for it (the centre crop comes with the single scale). `crops`: only the
-    rows whose method uses multi-crop views (True) or only the others (False), which a suite with
-    `multi_crop_images` evaluates on different images."""
+    it is computed only where a row asks for it, and the dense pass only where a row reads it (the centre crop
+    comes with the single scale, so rows that read only the centre crop need no scaled method at all). An entry
+    that no row names gets the single-scale dense pass. `crops`: only the rows whose method uses multi-crop views
+    (True) or only the others (False), which a suite with `multi_crop_images` evaluates on different images."""
     rows = [r for t in suite.table for r in t.rows if id_ in r.train]
     if crops is not None:
         rows = [r for r in rows if uses_crops(r.method) == crops]
     protocols = tuple(p for p in PROTOCOLS if any(r.protocol == p for r in rows)) or (SINGLE.name,)
     wanted = {r.method for r in rows}
-    return protocols, tuple(m.name for m in SCALED if m.name in wanted) or (DENSE.name,)
+    return protocols, tuple(m.name for m in SCALED if m.name in wanted) or (() if rows else (DENSE.name,))
 
 
 def uses_crops(method: str) -> bool:

@@ -730,3 +730,23 @@ def test_multi_crop_rows_score_the_first_images_and_claims_pair_on_those(tmp_pat
         line.split("|")[1:3] for line in report.splitlines() if line.startswith(("| T single", "| T multi", "| T+U"))
     ]
     assert [(r.strip(), int(n)) for r, n in cells] == [("T single", 60), ("T multi", 40), ("T+U", 60)]  # test images
+
+
+def test_centre_only_rows_run_the_centre_crop_alone_and_score_as_beside_the_dense_pass(tmp_path):
+    """A table whose rows read only the centre crop (the ResNet paper's CIFAR protocol): bench evaluates that one
+    view an image, and its posteriors are those of an evaluation that ran the dense pass beside it."""
+    text = SUITE.replace('finetune = "T/16"\n', "").replace("seeds = 2", "seeds = 1").split("[[table]]")[0]
+    row = '{ label = "T", train = ["T/16"], protocol = "single", method = "centre" }'
+    text += f'[[table]]\nname = "C"\ntitle = "centre"\nrows = [{row}]\n'
+    path = write(tmp_path, text)
+    result = run_suite(path, str(tmp_path / "out"), log=lambda line: None)
+    assert [r["row"] for r in result.tables[0]["rows"]] == ["T"]
+    suite = load_suite(path)
+    only = bench.evaluate_run(tmp_path / "out", suite, suite.train[0], 0, 1, None)
+    assert [(p.protocol, p.method) for p in only.parts] == [("single", "centre")]
+    run = tmp_path / "out" / "runs" / "T_16" / "seed0"
+    job = bench.EvalJob(
+        [str(run)], scales=None, limit=60, protocols=("single",), progress=False, precision=bench.eval_precision(suite)
+    )
+    (beside,) = [p for p in bench.evaluate_sources(job).parts if p.method == "centre"]
+    torch.testing.assert_close(only.parts[0].posterior, beside.posterior, rtol=1e-5, atol=1e-6)

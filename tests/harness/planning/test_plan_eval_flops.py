@@ -57,3 +57,21 @@ def test_with_multi_crop_images_the_crop_rows_are_costed_on_those_images_only(tm
     assert plan.eval_flops == 60 * dense + 40 * at(BOTH, plan.q_multi)
     whole = cost_model.entry_plans(load_suite(write(tmp_path, SUITE)))[0]  # one pass: every method on all 60
     assert whole.eval_flops == 60 * (at(BOTH, whole.q_single) + at(BOTH, whole.q_multi) + centre)  # dense in both
+
+
+def test_rows_that_read_only_the_centre_crop_are_costed_without_a_dense_pass(tmp_path):
+    """The ResNet paper tests its CIFAR nets on one view: an entry whose every row is the centre crop needs no
+    scaled method, so bench runs (and the planner costs) the centre crop alone, 1 view an image, not 16 dense
+    windows beside it."""
+    from archspec.harness.suite import load_suite, needs
+
+    from ..bench.test_bench import SUITE, write
+
+    row = '{ label = "T centre", train = ["T/16"], protocol = "single", method = "centre" }'
+    text = SUITE.split("[[table]]")[0] + f'[[table]]\nname = "C"\ntitle = "centre"\nrows = [{row}]\n'
+    suite = load_suite(write(tmp_path, text))
+    assert needs(suite, "T/16") == (("single",), ())
+    assert needs(suite, "U/16") == (("single",), ("dense",))  # named by no row: the single-scale dense pass
+    plan = next(p for p in cost_model.entry_plans(suite) if p.entry.id == "T/16")
+    assert plan.eval_flops == 60 * cost_model.eval_flops(plan.net, (CENTRE,), plan.q_single[0])
+    assert plan.eval_flops == 60 * 2 * archspec.infer(plan.net).macs  # one forward pass of the net an image
