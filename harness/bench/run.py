@@ -435,9 +435,7 @@ def _train_and_evaluate(
     with workers(jobs, threads) as executor:
         results = run_all(tasks, deps, start_training, executor, jobs, started("training"), trained)
         usable = [t for t in tasks if not is_failure(results[t])]
-        usable.sort(
-            key=lambda t: not any(uses_crops(m) for m in needs(suite, t[0])[1])
-        )  # multi-crop (150 views an image) first
+        usable.sort(key=lambda t: not any(map(uses_crops, needs(suite, t[0])[1])))  # multi-crop (150 views) first
         run_all(usable, lambda t: [], start_eval, executor, jobs, started("evaluating"), evaluated)
     return status, failed, evals
 
