@@ -37,6 +37,8 @@ from archspec.source import network
 from ..evaluation import looks
 from ..evaluation.evaluate import EvalJob, Evaluation, Part, code_hash, evaluate_sources
 from ..evaluation.protocol import DENSE_FIT
+from ..planning.cost import entry_plans
+from ..planning.schedule import by_priority
 from ..report import writer
 from ..report.claims import score
 from ..report.record import OUTCOMES, BenchRecord, Compute, DataFacts, Facts, RunRecord, load_outcomes, previous
@@ -70,7 +72,7 @@ from ..training.distributed import (
 from ..training.peak import Peak, measure
 from ..training.train import train
 from . import ledger
-from .jobs import is_failure, run_all, workers
+from .jobs import run_all, workers
 from .outcomes import outcomes_of
 
 # ---------------------------------------------------------------- training
@@ -388,56 +390,65 @@ def _train_and_evaluate(
     finished=lambda: None,
     looked=lambda task: None,
 ):
-    """Train every (entry, seed) once what it starts from is trained, then evaluate each; at most `jobs` at a time;
-    `finished()` after each, and `looked(task)` after each evaluation, before anything else runs. Returns (status
-    per run, failures, evaluations)."""
-    tasks = [(entry.id, seed) for seed in seeds_of(suite) for entry in suite.train]  # seed-major
+    """Train every (entry, seed) once what it starts from is trained, and evaluate each run once it is trained;
+    at most `jobs` at a time, the task with the longest path of FLOPs to the end first (`_order`), so evaluations
+    fill the cores that trainings leave idle. `finished()` after each task, and `looked(task)` after each
+    evaluation, before anything else runs. Returns (status per run, failures, evaluations)."""
     by_id = {e.id: e for e in suite.train}
     status, failed, evals = {}, [], {}
 
     def deps(task):
-        entry, seed = by_id[task[0]], task[1]
-        return [(ref, seed) for ref in (entry.pretrained_a, entry.finetune) if ref]
+        kind, id_, seed = task
+        if kind == "eval":
+            return [("train", id_, seed)]
+        return [("train", ref, seed) for ref in (by_id[id_].pretrained_a, by_id[id_].finetune) if ref]
 
-    def start_training(task, executor):
-        entry, seed = by_id[task[0]], task[1]
+    def start(task, executor):
+        kind, id_, seed = task
+        entry = by_id[id_]
+        if kind == "eval":
+            return executor.submit(evaluate_run, root, suite, entry, seed, devices, data)
         cfg = entry_config(suite, entry, root, seed, devices, data)
         if jobs > 1:
             cfg = cfg.model_copy(update={"threads": threads})
         return executor.submit(train_entry, cfg)
 
-    def trained(task, r):
-        (id_, seed) = task
-        if isinstance(r, ArchspecError):  # recorded; the report will say it is incomplete
+    def done(task, r):
+        kind, id_, seed = task
+        if kind == "train" and isinstance(r, ArchspecError):  # recorded; the report will say it is incomplete
             failed.append(f"{id_} seed {seed}: {r}")
             log(f"failed {id_} seed {seed}: {r}")
-        else:
+        elif kind == "train":
             status[f"{id_} seed {seed}"] = r
             log(f"{r} {id_} seed {seed}: {run_dir(root, id_, seed)}")
-        finished()
-
-    def start_eval(task, executor):
-        entry, seed = by_id[task[0]], task[1]
-        return executor.submit(evaluate_run, root, suite, entry, seed, devices, data)
-
-    def evaluated(task, r):
-        (id_, seed) = task
-        if isinstance(r, ArchspecError):
+        elif isinstance(r, ArchspecError):
             failed.append(f"eval {id_} seed {seed}: {r}")
             log(f"failed to evaluate {id_} seed {seed}: {r}")
         else:
-            evals[task] = r
-            looked(task)
+            evals[(id_, seed)] = r
+            looked((id_, seed))
             log(f"evaluated {id_} seed {seed}")
         finished()
 
-    started = (lambda what: lambda t: log(f"{what} {t[0]} seed {t[1]}")) if jobs > 1 else lambda what: None
+    def started(task):
+        log(f"{'training' if task[0] == 'train' else 'evaluating'} {task[1]} seed {task[2]}")
+
     with workers(jobs, threads) as executor:
-        results = run_all(tasks, deps, start_training, executor, jobs, started("training"), trained)
-        usable = [t for t in tasks if not is_failure(results[t])]
-        usable.sort(key=lambda t: not any(map(uses_crops, needs(suite, t[0])[1])))  # multi-crop (150 views) first
-        run_all(usable, lambda t: [], start_eval, executor, jobs, started("evaluating"), evaluated)
+        run_all(_order(suite, data, deps), deps, start, executor, jobs, started if jobs > 1 else None, done)
     return status, failed, evals
+
+
+def _order(suite: Suite, data: str | None, deps) -> list[tuple[str, str, int]]:
+    """Every training and evaluation, the longest path to the end first: the rule the planner's schedule
+    simulates, on the FLOPs of each task (a training's steps and held-out passes, an evaluation's views)."""
+    plans = {p.entry.id: p for p in entry_plans(suite, data)}
+    durations = {}
+    for kind in ("train", "eval"):  # dependencies come earlier
+        for seed in seeds_of(suite):
+            for e in suite.train:
+                p = plans[e.id]
+                durations[(kind, e.id, seed)] = p.train_flops + p.holdout_flops if kind == "train" else p.eval_flops
+    return by_priority(durations, {t: deps(t) for t in durations})
 
 
 def _run_suite(

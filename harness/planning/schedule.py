@@ -21,16 +21,32 @@ class Slot:
     critical: bool
 
 
-def schedule(durations: dict[str, float], deps: dict[str, list[str]], lanes: int) -> tuple[list[Slot], float]:
-    """List scheduling on `lanes` identical lanes: whenever a lane is free, the ready task with the longest
-    path to the end starts (ties: the suite's order). Returns the slots and the critical path's length
-    (the lower bound no number of lanes beats); slots on one longest path are marked critical."""
+def tails(durations: dict, deps: dict) -> dict:
+    """Each task's longest path to the end: its own duration and the longest tail of the tasks waiting on it
+    (`deps` name earlier tasks only)."""
     order = list(durations)
     after = {t: [u for u in order if t in deps[u]] for t in order}
-    tail: dict[str, float] = {}
-    for t in reversed(order):  # deps name earlier tasks only
+    tail: dict = {}
+    for t in reversed(order):
         tail[t] = durations[t] + max((tail[u] for u in after[t]), default=0.0)
-    path, t = [], max(order, key=lambda t: tail[t] if not deps[t] else -1)
+    return tail
+
+
+def by_priority(durations: dict, deps: dict) -> list:
+    """The tasks, longest path to the end first (ties: the given order). A dependency's path is longer than its
+    dependents', so the first ready task in this order is the one critical-path list scheduling starts: what
+    `schedule` simulates and what `bench` runs."""
+    tail = tails(durations, deps)
+    return sorted(durations, key=lambda t: -tail[t])
+
+
+def schedule(durations: dict[str, float], deps: dict[str, list[str]], lanes: int) -> tuple[list[Slot], float]:
+    """List scheduling on `lanes` identical lanes: whenever a lane is free, the ready task with the longest
+    path to the end starts (`by_priority`). Returns the slots and the critical path's length (the lower bound
+    no number of lanes beats); slots on one longest path are marked critical."""
+    tail = tails(durations, deps)
+    after = {t: [u for u in durations if t in deps[u]] for t in durations}
+    path, t = [], max(durations, key=lambda t: tail[t] if not deps[t] else -1)
     while True:
         path.append(t)
         if not after[t]:
@@ -38,7 +54,7 @@ def schedule(durations: dict[str, float], deps: dict[str, list[str]], lanes: int
         t = max(after[t], key=lambda u: tail[u])
     done: dict[str, float] = {}
     free = [(0.0, lane) for lane in range(lanes)]
-    waiting, slots = list(order), []
+    waiting, slots = by_priority(durations, deps), []
     while waiting:
         now, lane = heapq.heappop(free)
         ready = [t for t in waiting if all(d in done and done[d] <= now for d in deps[t])]
@@ -46,7 +62,7 @@ def schedule(durations: dict[str, float], deps: dict[str, list[str]], lanes: int
             later = min(done[d] for t in waiting for d in deps[t] if d in done and done[d] > now)
             heapq.heappush(free, (later, lane))
             continue
-        t = max(ready, key=lambda t: (tail[t], -order.index(t)))
+        t = ready[0]
         waiting.remove(t)
         done[t] = now + durations[t]
         slots.append(Slot(t, "eval" if t.startswith("eval ") else "train", lane, now, done[t], t in path))

@@ -467,6 +467,61 @@ def test_side_by_side_jobs_give_the_same_report_as_one_at_a_time(tmp_path):
     assert "2 runs side by side (--jobs 2), 1 torch thread each" in (tmp_path / "two" / "report.md").read_text()
 
 
+SIZES = """
+[suite]
+name = "sizes"
+data = "synthetic"
+crop = 16
+epochs = 1
+batch = 16
+init = "glorot"
+seeds = 1
+eval_limit = 30
+
+[[train]]
+id = "Big"
+spec = "input 16x16x3 conv3-64 conv3-64 conv3-64 maxpool FC-64 FC-4 soft-max"
+scale = "256"
+
+[[train]]
+id = "Small"
+spec = "input 16x16x3 conv3-2 maxpool FC-4 soft-max"
+scale = "256"
+
+[[table]]
+name = "Table X"
+title = "sizes"
+rows = [
+  { label = "Big", train = ["Big"], protocol = "single" },
+  { label = "Small", train = ["Small"], protocol = "single" },
+]
+"""
+
+
+def test_bench_orders_tasks_by_the_longest_path_of_flops_to_the_end(tmp_path):
+    """The larger net trains first; each evaluation follows its training; a fine-tune follows its start."""
+    suite = load_suite(write(tmp_path, SIZES.replace("seeds = 1", "seeds = 2")))
+    deps = lambda t: [("train", t[1], t[2])] if t[0] == "eval" else []  # noqa: E731
+    order = bench._order(suite, None, deps)
+    assert order[:2] == [("train", "Big", 0), ("train", "Big", 1)]
+    assert len(order) == 8 and all(order.index(("train", t[1], t[2])) <= order.index(t) for t in order)
+    tiny = load_suite(write(tmp_path, SUITE))
+    finetune = lambda t: [("train", "T/16", t[2])] if t[1] == "U/16" else []  # noqa: E731
+    order = bench._order(tiny, None, lambda t: deps(t) + finetune(t))
+    assert order.index(("train", "T/16", 1)) < order.index(("train", "U/16", 1))
+
+
+def test_an_evaluation_starts_on_a_core_that_a_short_training_left_idle(tmp_path):
+    """With two jobs, Small's evaluation runs while Big still trains: evaluations do not wait for every
+    training to end (the planner's schedule assumes the same)."""
+    lines = []
+    run = run_suite(write(tmp_path, SIZES), str(tmp_path / "out"), log=lines.append, jobs=2)
+    assert run.complete
+    trained_big = next(i for i, line in enumerate(lines) if line.startswith("trained Big seed 0"))
+    assert lines.index("training Big seed 0") < lines.index("training Small seed 0")
+    assert lines.index("evaluating Small seed 0") < trained_big
+
+
 def test_jobs_and_data_parallel_processes_are_refused_together(tmp_path):
     with pytest.raises(ArchspecError, match="--jobs 2 with 2 processes per run"):
         run_suite(write(tmp_path, SUITE), str(tmp_path / "out"), devices=2, jobs=2)
