@@ -1,8 +1,8 @@
 """The eager backend: IR -> one `nn.Module` class, `Net`, for every family, in torchvision's layout.
 
 Each IR node's own `torch` method (in `archspec.ir`) builds its torch layer from the `nn` it is handed
-(`LAYERS`: `torch.nn`, with `lrn.LocalResponseNorm`, the same layer computed faster, in its place, and
-`shortcut.ZeroPadShortcut`, the option-A shortcut torch lacks) and
+(`LAYERS`: `torch.nn`, with `lrn.LocalResponseNorm` and `batchnorm.BatchNorm2d`, the same layers computed
+faster, in their places, and `shortcut.ZeroPadShortcut`, the option-A shortcut torch lacks) and
 `layout.module_paths` says where it goes: `features.0` / `classifier.6` for a flat net
 (VGG, AlexNet), `layer1.0.downsample.0` for ResNet, `inception3a.branch2.1.conv` for
 GoogLeNet, so torchvision's checkpoints load with `strict=True`. The levels of the
@@ -37,15 +37,17 @@ from archspec.infer import NetworkStats, infer
 from archspec.ir import Dims, Layer, Network, Numbered, numbered, walk
 from archspec.views import classifier_start
 
+from .batchnorm import BatchNorm2d
 from .layout import module_paths
 from .lrn import LocalResponseNorm
 from .shortcut import ZeroPadShortcut
 
 
 class _Layers:
-    """`torch.nn` as each kind's `torch(shape, nn)` is handed it, with archspec's faster LRN in its place and the
-    option-A shortcut beside."""
+    """`torch.nn` as each kind's `torch(shape, nn)` is handed it, with archspec's faster LRN and batch norm in their
+    places and the option-A shortcut beside."""
 
+    BatchNorm2d = BatchNorm2d
     LocalResponseNorm = LocalResponseNorm
     ZeroPadShortcut = ZeroPadShortcut
 

@@ -37,6 +37,7 @@ from torch import nn
 
 from archspec import plugins
 from archspec.choices import Precision
+from archspec.compiler.batchnorm import BatchNorm2d
 from archspec.errors import ArchspecError, Interrupted
 
 from .config import Launch
@@ -478,26 +479,18 @@ class _AllReduceBatchNorm(torch.autograd.Function):
         return grad_x, grad_weight, grad_bias, None
 
 
-class AllReduceBatchNorm2d(nn.BatchNorm2d):
-    """nn.BatchNorm2d that trains N gloo processes like one (torch's SyncBatchNorm runs on CUDA only: its
+class AllReduceBatchNorm2d(BatchNorm2d):
+    """Batch norm that trains N gloo processes like one (torch's SyncBatchNorm runs on CUDA only: its
     kernels, batch_norm_stats and friends, have no CPU implementation, and DDP refuses it on CPU modules).
     Same parameters and buffers, so checkpoints and weights files do not change; eval mode and a single
-    process are plain batch norm."""
+    process are the compiler's batch norm."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not (self.training and dist.is_initialized() and dist.get_world_size() > 1):
             return super().forward(x)
         self._check_input_dim(x)
-        momentum = self.momentum
-        if self.track_running_stats:
-            self.num_batches_tracked.add_(1)
-            if momentum is None:  # cumulative average, as nn.BatchNorm2d
-                momentum = 1.0 / self.num_batches_tracked.item()
         y, mean, var = _AllReduceBatchNorm.apply(x, self.weight, self.bias, self.eps)
-        if self.track_running_stats:
-            with torch.no_grad():
-                self.running_mean.lerp_(mean.to(self.running_mean.dtype), momentum)
-                self.running_var.lerp_(var.to(self.running_var.dtype), momentum)
+        self.track(mean, var)
         return y
 
 
@@ -506,7 +499,7 @@ def sync_batchnorm(model: nn.Module, device: torch.device) -> nn.Module:
     Each BatchNorm2d changes class in place (same parameters, buffers and identity), because a GraphNet
     holds its modules in an index as well: torch's convert_sync_batchnorm makes new ones it would not call."""
     for bn in model.modules():
-        if type(bn) is nn.BatchNorm2d:
+        if type(bn) in (nn.BatchNorm2d, BatchNorm2d):
             if device.type == "cuda":
                 bn.__class__, bn.process_group = nn.SyncBatchNorm, None
             else:
