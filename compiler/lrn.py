@@ -48,8 +48,9 @@ class _LRN(torch.autograd.Function):
         d = _window_sum(x * x, weight, torch.full((c,), k, dtype=x.dtype, device=x.device))  # (N, C, H, W): k + a S
         p = _inverse_power(d, beta)  # (N, C, H, W): d^-beta
         y = x * p  # (N, C, H, W)
-        ctx.save_for_backward(x, p, y / d, weight)  # y / d: x d^(-beta - 1)
-        ctx.beta = beta
+        if ctx.needs_input_grad[0]:  # evaluation (no_grad, inference_mode) skips a pass over the map
+            ctx.save_for_backward(x, p, y / d, weight)  # y / d: x d^(-beta - 1)
+            ctx.beta = beta
         return y
 
     @staticmethod

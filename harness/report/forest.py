@@ -39,10 +39,14 @@ def forest_rows(claims: list[dict], per_configuration: list[dict]) -> list[dict]
 
 
 def figure(rows: list[dict], title: str):
-    """The forest plot as a matplotlib Figure (Agg canvas): each claim a header line, then its configurations."""
+    """The forest plot as a matplotlib Figure (Agg canvas): each claim a header line across the figure, then its
+    configurations (named on the left), the legend below."""
+    import textwrap
+
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
     from matplotlib.lines import Line2D
+    from matplotlib.transforms import blended_transform_factory
 
     lines, claim = [], None  # (label, row or None for a claim's header)
     for r in rows:
@@ -50,15 +54,15 @@ def figure(rows: list[dict], title: str):
             claim = r["claim"]
             lines.append((f"{claim}: {r['verdict']}", None))
         lines.append((r["configuration"], r))
-    fig = Figure(figsize=(11, 1.5 + 0.28 * len(lines)))
+    height = 2.4 + 0.3 * len(lines)  # inches: the title, the axis and the legend, and a line per row
+    fig = Figure(figsize=(10, height))
     FigureCanvasAgg(fig)
     ax = fig.subplots()
+    across = blended_transform_factory(fig.transFigure, ax.transData)  # x across the figure, y a row
     ys = list(range(len(lines), 0, -1))
     for y, (label, r) in zip(ys, lines, strict=True):
         if r is None:
-            ax.text(
-                0.0, y, label, transform=ax.get_yaxis_transform(), ha="right", va="center", fontsize=8, weight="bold"
-            )
+            ax.text(0.01, y, label, transform=across, ha="left", va="center", fontsize=8, weight="bold")
             continue
         colour = COLOURS[r["verdict"]]
         ax.errorbar(
@@ -70,9 +74,10 @@ def figure(rows: list[dict], title: str):
             ax.plot([r["bound"]], [y], "|", color="black", ms=10)
     ax.axvline(0.0, color="black", lw=0.8)
     ax.set_yticks(ys, [f"{label}  " if r else "" for label, r in lines], fontsize=7)
+    ax.tick_params(axis="y", length=0)
     ax.set_ylim(0.3, len(lines) + 0.7)
-    ax.set_xlabel("top-1 error, first minus second (points): below 0, the first row is better")
-    ax.set_title(title, fontsize=9)
+    ax.set_xlabel("top-1 error, first minus second (points): below 0, the first row is better", fontsize=8)
+    ax.set_title(textwrap.fill(title, 110), fontsize=9)
     handles = [
         Line2D([], [], color=c, marker="o", label=f"ours, 95% interval: {v} after Holm") for v, c in COLOURS.items()
     ]
@@ -80,8 +85,8 @@ def figure(rows: list[dict], title: str):
         Line2D([], [], ls="none", marker="D", mfc="none", mec="black", label="the paper's difference"),
         Line2D([], [], ls="none", marker="|", color="black", ms=10, label="no_worse margin"),
     ]
-    ax.legend(handles=handles, fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
-    fig.tight_layout()
+    fig.legend(handles=handles, fontsize=7, loc="lower center", ncol=3, frameon=False)
+    fig.tight_layout(rect=(0.0, 0.7 / height, 1.0, 1.0))  # the legend's two lines below the axes
     return fig
 
 
