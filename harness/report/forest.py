@@ -69,7 +69,7 @@ def figure(rows: list[dict], title: str):
             [r["diff"]], [y], xerr=[[r["diff"] - r["lo"]], [r["hi"] - r["diff"]]], fmt="o", color=colour, capsize=3
         )
         if r["paper_diff"] is not None:
-            ax.plot([r["paper_diff"]], [y], "D", mfc="none", mec="black", ms=6)
+            ax.plot([r["paper_diff"]], [y], "D", mfc="none", mec="black", ms=6, zorder=1)  # ours drawn over it
         if r["bound"]:
             ax.plot([r["bound"]], [y], "|", color="black", ms=10)
     ax.axvline(0.0, color="black", lw=0.8)
@@ -82,7 +82,7 @@ def figure(rows: list[dict], title: str):
         Line2D([], [], color=c, marker="o", label=f"ours, 95% interval: {v} after Holm") for v, c in COLOURS.items()
     ]
     handles += [
-        Line2D([], [], ls="none", marker="D", mfc="none", mec="black", label="the paper's difference"),
+        Line2D([], [], ls="none", marker="D", mfc="none", mec="black", label="the paper's difference, if any"),
         Line2D([], [], ls="none", marker="|", color="black", ms=10, label="no_worse margin"),
     ]
     fig.legend(handles=handles, fontsize=7, loc="lower center", ncol=3, frameon=False)
