@@ -30,6 +30,14 @@ def record(benchmark):
     return _record
 
 
+@pytest.fixture(autouse=True, scope="session")
+def freed_memory_kept():
+    """Freed memory kept for reuse, as in a process that trains or evaluates (`harness/training/allocator.py`)."""
+    from archspec.harness.training.allocator import keep_freed_memory
+
+    EXTRA["freed memory kept (mallopt)"] = keep_freed_memory()
+
+
 @pytest.fixture
 def one_thread():
     """One torch thread, as in a `--jobs 2` worker on 2 cores; torch's count restored after."""

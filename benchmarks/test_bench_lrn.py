@@ -3,7 +3,8 @@ against A, the same net without LRN, and against A-LRN with torch's `nn.LocalRes
 norm, batch 64 at crop 32 (32x32x1, the small suite's), channels-last as training runs, one torch thread as in a
 `--jobs 2` worker, timed in CPU time. Goal: A-LRN within 1.2x of A's time per image, in fp32 and in bf16 autocast.
 bf16 runs only on a CPU with bf16 units: elsewhere oneDNN emulates it about 90x slower, and `precision = "auto"`
-never picks it there. Results also in `benchmarks/results/lrn-<CPU model>.json`."""
+never picks it there. Freed memory is kept for reuse, as in a process that trains (`benchmarks/conftest.py`). Results
+also in `benchmarks/results/lrn-<CPU model>.json`."""
 
 import time
 

@@ -36,6 +36,7 @@ from archspec.views import CENTRE, DENSE_FIT, METHODS, MULTI, PAPER_CROP, PROTOC
 
 from ..report.stats import wilson
 from ..training import checkpoint
+from ..training.allocator import keep_freed_memory
 from ..training.config import DataConfig, Launch
 from ..training.data import MAX_PIXELS, FolderData, TensorData, class_folders, load_small, open_rgb8
 from ..training.distributed import Context, autocast_dtype, launch, within_cores
@@ -310,6 +311,7 @@ def _row(model, protocol, method, test_scales, posterior, labels, dense_map, cro
 def _run(job: EvalJob, ctx: Context) -> Evaluation:
     if job.threads:
         torch.set_num_threads(job.threads)
+    keep_freed_memory()
     sources = [load_source(s, job.spec, ctx.device, job.weights) for s in job.sources]
     first = sources[0]
     data = first.data if job.data is None else first.data.model_copy(update={"source": job.data})

@@ -23,6 +23,7 @@ from archspec.choices import Precision
 from archspec.compiler import build
 from archspec.compiler.memory_format import channels_last
 
+from ..training.allocator import keep_freed_memory
 from ..training.init import initialise
 from ..training.train import train_step
 from .cost import EntryPlan, Mfu, net_key
@@ -64,6 +65,7 @@ def time_net(plan: EntryPlan, precision: Precision, train_batch: int, eval_batch
     STEPS forward passes of `eval_batch`, on one torch thread (the caller's count restored)."""
     before = torch.get_num_threads()
     torch.set_num_threads(1)
+    keep_freed_memory()  # as a training or evaluating process runs
     try:
         torch.manual_seed(0)
         model = build(plan.net, "torch")

@@ -37,6 +37,7 @@ from archspec.ir import Network
 from archspec.source import resolve
 
 from . import checkpoint, metrics
+from .allocator import keep_freed_memory
 from .config import RESUME_OPTIONS, TrainConfig, from_options, option_name, parse_every
 from .data import load as load_data
 from .distributed import (
@@ -470,6 +471,7 @@ def run(cfg: TrainConfig, ctx: Context) -> Result:
     r, out = cfg.recipe, make_folder(cfg.out, "the run")
     if cfg.threads or cpu_share(ctx):
         torch.set_num_threads(cfg.threads or cpu_share(ctx))
+    keep_freed_memory()
     amp = autocast_dtype(r.precision, ctx.device)
     plotted = time.monotonic()  # first plot after a minute, or at the end
     st = net = None
