@@ -5,7 +5,10 @@ entry, its own width and batch norm, 1 torch thread as in a `--jobs 2` worker, c
 channels on large maps) reach far less of it than wide ones. Writes
 benchmarks/results/suite-steps-<suite>-<CPU model>.json and prints a table.
 
-    .venv/bin/python benchmarks/suite_steps.py SUITE [--only ID]...   (seconds per entry: a few steps)
+    .venv/bin/python benchmarks/suite_steps.py SUITE [--only ID]... [--width W]   (seconds per entry: a few steps)
+
+`--width W` times the entries at width W instead of the suite's (what a wider suite would reach of the peak;
+written to suite-steps-<suite>-width-<W>-<CPU model>.json).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from archspec import infer
 from archspec.choices import Precision
 from archspec.harness.planning import calibrate, cost
 from archspec.harness.suite import entry_config, load_suite
+from archspec.harness.training import peak
 from archspec.harness.training.checkpoint import cpu_model
 from archspec.harness.training.distributed import cpu_bf16_units
 from archspec.provenance import commit
@@ -32,11 +36,15 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("suite")
     ap.add_argument("--only", action="append", default=[])
+    ap.add_argument("--width", type=float, help="the nets' width, instead of the suite's")
     a = ap.parse_args()
     suite = load_suite(a.suite)
+    if a.width:
+        suite = suite.model_copy(update={"suite": suite.suite.model_copy(update={"width": a.width})})
     torch.set_num_threads(1)
     precisions = ["fp32"] + (["bf16"] if cpu_bf16_units() else [])
     plans = {p.entry.id: p for p in cost.entry_plans(suite)}
+    gemm = peak.measure()  # GFLOP/s per core, per precision, in this run
     rows = []
     for entry in suite.train:
         if a.only and entry.id not in a.only:
@@ -50,19 +58,23 @@ def main() -> None:
             row[f"{name} ms/step"] = round(1e3 * s, 1)
             row[f"{name} images/s"] = round(cfg.recipe.batch / s)
             row[f"{name} GFLOP/s"] = round(flops * cfg.recipe.batch / s / 1e9, 1)
+            row[f"{name} share of peak"] = round(flops * cfg.recipe.batch / s / 1e9 / getattr(gemm, name).gflops, 3)
         rows.append(row)
         print(row, flush=True)
     result = {
         "what": f"one SGD step per entry of {suite.suite.name}, batch {suite.suite.batch}, 1 thread, channels-last, "
         f"fastest of {calibrate.STEPS} after 1 warm-up (the planner's calibrate.time_net); GFLOP/s: the planner's "
-        "training FLOPs per image x batch / step",
+        "training FLOPs per image x batch / step; share of peak: of the GEMM peak per core measured in this run "
+        "(harness.training.peak)",
+        "peak_gflops": {"fp32": round(gemm.fp32.gflops, 1), "bf16": round(gemm.bf16.gflops, 1)},
         "rows": rows,
         "machine": {"cpu": cpu_model(), "bf16_units": cpu_bf16_units()},
         "torch": torch.__version__,
         "commit": commit(),
     }
     slug = re.sub(r"[^a-z0-9]+", "-", cpu_model().lower()).strip("-")
-    (OUT / f"suite-steps-{suite.suite.name}-{slug}.json").write_text(json.dumps(result, indent=1) + "\n")
+    width = f"-width-{a.width:g}" if a.width else ""
+    (OUT / f"suite-steps-{suite.suite.name}{width}-{slug}.json").write_text(json.dumps(result, indent=1) + "\n")
 
 
 if __name__ == "__main__":
