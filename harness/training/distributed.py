@@ -85,15 +85,37 @@ def cpu_share(ctx: Context) -> int | None:
 
 
 BF16_UNITS = {"AMX": "_is_amx_tile_supported", "AVX512-BF16": "_is_avx512_bf16_supported"}  # torch.cpu's checks
+# oneDNN's ISA caps (ONEDNN_MAX_CPU_ISA, or its former name DNNL_MAX_CPU_ISA) that leave it each unit
+ISA_CAPS = ("ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA")
+_AMX_ISAS = {"AVX512_CORE_AMX", "AVX512_CORE_AMX_FP16", "AVX10_1_512_AMX", "AVX10_1_512_AMX_FP16", "ALL", "DEFAULT"}
+UNIT_ISAS = {"AMX": _AMX_ISAS, "AVX512-BF16": _AMX_ISAS | {"AVX512_CORE_BF16", "AVX512_CORE_FP16", "AVX10_1_512"}}
 
 
 def cpu_bf16_units() -> list[str] | None:
-    """The bf16 units torch finds on this CPU (AMX, AVX512-BF16); None where this torch cannot tell. Without them
-    oneDNN emulates bf16: 0.9 GFLOPS against fp32's 82.6 on an AMD EPYC core (issue 35)."""
+    """The bf16 units torch finds on this CPU (AMX, AVX512-BF16) that oneDNN may use; None where this torch cannot
+    tell. Without them oneDNN emulates bf16: 0.9 GFLOPS against fp32's 82.6 on an AMD EPYC core (issue 35), and so
+    it does where an ISA cap (`ONEDNN_MAX_CPU_ISA=AVX2`, say) keeps it from units the CPU has."""
+    found = cpu_bf16_hardware()
+    if found is None:
+        return None
+    cap = onednn_isa_cap()
+    return [unit for unit in found if cap is None or cap[1] in UNIT_ISAS[unit]]
+
+
+def cpu_bf16_hardware() -> list[str] | None:
+    """The bf16 units torch finds on this CPU, whether or not oneDNN may use them; None where it cannot tell."""
     checks = {unit: getattr(torch.cpu, name, None) for unit, name in BF16_UNITS.items()}
     if all(check is None for check in checks.values()):
         return None
     return [unit for unit, check in checks.items() if check is not None and check()]
+
+
+def onednn_isa_cap() -> tuple[str, str] | None:
+    """The environment variable capping the instructions oneDNN uses, and its value in capitals; None if unset."""
+    for name in ISA_CAPS:
+        if value := os.environ.get(name, "").strip():
+            return name, value.upper()
+    return None
 
 
 def autocast_dtype(precision: Precision, device: torch.device) -> torch.dtype | None:
@@ -119,6 +141,9 @@ def precision_reason(precision: Precision, device: torch.device) -> str:
         return f"{ran} (auto: this torch cannot tell whether the CPU has bf16 units)"
     if units:
         return f"{ran} (auto: this CPU has {' and '.join(units)})"
+    if found := cpu_bf16_hardware():
+        name, value = onednn_isa_cap() or ("", "")
+        return f"{ran} (auto: this CPU has {' and '.join(found)}, but {name}={value} keeps oneDNN from them)"
     return f"{ran} (auto: this CPU has no bf16 units, {' or '.join(BF16_UNITS)})"
 
 
@@ -130,6 +155,12 @@ def default_device() -> torch.device:
 def check_precision(precision: Precision, device: torch.device, where: str) -> None:
     """bf16 insisted on where this CPU would emulate it stops here, before anything trains, with the fix."""
     if precision is Precision.bf16 and device.type == "cpu" and cpu_bf16_units() == []:
+        if found := cpu_bf16_hardware():
+            name, value = onednn_isa_cap() or ("", "")
+            raise ArchspecError(
+                f"{where}: found bf16 where {name}={value} keeps oneDNN from this CPU's {' and '.join(found)}, so it "
+                f"emulates bf16, about 90x slower than fp32; expected auto (fp32 here) or fp32, or {name} unset"
+            )
         raise ArchspecError(
             f"{where}: found bf16 on a CPU without bf16 units ({', '.join(BF16_UNITS)}), where oneDNN emulates it, "
             "about 90x slower than fp32; expected auto (fp32 on this CPU, bf16 where it has the units) or fp32"

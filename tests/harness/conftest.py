@@ -37,10 +37,13 @@ def image_folder(tmp_path, monkeypatch):
 @pytest.fixture
 def bf16_units(monkeypatch):
     """`set(amx=..., avx512_bf16=...)`: this machine as a CPU with those bf16 units (None: torch cannot tell), no
-    CUDA."""
+    CUDA, and no cap on oneDNN's instructions."""
+    from archspec.harness.training.distributed import ISA_CAPS
 
     def set_units(amx: bool | None = False, avx512_bf16: bool | None = False) -> None:
         monkeypatch.setattr("torch.cuda.is_available", lambda: False)
+        for name in ISA_CAPS:
+            monkeypatch.delenv(name, raising=False)
         for name, has in (("_is_amx_tile_supported", amx), ("_is_avx512_bf16_supported", avx512_bf16)):
             if has is None:
                 monkeypatch.delattr(f"torch.cpu.{name}", raising=False)

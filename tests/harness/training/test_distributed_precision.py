@@ -1,5 +1,5 @@
-"""Which arithmetic each precision choice runs a device in: auto follows the machine's bf16 units, and bf16 insisted
-on where a CPU would emulate it stops before anything runs."""
+"""Which arithmetic each precision choice runs a device in: auto follows the machine's bf16 units that oneDNN may
+use, and bf16 insisted on where a CPU would emulate it stops before anything runs."""
 
 import pytest
 import torch
@@ -18,6 +18,40 @@ CPU, CUDA = torch.device("cpu"), torch.device("cuda", 0)
 def test_the_cpus_bf16_units_are_torchs_own_checks(bf16_units, amx, avx512_bf16, units):
     bf16_units(amx=amx, avx512_bf16=avx512_bf16)
     assert cpu_bf16_units() == units
+
+
+@pytest.mark.parametrize(
+    "variable, cap, units",
+    [
+        ("ONEDNN_MAX_CPU_ISA", "AVX2", []),  # the AVX2 kernels: bf16 emulated, as on a CPU without the units
+        ("ONEDNN_MAX_CPU_ISA", "avx512_core", []),
+        ("ONEDNN_MAX_CPU_ISA", "AVX512_CORE_BF16", ["AVX512-BF16"]),  # AVX512-BF16's dot products, not AMX tiles
+        ("DNNL_MAX_CPU_ISA", "AVX512_CORE_AMX", ["AMX", "AVX512-BF16"]),  # oneDNN's former name for the variable
+        ("ONEDNN_MAX_CPU_ISA", "ALL", ["AMX", "AVX512-BF16"]),
+    ],
+)
+def test_a_cap_on_onednns_instructions_leaves_it_only_the_units_below_the_cap(
+    bf16_units, monkeypatch, variable, cap, units
+):
+    bf16_units(amx=True, avx512_bf16=True)
+    monkeypatch.setenv(variable, cap)
+    assert cpu_bf16_units() == units
+
+
+def test_auto_runs_fp32_where_a_cap_keeps_onednn_from_the_cpus_bf16_units_and_says_so(bf16_units, monkeypatch):
+    bf16_units(avx512_bf16=True)
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "avx2")
+    assert autocast_dtype(Precision.auto, CPU) is None
+    assert precision_reason(Precision.auto, CPU) == (
+        "fp32 (auto: this CPU has AVX512-BF16, but ONEDNN_MAX_CPU_ISA=AVX2 keeps oneDNN from them)"
+    )
+    with pytest.raises(ArchspecError) as e:
+        check_precision(Precision.bf16, CPU, "suite.toml: suite.precision")
+    assert str(e.value) == (
+        "suite.toml: suite.precision: found bf16 where ONEDNN_MAX_CPU_ISA=AVX2 keeps oneDNN from this CPU's "
+        "AVX512-BF16, so it emulates bf16, about 90x slower than fp32; expected auto (fp32 here) or fp32, or "
+        "ONEDNN_MAX_CPU_ISA unset"
+    )
 
 
 @pytest.mark.parametrize(
