@@ -85,10 +85,20 @@ def cpu_share(ctx: Context) -> int | None:
 
 
 BF16_UNITS = {"AMX": "_is_amx_tile_supported", "AVX512-BF16": "_is_avx512_bf16_supported"}  # torch.cpu's checks
-# oneDNN's ISA caps (ONEDNN_MAX_CPU_ISA, or its former name DNNL_MAX_CPU_ISA) that leave it each unit
-ISA_CAPS = ("ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA")
+ISA_CAPS = ("ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA")  # what caps oneDNN's instructions (DNNL_: its former name)
+# the caps that leave oneDNN each unit
 _AMX_ISAS = {"AVX512_CORE_AMX", "AVX512_CORE_AMX_FP16", "AVX10_1_512_AMX", "AVX10_1_512_AMX_FP16", "ALL", "DEFAULT"}
 UNIT_ISAS = {"AMX": _AMX_ISAS, "AVX512-BF16": _AMX_ISAS | {"AVX512_CORE_BF16", "AVX512_CORE_FP16", "AVX10_1_512"}}
+# every value oneDNN takes there; it ignores any other
+ONEDNN_ISAS = UNIT_ISAS["AVX512-BF16"] | {
+    "SSE41",
+    "AVX",
+    "AVX2",
+    "AVX2_VNNI",
+    "AVX2_VNNI_2",
+    "AVX512_CORE",
+    "AVX512_CORE_VNNI",
+}
 
 
 def cpu_bf16_units() -> list[str] | None:
@@ -111,10 +121,11 @@ def cpu_bf16_hardware() -> list[str] | None:
 
 
 def onednn_isa_cap() -> tuple[str, str] | None:
-    """The environment variable capping the instructions oneDNN uses, and its value in capitals; None if unset."""
+    """The environment variable capping the instructions oneDNN uses, and its value in capitals; None if unset or
+    not a value oneDNN takes."""
     for name in ISA_CAPS:
-        if value := os.environ.get(name, "").strip():
-            return name, value.upper()
+        if (value := os.environ.get(name, "").strip().upper()) in ONEDNN_ISAS:
+            return name, value
     return None
 
 

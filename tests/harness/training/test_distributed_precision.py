@@ -28,6 +28,7 @@ def test_the_cpus_bf16_units_are_torchs_own_checks(bf16_units, amx, avx512_bf16,
         ("ONEDNN_MAX_CPU_ISA", "AVX512_CORE_BF16", ["AVX512-BF16"]),  # AVX512-BF16's dot products, not AMX tiles
         ("DNNL_MAX_CPU_ISA", "AVX512_CORE_AMX", ["AMX", "AVX512-BF16"]),  # oneDNN's former name for the variable
         ("ONEDNN_MAX_CPU_ISA", "ALL", ["AMX", "AVX512-BF16"]),
+        ("ONEDNN_MAX_CPU_ISA", "AVX3", ["AMX", "AVX512-BF16"]),  # not a value oneDNN takes: it ignores it
     ],
 )
 def test_a_cap_on_onednns_instructions_leaves_it_only_the_units_below_the_cap(
