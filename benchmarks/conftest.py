@@ -35,7 +35,7 @@ def freed_memory_kept():
     """Freed memory kept for reuse, as in a process that trains or evaluates (`harness/training/allocator.py`)."""
     from archspec.harness.training.allocator import keep_freed_memory
 
-    EXTRA["freed memory kept (mallopt)"] = keep_freed_memory()
+    keep_freed_memory()
 
 
 @pytest.fixture
@@ -73,7 +73,9 @@ def summary(prefix: str = "") -> dict:
     """The results, ratios and extras of this run whose labels start with `prefix`, with the machine."""
     import torch
 
+    from archspec.harness.training.allocator import keep_freed_memory
     from archspec.harness.training.checkpoint import cpu_model
+    from archspec.provenance import commit
 
     ratios = [(label, b, c) for label, b, c in RATIOS if label.startswith(prefix) and b in RESULTS and c in RESULTS]
     keys = {k for _, b, c in ratios for k in (b, c)}
@@ -87,7 +89,9 @@ def summary(prefix: str = "") -> dict:
             "python": sys.version.split()[0],
             "torch": torch.__version__,
             "platform": platform.platform(),
+            "malloc: blocks below this many bytes reused (keep_freed_memory)": keep_freed_memory(),
         },
+        "commit": commit(),
     }
 
 

@@ -5,7 +5,7 @@ entry, its own width and batch norm, 1 torch thread as in a `--jobs 2` worker, c
 channels on large maps) reach far less of it than wide ones. Writes
 benchmarks/results/suite-steps-<suite>-<CPU model>.json and prints a table.
 
-    .venv/bin/python benchmarks/suite_steps.py SUITE [--only ID]... [--width W]   (seconds per entry: a few steps)
+    .venv/bin/python benchmarks/suite_steps.py SUITE [--only ID]... [--width W] [--repeat N]   (seconds per entry)
 
 `--width W` times the entries at width W instead of the suite's (what a wider suite would reach of the peak;
 written to suite-steps-<suite>-width-<W>-<CPU model>.json).
@@ -25,6 +25,7 @@ from archspec.choices import Precision
 from archspec.harness.planning import calibrate, cost
 from archspec.harness.suite import entry_config, load_suite
 from archspec.harness.training import peak
+from archspec.harness.training.allocator import keep_freed_memory
 from archspec.harness.training.checkpoint import cpu_model
 from archspec.harness.training.distributed import cpu_bf16_units
 from archspec.provenance import commit
@@ -37,6 +38,7 @@ def main() -> None:
     ap.add_argument("suite")
     ap.add_argument("--only", action="append", default=[])
     ap.add_argument("--width", type=float, help="the nets' width, instead of the suite's")
+    ap.add_argument("--repeat", type=int, default=1, help="time each entry this many times; the fastest counts")
     a = ap.parse_args()
     suite = load_suite(a.suite)
     if a.width:
@@ -44,6 +46,7 @@ def main() -> None:
     torch.set_num_threads(1)
     precisions = ["fp32"] + (["bf16"] if cpu_bf16_units() else [])
     plans = {p.entry.id: p for p in cost.entry_plans(suite)}
+    keep_freed_memory()  # as calibrate.time_net and a training process run: the peak measured in the same setting
     gemm = peak.measure()  # GFLOP/s per core, per precision, in this run
     rows = []
     for entry in suite.train:
@@ -54,16 +57,22 @@ def main() -> None:
         flops = plans[entry.id].cost.train_flops  # per image
         row = {"entry": entry.id, "width": cfg.model.width, "macs_m": round(infer(net).macs / 1e6, 2)}
         for name in precisions:
-            s = calibrate.time_net(plans[entry.id], Precision(name), cfg.recipe.batch, 1).train_s
+            each = [
+                calibrate.time_net(plans[entry.id], Precision(name), cfg.recipe.batch, 1).train_s
+                for _ in range(a.repeat)
+            ]
+            s = min(each)
             row[f"{name} ms/step"] = round(1e3 * s, 1)
             row[f"{name} images/s"] = round(cfg.recipe.batch / s)
+            row[f"{name} images/s, each repeat"] = [round(cfg.recipe.batch / t) for t in each]
             row[f"{name} GFLOP/s"] = round(flops * cfg.recipe.batch / s / 1e9, 1)
             row[f"{name} share of peak"] = round(flops * cfg.recipe.batch / s / 1e9 / getattr(gemm, name).gflops, 3)
         rows.append(row)
         print(row, flush=True)
     result = {
         "what": f"one SGD step per entry of {suite.suite.name}, batch {suite.suite.batch}, 1 thread, channels-last, "
-        f"fastest of {calibrate.STEPS} after 1 warm-up (the planner's calibrate.time_net); GFLOP/s: the planner's "
+        f"fastest of {calibrate.STEPS} after 1 warm-up (the planner's calibrate.time_net), fastest of {a.repeat} "
+        "such timings (each repeat's images/s listed); GFLOP/s: the planner's "
         "training FLOPs per image x batch / step; share of peak: of the GEMM peak per core measured in this run "
         "(harness.training.peak)",
         "peak_gflops": {"fp32": round(gemm.fp32.gflops, 1), "bf16": round(gemm.bf16.gflops, 1)},

@@ -87,18 +87,13 @@ def cpu_share(ctx: Context) -> int | None:
 BF16_UNITS = {"AMX": "_is_amx_tile_supported", "AVX512-BF16": "_is_avx512_bf16_supported"}  # torch.cpu's checks
 ISA_CAPS = ("ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA")  # what caps oneDNN's instructions (DNNL_: its former name)
 # the caps that leave oneDNN each unit
-_AMX_ISAS = {"AVX512_CORE_AMX", "AVX512_CORE_AMX_FP16", "AVX10_1_512_AMX", "AVX10_1_512_AMX_FP16", "ALL", "DEFAULT"}
-UNIT_ISAS = {"AMX": _AMX_ISAS, "AVX512-BF16": _AMX_ISAS | {"AVX512_CORE_BF16", "AVX512_CORE_FP16", "AVX10_1_512"}}
-# every value oneDNN takes there; it ignores any other
-ONEDNN_ISAS = UNIT_ISAS["AVX512-BF16"] | {
-    "SSE41",
-    "AVX",
-    "AVX2",
-    "AVX2_VNNI",
-    "AVX2_VNNI_2",
-    "AVX512_CORE",
-    "AVX512_CORE_VNNI",
-}
+_AMX_ISAS = {"AVX512_CORE_AMX", "AVX512_CORE_AMX_FP16", "AVX10_1_512_AMX", "AVX10_1_512_AMX_FP16", "AVX10_2_512_AMX_2"}
+_AMX_ISAS |= {"ALL", "DEFAULT"}  # no cap: oneDNN 2's word and 3's
+_BF16_ISAS = {"AVX512_CORE_BF16", "AVX512_CORE_FP16", "AVX10_1_512", "AVX10_2_512"}
+UNIT_ISAS = {"AMX": _AMX_ISAS, "AVX512-BF16": _AMX_ISAS | _BF16_ISAS}
+# every value oneDNN 3 takes there (in any case); it ignores any other
+ONEDNN_ISAS = UNIT_ISAS["AVX512-BF16"] | {"SSE41", "AVX", "AVX2", "AVX2_VNNI", "AVX2_VNNI_2", "AVX512_CORE"}
+ONEDNN_ISAS |= {"AVX512_CORE_VNNI"}
 
 
 def cpu_bf16_units() -> list[str] | None:
@@ -121,12 +116,13 @@ def cpu_bf16_hardware() -> list[str] | None:
 
 
 def onednn_isa_cap() -> tuple[str, str] | None:
-    """The environment variable capping the instructions oneDNN uses, and its value in capitals; None if unset or
-    not a value oneDNN takes."""
-    for name in ISA_CAPS:
-        if (value := os.environ.get(name, "").strip().upper()) in ONEDNN_ISAS:
-            return name, value
-    return None
+    """The environment variable capping the instructions oneDNN uses, and its value in capitals; None if there is
+    no cap. As oneDNN reads them: ONEDNN_MAX_CPU_ISA if set and not empty (a value it does not take is no cap),
+    else DNNL_MAX_CPU_ISA."""
+    name = next((n for n in ISA_CAPS if os.environ.get(n)), None)
+    if name is None or (value := os.environ[name].upper()) not in ONEDNN_ISAS:
+        return None
+    return name, value
 
 
 def autocast_dtype(precision: Precision, device: torch.device) -> torch.dtype | None:

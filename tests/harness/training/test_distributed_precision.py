@@ -28,7 +28,9 @@ def test_the_cpus_bf16_units_are_torchs_own_checks(bf16_units, amx, avx512_bf16,
         ("ONEDNN_MAX_CPU_ISA", "AVX512_CORE_BF16", ["AVX512-BF16"]),  # AVX512-BF16's dot products, not AMX tiles
         ("DNNL_MAX_CPU_ISA", "AVX512_CORE_AMX", ["AMX", "AVX512-BF16"]),  # oneDNN's former name for the variable
         ("ONEDNN_MAX_CPU_ISA", "ALL", ["AMX", "AVX512-BF16"]),
+        ("ONEDNN_MAX_CPU_ISA", "AVX10_2_512", ["AVX512-BF16"]),
         ("ONEDNN_MAX_CPU_ISA", "AVX3", ["AMX", "AVX512-BF16"]),  # not a value oneDNN takes: it ignores it
+        ("ONEDNN_MAX_CPU_ISA", " AVX2", ["AMX", "AVX512-BF16"]),  # nor this: oneDNN does not strip spaces
     ],
 )
 def test_a_cap_on_onednns_instructions_leaves_it_only_the_units_below_the_cap(
@@ -36,6 +38,21 @@ def test_a_cap_on_onednns_instructions_leaves_it_only_the_units_below_the_cap(
 ):
     bf16_units(amx=True, avx512_bf16=True)
     monkeypatch.setenv(variable, cap)
+    assert cpu_bf16_units() == units
+
+
+@pytest.mark.parametrize(
+    "onednn, dnnl, units",
+    [
+        ("AVX2", "AVX512_CORE_AMX", []),  # oneDNN's own name wins
+        ("AVX3", "AVX2", ["AMX", "AVX512-BF16"]),  # even with a value oneDNN ignores: DNNL_ is not read then
+        ("", "AVX2", []),  # empty counts as unset
+    ],
+)
+def test_onednns_own_variable_wins_over_its_former_name(bf16_units, monkeypatch, onednn, dnnl, units):
+    bf16_units(amx=True, avx512_bf16=True)
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", onednn)
+    monkeypatch.setenv("DNNL_MAX_CPU_ISA", dnnl)
     assert cpu_bf16_units() == units
 
 
