@@ -289,6 +289,7 @@ class FolderRecord(BaseModel):
     jobs: int = 1
     peak_gflops: dict[str, float] | None = None  # the GEMM peak per core, measured at the start of the last bench
     peak_by: str | None = None
+    precision: str | None = None  # what the suite's precision ran in and why, as resolved where that bench ran
 
 
 def _folder_record(root: Path) -> FolderRecord | None:
@@ -311,15 +312,18 @@ def _suite_record(root: Path, path: str, log) -> tuple[str | None, float, int]:
     return changed, before.wall_s_total if before else 0.0, before.jobs if before else 1
 
 
-def _save_record(root: Path, path: str, wall_s_total: float, jobs: int, peak: Peak | None = None) -> None:
-    """bench.json, keeping the peak an earlier invocation measured unless this one measured it."""
+def _save_record(
+    root: Path, path: str, wall_s_total: float, jobs: int, peak: Peak | None = None, precision: str | None = None
+) -> None:
+    """bench.json, keeping the peak and precision an earlier invocation recorded unless this one measured them."""
     before = _folder_record(root)
     record = FolderRecord(suite_sha256=suite_hash(path), wall_s_total=round(wall_s_total, 1), jobs=jobs)
     if peak is not None:
         record.peak_gflops = {"fp32": round(peak.fp32.gflops, 1), "bf16": round(peak.bf16.gflops, 2)}
         record.peak_by = f"torch {peak.torch} on {peak.cpu_model}, one thread, at the start of a bench"
+        record.precision = precision
     elif before is not None:
-        record.peak_gflops, record.peak_by = before.peak_gflops, before.peak_by
+        record.peak_gflops, record.peak_by, record.precision = before.peak_gflops, before.peak_by, before.precision
     with atomic_path(root / "bench.json") as tmp:
         tmp.write_text(record.model_dump_json())
 
@@ -476,7 +480,8 @@ def _run_suite(
             raise ArchspecError(f"{root / OUTCOMES}: seeds {saved}; expected the suite's seeds {seeds}")
         kept = previous(root).throughput
     else:
-        _save_record(root, path, earlier_s, most_jobs, measure())  # the machine's GEMM peak, in about a second
+        ran = precision_reason(suite.suite.precision, default_device())  # auto resolved here, for --report-only
+        _save_record(root, path, earlier_s, most_jobs, measure(), ran)  # the machine's GEMM peak, in about a second
 
         def clock() -> None:  # after each run and on the way out, so a cut-off invocation's time still counts
             _save_record(root, path, earlier_s + time.perf_counter() - started, most_jobs)
@@ -555,15 +560,18 @@ def facts(root: Path, suite: Suite, data: str | None, threads: int, report_only:
         )
     except Exception:  # an incomplete bench: the header says what is known
         data_facts = None
-    precision = suite.suite.precision
+    precision, recorded = suite.suite.precision, _folder_record(root)
     unknown = precision is Precision.auto and report_only and not has_runs
+    how = None if unknown else precision_reason(precision, default_device())
+    if report_only and recorded is not None and recorded.precision is not None:
+        how = recorded.precision  # as the runs ran, not as this machine or environment would run them now
     return Facts(
         here=machine(),
         threads=threads or torch.get_num_threads(),
         runs=runs,
         has_runs=has_runs,
         data=data_facts,
-        precision=None if unknown else precision_reason(precision, default_device()),
+        precision=how,
         compute=compute(root, suite, data),
     )
 

@@ -122,6 +122,10 @@ def test_a_suites_precision_and_label_smoothing_reach_training_evaluation_and_th
     )
     recomputed = header_of(plain, tmp_path, report_only=True)  # no runs here, and no earlier line
     assert bench_report._precision_line(recomputed).startswith("auto, resolved on the machine that trained the runs")
+    bench._save_record(tmp_path, str(tmp_path / "suite.toml"), 60.0, 2, peak.measure(), "fp32 (auto: as recorded)")
+    bf16_units(amx=True)  # recomputed where auto would now choose bf16: the line is the one the runs ran under
+    assert header_of(plain, tmp_path, report_only=True).facts.precision == "fp32 (auto: as recorded)"
+    assert header_of(plain, tmp_path).facts.precision.startswith("bf16 (auto: this CPU has AMX)")  # a bench run here
 
 
 def test_a_suite_that_insists_on_bf16_on_a_cpu_without_bf16_units_stops_before_training(tmp_path, bf16_units):

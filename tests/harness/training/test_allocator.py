@@ -58,6 +58,35 @@ def test_the_threshold_set_is_one_glibc_took():
     assert threshold in allocator.MMAP_THRESHOLDS
 
 
+TRAIN = """
+import hashlib, sys
+import torch
+torch.set_num_threads(1)
+if sys.argv[1] == "keep":
+    from archspec.harness.training.allocator import keep_freed_memory
+    keep_freed_memory()
+import archspec
+from archspec.compiler.memory_format import channels_last
+from archspec.harness.training.train import train_step
+torch.manual_seed(0)
+model = channels_last(archspec.compile("A-LRN", num_classes=10, input="32x32x1", width=0.125, batch_norm=True), "cpu")
+opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+for _ in range(3):
+    x = torch.randn(64, 1, 32, 32).contiguous(memory_format=torch.channels_last)  # (B, C, H, W)
+    train_step(model, opt, x, torch.randint(0, 10, (64,)), None)
+print(hashlib.sha256(b"".join(p.detach().numpy().tobytes() for p in model.parameters())).hexdigest())
+"""
+
+
+@glibc
+def test_training_is_bit_identical_with_freed_memory_kept():
+    def weights(mode: str) -> str:
+        args = [sys.executable, "-c", TRAIN, mode]
+        return subprocess.run(args, capture_output=True, text=True, timeout=120, check=True).stdout.split()[-1]
+
+    assert weights("keep") == weights("default")  # where tensors live changes, not what is computed
+
+
 def test_another_c_library_is_left_alone(monkeypatch):
     def no_glibc(name):
         raise ValueError(f"unrecognized configuration name {name!r}")  # as on musl
