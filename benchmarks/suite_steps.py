@@ -1,8 +1,8 @@
 """The training step of every entry of a suite on one core: one SGD step (batch and crop as the suite trains the
 entry, its own width and batch norm, 1 torch thread as in a `--jobs 2` worker, channels-last, the harness's own
-`train_step`) in fp32 and in bf16 autocast where this CPU has bf16 units, timed by the planner's own
-`calibrate.time_net`, which `bench --plan --device cpu` uses for its per-net shares of the peak; thin nets (a few
-channels on large maps) reach far less of it than wide ones. Writes
+in-memory loader and `train_step`) in fp32 and in bf16 autocast where this CPU has bf16 units, timed by the
+planner's own `calibrate.time_net`, which `bench --plan --device cpu` uses for its per-net shares of the peak;
+thin nets (a few channels on large maps) reach far less of it than wide ones. Writes
 benchmarks/results/suite-steps-<suite>-<CPU model>.json and prints a table.
 
     .venv/bin/python benchmarks/suite_steps.py SUITE [--only ID]... [--width W] [--repeat N]   (seconds per entry)
@@ -75,7 +75,8 @@ def main() -> None:
         print(row, flush=True)
     result = {
         "what": f"one SGD step per entry of {suite.suite.name}, batch {suite.suite.batch}, 1 thread, channels-last, "
-        f"fastest of {calibrate.STEPS} after 1 warm-up (the planner's calibrate.time_net), fastest of {a.repeat} "
+        f"the mean over {calibrate.WINDOW_S} s of steps through the harness's loop, its in-memory loader included, "
+        f"after 1 warm-up (the planner's calibrate.time_net), fastest of {a.repeat} "
         "such timings (each repeat's images/s listed); GFLOP/s: the planner's "
         "training FLOPs per image x batch / step; share of peak: of the GEMM peak per core measured in this run "
         "(harness.training.peak)",

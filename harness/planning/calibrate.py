@@ -4,16 +4,36 @@ One assumed MFU for every net misleads on a CPU: issue 35 measured A at 37% and 
 of an AMD EPYC core, and D's bf16 step at 32% of the bf16 peak of an EPYC with AVX512-BF16, so an assumed 50%
 predicted the small suite's bf16 run there at about two thirds of its time. The planner therefore times each
 distinct net of the suite for a moment, as a `bench --jobs` worker runs it (one torch thread, channels-last, the
-suite's precision): a training step (SGD with momentum, cross-entropy, after one warm-up step) and an
-inference-mode forward pass. Its share of the peak is the net's FLOPs (from the IR, `cost.NetCost`) over the
-measured time and the peak. What it leaves out: data loading and the second job's pull on memory bandwidth,
-which the confirmatory runs measure (docs/plan.md).
+suite's precision):
+
+- a training step as the harness's loop takes it: the next batch from the harness's own in-memory loader
+  (`TensorData.train_batches`: rescale, random crop, flip, normalise) on random images of the data set's size,
+  then `train_step` (SGD with momentum, cross-entropy) and the loss read back; for a folder of images, whose
+  loader runs in worker processes, the step alone;
+- an inference-mode forward pass.
+
+Each is timed as the mean over a window of about WINDOW_S seconds after a warm-up call: the mean, since a run's
+wall time is the sum of its steps, slow ones included. The planner took the fastest of three steps without the
+loader before; on the successors suite in fp32 (the 2-core EPYC capped at AVX2) that summed its nets' steps to
+957-979 ms, and this to 992-1,116 ms, on the same day, against 1,072 ms in the fp32 run of
+docs/bench-successors-fp32/ (its training seconds over its 8,900 steps a net).
+
+**Side by side.** A suite on `lanes` cores runs that many trainings at once, and they share the caches and the
+memory system. So with `lanes` > 1 the nets are timed in `lanes` spawned processes at once, each with its
+share of the nets; a process that has finished its share keeps timing its last net (discarded) until every
+process has finished, so that no net is timed alone. On the 2-core EPYC this did not move the sum of the
+steps beyond the calibration's own spread, though one net's step (ResNet-18's, through `train`) took 1.17x as
+long beside a second job as alone. Its share of the peak is the net's FLOPs (from the IR, `cost.NetCost`) over
+the measured time and the peak.
 """
 
 from __future__ import annotations
 
+import itertools
+import multiprocessing
+import queue
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import torch
@@ -22,8 +42,11 @@ from torch import nn
 from archspec.choices import Precision
 from archspec.compiler import build
 from archspec.compiler.memory_format import channels_last
+from archspec.errors import ArchspecError
 
 from ..training.allocator import keep_freed_memory
+from ..training.config import DataConfig
+from ..training.data import TensorData
 from ..training.init import initialise
 from ..training.train import train_step
 from .cost import EntryPlan, Mfu, net_key
@@ -31,12 +54,17 @@ from .cost import EntryPlan, Mfu, net_key
 BUDGET_S = 0.25  # seconds a timed step should take at MEASURE_GUESS of the peak: the batch is cut to fit it
 MEASURE_GUESS = 0.5
 EVAL_BATCH = 256  # images a timed forward pass takes, at most: evaluation batches views this large or larger
-STEPS = 3  # timed repeats, after one warm-up; the fastest counts (the others saw a cold cache or an interrupt)
+WINDOW_S = 0.5  # seconds each of a net's calls is repeated for, after one warm-up; their mean counts
+MIN_CALLS = 3  # timed calls at least, however long they take
+STORED_SIDE = {"embedded": 28, "fashion-mnist": 28, "mnist": 28}  # the in-memory sets' images, before padding
+LANE_TIMEOUT_S = 600  # a lane that reports nothing for this long has hung: the plan stops with one line
+
+Timer = Callable[[EntryPlan, Precision, int, int], "Timing"]
 
 
 @dataclass(frozen=True)
 class Timing:
-    """One net's measurement: images a timed call took, and its fastest time."""
+    """One net's measurement: images a timed call took, and the mean time of a call."""
 
     train_images: int
     train_s: float
@@ -44,25 +72,32 @@ class Timing:
     eval_s: float
 
 
-def measure(
-    plans: list[EntryPlan], precision: Precision, peak: float, timer: Callable[[EntryPlan, Precision, int, int], Timing]
-) -> Mfu:
-    """Each distinct net's share of `peak` (FLOP/s of one core at `precision`), training and evaluation."""
-    train, evaluate = {}, {}
+def measure(plans: list[EntryPlan], precision: Precision, peak: float, timer: Timer, lanes: int = 1) -> Mfu:
+    """Each distinct net's share of `peak` (FLOP/s of one core at `precision`), training and evaluation, timed in
+    `lanes` processes at once (1: in this process) as a suite on that many cores runs."""
+    work = {}
     for p in plans:
         key = net_key(p)
-        if key in train:  # the same net as an earlier entry's: timed once
+        if key in work:  # the same net as an earlier entry's: timed once
             continue
         per = max(1, int(BUDGET_S * peak * MEASURE_GUESS / p.cost.train_flops))
-        t = timer(p, precision, min(p.batch, per), min(EVAL_BATCH, 3 * per))
+        work[key] = (p, min(p.batch, per), min(EVAL_BATCH, 3 * per))
+    items = list(work.items())
+    if lanes > 1:
+        timings = _side_by_side(items, precision, timer, lanes)
+    else:
+        timings = {key: timer(p, precision, train, evaluate) for key, (p, train, evaluate) in items}
+    train, evaluate = {}, {}
+    for key, (p, _, _) in items:
+        t = timings[key]
         train[key] = min(1.0, p.cost.train_flops * t.train_images / t.train_s / peak)
         evaluate[key] = min(1.0, p.cost.fwd_flops * t.eval_images / t.eval_s / peak)
     return Mfu(default=min(train.values()), train=train, eval=evaluate, measured=True)
 
 
 def time_net(plan: EntryPlan, precision: Precision, train_batch: int, eval_batch: int) -> Timing:
-    """The fastest of STEPS training steps of `train_batch` random images (the harness's own `train_step`), and of
-    STEPS forward passes of `eval_batch`, on one torch thread (the caller's count restored)."""
+    """The mean of training steps of `train_batch` images through the harness's loop, and of forward passes of
+    `eval_batch`, each over WINDOW_S after a warm-up, on one torch thread (the caller's count restored)."""
     before = torch.get_num_threads()
     torch.set_num_threads(1)
     keep_freed_memory()  # as a training or evaluating process runs
@@ -72,24 +107,61 @@ def time_net(plan: EntryPlan, precision: Precision, train_batch: int, eval_batch
         initialise(model, "torchvision")
         model = channels_last(model, "cpu")  # as training and evaluation place it
         amp = torch.bfloat16 if precision is Precision.bf16 else None
-        train_s = _fastest(_train_step(model, train_batch, plan.net.input, amp))
-        eval_s = _fastest(_forward(model, eval_batch, plan.net.input, amp))
+        train_s = _mean(_train_step(model, plan, train_batch, amp))
+        eval_s = _mean(_forward(model, eval_batch, plan.net.input, amp))
     finally:
         torch.set_num_threads(before)
     return Timing(train_batch, train_s, eval_batch, eval_s)
+
+
+# ---------------------------------------------------------------- one net's calls
+
+
+def _train_step(model: nn.Module, plan: EntryPlan, batch: int, amp: torch.dtype | None) -> Callable[[], None]:
+    batches = _batches(plan, batch)
+    opt = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
+    model.train()
+
+    def step() -> None:
+        x, y = next(batches)  # (B, C, H, W), (B,)
+        x = x.contiguous(memory_format=torch.channels_last)  # as train_epoch places it
+        loss, hits = train_step(model, opt, x, y, amp)
+        loss.item(), hits.item()  # as train_epoch reads them back
+
+    return step
+
+
+def _batches(plan: EntryPlan, batch: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """Training batches as the harness makes them: for an in-memory set, its loader on random images of the set's
+    size; for a folder (decoded in loader workers, not in the training process), random crops."""
+    i, classes = plan.net.input, _classes(plan)
+    side = _stored_side(plan.data)
+    if side is None:
+        x = _images(batch, i)
+        y = torch.randint(0, classes, (batch,))
+        return itertools.repeat((x, y))
+    n = batch * 4 + max(1, round(batch * 4 * plan.data.holdout / (1 - plan.data.holdout)))
+    gen = torch.Generator().manual_seed(0)
+    side += 2 * plan.data.pad
+    images = torch.randint(0, 256, (n, i.channels, side, side), dtype=torch.uint8, generator=gen)  # (N, C, S, S)
+    labels = torch.arange(n) % classes  # every class present, as the holdout split draws from each
+    data = TensorData(plan.data, [str(c) for c in range(classes)], images, labels, images[:1], labels[:1])
+    return itertools.chain.from_iterable(data.train_batches(epoch, batch, 0) for epoch in itertools.count())
+
+
+def _stored_side(cfg: DataConfig) -> int | None:
+    """The side of the set's stored images (before padding), for the sets the harness holds in memory."""
+    return cfg.synthetic[2] if cfg.source == "synthetic" else STORED_SIDE.get(cfg.source)
+
+
+def _classes(plan: EntryPlan) -> int:
+    return next(layer.out_features for layer in reversed(plan.net.layers) if layer.kind == "fc")
 
 
 def _images(batch: int, i) -> torch.Tensor:
     return torch.randn(batch, i.channels, i.height, i.width).contiguous(
         memory_format=torch.channels_last
     )  # (B, C, H, W)
-
-
-def _train_step(model: nn.Module, batch: int, i, amp: torch.dtype | None) -> Callable[[], None]:
-    x, y = _images(batch, i), torch.randint(0, 2, (batch,))  # (B, C, H, W), (B,)
-    opt = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
-    model.train()
-    return lambda: train_step(model, opt, x, y, amp)
 
 
 def _forward(model: nn.Module, batch: int, i, amp: torch.dtype | None) -> Callable[[], None]:
@@ -103,11 +175,76 @@ def _forward(model: nn.Module, batch: int, i, amp: torch.dtype | None) -> Callab
     return forward
 
 
-def _fastest(call: Callable[[], None]) -> float:
+def _mean(call: Callable[[], None]) -> float:
+    """Seconds a call takes on average over WINDOW_S (at least MIN_CALLS calls), after a warm-up call."""
     call()  # warm-up: oneDNN picks its kernels, the allocator its blocks
-    times = []
-    for _ in range(STEPS):
-        start = time.perf_counter()
+    calls, start = 0, time.perf_counter()
+    while calls < MIN_CALLS or time.perf_counter() - start < WINDOW_S:
         call()
-        times.append(time.perf_counter() - start)
-    return min(times)
+        calls += 1
+    return (time.perf_counter() - start) / calls
+
+
+# ---------------------------------------------------------------- side by side
+
+
+def _side_by_side(items: list, precision: Precision, timer: Timer, lanes: int) -> dict[str, Timing]:
+    """Time every net in `lanes` spawned processes at once; each lane's share is every lanes-th net."""
+    ctx = multiprocessing.get_context("spawn")
+    finished, results = ctx.Value("i", 0), ctx.Queue()
+    procs = [
+        ctx.Process(
+            target=_lane,
+            args=(
+                items[k::lanes] or [items[k % len(items)]],
+                k < len(items),
+                precision,
+                timer,
+                lanes,
+                finished,
+                results,
+            ),
+            daemon=True,
+        )
+        for k in range(lanes)
+    ]
+    for proc in procs:
+        proc.start()
+    timings: dict[str, Timing] = {}
+    try:
+        while len(timings) < len(items):
+            try:
+                kind, key, value = results.get(timeout=LANE_TIMEOUT_S)
+            except queue.Empty:
+                raise ArchspecError(
+                    f"timing the nets in {lanes} processes: none reported for {LANE_TIMEOUT_S} s; "
+                    "expected each net in seconds (plan with --devices 1 to time them in this process)"
+                ) from None
+            if kind == "error":
+                raise ArchspecError(f"timing {key}: {value}")
+            timings[key] = value
+    finally:
+        for proc in procs:
+            proc.join(timeout=2 * WINDOW_S + 60)
+            if proc.is_alive():
+                proc.terminate()
+    return timings
+
+
+def _lane(share: list, own: bool, precision: Precision, timer: Timer, lanes: int, finished, results) -> None:
+    """One process of `_side_by_side`: time its share (reported when `own`), then keep timing its last net until
+    every lane has finished its share."""
+    for key, (p, train, evaluate) in share:
+        try:
+            t = timer(p, precision, train, evaluate)
+        except Exception as e:  # reported, and the plan stops with it: nothing to time beside
+            results.put(("error", p.entry.id, f"{type(e).__name__}: {e}"))
+            with finished.get_lock():
+                finished.value = lanes
+            return
+        if own:
+            results.put(("timing", key, t))
+    with finished.get_lock():
+        finished.value += 1
+    while finished.value < lanes:
+        timer(p, precision, train, evaluate)  # beside the lanes still timing; discarded

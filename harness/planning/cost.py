@@ -141,6 +141,7 @@ class EntryPlan:
     methods: tuple[str, ...]
     net: Network  # as trained and evaluated: at the entry's crop, width and classes
     refs: list[str]
+    data: DataConfig  # as bench loads it for this entry: source, crop, pad, scales
 
     @property
     def train_flops(self) -> int:
@@ -203,6 +204,7 @@ def entry_plans(suite: Suite, data: str | None = None, act: int = 4, mask: int =
                 methods=methods,
                 net=net,
                 refs=[r for r in (entry.pretrained_a, entry.finetune) if r],
+                data=cfg.data,
             )
         )
     return plans

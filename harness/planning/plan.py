@@ -212,7 +212,10 @@ def plan(
     elif device_name == MEASURED:  # this machine: each net timed for a moment, as a --jobs worker runs it
         from . import calibrate  # torch: only where this machine is measured; a GPU plan needs none
 
-        share, mfu_source = calibrate.measure(plans, prec, dev.peak(prec)[0], calibrate.time_net), MEASURED_MFU
+        lanes = min(devices_total, dev.node)  # the cores the suite's trainings keep busy at once
+        share = calibrate.measure(plans, prec, dev.peak(prec)[0], calibrate.time_net, lanes)
+        at_once = f", {lanes} nets at once as the suite trains {lanes} at once" if lanes > 1 else ""
+        mfu_source = f"{MEASURED_MFU}{at_once})"
     else:
         share, mfu_source = Mfu(DEFAULT_MFU), "an assumption (--mfu sets it)"
     notes = []
@@ -233,8 +236,8 @@ def plan(
 
 
 MEASURED_MFU = (
-    "measured now on the suite's own nets (harness/planning/calibrate.py: a training step and a forward pass of "
-    "each, one thread, channels-last); data loading and the other jobs' pull on memory are not in it"
+    "measured now on the suite's own nets (harness/planning/calibrate.py: the mean training step through the "
+    "harness's loop, its in-memory loader included, and the mean forward pass of each, one thread, channels-last"
 )
 
 

@@ -1,10 +1,16 @@
 """`--device cpu` plans with each net's measured share of the peak: the arithmetic against hand-computed shares
-from a stubbed clock, and one real measurement of a tiny net."""
+from a stubbed clock, the mean of a window against a call of known length, the harness's loader in the timed
+step, real measurements of tiny nets alone and in two processes at once, and a lane's error as one line."""
+
+import dataclasses
+import itertools
+import time
 
 import pytest
 import torch
 
 from archspec.choices import Precision
+from archspec.errors import ArchspecError
 from archspec.harness.planning import calibrate, machine, plan
 from archspec.harness.planning.cost import entry_plans, net_key
 from archspec.harness.suite import load_suite
@@ -54,6 +60,13 @@ def test_the_cpu_plan_times_each_entry_at_its_nets_measured_share(tmp_path, monk
     monkeypatch.setattr("archspec.harness.training.distributed.cores", lambda: 2)
     monkeypatch.setattr("archspec.harness.training.distributed.cpu_bf16_units", lambda: [])
     monkeypatch.setattr(calibrate, "time_net", stub_timer([]))
+    lanes = []
+
+    def in_process(items, precision, timer, n):  # the stub clock does not pickle into spawned lanes
+        lanes.append(n)
+        return {key: timer(p, precision, train, evaluate) for key, (p, train, evaluate) in items}
+
+    monkeypatch.setattr(calibrate, "_side_by_side", in_process)
     machine.this_machine.cache_clear()
     try:
         p = plan.plan(write(tmp_path, SUITE), "cpu")
@@ -66,6 +79,7 @@ def test_the_cpu_plan_times_each_entry_at_its_nets_measured_share(tmp_path, monk
         assert c.train_s == pytest.approx(steps + e.epochs * e.holdout_images * e.cost.fwd_flops / (50e9 * evaluate))
         assert c.eval_s == pytest.approx(e.eval_flops / (50e9 * evaluate))
     assert "MFU measured: training" in p.header[1] and "calibrate.py" in p.header[1]
+    assert lanes == [2] and "2 nets at once" in p.header[1]  # both cores busy, as the suite's two trainings
 
 
 def test_a_real_measurement_times_a_training_step_and_a_forward_pass_on_one_thread(tmp_path):
@@ -77,3 +91,64 @@ def test_a_real_measurement_times_a_training_step_and_a_forward_pass_on_one_thre
     assert 0 < timing.train_s < 5 and 0 < timing.eval_s < 5
     mfu = calibrate.measure([t], Precision.fp32, 1e12, calibrate.time_net)
     assert 0 < mfu.train[net_key(t)] <= 1 and 0 < mfu.eval[net_key(t)] <= 1
+
+
+def test_a_call_is_timed_as_the_mean_over_the_window_after_one_warm_up(monkeypatch):
+    monkeypatch.setattr(calibrate, "WINDOW_S", 0.2)
+    calls = []
+
+    def call():  # 50 ms each, the warm-up 1 s: a mean of the window, not of the warm-up
+        calls.append(time.perf_counter())
+        time.sleep(1.0 if len(calls) == 1 else 0.05)
+
+    assert calibrate._mean(call) == pytest.approx(0.05, abs=0.02)
+    assert 1 + calibrate.MIN_CALLS <= len(calls) <= 1 + 0.2 / 0.05 + 2
+
+
+def test_a_slow_call_is_still_timed_min_calls_times(monkeypatch):
+    monkeypatch.setattr(calibrate, "WINDOW_S", 0.01)
+    calls = []
+    calibrate._mean(lambda: calls.append(time.sleep(0.02)))
+    assert len(calls) == 1 + calibrate.MIN_CALLS
+
+
+def test_the_timed_step_draws_batches_from_the_harness_loader_past_an_epoch(tmp_path, monkeypatch):
+    """An in-memory set: random images of the set's stored size through `TensorData.train_batches` (crop, flip,
+    normalise), epoch after epoch; a folder's images are decoded in loader workers, so its step takes crops."""
+    (t, _) = entry_plans(load_suite(write(tmp_path, SUITE)))
+    seen = []
+    real = calibrate.TensorData.train_batches
+
+    def spy(self, epoch, batch, seed, *rest):
+        seen.append((epoch, tuple(self.train_x.shape[1:])))
+        return real(self, epoch, batch, seed, *rest)
+
+    monkeypatch.setattr(calibrate.TensorData, "train_batches", spy)
+    batches = list(itertools.islice(calibrate._batches(t, 16), 12))  # 3 or 4 batches an epoch
+    side = t.data.synthetic[2]
+    assert [e for e, _ in seen] == list(range(len(seen))) and len(seen) >= 3 and seen[0][1] == (3, side, side)
+    for x, y in batches:
+        assert x.shape == (16, 3, 16, 16) and x.dtype == torch.float32 and y.shape == (16,)
+        assert abs(x.mean().item()) < 0.5  # normalised by the set's own statistics, not raw bytes in [0, 255]
+        assert 0 <= y.min() and y.max() < 10  # the synthetic set's classes, as the net is built for them
+    folder = t.data.model_copy(update={"source": str(tmp_path)})
+    x, y = next(calibrate._batches(dataclasses.replace(t, data=folder), 8))
+    assert x.shape == (8, 3, 16, 16) and y.shape == (8,)
+
+
+def test_nets_timed_in_two_processes_at_once_each_get_a_share(tmp_path, monkeypatch):
+    monkeypatch.setattr(calibrate, "WINDOW_S", 0.05)  # read by time_net in this process only; spawned lanes
+    plans = entry_plans(load_suite(write(tmp_path, SUITE)))  # take the module's own (0.5 s a call)
+    mfu = calibrate.measure(plans, Precision.fp32, 1e12, calibrate.time_net, lanes=3)  # a third lane: filler
+    assert set(mfu.train) == {net_key(p) for p in plans}
+    assert all(0 < mfu.train[k] <= 1 and 0 < mfu.eval[k] <= 1 for k in mfu.train)
+
+
+def failing_timer(p, precision, train_batch, eval_batch):
+    raise RuntimeError(f"no memory for {p.entry.id}")
+
+
+def test_a_lane_that_fails_stops_the_plan_with_one_line(tmp_path):
+    plans = entry_plans(load_suite(write(tmp_path, SUITE)))
+    with pytest.raises(ArchspecError, match=r"^timing ([TU])/16: RuntimeError: no memory for \1/16$"):
+        calibrate.measure(plans, Precision.fp32, 1e12, failing_timer, lanes=2)
