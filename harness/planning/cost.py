@@ -30,7 +30,7 @@ from archspec.ir import FC, Network, Shape
 from archspec.views import CENTRE, DENSE_FIT, METHODS, PART_PASSES, SINGLE, Pass, geometry
 
 from ..suite import Entry, ScaleMap, Suite, entry_config, eval_passes, needs
-from ..training.config import DataConfig
+from ..training.config import DataConfig, TrainConfig
 from .devices import Device
 
 DEFAULT_MFU = 0.4
@@ -141,7 +141,7 @@ class EntryPlan:
     methods: tuple[str, ...]
     net: Network  # as trained and evaluated: at the entry's crop, width and classes
     refs: list[str]
-    data: DataConfig  # as bench loads it for this entry: source, crop, pad, scales
+    config: TrainConfig  # the training bench runs for this entry (its first seed): data, recipe, model
 
     @property
     def train_flops(self) -> int:
@@ -204,7 +204,7 @@ def entry_plans(suite: Suite, data: str | None = None, act: int = 4, mask: int =
                 methods=methods,
                 net=net,
                 refs=[r for r in (entry.pretrained_a, entry.finetune) if r],
-                data=cfg.data,
+                config=cfg,
             )
         )
     return plans

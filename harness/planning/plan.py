@@ -212,10 +212,9 @@ def plan(
     elif device_name == MEASURED:  # this machine: each net timed for a moment, as a --jobs worker runs it
         from . import calibrate  # torch: only where this machine is measured; a GPU plan needs none
 
-        lanes = min(devices_total, dev.node)  # the cores the suite's trainings keep busy at once
+        lanes = min(devices_total, dev.node)  # the cores the suite keeps busy at once, whatever its split
         share = calibrate.measure(plans, prec, dev.peak(prec)[0], calibrate.time_net, lanes)
-        at_once = f", {lanes} nets at once as the suite trains {lanes} at once" if lanes > 1 else ""
-        mfu_source = f"{MEASURED_MFU}{at_once})"
+        mfu_source = measured_mfu(lanes)
     else:
         share, mfu_source = Mfu(DEFAULT_MFU), "an assumption (--mfu sets it)"
     notes = []
@@ -235,10 +234,14 @@ def plan(
     return p
 
 
-MEASURED_MFU = (
-    "measured now on the suite's own nets (harness/planning/calibrate.py: the mean training step through the "
-    "harness's loop, its in-memory loader included, and the mean forward pass of each, one thread, channels-last"
-)
+def measured_mfu(lanes: int) -> str:
+    """Where a `--device cpu` plan's MFU comes from, for its header."""
+    beside = f"{lanes} nets at once, as the suite keeps {lanes} cores busy" if lanes > 1 else "one net at a time"
+    return (
+        "measured now on the suite's own nets (harness/planning/calibrate.py: the mean training step through the "
+        f"harness's loop, its in-memory loader included, and the mean forward pass of each, one thread, "
+        f"channels-last, {beside}; each run's setup and a folder's decoding are not in it)"
+    )
 
 
 def _split(plans, suite: Suite, dev: Device, g: int, mfu: Mfu, devices_total: int):

@@ -107,7 +107,8 @@ def evaluate(model: nn.Module, batches, amp: torch.dtype | None) -> dict:
 # ---------------------------------------------------------------- setup
 
 
-def _optimizer(model: nn.Module, cfg: TrainConfig, steps_per_epoch: int):
+def make_optimizer(model: nn.Module, cfg: TrainConfig, steps_per_epoch: int):
+    """SGD with momentum, weight decay on the weights only, and the recipe's lr schedule."""
     r = cfg.recipe
     decay = [p for p in model.parameters() if p.dim() > 1]  # weights; biases and BN parameters are not decayed
     rest = [p for p in model.parameters() if p.dim() <= 1]
@@ -163,13 +164,19 @@ def _net_a(cfg: TrainConfig, net) -> Network:
     return cfg.network(classes, i.channels, (i.height, i.width), spec="A")
 
 
-def _model(cfg: TrainConfig, net, ctx: Context) -> tuple[nn.Module, list]:
+def fresh_model(cfg: TrainConfig, net: Network) -> nn.Module:
+    """The net as the recipe starts it: its initialisation from the recipe's seed, its dropout rate."""
     torch.manual_seed(cfg.recipe.seed)  # the same initial weights on every process
     model = build(net, cfg.backend)
     initialise(model, cfg.recipe.init, cfg.recipe.init_std)
     for m in model.modules():
         if isinstance(m, nn.Dropout):
             m.p = cfg.recipe.dropout
+    return model
+
+
+def _model(cfg: TrainConfig, net, ctx: Context) -> tuple[nn.Module, list]:
+    model = fresh_model(cfg, net)
     copied = []
     if cfg.resume:  # the checkpoint's weights replace any starting point
         return channels_last(model, ctx.device), copied
@@ -281,7 +288,7 @@ def setup(cfg: TrainConfig, ctx: Context, data) -> tuple[Network, State, list]:
     plain = model
     if ctx.world > 1:
         model = plain = nn.parallel.DistributedDataParallel(sync_batchnorm(model, ctx.device))
-    st = State(model, plain, *_optimizer(model, cfg, data.steps(cfg.recipe.batch)))
+    st = State(model, plain, *make_optimizer(model, cfg, data.steps(cfg.recipe.batch)))
     if ctx.world > 1 and all_reduce_sum([float(cfg.resume)], ctx)[0] not in (0, ctx.world):
         raise ArchspecError(
             f"{out}: the checkpoint is there on some nodes only; expected --out on a filesystem every node "
@@ -328,6 +335,17 @@ def _due(cfg: TrainConfig, steps: int, since: float) -> bool:
     return cfg.checkpoint_minutes is not None and time.monotonic() - since >= 60 * cfg.checkpoint_minutes
 
 
+def loop_step(model: nn.Module, optimizer, scheduler, x, y, amp, smoothing: float, key: tuple) -> tuple[float, int]:
+    """One step of the training loop: the batch channels-last, dropout masks seeded by `key`, `train_step`, the
+    per-step lr, and the loss and hits read back (what `bench --plan --device cpu` times, too)."""
+    x = x.contiguous(memory_format=torch.channels_last)  # (B, C, H, W)
+    torch.manual_seed(hash(key) & 0x7FFF_FFFF)  # dropout masks
+    loss, hits = train_step(model, optimizer, x, y, amp, smoothing)
+    if getattr(scheduler, "per_step", False):
+        scheduler.step()
+    return loss.item(), hits.item()
+
+
 def train_epoch(st: State, data, cfg: TrainConfig, ctx: Context, progress, amp, total_steps: int) -> dict:
     """The rest of the current epoch, with step checkpoints; Ctrl-C or SIGTERM saves where it stopped.
     Returns the epoch's training figures."""
@@ -339,12 +357,8 @@ def train_epoch(st: State, data, cfg: TrainConfig, ctx: Context, progress, amp, 
     saved_at, since = time.monotonic(), 0
     try:
         for x, y in data.train_batches(st.epoch, r.batch, r.seed, ctx.rank, ctx.world, st.step, ctx.device):
-            x = x.contiguous(memory_format=torch.channels_last)
-            torch.manual_seed(hash((r.seed, st.epoch, st.step, ctx.rank)) & 0x7FFF_FFFF)  # dropout masks
-            loss, hits = train_step(st.model, st.optimizer, x, y, amp, r.label_smoothing)
-            if getattr(st.scheduler, "per_step", False):
-                st.scheduler.step()
-            value = loss.item()
+            key = (r.seed, st.epoch, st.step, ctx.rank)
+            value, hits = loop_step(st.model, st.optimizer, st.scheduler, x, y, amp, r.label_smoothing, key)
             if not math.isfinite(value):
                 kept = out / "checkpoint.pt"
                 keep = f"kept the last good checkpoint {kept}" if kept.is_file() else "no checkpoint was saved yet"
@@ -353,7 +367,7 @@ def train_epoch(st: State, data, cfg: TrainConfig, ctx: Context, progress, amp, 
                     f"stopped, and {keep} (try a lower --lr)"
                 )
             st.step, st.done, seen, since = st.step + 1, st.done + 1, seen + len(y) * ctx.world, since + 1
-            loss_sum, correct = loss_sum + value * len(y), correct + hits.item()
+            loss_sum, correct = loss_sum + value * len(y), correct + hits
             progress.update(task, advance=1, loss=value, ips=seen / (time.perf_counter() - start))
             if st.done >= total_steps:
                 break
