@@ -45,7 +45,7 @@ from archspec.errors import ArchspecError
 from ..training.allocator import keep_freed_memory
 from ..training.config import DataConfig
 from ..training.data import TensorData
-from ..training.train import fresh_model, loop_step, make_optimizer
+from ..training.train import fresh_model, loop_step, make_optimizer, net_classes
 from .cost import EntryPlan, Mfu, net_key
 
 BUDGET_S = 0.25  # seconds a timed step should take at MEASURE_GUESS of the peak: the batch is cut to fit it
@@ -130,7 +130,7 @@ def _train_step(model: nn.Module, plan: EntryPlan, batch: int, amp: torch.dtype 
 def _batches(plan: EntryPlan, batch: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """Training batches as the harness makes them: for an in-memory set, its loader on random images of the set's
     size; for a folder (decoded in loader workers, not in the training process), random crops."""
-    i, classes, data = plan.net.input, _classes(plan), plan.config.data
+    i, classes, data = plan.net.input, net_classes(plan.net), plan.config.data
     side = _stored_side(data)
     if side is None:
         x = _images(batch, i)
@@ -149,10 +149,6 @@ def _stored_side(cfg: DataConfig) -> int | None:
     """The side of the set's stored images (before padding), for the sets the harness holds in memory (an MNIST
     set from another --data-root is taken to be 28 x 28, as the MNIST format's sets are)."""
     return cfg.synthetic[2] if cfg.source == "synthetic" else STORED_SIDE.get(cfg.source)
-
-
-def _classes(plan: EntryPlan) -> int:
-    return next(layer.out_features for layer in reversed(plan.net.layers) if layer.kind == "fc")
 
 
 def _images(batch: int, i) -> torch.Tensor:

@@ -159,9 +159,13 @@ def _net_a(cfg: TrainConfig, net) -> Network:
     source = Path(cfg.recipe.pretrained_a)
     if (source / "run.json").is_file():
         return checkpoint.read_run(source)[1]
-    classes = next(layer.out_features for layer in reversed(net.layers) if layer.kind == "fc")
     i = net.input
-    return cfg.network(classes, i.channels, (i.height, i.width), spec="A")
+    return cfg.network(net_classes(net), i.channels, (i.height, i.width), spec="A")
+
+
+def net_classes(net: Network) -> int:
+    """The classes a net scores: its last FC layer's outputs."""
+    return next(layer.out_features for layer in reversed(net.layers) if layer.kind == "fc")
 
 
 def fresh_model(cfg: TrainConfig, net: Network) -> nn.Module:
